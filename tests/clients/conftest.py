@@ -1,0 +1,317 @@
+"""Fixtures for the official-client conformance tests.
+
+These drive the real, unmodified Convex clients (npm `convex` pinned in package-lock.json, PyPI
+`convex` pinned in pyproject.toml) against a real `python -m pyconvex dev` server started on a
+free port in a copy of `project/`. Node scripts live in `js/`, PyPI-client scripts in `py/`; each
+prints "@@"-prefixed JSON lines that the tests assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+HERE = Path(__file__).parent
+PROJECT = HERE / "project"
+JS = HERE / "js"
+PY = HERE / "py"
+CONVEX_NPM_VERSION = "1.48.0"
+SERVING = re.compile(r"pyconvex dev: serving (http://[\w.\-]+:(\d+))")
+START_TIMEOUT_S = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "clients: drives the official Convex clients (npm and PyPI) against a server"
+    )
+
+
+class DevServer:
+    """`python -m pyconvex dev` in a project directory, started and stopped by pid."""
+
+    def __init__(self, project_dir: Path) -> None:
+        self.project_dir = project_dir
+        self.port = 0
+        self.url = ""
+        self.proc: subprocess.Popen[str] | None = None
+        self.log: list[str] = []
+        self._serving = threading.Event()
+
+    def start(self, port: int | None = None) -> None:
+        assert self.proc is None, "server already running"
+        self._serving.clear()
+        want = self.port if port is None else port
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pyconvex", "dev", "--port", str(want), "--host", "127.0.0.1"],
+            cwd=self.project_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"},
+        )
+        threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._serving.wait(0.05):
+            if self.proc.poll() is not None:
+                self.proc = None
+                pytest.fail(f"pyconvex dev exited before serving:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"pyconvex dev printed no 'serving' line in {START_TIMEOUT_S}s:\n{self.log_tail()}")
+        assert want in (0, self.port), f"asked for port {want}, server chose {self.port}"
+        while True:
+            try:
+                if httpx.get(f"{self.url}/version", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"GET /version never answered 200:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.log.append(line.rstrip("\n"))
+            m = SERVING.search(line)
+            if m and not self._serving.is_set():
+                self.url, self.port = m.group(1), int(m.group(2))
+                self._serving.set()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port with the same data directory."""
+        self.stop()
+        self.start(self.port)
+
+    def log_tail(self, n: int = 60) -> str:
+        return "\n".join(self.log[-n:])
+
+
+def _start(tmp: Path) -> DevServer:
+    project = tmp / "project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("__pycache__", ".pyconvex", "_generated"))
+    server = DevServer(project)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The `node` binary, with tests/clients/node_modules installed from the lock file."""
+    node_bin = shutil.which("node")
+    npm_bin = shutil.which("npm")
+    if node_bin is None or npm_bin is None:
+        pytest.skip("node/npm not found on PATH: the npm-client conformance tests need Node >= 18")
+    installed = HERE / "node_modules" / "convex" / "package.json"
+    if not installed.exists() or json.loads(installed.read_text())["version"] != CONVEX_NPM_VERSION:
+        done = subprocess.run(
+            [npm_bin, "ci", "--no-audit", "--no-fund"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci failed in {HERE}:\n{done.stdout}\n{done.stderr}")
+    return node_bin
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One server per test module (tests isolate themselves by author / tag)."""
+    srv = _start(tmp_path_factory.mktemp("clients"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[DevServer]:
+    """A server of the test's own, for tests that restart it."""
+    srv = _start(tmp_path)
+    yield srv
+    srv.stop()
+
+
+def parse_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line[2:]) for line in stdout.splitlines() if line.startswith("@@")]
+
+
+class ScriptResult:
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        self.lines = lines
+
+    def step(self, name: str, key: str = "step") -> dict[str, Any]:
+        found = [line for line in self.lines if line.get(key) == name]
+        assert found, f"no output line with {key}={name!r} in {self.lines}"
+        return found[0]
+
+    def all(self, key: str, value: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get(key) == value]
+
+
+def _check(cmd: list[str], done: subprocess.CompletedProcess[str], server: DevServer) -> ScriptResult:
+    if done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited with {done.returncode}\n--- stdout\n{done.stdout}\n"
+            f"--- stderr\n{done.stderr[-4000:]}\n--- server log\n{server.log_tail()}"
+        )
+    lines = parse_lines(done.stdout)
+    assert lines and lines[-1] == {"done": True}, f"script did not finish cleanly:\n{done.stdout}"
+    return ScriptResult(lines)
+
+
+def _run_node(node: str, script: str, server: DevServer, *args: str, timeout: float = 60) -> ScriptResult:
+    cmd = [node, str(JS / script), server.url, *args]
+    try:
+        done = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}")
+    return _check(cmd, done, server)
+
+
+def _run_python(script: str, server: DevServer, timeout: float = 60) -> ScriptResult:
+    cmd = [sys.executable, str(PY / script), server.url]
+    try:
+        done = subprocess.run(cmd, cwd=PY, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}")
+    return _check(cmd, done, server)
+
+
+class NodeSession:
+    """A Node script the test talks to: reads its "@@" lines as they come, writes stdin lines."""
+
+    def __init__(self, node: str, script: str, server: DevServer, *args: str) -> None:
+        self.server = server
+        self.cmd = [node, str(JS / script), server.url, *args]
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self.stderr: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.raw.append(line.rstrip("\n"))
+                if line.startswith("@@"):
+                    self.lines.append(json.loads(line[2:]))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip("\n"))
+
+    def report(self) -> str:
+        return (
+            f"{' '.join(self.cmd)} (exit {self.proc.poll()})\n--- stdout\n" + "\n".join(self.raw)
+            + "\n--- stderr\n" + "\n".join(self.stderr[-80:])
+            + f"\n--- server log\n{self.server.log_tail()}"
+        )
+
+    def expect(self, event: str, timeout: float = 30) -> dict[str, Any]:
+        """Wait for the line with `event`; fail with everything printed so far otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines:
+                    if line.get("event") == event:
+                        return line
+                    if "error" in line:
+                        pytest.fail(f"script failed while waiting for {event!r}:\n{self.report()}")
+                if self.proc.poll() is not None and not any(
+                    line.get("event") == event for line in self.lines
+                ):
+                    # Let the reader thread catch up with the last lines before giving up.
+                    if not self._cond.wait(0.2):
+                        pytest.fail(f"script exited before {event!r}:\n{self.report()}")
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no {event!r} within {timeout}s:\n{self.report()}")
+                self._cond.wait(min(left, 0.5))
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float = 30) -> None:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            pytest.fail(f"script still running after {timeout}s:\n{self.report()}")
+        time.sleep(0.1)
+        if self.proc.returncode != 0 or not self.lines or self.lines[-1] != {"done": True}:
+            pytest.fail(f"script failed:\n{self.report()}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def npm(node: str) -> Any:
+    """`npm(script, server, *args, timeout=60)`: run a js/ script to completion, return its lines."""
+
+    def run(script: str, server: DevServer, *args: str, timeout: float = 60) -> ScriptResult:
+        return _run_node(node, script, server, *args, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def npm_session(node: str) -> Iterator[Any]:
+    """`npm_session(script, server, *args)`: start a js/ script to talk to; killed at the end."""
+    sessions: list[NodeSession] = []
+
+    def start(script: str, server: DevServer, *args: str) -> NodeSession:
+        session = NodeSession(node, script, server, *args)
+        sessions.append(session)
+        return session
+
+    yield start
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
+def pypi() -> Any:
+    """`pypi(script, server, timeout=60)`: run a py/ script (PyPI `convex` client) to completion."""
+    return _run_python
