@@ -71,7 +71,9 @@ class DevServer:
                 pytest.fail(f"pyconvex dev exited before serving:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"pyconvex dev printed no 'serving' line in {START_TIMEOUT_S}s:\n{self.log_tail()}")
+                pytest.fail(
+                    f"pyconvex dev printed no 'serving' line in {START_TIMEOUT_S}s:\n{self.log_tail()}"
+                )
         assert want in (0, self.port), f"asked for port {want}, server chose {self.port}"
         while True:
             try:
@@ -114,7 +116,9 @@ class DevServer:
 
 def _start(tmp: Path) -> DevServer:
     project = tmp / "project"
-    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("__pycache__", ".pyconvex", "_generated"))
+    shutil.copytree(
+        PROJECT, project, ignore=shutil.ignore_patterns("__pycache__", ".pyconvex", "_generated")
+    )
     server = DevServer(project)
     server.start()
     return server
@@ -174,7 +178,9 @@ class ScriptResult:
         return [line for line in self.lines if line.get(key) == value]
 
 
-def _check(cmd: list[str], done: subprocess.CompletedProcess[str], server: DevServer) -> ScriptResult:
+def _check(
+    cmd: list[str], done: subprocess.CompletedProcess[str], server: DevServer
+) -> ScriptResult:
     if done.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited with {done.returncode}\n--- stdout\n{done.stdout}\n"
@@ -185,12 +191,16 @@ def _check(cmd: list[str], done: subprocess.CompletedProcess[str], server: DevSe
     return ScriptResult(lines)
 
 
-def _run_node(node: str, script: str, server: DevServer, *args: str, timeout: float = 60) -> ScriptResult:
+def _run_node(
+    node: str, script: str, server: DevServer, *args: str, timeout: float = 60
+) -> ScriptResult:
     cmd = [node, str(JS / script), server.url, *args]
     try:
         done = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}")
+        pytest.fail(
+            f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}"
+        )
     return _check(cmd, done, server)
 
 
@@ -199,7 +209,9 @@ def _run_python(script: str, server: DevServer, timeout: float = 60) -> ScriptRe
     try:
         done = subprocess.run(cmd, cwd=PY, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}")
+        pytest.fail(
+            f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}"
+        )
     return _check(cmd, done, server)
 
 
@@ -210,8 +222,12 @@ class NodeSession:
         self.server = server
         self.cmd = [node, str(JS / script), server.url, *args]
         self.proc = subprocess.Popen(
-            self.cmd, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            self.cmd,
+            cwd=HERE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: list[dict[str, Any]] = []
         self.raw: list[str] = []
@@ -238,8 +254,10 @@ class NodeSession:
 
     def report(self) -> str:
         return (
-            f"{' '.join(self.cmd)} (exit {self.proc.poll()})\n--- stdout\n" + "\n".join(self.raw)
-            + "\n--- stderr\n" + "\n".join(self.stderr[-80:])
+            f"{' '.join(self.cmd)} (exit {self.proc.poll()})\n--- stdout\n"
+            + "\n".join(self.raw)
+            + "\n--- stderr\n"
+            + "\n".join(self.stderr[-80:])
             + f"\n--- server log\n{self.server.log_tail()}"
         )
 

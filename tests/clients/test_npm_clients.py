@@ -45,8 +45,13 @@ def test_values_round_trip_ws_and_http(npm: Any, server: Any) -> None:
     assert sent["bytes"] == {"$bytes": "AAEC/v8="}
     got = {(line["client"], line["kind"]): line["value"] for line in r.lines if "client" in line}
     assert set(got) == {
-        ("ws", "query"), ("ws", "mutation"), ("ws", "action"), ("ws", "subscription"),
-        ("http", "query"), ("http", "mutation"), ("http", "action"),
+        ("ws", "query"),
+        ("ws", "mutation"),
+        ("ws", "action"),
+        ("ws", "subscription"),
+        ("http", "query"),
+        ("http", "mutation"),
+        ("http", "action"),
     }
     for key, value in got.items():
         assert value == sent, f"{key} returned {value}"

@@ -37,4 +37,3 @@ def test_reconnect_after_server_restart(npm_session: Any, fresh_server: Any) -> 
     assert phase2["distinctIds"] == BURST
     assert phase2["subscriptionLength"] == BURST + 2
     s.finish()
-
