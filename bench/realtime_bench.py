@@ -1,0 +1,171 @@
+"""Realtime benchmark: pyconvex's WebSocket sync against PocketBase, measured in the same run.
+
+    .venv/bin/python bench/realtime_bench.py [--quick] [--only pyconvex|pocketbase]
+
+Progress goes to stderr; the LAST line on stdout is one JSON object
+{"metrics": {...}, "reference": {...}, "machine": {...}} (see bench/README.md for each figure).
+Every server is started and stopped here by pid, bound to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from realtime import phases  # noqa: E402
+from realtime.phases import log  # noqa: E402
+
+QUICK = {
+    "rtt_count": 300,
+    "rtt_max_s": 10,
+    "tput_s": 4,
+    "fanout_writes": 15,
+    "fanout1_writes": 30,
+    "distinct_writes": 5,
+}
+FULL = {
+    "rtt_count": 2000,
+    "rtt_max_s": 30,
+    "tput_s": 10,
+    "fanout_writes": 50,
+    "fanout1_writes": 100,
+    "distinct_writes": 20,
+}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
+    from realtime.servers import PocketBase
+
+    pb = PocketBase(tmp / "pocketbase-run")
+    (tmp / "pocketbase-run").mkdir()
+    log(f"PocketBase: starting {pb.binary}")
+    pb.start()
+    out: dict[str, Any] = {}
+    try:
+        base = {"host": pb.host, "port": pb.port}
+        mod = "realtime.pb_workload"
+        log("PocketBase: create RTT, one in flight")
+        r = phases.rtt(
+            mod,
+            {**base, "warmup": 50, "count": cfg["rtt_count"], "max_seconds": cfg["rtt_max_s"]},
+            pb.cpu,
+        )
+        out |= {
+            "pocketbase_mutation_rtt_p50_ms": r["rtt_p50_ms"],
+            "pocketbase_mutation_rtt_p99_ms": r["rtt_p99_ms"],
+        }
+        log(f"  {r}")
+        log("PocketBase: creates/s with 64 in flight")
+        t = phases.throughput(
+            mod, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, procs, pb.cpu
+        )
+        out |= {
+            "pocketbase_mutations_per_s_64": t["per_s"],
+            "pocketbase_mutations_64_server_cpu_s": t["server_cpu_s"],
+            "pocketbase_mutations_64_client_cpu_s": t["client_cpu_s"],
+        }
+        log(f"  {t}")
+
+        import http.client
+
+        writer = http.client.HTTPConnection(pb.host, pb.port, timeout=10)
+
+        def write(seq: int) -> None:
+            writer.request(
+                "POST",
+                "/api/collections/fanout/records",
+                json.dumps({"seq": seq, "body": "f"}),
+                {"Content-Type": "application/json"},
+            )
+            resp = writer.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"PocketBase create answered {resp.status}")
+
+        for n, writes in ((1, cfg["fanout1_writes"]), (1000, cfg["fanout_writes"])):
+            log(f"PocketBase: fan-out to {n} SSE subscribers")
+            f = phases.fanout(mod, base, n, writes, procs, write, pb.cpu)
+            log(f"  {f}")
+            out |= {
+                f"pocketbase_fanout_{n}_p50_ms": f["p50_ms"],
+                f"pocketbase_fanout_{n}_p99_ms": f["p99_ms"],
+            }
+            if n == 1000:
+                out |= {
+                    "pocketbase_fanout_1000_server_cpu_s": f["server_cpu_s"],
+                    "pocketbase_fanout_1000_client_cpu_s": f["client_cpu_s"],
+                    "pocketbase_fanout_1000_writes_missed": f["writes_missed"],
+                }
+        writer.close()
+        out["pocketbase_server_cpu_s"] = round(pb.cpu(), 3)
+    finally:
+        pb.stop()
+    return out
+
+
+def bench_pyconvex(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
+    from realtime.convex_bench import run as run_pyconvex
+
+    return run_pyconvex(tmp, cfg, procs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller samples; under 150 s")
+    parser.add_argument("--only", choices=["pyconvex", "pocketbase"], help="run one side only")
+    parser.add_argument(
+        "--procs",
+        type=int,
+        default=max(2, min(4, (os.cpu_count() or 2))),
+        help="client worker processes per workload (default: 2..4 by core count)",
+    )
+    args = parser.parse_args()
+    cfg = QUICK if args.quick else FULL
+    started = time.monotonic()
+    metrics: dict[str, Any] = {}
+    reference: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="realtime-bench-") as tmp:
+        if args.only in (None, "pocketbase"):
+            try:
+                reference = bench_pocketbase(Path(tmp), cfg, args.procs)
+            except Exception as e:  # report and keep going: the other half still measures
+                log(f"PocketBase half failed: {e!r}")
+                errors["pocketbase"] = repr(e)
+        if args.only in (None, "pyconvex"):
+            try:
+                metrics = bench_pyconvex(Path(tmp), cfg, args.procs)
+            except Exception as e:
+                log(f"pyconvex half failed: {e!r}")
+                errors["pyconvex"] = repr(e)
+    info = machine() | {
+        "client_procs": args.procs,
+        "quick": args.quick,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    if errors:
+        info["errors"] = errors
+    print(json.dumps({"metrics": metrics, "reference": reference, "machine": info}))
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()
