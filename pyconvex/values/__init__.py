@@ -5,6 +5,12 @@
 '{"n":{"$integer":"AQAAAAAAAAA="},"x":2.0}'
 """
 
+from pyconvex.values.annotations import (
+    Id,
+    args_validator_from_signature,
+    returns_validator_from_signature,
+    validator_from_annotation,
+)
 from pyconvex.values.encoding import (
     decode_value,
     dumps_value,
@@ -14,6 +20,26 @@ from pyconvex.values.encoding import (
 )
 from pyconvex.values.ids import decode_id, encode_id, id_table_number, new_id
 from pyconvex.values.ordering import compare_values, encode_key, encode_key_part, key_successor
+from pyconvex.values.validators import (
+    AnyValidator,
+    ArrayValidator,
+    BooleanValidator,
+    BytesValidator,
+    Float64Validator,
+    IdResolver,
+    IdValidator,
+    Int64Validator,
+    IntValidator,
+    LiteralValidator,
+    NullValidator,
+    ObjectValidator,
+    RecordValidator,
+    StringValidator,
+    UnionValidator,
+    V,
+    Validator,
+    v,
+)
 from pyconvex.values.value import (
     UNSET,
     Int64,
@@ -27,9 +53,28 @@ from pyconvex.values.value import (
 
 __all__ = [
     "UNSET",
+    "AnyValidator",
+    "ArrayValidator",
+    "BooleanValidator",
+    "BytesValidator",
+    "Float64Validator",
+    "Id",
+    "IdResolver",
+    "IdValidator",
     "Int64",
+    "Int64Validator",
+    "IntValidator",
+    "LiteralValidator",
+    "NullValidator",
+    "ObjectValidator",
+    "RecordValidator",
+    "StringValidator",
+    "UnionValidator",
     "Unset",
+    "V",
+    "Validator",
     "Value",
+    "args_validator_from_signature",
     "check_document",
     "compare_values",
     "convex_size",
@@ -45,6 +90,9 @@ __all__ = [
     "key_successor",
     "loads_value",
     "new_id",
+    "returns_validator_from_signature",
     "to_value",
+    "v",
+    "validator_from_annotation",
     "value_type_name",
 ]
