@@ -21,8 +21,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from realtime import phases  # noqa: E402
-from realtime.phases import log  # noqa: E402
+from realtime import phases
+from realtime.phases import log
 
 QUICK = {
     "rtt_count": 300,

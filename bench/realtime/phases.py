@@ -107,6 +107,7 @@ def fanout(
     procs: int,
     write: Callable[[int], None],
     server_cpu: Callable[[], float],
+    seq0: int = 0,
 ) -> dict[str, Any]:
     """`subscribers` clients of one query/collection; per write, time from issuing it until the
     last subscriber has it."""
@@ -129,7 +130,7 @@ def fanout(
             waiting = set(range(len(pools)))
             while waiting and time.monotonic() < deadline:
                 for i, msg in _poll(pools, deadline - time.monotonic()):
-                    if msg.get("seq") == seq:
+                    if msg.get("seq") == seq0 + seq:
                         last.append(msg["last"])
                         first.append(msg["first"])
                         waiting.discard(i)

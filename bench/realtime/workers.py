@@ -9,6 +9,7 @@ process. The coordinator and the workers talk over a pipe:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import multiprocessing as mp
 import resource
@@ -121,10 +122,8 @@ class WorkerPool:
 
     def broadcast(self, kind: str, obj: Any = None) -> None:
         for c in self.conns:
-            try:
+            with contextlib.suppress(OSError):  # a worker that already exited
                 c.send((kind, obj))
-            except (BrokenPipeError, OSError):
-                pass
 
     def messages(self, timeout: float) -> list[tuple[int, Any]]:
         """Messages that arrive within `timeout` seconds (returns as soon as any arrive)."""

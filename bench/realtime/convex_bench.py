@@ -1,0 +1,212 @@
+"""The pyconvex half of realtime_bench: start `pyconvex dev`, run every workload, stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+from . import phases
+from .convex_ws import sync_url
+from .phases import CpuMeter, log
+from .servers import Pyconvex
+from .workers import WorkerPool
+
+MOD = "realtime.convex_workload"
+# Where the server exposes its query-execution counter (asked of the server side; see README).
+STATS_PATHS = [
+    os.environ.get("PYCONVEX_STATS_PATH", ""),
+    "/api/_pyconvex/stats",
+    "/_pyconvex/stats",
+]
+
+
+class Writer:
+    """A blocking WebSocket writer for the fan-out workloads (one mutation at a time)."""
+
+    def __init__(self, url: str) -> None:
+        self.ws = connect(sync_url(url), compression=None, max_size=None, open_timeout=30)
+        self.ws.send(
+            json.dumps(
+                {
+                    "type": "Connect",
+                    "sessionId": "bench-writer",
+                    "connectionCount": 0,
+                    "lastCloseReason": "InitialConnect",
+                    "clientTs": 0,
+                }
+            )
+        )
+        self.request_id = 0
+
+    def mutation(self, path: str, args: dict[str, Any]) -> None:
+        rid = self.request_id
+        self.request_id += 1
+        self.ws.send(
+            json.dumps({"type": "Mutation", "requestId": rid, "udfPath": path, "args": [args]})
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            msg = json.loads(self.ws.recv(timeout=10))
+            if msg["type"] == "MutationResponse" and msg["requestId"] == rid:
+                if not msg["success"]:
+                    raise RuntimeError(f"{path} failed: {msg['result']}")
+                return
+        raise TimeoutError(f"{path}: no MutationResponse in 10 s")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _find_counter(obj: Any) -> float | None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("executions", "query_executions") and isinstance(v, (int, float)):
+                return float(v)
+            found = _find_counter(v)
+            if found is not None:
+                return found
+    return None
+
+
+def server_executions(server: Pyconvex) -> float | None:
+    """The server's query-execution counter, if it exposes one."""
+    key_file = server.dir / ".pyconvex" / "admin_key"
+    headers = (
+        {"Authorization": f"Convex {key_file.read_text().strip()}"} if key_file.exists() else {}
+    )
+    for path in filter(None, STATS_PATHS):
+        try:
+            req = urllib.request.Request(server.url + path, headers=headers)
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return _find_counter(json.loads(resp.read()))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dict[str, Any]:
+    per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
+    starts = [sum(per[:i]) for i in range(procs)]
+    pools = [
+        WorkerPool(MOD, "distinct", 1, {"url": server.url, "subscribers": n, "first_key": s})
+        for n, s in zip(per, starts, strict=True)
+    ]
+    writer = Writer(server.url)
+    resends: list[int] = []
+    try:
+        for pool in pools:
+            pool.wait_ready(180)
+        time.sleep(0.2)
+        cpu = CpuMeter(server.cpu)
+        before = server_executions(server)
+        rng = random.Random(7)
+        for w in range(writes):
+            key = f"k{rng.randrange(subscribers)}"
+            writer.mutation("bench:put_key", {"key": key, "seq": float(w)})
+            got: list[str] = []
+            deadline = time.monotonic() + 5
+            settle: float | None = None
+            while time.monotonic() < (settle or deadline):
+                for _, msg in phases._poll(pools, 0.05):
+                    got.append(msg["key"])
+                if key in got and settle is None:
+                    settle = time.monotonic() + 0.3  # let stray re-sends show up
+            if key not in got:
+                raise RuntimeError(f"the subscriber of {key} never saw the write")
+            resends.append(len(got))
+        after = server_executions(server)
+        worker_cpu = sum(pool.finish(10)[1] for pool in pools)
+    finally:
+        writer.close()
+        for pool in pools:
+            pool.kill()
+    out: dict[str, Any] = {"resends_per_write": sum(resends) / len(resends), **cpu.done(worker_cpu)}
+    if before is not None and after is not None:
+        out["reruns_per_write"] = (after - before) / writes
+    return out
+
+
+def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
+    (tmp / "pyconvex-run").mkdir()
+    server = Pyconvex(tmp / "pyconvex-run")
+    log("pyconvex: starting `python -m pyconvex dev --port 0`")
+    server.start()
+    out: dict[str, Any] = {}
+    try:
+        base = {"url": server.url}
+        log("pyconvex: mutation RTT, one in flight")
+        r = phases.rtt(
+            MOD,
+            {**base, "warmup": 50, "count": cfg["rtt_count"], "max_seconds": cfg["rtt_max_s"]},
+            server.cpu,
+        )
+        log(f"  {r}")
+        out |= {
+            "mutation_rtt_p50_ms": r["rtt_p50_ms"],
+            "mutation_rtt_p99_ms": r["rtt_p99_ms"],
+            "mutation_response_p50_ms": r["response_p50_ms"],
+        }
+        log("pyconvex: mutations/s with 64 in flight")
+        t = phases.throughput(
+            MOD, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, procs, server.cpu
+        )
+        log(f"  {t}")
+        out |= {
+            "mutations_per_s_64": t["per_s"],
+            "mutations_64_server_cpu_s": t["server_cpu_s"],
+            "mutations_64_client_cpu_s": t["client_cpu_s"],
+        }
+        writer = Writer(server.url)
+        try:
+            for n, writes, seq0 in (
+                (1, cfg["fanout1_writes"], 0),
+                (1000, cfg["fanout_writes"], 10**6),
+            ):
+                log(f"pyconvex: fan-out to {n} WebSocket subscribers")
+                f = phases.fanout(
+                    MOD,
+                    base,
+                    n,
+                    writes,
+                    procs,
+                    lambda seq, seq0=seq0: writer.mutation(
+                        "bench:bump", {"seq": float(seq0 + seq)}
+                    ),
+                    server.cpu,
+                    seq0=seq0,
+                )
+                log(f"  {f}")
+                out |= {f"fanout_{n}_p50_ms": f["p50_ms"], f"fanout_{n}_p99_ms": f["p99_ms"]}
+                if n == 1000:
+                    out |= {
+                        "fanout_1000_server_cpu_s": f["server_cpu_s"],
+                        "fanout_1000_client_cpu_s": f["client_cpu_s"],
+                        "fanout_1000_writes_missed": f["writes_missed"],
+                    }
+        finally:
+            writer.close()
+        log("pyconvex: 1,000 distinct subscriptions, one write")
+        d = distinct(server, 1000, cfg["distinct_writes"], procs)
+        log(f"  {d}")
+        counted = "reruns_per_write" in d
+        out |= {
+            "distinct_1000_reruns_per_write": d["reruns_per_write"]
+            if counted
+            else d["resends_per_write"],
+            "distinct_1000_reruns_from_server_counter": int(counted),
+            "distinct_1000_resends_per_write": d["resends_per_write"],
+        }
+        out["server_cpu_s"] = round(server.cpu(), 3)
+    except Exception:
+        log("pyconvex server log tail:\n" + "\n".join(server.log[-40:]))
+        raise
+    finally:
+        server.stop()
+    return out
