@@ -1,0 +1,407 @@
+"""The WebSocket sync protocol's messages (PROTOCOL.md §1): parsing and serialising.
+
+Client frames are parsed into small frozen dataclasses; anything malformed raises
+:class:`ProtocolError`, which the session turns into a ``FatalError``. Server messages are
+built as JSON text directly, because a Transition fanned out to a thousand sockets should not
+be re-serialised a thousand times (see :func:`transition_json`).
+
+Timestamps travel as u64 little-endian in padded standard base64::
+
+    >>> encode_ts(0)
+    'AAAAAAAAAAA='
+    >>> decode_ts(encode_ts(1_700_000_000_000_000_000))
+    1700000000000000000
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+MAX_U64 = 2**64 - 1
+_log = logging.getLogger("pyconvex.functions")
+
+
+class ProtocolError(Exception):
+    """A client frame breaks the sync protocol (malformed, or sent out of order)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Timestamps
+
+
+def encode_ts(ts: int) -> str:
+    """A u64 timestamp as Convex sends it: 8 bytes little-endian, standard base64 with padding."""
+    if not 0 <= ts <= MAX_U64:
+        raise ValueError(f"timestamp {ts} is not a u64")
+    return base64.b64encode(ts.to_bytes(8, "little")).decode("ascii")
+
+
+def decode_ts(text: object) -> int:
+    """Parse a base64 u64 timestamp (``-``/``_`` accepted, as the npm client does)."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a base64 u64 timestamp string, got {text!r}")
+    if len(text) % 4:
+        raise ValueError(f"base64 timestamp {text!r} must have a length that is a multiple of 4")
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"invalid base64 timestamp {text!r}: {exc}") from None
+    if len(raw) != 8:
+        raise ValueError(f"base64 timestamp {text!r} must hold 8 bytes, got {len(raw)}")
+    return int.from_bytes(raw, "little")
+
+
+# ---------------------------------------------------------------------------------------------
+# Client -> server
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    session_id: str
+    connection_count: int
+    last_close_reason: str | None
+    max_observed_timestamp: int | None
+    client_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AddQuery:
+    query_id: int
+    udf_path: str
+    args: Any  # raw wire JSON: usually a list holding one Convex-encoded object
+    journal: str | None
+    component_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveQuery:
+    query_id: int
+
+
+QuerySetModification: TypeAlias = AddQuery | RemoveQuery
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyQuerySet:
+    base_version: int
+    new_version: int
+    modifications: tuple[QuerySetModification, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    request_id: int
+    udf_path: str
+    args: Any
+    component_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    request_id: int
+    udf_path: str
+    args: Any
+    component_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    base_version: int
+    token_type: Literal["User", "Admin", "None"]
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_type: str
+    event: Any
+
+
+ClientMessage: TypeAlias = (
+    Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event
+)
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse one client frame, raising :class:`ProtocolError` with a message naming the fault."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"Malformed message: not valid JSON ({exc}).") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"Malformed message: expected a JSON object, got {_short(raw)}.")
+    kind = raw.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise ProtocolError(
+            f"Malformed message: unknown type {kind!r}; expected one of {sorted(_PARSERS)}."
+        )
+    try:
+        message: ClientMessage = parser(raw)
+    except ProtocolError as exc:
+        raise ProtocolError(f"Malformed {kind} message: {exc}") from None
+    return message
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _field(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    if name not in raw or (optional and raw[name] is None):
+        if optional:
+            return None
+        raise ProtocolError(f"missing field {name!r}")
+    value = raw[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise ProtocolError(f"field {name!r} has the wrong type: {_short(value)}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _u32(raw: dict[str, Any], name: str) -> int:
+    value = _field(raw, name, (int, float))
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ProtocolError(f"field {name!r} must be an integer, got {value!r}")
+        value = int(value)
+    if not 0 <= value <= 2**32 - 1:
+        raise ProtocolError(f"field {name!r} must be a u32, got {value!r}")
+    return int(value)
+
+
+def _parse_connect(raw: dict[str, Any]) -> Connect:
+    max_ts = raw.get("maxObservedTimestamp")
+    try:
+        max_observed = None if max_ts is None else decode_ts(max_ts)
+    except ValueError as exc:
+        raise ProtocolError(f"field 'maxObservedTimestamp': {exc}") from None
+    client_ts = raw.get("clientTs")
+    return Connect(
+        session_id=_field(raw, "sessionId", str),
+        connection_count=_u32(raw, "connectionCount") if "connectionCount" in raw else 0,
+        last_close_reason=_field(raw, "lastCloseReason", str, optional=True),
+        max_observed_timestamp=max_observed,
+        client_ts=float(client_ts) if isinstance(client_ts, (int, float)) else None,
+    )
+
+
+def _parse_modification(raw: Any) -> QuerySetModification:
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"a modification must be an object, got {_short(raw)}")
+    kind = raw.get("type")
+    if kind == "Add":
+        if "args" not in raw:
+            raise ProtocolError("an Add modification is missing 'args'")
+        return AddQuery(
+            query_id=_u32(raw, "queryId"),
+            udf_path=_field(raw, "udfPath", str),
+            args=raw["args"],
+            journal=_field(raw, "journal", str, optional=True),
+            component_path=_field(raw, "componentPath", str, optional=True),
+        )
+    if kind == "Remove":
+        return RemoveQuery(query_id=_u32(raw, "queryId"))
+    raise ProtocolError(f"unknown modification type {kind!r}; expected 'Add' or 'Remove'")
+
+
+def _parse_modify_query_set(raw: dict[str, Any]) -> ModifyQuerySet:
+    modifications = _field(raw, "modifications", list)
+    return ModifyQuerySet(
+        base_version=_u32(raw, "baseVersion"),
+        new_version=_u32(raw, "newVersion"),
+        modifications=tuple(_parse_modification(m) for m in modifications),
+    )
+
+
+def _parse_request(raw: dict[str, Any]) -> tuple[int, str, Any, str | None]:
+    if "args" not in raw:
+        raise ProtocolError("missing field 'args'")
+    return (
+        _u32(raw, "requestId"),
+        _field(raw, "udfPath", str),
+        raw["args"],
+        _field(raw, "componentPath", str, optional=True),
+    )
+
+
+def _parse_mutation(raw: dict[str, Any]) -> Mutation:
+    return Mutation(*_parse_request(raw))
+
+
+def _parse_action(raw: dict[str, Any]) -> Action:
+    return Action(*_parse_request(raw))
+
+
+def _parse_authenticate(raw: dict[str, Any]) -> Authenticate:
+    token_type = raw.get("tokenType")
+    if token_type not in ("User", "Admin", "None"):
+        raise ProtocolError(
+            f"field 'tokenType' must be 'User', 'Admin' or 'None', got {token_type!r}"
+        )
+    value = None if token_type == "None" else _field(raw, "value", str)
+    return Authenticate(base_version=_u32(raw, "baseVersion"), token_type=token_type, value=value)
+
+
+def _parse_event(raw: dict[str, Any]) -> Event:
+    event_type = raw.get("eventType")
+    return Event(event_type=event_type if isinstance(event_type, str) else "", event=raw.get("event"))
+
+
+_PARSERS: dict[str, Any] = {
+    "Connect": _parse_connect,
+    "ModifyQuerySet": _parse_modify_query_set,
+    "Mutation": _parse_mutation,
+    "Action": _parse_action,
+    "Authenticate": _parse_authenticate,
+    "Event": _parse_event,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Server -> client
+
+
+@dataclass(frozen=True, slots=True)
+class StateVersion:
+    """A client's view: query set version, identity version and timestamp."""
+
+    query_set: int = 0
+    identity: int = 0
+    ts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"querySet": self.query_set, "identity": self.identity, "ts": encode_ts(self.ts)}
+
+
+def dumps(message: dict[str, Any]) -> str:
+    """Compact JSON text for one frame (``allow_nan=False``: Convex JSON never holds NaN)."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def transition_json(start: StateVersion, end: StateVersion, modifications: list[str]) -> str:
+    """A Transition frame from already-serialised modifications (see :func:`query_modification`)."""
+    return (
+        '{"type":"Transition","startVersion":' + dumps(start.to_json())
+        + ',"endVersion":' + dumps(end.to_json())
+        + ',"modifications":[' + ",".join(modifications) + "]}"
+    )
+
+
+def query_result_body(
+    value: Any,
+    log_lines: list[str],
+    journal: str | None,
+    *,
+    error_message: str | None = None,
+    error_data: Any = None,
+    has_error_data: bool = False,
+) -> str:
+    """The part of a QueryUpdated/QueryFailed after ``queryId``, serialised once per result.
+
+    ``value`` and ``error_data`` must already be Convex-encoded JSON.
+    """
+    if error_message is None:
+        body: dict[str, Any] = {"type": "QueryUpdated", "value": value}
+    else:
+        body = {"type": "QueryFailed", "errorMessage": error_message}
+        if has_error_data:
+            body["errorData"] = error_data
+    body["logLines"] = log_lines
+    body["journal"] = journal
+    return dumps(body)
+
+
+def query_modification(query_id: int, body: str) -> str:
+    """Splice a query id into a serialised result body: ``{"queryId":7,"type":...}``."""
+    return '{"queryId":' + str(query_id) + "," + body[1:]
+
+
+def query_removed(query_id: int) -> str:
+    return '{"type":"QueryRemoved","queryId":' + str(query_id) + "}"
+
+
+def mutation_response(
+    request_id: int,
+    *,
+    result: Any,
+    ts: int | None,
+    log_lines: list[str],
+    success: bool,
+    error_data: Any = None,
+    has_error_data: bool = False,
+) -> str:
+    """A MutationResponse; on failure ``result`` is the error message string."""
+    message: dict[str, Any] = {
+        "type": "MutationResponse",
+        "requestId": request_id,
+        "success": success,
+        "result": result,
+        "logLines": log_lines,
+    }
+    if success and ts is not None:
+        message["ts"] = encode_ts(ts)
+    if not success and has_error_data:
+        message["errorData"] = error_data
+    return dumps(message)
+
+
+def action_response(
+    request_id: int,
+    *,
+    result: Any,
+    log_lines: list[str],
+    success: bool,
+    error_data: Any = None,
+    has_error_data: bool = False,
+) -> str:
+    """An ActionResponse (never carries a ts)."""
+    message: dict[str, Any] = {
+        "type": "ActionResponse",
+        "requestId": request_id,
+        "success": success,
+        "result": result,
+        "logLines": log_lines,
+    }
+    if not success and has_error_data:
+        message["errorData"] = error_data
+    return dumps(message)
+
+
+def auth_error(error: str, base_version: int, *, auth_update_attempted: bool = True) -> str:
+    return dumps({
+        "type": "AuthError",
+        "error": error,
+        "baseVersion": base_version,
+        "authUpdateAttempted": auth_update_attempted,
+    })
+
+
+def fatal_error(error: str) -> str:
+    return dumps({"type": "FatalError", "error": error})
+
+
+PING = '{"type":"Ping"}'
+
+
+# ---------------------------------------------------------------------------------------------
+# Function log lines on the server console
+
+
+def log_function_lines(kind: str, path: str, lines: list[str]) -> None:
+    """Echo a call's log lines to the server console, prefixed like the npm client does:
+    ``[CONVEX Q(messages:list)] [LOG] 'hello'``."""
+    if not lines:
+        return
+    letter = {"query": "Q", "mutation": "M", "action": "A"}.get(kind, "F")
+    for line in lines:
+        _log.info("[CONVEX %s(%s)] %s", letter, path, line)
