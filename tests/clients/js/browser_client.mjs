@@ -11,19 +11,20 @@ run(async () => {
   // Subscribe, then mutate and see the update arrive.
   const updates = [];
   const sub = client.onUpdate("messages:list", { author }, (docs) => updates.push(docs));
-  await until(() => updates.length >= 1, "first result of messages:list");
+  const state = () => JSON.stringify({ updates: updates.length, last: enc(updates.at(-1) ?? null) });
+  await until(() => updates.length >= 1, "first result of messages:list", 10000, state);
   out({ step: "initial", docs: enc(updates[0]) });
 
   const id = await client.mutation("messages:send", { author, body: "hello" });
   // Read-your-writes: the result is visible no later than the mutation resolves.
   const atResolve = sub.getCurrentValue();
   out({ step: "mutation_resolved", id, current: enc(atResolve ?? null) });
-  await until(() => updates.at(-1).length === 1, "subscription update after messages:send");
+  await until(() => updates.at(-1).length === 1, "subscription update after messages:send", 10000, state);
   out({ step: "update", docs: enc(updates.at(-1)), updates: updates.length });
 
   // A second mutation: another update on the same subscription.
   await client.mutation("messages:send", { author, body: "again" });
-  await until(() => updates.at(-1).length === 2, "second subscription update");
+  await until(() => updates.at(-1).length === 2, "second subscription update", 10000, state);
   out({ step: "update2", bodies: updates.at(-1).map((d) => d.body) });
 
   // ConvexError from a mutation.
@@ -45,7 +46,7 @@ run(async () => {
       queryError = e;
     },
   );
-  await until(() => queryError !== null, "error of messages:fail_query subscription");
+  await until(() => queryError !== null, "error of messages:fail_query subscription", 10000, state);
   out({
     step: "query_error",
     isConvexError: queryError instanceof ConvexError,
@@ -57,7 +58,7 @@ run(async () => {
   out({ step: "query", count: count.length });
   const viaAction = await client.action("messages:send_via_action", { author, body: "from action" });
   out({ step: "action", result: enc(viaAction) });
-  await until(() => updates.at(-1).length === 3, "update after the action's mutation");
+  await until(() => updates.at(-1).length === 3, "update after the action's mutation", 10000, state);
   out({ step: "update3", bodies: updates.at(-1).map((d) => d.body) });
 
   sub.unsubscribe();

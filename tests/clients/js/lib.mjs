@@ -25,8 +25,11 @@ export function enc(value) {
   return convexToJson(value);
 }
 
-/** Resolve once `cond()` is truthy; reject with `label` after `ms`. */
-export function until(cond, label, ms = 10000) {
+/**
+ * Resolve once `cond()` is truthy; reject with `label` after `ms` (plus `describe()`, the state
+ * the script was in, so a failure shows what the client had instead).
+ */
+export function until(cond, label, ms = 10000, describe = undefined) {
   const start = Date.now();
   return new Promise((resolve, reject) => {
     const tick = () => {
@@ -40,7 +43,13 @@ export function until(cond, label, ms = 10000) {
       if (value) {
         resolve(value);
       } else if (Date.now() - start > ms) {
-        reject(new Error(`timed out after ${ms} ms waiting for: ${label}`));
+        let state = "";
+        try {
+          state = describe ? ` (client state: ${describe()})` : "";
+        } catch (e) {
+          state = ` (describe failed: ${e})`;
+        }
+        reject(new Error(`timed out after ${ms} ms waiting for: ${label}${state}`));
       } else {
         setTimeout(tick, 5);
       }

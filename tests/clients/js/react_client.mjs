@@ -66,10 +66,11 @@ run(async () => {
   const pw = client.watchPaginatedQuery("messages:paginated", { tag }, { initialNumItems: 2, id: 1 });
   const unsubPages = pw.onUpdate(() => {});
   const pns = () => (pw.localQueryResult()?.results ?? []).map((d) => d.n);
-  await until(() => pw.localQueryResult() && pw.localQueryResult().status !== "LoadingFirstPage", "paginated first page");
+  const pstate = () => JSON.stringify({ ns: pns(), status: pw.localQueryResult()?.status });
+  await until(() => pw.localQueryResult() && pw.localQueryResult().status !== "LoadingFirstPage", "paginated first page", 10000, pstate);
   out({ step: "paginated_first", ns: pns(), status: pw.localQueryResult().status });
   await client.mutation("messages:add_item", { tag, n: 1.5 });
-  await until(() => pns().length === 3, "paginated page to grow");
+  await until(() => pns().length === 3, "paginated page to grow", 10000, pstate);
   out({ step: "paginated_grew", ns: pns(), status: pw.localQueryResult().status });
 
   unsubPages();

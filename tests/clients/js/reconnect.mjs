@@ -14,20 +14,25 @@ run(async () => {
   const author = `reconnect-${process.pid}`;
   const updates = [];
   client.onUpdate("messages:list", { author }, (docs) => updates.push(docs));
-  await until(() => updates.length >= 1, "first result", 15000);
+  const state = () =>
+    JSON.stringify({
+      bodies: (updates.at(-1) ?? []).map((d) => d.body),
+      connection: client.connectionState(),
+    });
+  await until(() => updates.length >= 1, "first result", 15000, state);
   await client.mutation("messages:send", { author, body: "before" });
-  await until(() => updates.at(-1).length === 1, "'before' visible", 15000);
+  await until(() => updates.at(-1).length === 1, "'before' visible", 15000, state);
   out({ event: "ready" });
 
   // Phase 1.
   const cmd = await nextLine();
   if (cmd !== "down") throw new Error(`expected 'down' on stdin, got ${JSON.stringify(cmd)}`);
-  await until(() => !client.connectionState().isWebSocketConnected, "client to notice the server is gone", 15000);
+  await until(() => !client.connectionState().isWebSocketConnected, "client to notice the server is gone", 15000, state);
   const pending = client.mutation("messages:send", { author, body: "while-down" });
   out({ event: "queued", state: client.connectionState() });
   const id = await pending; // resolves once the server is back and the write is reflected
   const bodiesAtResolve = updates.at(-1).map((d) => d.body);
-  await until(() => updates.at(-1).length >= 2, "subscription to resume with 'while-down'", 30000);
+  await until(() => updates.at(-1).length >= 2, "subscription to resume with 'while-down'", 30000, state);
   out({ event: "phase1", id, bodiesAtResolve, bodies: updates.at(-1).map((d) => d.body), connectionCount: client.connectionState().connectionCount });
 
   // Phase 2.
@@ -39,7 +44,7 @@ run(async () => {
   }
   out({ event: "burst_sent" });
   const ids = await Promise.all(burst);
-  await until(() => updates.at(-1).length >= 2 + BURST, "every burst mutation in the subscription", 30000);
+  await until(() => updates.at(-1).length >= 2 + BURST, "every burst mutation in the subscription", 30000, state);
   // Let any duplicate application surface before counting.
   await new Promise((r) => setTimeout(r, 300));
   const fresh = await client.query("messages:list", { author });
