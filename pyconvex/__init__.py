@@ -1,0 +1,59 @@
+"""pyconvex: a reactive backend for Python in the model of Convex.
+
+Write a schema and functions in ``convex/``::
+
+    from pyconvex import define_schema, define_table, mutation, query, v
+
+    schema = define_schema({"messages": define_table({"body": v.string()})})
+
+    @query
+    async def list(ctx):
+        return await ctx.db.query("messages").order("desc").take(50)
+
+    @mutation(args={"body": v.string()})
+    async def send(ctx, body):
+        return await ctx.db.insert("messages", {"body": body})
+
+then ``pyconvex dev`` serves them to the official Convex clients.
+"""
+
+from pyconvex.errors import ConvexError
+from pyconvex.server.functions import (
+    FunctionDefinition,
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
+from pyconvex.server.pagination import pagination_opts_validator
+from pyconvex.server.schema import SchemaDefinition, TableDefinition, define_schema, define_table
+from pyconvex.values import UNSET, Int64, Value
+from pyconvex.values.annotations import Id
+from pyconvex.values.validators import Validator, v
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNSET",
+    "ConvexError",
+    "FunctionDefinition",
+    "Id",
+    "Int64",
+    "SchemaDefinition",
+    "TableDefinition",
+    "Validator",
+    "Value",
+    "__version__",
+    "action",
+    "define_schema",
+    "define_table",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "pagination_opts_validator",
+    "query",
+    "v",
+]

@@ -1,0 +1,89 @@
+"""Index keys and the in-memory sorted index over one table.
+
+A key is the order-preserving encoding of the indexed field values, then ``_creationTime``,
+then the document id's ASCII bytes and one byte holding the id's length — so the id can be
+read back from the key without a second lookup, and keys of one index are unique per
+document version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from pyconvex.values import UNSET, encode_key
+
+Document = dict[str, Any]
+
+
+def field_value(doc: Document, path: tuple[str, ...]) -> Any:
+    """The value at a (possibly nested) field path, or UNSET when any step is missing."""
+    value: Any = doc
+    for part in path:
+        if type(value) is not dict:
+            return UNSET
+        value = value.get(part, UNSET)
+        if value is UNSET:
+            return UNSET
+    return value
+
+
+def id_suffix(doc_id: str) -> bytes:
+    raw = doc_id.encode("ascii")
+    return raw + bytes((len(raw),))
+
+
+def id_from_key(key: bytes) -> str:
+    """Read the document id back from an index key."""
+    n = key[-1]
+    return key[-1 - n : -1].decode("ascii")
+
+
+class IndexSpec:
+    """How to compute one index's key from a document."""
+
+    __slots__ = ("fields", "name", "paths")
+
+    def __init__(self, name: str, fields: tuple[str, ...]) -> None:
+        self.name = name
+        self.fields = fields
+        self.paths = tuple(tuple(f.split(".")) for f in fields)
+
+    def values(self, doc: Document) -> list[Any]:
+        out = [field_value(doc, p) for p in self.paths]
+        out.append(doc["_creationTime"])
+        return out
+
+    def key(self, doc: Document) -> bytes:
+        return encode_key(self.values(doc)) + id_suffix(doc["_id"])
+
+    def __repr__(self) -> str:
+        return f"IndexSpec({self.name!r}, {list(self.fields)!r})"
+
+
+class MemoryIndex:
+    """A sorted set of index keys. Holds one key per distinct version still retained."""
+
+    __slots__ = ("keys", "spec")
+
+    def __init__(self, spec: IndexSpec, keys: list[bytes] | None = None) -> None:
+        self.spec = spec
+        self.keys: SortedList = SortedList(keys or ())
+
+    def add(self, key: bytes) -> None:
+        keys = self.keys
+        i = keys.bisect_left(key)
+        if i == len(keys) or keys[i] != key:
+            keys.add(key)
+
+    def discard(self, key: bytes) -> None:
+        self.keys.discard(key)
+
+    def scan(self, lo: bytes | None, hi: bytes | None, reverse: bool) -> Iterator[bytes]:
+        """Keys in [lo, hi) (None = unbounded), ascending or descending."""
+        return self.keys.irange(lo, hi, (True, False), reverse)  # type: ignore[no-any-return]
+
+    def __len__(self) -> int:
+        return len(self.keys)

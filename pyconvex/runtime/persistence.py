@@ -1,0 +1,257 @@
+"""DuckDB, the system of record: an append-only document log written in batches.
+
+Layout (all in one DuckDB file):
+
+* ``_documents(ts, table_number, id, deleted, value)`` — every document version, ``value``
+  being the document in Convex JSON. Appended through Arrow, one DuckDB transaction per batch
+  of mutations: a DuckDB commit costs ~1–2 ms whatever it holds, so batching is the point.
+* ``_tables(number, name)``, ``_meta(key, value)`` (``max_ts``: the clock never goes back across
+  restarts), ``_session_requests`` (results of mutations by (session, request) so a client's
+  re-send after a reconnect is answered, not re-applied).
+* One view per user table with the latest version of each live document and typed columns
+  where the schema allows — plain SQL (``pyconvex sql``, exports) reads those.
+
+Only the committer's thread touches the connection after start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pyconvex.errors import StorageError
+from pyconvex.values import dumps_value, loads_value
+
+FORMAT_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS _documents (
+    ts UBIGINT NOT NULL, table_number INTEGER NOT NULL, id VARCHAR NOT NULL,
+    deleted BOOLEAN NOT NULL, value VARCHAR
+);
+CREATE TABLE IF NOT EXISTS _tables (number INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS _session_requests (
+    session_id VARCHAR NOT NULL, request_id BIGINT NOT NULL, ts UBIGINT NOT NULL,
+    result VARCHAR NOT NULL
+);
+"""
+
+_DOC_SCHEMA = pa.schema(
+    [
+        ("ts", pa.uint64()),
+        ("table_number", pa.int32()),
+        ("id", pa.string()),
+        ("deleted", pa.bool_()),
+        ("value", pa.string()),
+    ]
+)
+
+
+@dataclass(slots=True)
+class DocumentWrite:
+    """One document version to persist (``doc`` None: a deletion)."""
+
+    ts: int
+    table_number: int
+    doc_id: str
+    doc: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one DuckDB transaction writes."""
+
+    documents: list[DocumentWrite] = field(default_factory=list)
+    new_tables: list[tuple[int, str]] = field(default_factory=list)
+    session_requests: list[tuple[str, int, int, str]] = field(default_factory=list)
+    max_ts: int = 0
+
+
+@dataclass(slots=True)
+class LoadedState:
+    """What start-up reads back."""
+
+    tables: dict[str, int]
+    max_ts: int
+    documents: Iterator[tuple[int, dict[str, Any], int]]  # (table_number, doc, size)
+    session_requests: dict[tuple[str, int], tuple[int, str]]
+
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Persistence:
+    """The DuckDB file (or an in-memory database when ``path`` is None)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        #: Typed columns of each table's SQL view (set from the schema by the deployment).
+        self.view_columns: dict[str, dict[str, str]] = {}
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.con = duckdb.connect(str(path))
+            else:
+                self.con = duckdb.connect(":memory:")
+        except duckdb.Error as e:  # e.g. another process holds the file
+            raise StorageError(
+                f"Cannot open the database {path}: {e}. Is another pyconvex process serving "
+                "this project? DuckDB allows one writer process; stop it or use its admin API."
+            ) from e
+        self.con.execute(_SCHEMA)
+        row = self.con.execute("SELECT value FROM _meta WHERE key = 'format'").fetchone()
+        if row is None:
+            self.con.execute("INSERT INTO _meta VALUES ('format', ?)", [FORMAT_VERSION])
+        elif row[0] != FORMAT_VERSION:
+            raise StorageError(
+                f"{path} was written by an incompatible pyconvex (format {row[0]}, this one reads "
+                f"{FORMAT_VERSION}). Export it with the version that wrote it."
+            )
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- start-up ------------------------------------------------------------------------
+    def load(self) -> LoadedState:
+        con = self.con
+        tables = {name: number for number, name in con.execute("SELECT number, name FROM _tables").fetchall()}
+        row = con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchone()
+        meta_ts = int(row[0]) if row else 0
+        row = con.execute("SELECT max(ts) FROM _documents").fetchone()
+        log_ts = int(row[0]) if row and row[0] is not None else 0
+        requests = {
+            (s, int(r)): (int(ts), result)
+            for s, r, ts, result in con.execute(
+                "SELECT session_id, request_id, ts, result FROM _session_requests"
+            ).fetchall()
+        }
+        return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(), requests)
+
+    def _latest_documents(self) -> Iterator[tuple[int, dict[str, Any], int]]:
+        reader = self.con.sql(
+            """
+            SELECT table_number, value FROM _documents
+            QUALIFY row_number() OVER (PARTITION BY id ORDER BY ts DESC) = 1 AND NOT deleted
+            ORDER BY table_number, ts
+            """
+        ).to_arrow_reader(200_000)
+        loads = json.loads
+        for batch in reader:
+            numbers = batch.column(0).to_pylist()
+            values = batch.column(1).to_pylist()
+            for number, text in zip(numbers, values, strict=True):
+                # Documents without special forms ($integer, $bytes, $float) are plain JSON.
+                doc = loads_value(text) if '"$' in text else loads(text)
+                yield number, doc, len(text)
+
+    def compact(self) -> int:
+        """Drop superseded versions and deletions from the log; returns rows removed."""
+        con = self.con
+        before = con.execute("SELECT count(*) FROM _documents").fetchone()
+        con.execute("BEGIN")
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _keep AS
+            SELECT * FROM _documents
+            QUALIFY row_number() OVER (PARTITION BY id ORDER BY ts DESC) = 1 AND NOT deleted
+            """
+        )
+        con.execute("DELETE FROM _documents")
+        con.execute("INSERT INTO _documents SELECT * FROM _keep")
+        con.execute("DROP TABLE _keep")
+        con.execute("COMMIT")
+        after = con.execute("SELECT count(*) FROM _documents").fetchone()
+        return int(before[0] if before else 0) - int(after[0] if after else 0)
+
+    # -- the write path ------------------------------------------------------------------
+    def write_batch(self, batch: Batch) -> None:
+        """Append a batch in one DuckDB transaction. Raises StorageError if it did not commit."""
+        docs = batch.documents
+        dumps = dumps_value
+        arrow = pa.Table.from_arrays(
+            [
+                pa.array([d.ts for d in docs], pa.uint64()),
+                pa.array([d.table_number for d in docs], pa.int32()),
+                pa.array([d.doc_id for d in docs], pa.string()),
+                pa.array([d.doc is None for d in docs], pa.bool_()),
+                pa.array([None if d.doc is None else dumps(d.doc) for d in docs], pa.string()),
+            ],
+            schema=_DOC_SCHEMA,
+        )
+        con = self.con
+        try:
+            con.execute("BEGIN")
+            if batch.new_tables:
+                con.executemany("INSERT INTO _tables VALUES (?, ?)", batch.new_tables)
+            if docs:
+                con.register("_batch", arrow)
+                con.execute("INSERT INTO _documents SELECT * FROM _batch")
+                con.unregister("_batch")
+            if batch.session_requests:
+                con.executemany(
+                    "INSERT INTO _session_requests VALUES (?, ?, ?, ?)", batch.session_requests
+                )
+            con.execute(
+                "INSERT OR REPLACE INTO _meta VALUES ('max_ts', ?)", [str(batch.max_ts)]
+            )
+            con.execute("COMMIT")
+            if batch.new_tables:
+                self.create_views(
+                    (name, number, self.view_columns.get(name, {}))
+                    for number, name in batch.new_tables
+                    if not name.startswith("_")
+                )
+        except Exception as e:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise StorageError(f"Writing to {self.path or 'the database'} failed: {e}") from e
+
+    # -- SQL-friendly views --------------------------------------------------------------
+    def create_views(self, tables: Iterable[tuple[str, int, dict[str, str]]]) -> None:
+        """(Re)create one view per user table: ``_id``, ``_creationTime``, typed columns, and
+        ``_document`` (the whole document as JSON).
+
+        ``columns`` maps a top-level field to a DuckDB type (VARCHAR, DOUBLE, BOOLEAN, JSON).
+        """
+        con = self.con
+        for name, number, columns in tables:
+            if not _IDENT.match(name):
+                continue
+            cols = []
+            for fname, sqltype in sorted(columns.items()):
+                if not _IDENT.match(fname):
+                    continue
+                path = "'$.\"" + fname + "\"'"
+                if sqltype == "VARCHAR":
+                    expr = f"json_extract_string(value, {path})"
+                elif sqltype == "JSON":
+                    expr = f"json_extract(value, {path})"
+                else:
+                    expr = f"TRY_CAST(json_extract(value, {path}) AS {sqltype})"
+                cols.append(f"{expr} AS {_quote(fname)}")
+            extra = "".join(", " + c for c in cols)
+            con.execute(
+                f"""
+                CREATE OR REPLACE VIEW {_quote(name)} AS
+                SELECT id AS _id,
+                       CAST(json_extract(value, '$._creationTime') AS DOUBLE) AS _creationTime
+                       {extra},
+                       CAST(value AS JSON) AS _document
+                FROM _documents WHERE table_number = {int(number)}
+                QUALIFY row_number() OVER (PARTITION BY id ORDER BY ts DESC) = 1 AND NOT deleted
+                """
+            )
