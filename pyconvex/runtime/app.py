@@ -101,7 +101,7 @@ def create_app(
     shutdown).
     """
     config = sync_config or SyncConfig()
-    manager = subscriptions or SubscriptionManager(deployment)
+    manager = subscriptions if subscriptions is not None else SubscriptionManager(deployment)
     api = HttpApi(deployment)
 
     async def sync_endpoint(websocket: WebSocket) -> None:
@@ -173,17 +173,20 @@ async def serve(
     on_listening: Callable[[str], None] | None = None,
     sync_config: SyncConfig | None = None,
     site_app: ASGIApp | None = None,
+    subscriptions: SubscriptionManager | None = None,
+    stop: asyncio.Event | None = None,
     log_level: str = "warning",
 ) -> None:
     """Serve ``deployment`` until SIGINT/SIGTERM (or cancellation).
 
     ``on_listening`` gets the base URL (with the real port) once the socket listens.
     ``site_app`` is the HTTP-actions app for the site port (port + 1); not served yet.
+    Setting ``stop`` shuts the server down gracefully, like a signal.
     """
     del site_app  # the site port arrives with HTTP actions
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
-    app = create_app(deployment, sync_config=sync_config)
+    app = create_app(deployment, sync_config=sync_config, subscriptions=subscriptions)
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -204,12 +207,19 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, request_exit)
             installed.append(sig)
+    async def wait_for_stop(event: asyncio.Event) -> None:
+        await event.wait()
+        request_exit()
+
+    stopper = None if stop is None else asyncio.create_task(wait_for_stop(stop))
     try:
         if on_listening is not None:
             display_host = f"[{host}]" if ":" in host else host
             on_listening(f"http://{display_host}:{actual_port}")
         await server.serve(sockets=[sock])
     finally:
+        if stopper is not None:
+            stopper.cancel()
         for sig in installed:
             loop.remove_signal_handler(sig)
         sock.close()

@@ -76,7 +76,7 @@ class FakeWriter(FakeReader):
         self.writes = WriteSet()
 
     def insert(self, table: str, doc: Doc) -> str:
-        doc_id = f"{table}_{next(self._ids)}"
+        doc_id = f"{table}_{next(self._ids):08d}"
         new = {**doc, "_id": doc_id}
         self._tables.setdefault(table, {})[doc_id] = new
         self._record(table, doc_id, None, new)

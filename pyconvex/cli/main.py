@@ -1,0 +1,22 @@
+"""The ``pyconvex`` command line (typer): one small module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from pyconvex.cli.dev import dev
+
+app = typer.Typer(
+    name="pyconvex",
+    help="A reactive backend for Python in the model of Convex.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """A reactive backend for Python in the model of Convex."""
+
+
+app.command()(dev)
