@@ -379,14 +379,14 @@ def check_document(doc: dict[str, Value], table: str = "") -> int:
     14
     """
     where = f' in table "{table}"' if table else ""
-    depth_path = _too_deep(doc, MAX_DOCUMENT_NESTING)
-    if depth_path is not None:
+    try:
+        size = _sized(doc, MAX_DOCUMENT_NESTING)
+    except _TooDeep:
         raise InvalidValueError(
             f"Document{where} is nested more than {MAX_DOCUMENT_NESTING} levels deep "
             f"(the limit for documents)",
-            depth_path,
-        )
-    size = convex_size(doc)
+            _too_deep(doc, MAX_DOCUMENT_NESTING) or "",
+        ) from None
     if size > MAX_DOCUMENT_SIZE:
         biggest = max(doc, key=lambda k: convex_size(doc[k]), default=None)
         detail = (
@@ -399,6 +399,42 @@ def check_document(doc: dict[str, Value], table: str = "") -> int:
             f"({MAX_DOCUMENT_SIZE} bytes){detail}"
         )
     return size
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _sized(value: Any, budget: int) -> int:
+    """``convex_size`` that also raises ``_TooDeep`` past ``budget`` nested containers."""
+    t = type(value)
+    if t is dict:
+        if budget == 0:
+            raise _TooDeep
+        size = 2
+        for key, item in value.items():
+            t2 = type(item)
+            if t2 is str:
+                size += len(key) + 3 + _utf8_len(item)
+            elif t2 is float or t2 is Int64:
+                size += len(key) + 10
+            else:
+                size += len(key) + 1 + _sized(item, budget - 1)
+        return size
+    if t is list:
+        if budget == 0:
+            raise _TooDeep
+        size = 2
+        for item in value:
+            t2 = type(item)
+            if t2 is str:
+                size += 2 + _utf8_len(item)
+            elif t2 is float or t2 is Int64:
+                size += 9
+            else:
+                size += _sized(item, budget - 1)
+        return size
+    return convex_size(value)
 
 
 def _too_deep(value: Value, budget: int) -> str | None:

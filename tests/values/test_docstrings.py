@@ -8,19 +8,39 @@ import math
 
 import pytest
 
-MODULES = ["value", "encoding", "ordering", "ids", "validators", "annotations", "__init__"]
+from pyconvex.values import UNSET, Int64, v
+
+MODULES = [
+    "value",
+    "encoding",
+    "ordering",
+    "ids",
+    "validator",
+    "scalar_validators",
+    "compound_validators",
+    "validators",
+    "annotations",
+    "__init__",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name: str) -> None:
     module_name = "pyconvex.values" if name == "__init__" else f"pyconvex.values.{name}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        pytest.skip(f"{module_name} not written yet")
-    result = doctest.testmod(
-        module, optionflags=doctest.ELLIPSIS, extraglobs={"math": math}, verbose=False
-    )
+    module = importlib.import_module(module_name)
+    extras = {"math": math, "v": v, "UNSET": UNSET, "Int64": Int64}
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, extraglobs=extras, verbose=False)
     assert result.failed == 0
     if name != "__init__":
         assert result.attempted > 0
+
+
+def test_every_public_name_has_a_docstring_with_an_example() -> None:
+    import pyconvex.values as values
+
+    missing = [
+        name
+        for name in values.__all__
+        if name != "Value" and ">>>" not in (getattr(values, name).__doc__ or "")
+    ]
+    assert missing == []

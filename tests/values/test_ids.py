@@ -75,3 +75,38 @@ def test_decode_rejects_non_canonical_trailing_bits() -> None:
 
 def test_id_table_number_of_non_strings() -> None:
     assert id_table_number(123) is None  # type: ignore[arg-type]
+
+
+def _fletcher16(data: bytes) -> int:
+    a = b = 0
+    for byte in data:
+        a = (a + byte) % 256
+        b = (b + a) % 256
+    return b * 256 + a
+
+
+def _raw_id(body: bytes) -> str:
+    import base64
+
+    data = body + _fletcher16(body).to_bytes(2, "little")
+    table = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghjkmnpqrstvwxyz")
+    return base64.b32encode(data).decode().rstrip("=").translate(table)
+
+
+def test_independent_encoder_agrees() -> None:
+    raw = bytes(range(16))
+    assert encode_id(540, raw) == _raw_id(bytes([0x9C, 0x04]) + raw)  # 540 = 0x1C | 4 << 7
+    assert encode_id(5, raw) == _raw_id(bytes([5]) + raw)
+
+
+def test_overlong_table_number_is_rejected() -> None:
+    overlong = _raw_id(bytes([0x81, 0x00]) + bytes(16))  # table 1 spelled with two VInt bytes
+    with pytest.raises(InvalidValueError, match="canonical form"):
+        decode_id(overlong)
+
+
+@pytest.mark.parametrize("char", [" ", "_", "+", "-", "\u0663", "i", "l", "o", "u", "A"])
+def test_characters_outside_the_alphabet(char: str) -> None:
+    bad = KNOWN[:5] + char + KNOWN[6:]
+    with pytest.raises(InvalidValueError, match="not in the ID alphabet"):
+        decode_id(bad)

@@ -1,0 +1,179 @@
+"""The validator base class: what every kind shares (validation with paths, JSON, repr, ``==``).
+
+Concrete kinds live in ``scalar_validators`` and ``compound_validators``; build them with ``v``
+(``validators.py``), as in Convex where ``validator.ts`` holds the shared machinery.
+
+    >>> from pyconvex.values.validators import v
+    >>> isinstance(v.string(), Validator)
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Protocol
+
+from pyconvex.errors import ValidationError
+from pyconvex.values.value import UNSET, Int64, Value, short_repr, value_type_name
+
+WHERE = "\x00WHERE\x00"  # replaced by " at <path>" once the full path is known
+
+
+class IdResolver(Protocol):
+    """Tells which table an ID belongs to, so ``v.id("t")`` can check the table.
+
+    >>> class OneTable:
+    ...     def table_for_id(self, id_str: str) -> str | None:
+    ...         return "messages"
+    >>> isinstance(OneTable(), object)
+    True
+    """
+
+    def table_for_id(self, id_str: str) -> str | None:
+        """The table name of ``id_str``, or None when it is not an ID of this deployment."""
+        ...
+
+
+class Mismatch(Exception):
+    """Internal: a value failed deep inside; each container adds its segment while unwinding."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.segments: list[str] = []
+
+    def at(self, segment: str) -> Mismatch:
+        self.segments.append(segment)
+        return self
+
+    def to_error(self, root: str) -> ValidationError:
+        path = root + "".join(reversed(self.segments))
+        where = f" at {path}" if path else ""
+        return ValidationError(self.message.replace(WHERE, where), path)
+
+
+def describe(value: object) -> str:
+    """How a value appears in error messages: its Convex type and a short repr.
+
+    >>> describe(3.0), describe("x"), describe(None), describe({1})
+    ('float64 3.0', "string 'x'", 'null', 'set {1}')
+    """
+    if value is None:
+        return "null"
+    if value is UNSET:
+        return "undefined (missing)"
+    if type(value) is Int64:
+        return f"int64 {int(value)}"
+    if type(value) is dict:
+        return f"object {short_repr(value, 50)}"
+    if type(value) is list:
+        return f"array {short_repr(value, 50)}"
+    return f"{value_type_name(value)} {short_repr(value, 50)}"
+
+
+def source_for_message(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 4] + "...)"
+
+
+class Validator:
+    """Base class of every validator; build them with ``v`` rather than directly.
+
+    >>> v.string().kind, v.optional(v.string()).is_optional
+    ('string', True)
+    """
+
+    __slots__ = ("is_optional",)
+    kind: str = ""
+
+    def __init__(self) -> None:
+        self.is_optional = False
+
+    def validate(self, value: object, path: str = "", ids: IdResolver | None = None) -> Value:
+        """The normalized value, or ``ValidationError`` naming ``path`` (root is ``""``).
+
+        >>> v.float64().validate(3)
+        3.0
+        """
+        try:
+            return self._check(value, ids)
+        except Mismatch as e:
+            raise e.to_error(path) from None
+
+    def _check(self, value: object, ids: IdResolver | None) -> Value:
+        raise NotImplementedError
+
+    def _fail(self, value: object) -> Mismatch:
+        expected = source_for_message(self._source())
+        return Mismatch(f"Value{WHERE} must be {expected}, got {describe(value)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Convex's JSON form of this validator (what the real backend stores for schemas).
+
+        >>> v.float64().to_json()
+        {'type': 'number'}
+        """
+        return {"type": self.kind}
+
+    def _source(self) -> str:
+        return f"v.{self.kind}()"
+
+    def _params(self) -> tuple[Any, ...]:
+        return ()
+
+    def as_optional(self) -> Validator:
+        """A copy of this validator marked optional (what ``v.optional`` returns).
+
+        >>> v.string().as_optional()
+        v.optional(v.string())
+        """
+        if self.is_optional:
+            return self
+        other = copy.copy(self)
+        other.is_optional = True
+        return other
+
+    def as_required(self) -> Validator:
+        """A copy of this validator marked required.
+
+        >>> v.optional(v.string()).as_required()
+        v.string()
+        """
+        if not self.is_optional:
+            return self
+        other = copy.copy(self)
+        other.is_optional = False
+        return other
+
+    def __repr__(self) -> str:
+        source = self._source()
+        return f"v.optional({source})" if self.is_optional else source
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Validator):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self.is_optional == other.is_optional
+            and self._params() == other._params()
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.is_optional, self._params()))
+
+
+def quote(text: str) -> str:
+    """A string as a double-quoted literal, like it is written in source.
+
+    >>> print(quote("hi"))
+    "hi"
+    """
+    r = repr(text)
+    if r.startswith("'") and '"' not in text:
+        return f'"{r[1:-1]}"'
+    return r
+
+
+def require_validator(candidate: object, where: str) -> None:
+    """Raise ``TypeError`` naming ``where`` unless ``candidate`` is a validator."""
+    if not isinstance(candidate, Validator):
+        raise TypeError(f"{where} must be a validator such as v.string(), got {candidate!r}")
