@@ -55,7 +55,7 @@ class DevServer:
         self._serving.clear()
         want = self.port if port is None else port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pyconvex", "dev", "--port", str(want), "--host", "127.0.0.1"],
+            self.command(want),
             cwd=self.project_dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -85,6 +85,9 @@ class DevServer:
                 self.stop()
                 pytest.fail(f"GET /version never answered 200:\n{self.log_tail()}")
             time.sleep(0.05)
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "pyconvex", "dev", "--port", str(port), "--host", "127.0.0.1"]
 
     def _drain(self, stream: IO[str]) -> None:
         for line in stream:

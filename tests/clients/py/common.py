@@ -6,13 +6,14 @@ run in their own process, under their own SIGALRM time limit, and print JSON lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from convex import ConvexInt64, convex_to_json
@@ -48,6 +49,24 @@ def special_values() -> dict[str, Any]:
         "arr": [1.0, "two", None, ConvexInt64(3), [True]],
         "nested": {"a": {"b": [b"\x09", -0.0]}},
     }
+
+
+@contextlib.contextmanager
+def deadline(what: str, seconds: int = 10) -> Iterator[None]:
+    """Fail with `what` if the block takes longer than `seconds` (the client can hang forever)."""
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"{what}: no result within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    remaining = signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        if remaining:
+            signal.alarm(max(1, remaining - seconds))
 
 
 def run(main: Callable[[str], None], limit_s: int = 60) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from common import enc, out, run, special_values
+from common import deadline, enc, out, run, special_values
 from convex import ConvexClient, ConvexError, ConvexInt64
 
 
@@ -21,16 +21,22 @@ def main(url: str) -> None:
     sub.unsubscribe()
 
     try:
-        client.mutation("messages:fail", {})
+        with deadline("mutation messages:fail (raises ConvexError)"):
+            client.mutation("messages:fail", {})
         out(step="mutation_error", raised=False)
     except ConvexError as e:
         out(step="mutation_error", raised=True, data=enc(e.data))
+    except TimeoutError as e:  # record and go on, so the remaining steps still report
+        out(step="mutation_error", raised=False, hung=str(e))
 
     try:
-        client.query("messages:fail_query", {})
+        with deadline("query messages:fail_query (raises ConvexError)"):
+            client.query("messages:fail_query", {})
         out(step="query_error", raised=False)
     except ConvexError as e:
         out(step="query_error", raised=True, data=enc(e.data))
+    except TimeoutError as e:
+        out(step="query_error", raised=False, hung=str(e))
 
     docs = client.query("messages:list", {"author": author})
     out(step="query", count=len(docs))
