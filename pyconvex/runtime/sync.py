@@ -480,6 +480,9 @@ class SyncSession:
                 message.request_id, ts=None, success=False, log_lines=result.log_lines,
                 **_failure_fields(result),
             ))
+            # The Rust/Python client completes a mutation that failed with ConvexError only on
+            # the next Transition, so one must follow failures too.
+            self._transition([])
 
     async def _run_action(self, message: Action) -> None:
         result, path = await self._call(
