@@ -29,7 +29,8 @@ class Expression:
 def _expr(x: Any) -> Expression:
     if isinstance(x, Expression):
         return x
-    value = to_value(x, "filter operand")
+    # UNSET compares as a missing field (Convex's undefined): q.eq(q.field("f"), UNSET).
+    value = x if x is UNSET else to_value(x, "filter operand")
     return Expression(lambda _doc: value)
 
 

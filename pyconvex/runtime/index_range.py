@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from pyconvex.errors import SchemaError
-from pyconvex.values import encode_key, encode_key_part, key_successor, to_value
+from pyconvex.values import UNSET, encode_key, encode_key_part, key_successor, to_value
+
+
+def _key_value(value: Any, what: str) -> Any:
+    # UNSET (a missing field) is a valid index key: q.eq("f", UNSET) matches documents
+    # without "f", as Convex's q.eq("f", undefined) does.
+    return value if value is UNSET else to_value(value, what)
 
 
 class IndexRangeBuilder:
@@ -52,7 +58,7 @@ class IndexRangeBuilder:
                 f"Index {self._index}: eq({field!r}) must come before range bounds (gt/gte/lt/lte)."
             )
         self._next_field("eq", field)
-        self._eq.append(to_value(value, f"eq({field!r})"))
+        self._eq.append(_key_value(value, f"eq({field!r})"))
         return self
 
     def _bound(self, op: str, field: str, value: Any, lower: bool, inclusive: bool) -> IndexRangeBuilder:
@@ -63,7 +69,7 @@ class IndexRangeBuilder:
                 f"on {field!r}."
             )
         self._bound_field = field
-        item = (to_value(value, f"{op}({field!r})"), inclusive)
+        item = (_key_value(value, f"{op}({field!r})"), inclusive)
         if lower:
             self._lower = item
         else:
