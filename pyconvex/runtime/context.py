@@ -37,6 +37,10 @@ class _NotYet:
         )
 
 
+_STORAGE = _NotYet("storage")
+_SCHEDULER = _NotYet("scheduler")
+
+
 class QueryCtx:
     """``ctx`` in a query: ``db`` (reader), ``auth``, ``storage``."""
 
@@ -45,7 +49,7 @@ class QueryCtx:
     def __init__(self, db: DatabaseReader, auth: Auth) -> None:
         self.db = db
         self.auth = auth
-        self.storage: Any = _NotYet("storage")
+        self.storage: Any = _STORAGE
 
 
 class MutationCtx:
@@ -56,8 +60,8 @@ class MutationCtx:
     def __init__(self, db: DatabaseWriter, auth: Auth) -> None:
         self.db = db
         self.auth = auth
-        self.storage: Any = _NotYet("storage")
-        self.scheduler: Any = _NotYet("scheduler")
+        self.storage: Any = _STORAGE
+        self.scheduler: Any = _SCHEDULER
 
 
 Runner = Callable[[Any, "dict[str, Any] | None"], Awaitable[Any]]
@@ -78,8 +82,8 @@ class ActionCtx:
         self._run_query = run_query
         self._run_mutation = run_mutation
         self._run_action = run_action
-        self.storage: Any = _NotYet("storage")
-        self.scheduler: Any = _NotYet("scheduler")
+        self.storage: Any = _STORAGE
+        self.scheduler: Any = _SCHEDULER
 
     async def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query (public or internal) in its own transaction and return its value."""

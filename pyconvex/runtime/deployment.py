@@ -44,7 +44,7 @@ from pyconvex.server.functions import FunctionDefinition
 from pyconvex.values import dumps_value, loads_value, to_value
 
 log = logging.getLogger("pyconvex.functions")
-DB_FILE = "data.duckdb"
+from pyconvex.runtime.persistence import DB_FILE_DEFAULT as DB_FILE
 
 
 def function_ref_path(fn: Any) -> str:
@@ -82,6 +82,7 @@ class Deployment:
         self.session_results: dict[tuple[str, int], tuple[int, str]] = {}
         self.last_commit_ts = store.durable_ts
         self.executions = 0
+        self._normalized: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -165,10 +166,14 @@ class Deployment:
     def _resolve(
         self, path: str, kind: str, allow_internal: bool
     ) -> FunctionDefinition | FunctionFailure:
-        try:
-            norm = normalize_path(path)
-        except ValueError as e:
-            return FunctionFailure(str(e))
+        norm = self._normalized.get(path)
+        if norm is None:
+            try:
+                norm = normalize_path(path)
+            except ValueError as e:
+                return FunctionFailure(str(e))
+            if len(self._normalized) < 10_000:
+                self._normalized[path] = norm
         fn = self.functions.get(norm)
         if fn is None or (fn.visibility == "internal" and not allow_internal):
             public = [p for p, f in self.functions.items() if allow_internal or f.visibility == "public"]
@@ -250,17 +255,19 @@ class Deployment:
         tx = Transaction(store, self.schema, where, snapshot, limits=self.limits, journal_in=journal)
         scope = executor.ExecutionScope(executor.real_time_ns(), zlib.crc32(fn.path.encode()) ^ snapshot)
         self.executions += 1
-        with executor.scope(scope):
-            try:
-                handler_args = self._args(fn, args, tx)
-                value = executor.drive(
-                    fn.handler(QueryCtx(DatabaseReader(tx), Auth(identity)), **handler_args), where
-                )
-                value = self._result_value(fn, value)
-                failure = None
-            except Exception as e:
-                failure = self._failure(e, where)
-                value = None
+        token = executor.enter(scope)
+        try:
+            handler_args = self._args(fn, args, tx)
+            value = executor.drive(
+                fn.handler(QueryCtx(DatabaseReader(tx), Auth(identity)), **handler_args), where
+            )
+            value = self._result_value(fn, value)
+            failure = None
+        except Exception as e:
+            failure = self._failure(e, where)
+            value = None
+        finally:
+            executor.exit(scope, token)
         return FunctionResult(value, failure, scope.log_lines, snapshot, tx.reads, tx.journal_out)
 
     # -- mutations -------------------------------------------------------------------------
@@ -291,16 +298,18 @@ class Deployment:
         tx = Transaction(store, self.schema, where, None, undo, self.limits)
         scope = executor.ExecutionScope(executor.real_time_ns(), ts)
         self.executions += 1
-        with executor.scope(scope):
-            try:
-                handler_args = self._args(fn, args, tx)
-                value = executor.drive(
-                    fn.handler(MutationCtx(DatabaseWriter(tx), Auth(identity)), **handler_args), where
-                )
-                value = self._result_value(fn, value)
-            except Exception as e:
-                store.undo(undo)
-                return FunctionResult(failure=self._failure(e, where), log_lines=scope.log_lines)
+        token = executor.enter(scope)
+        try:
+            handler_args = self._args(fn, args, tx)
+            value = executor.drive(
+                fn.handler(MutationCtx(DatabaseWriter(tx), Auth(identity)), **handler_args), where
+            )
+            value = self._result_value(fn, value)
+        except Exception as e:
+            store.undo(undo)
+            return FunctionResult(failure=self._failure(e, where), log_lines=scope.log_lines)
+        finally:
+            executor.exit(scope, token)
         if not undo.touched and not undo.created_tables:
             # Read-only: it may have read commits that are not durable yet.
             await self.committer.wait_durable(self.last_commit_ts)

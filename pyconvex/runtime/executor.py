@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TextIO
 
 from pyconvex.errors import TransactionIOError
@@ -165,25 +165,36 @@ def real_time_ns() -> int:
     return _real_time_ns()
 
 
-@contextmanager
-def scope(s: ExecutionScope) -> Iterator[ExecutionScope]:
-    """Make ``s`` the current scope and capture printed lines into its log lines."""
+def enter(s: ExecutionScope) -> Token[ExecutionScope | None]:
+    """Make ``s`` the current scope; printed lines become its log lines. Pair with exit()."""
     global _router, _active
     if _active == 0 or _router is None or sys.stdout is not _router:
         _router = _StdoutRouter(sys.stdout)
         sys.stdout = _router  # type: ignore[assignment]
     _active += 1
-    token = _scope_var.set(s)
+    return _scope_var.set(s)
+
+
+def exit(s: ExecutionScope, token: Token[ExecutionScope | None]) -> None:
+    """Leave the scope entered with :func:`enter`."""
+    global _active
+    _scope_var.reset(token)
+    if s.partial:
+        s.log("LOG", s.partial)
+        s.partial = ""
+    _active -= 1
+    if _active == 0 and _router is not None and sys.stdout is _router:
+        sys.stdout = _router.fallback
+
+
+@contextmanager
+def scope(s: ExecutionScope) -> Iterator[ExecutionScope]:
+    """Context-manager form of :func:`enter` / :func:`exit`."""
+    token = enter(s)
     try:
         yield s
     finally:
-        _scope_var.reset(token)
-        if s.partial:
-            s.log("LOG", s.partial)
-            s.partial = ""
-        _active -= 1
-        if _active == 0 and sys.stdout is _router:
-            sys.stdout = _router.fallback
+        exit(s, token)
 
 
 def drive(coro: Any, where: str) -> Any:

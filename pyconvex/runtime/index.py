@@ -13,7 +13,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from pyconvex.values import UNSET, encode_key
+from pyconvex.values import UNSET, encode_key, encode_key_part
 
 Document = dict[str, Any]
 
@@ -44,12 +44,14 @@ def id_from_key(key: bytes) -> str:
 class IndexSpec:
     """How to compute one index's key from a document."""
 
-    __slots__ = ("fields", "name", "paths")
+    __slots__ = ("fields", "name", "paths", "top_level")
 
     def __init__(self, name: str, fields: tuple[str, ...]) -> None:
         self.name = name
         self.fields = fields
         self.paths = tuple(tuple(f.split(".")) for f in fields)
+        # Most index fields are top-level: read them with one dict lookup.
+        self.top_level = all(len(p) == 1 for p in self.paths)
 
     def values(self, doc: Document) -> list[Any]:
         out = [field_value(doc, p) for p in self.paths]
@@ -57,7 +59,14 @@ class IndexSpec:
         return out
 
     def key(self, doc: Document) -> bytes:
-        return encode_key(self.values(doc)) + id_suffix(doc["_id"])
+        raw = doc["_id"].encode("ascii")
+        tail = encode_key_part(doc["_creationTime"]) + raw + bytes((len(raw),))
+        if not self.fields:
+            return tail
+        if self.top_level:
+            get = doc.get
+            return b"".join([encode_key_part(get(f, UNSET)) for f in self.fields]) + tail
+        return encode_key([field_value(doc, p) for p in self.paths]) + tail
 
     def __repr__(self) -> str:
         return f"IndexSpec({self.name!r}, {list(self.fields)!r})"

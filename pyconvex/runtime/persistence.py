@@ -30,6 +30,7 @@ from pyconvex.errors import StorageError
 from pyconvex.values import dumps_value, loads_value
 
 FORMAT_VERSION = "1"
+DB_FILE_DEFAULT = "data.duckdb"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS _documents (
@@ -171,6 +172,13 @@ class Persistence:
         con.execute("DELETE FROM _documents")
         con.execute("INSERT INTO _documents SELECT * FROM _keep")
         con.execute("DROP TABLE _keep")
+        row = con.execute("SELECT max(ts) FROM _documents").fetchone()
+        con.execute(
+            "INSERT OR REPLACE INTO _meta SELECT 'max_ts', CAST(greatest(?, "
+            "COALESCE((SELECT CAST(value AS UBIGINT) FROM _meta WHERE key = 'max_ts'), 0)) "
+            "AS VARCHAR)",
+            [int(row[0]) if row and row[0] is not None else 0],
+        )
         con.execute("COMMIT")
         after = con.execute("SELECT count(*) FROM _documents").fetchone()
         return int(before[0] if before else 0) - int(after[0] if after else 0)
@@ -196,16 +204,19 @@ class Persistence:
             if batch.new_tables:
                 con.executemany("INSERT INTO _tables VALUES (?, ?)", batch.new_tables)
             if docs:
-                con.register("_batch", arrow)
-                con.execute("INSERT INTO _documents SELECT * FROM _batch")
-                con.unregister("_batch")
+                # DuckDB finds the local Arrow table by name (a replacement scan): cheaper
+                # than register()/unregister() per batch.
+                _pyconvex_batch = arrow  # noqa: F841
+                con.execute("INSERT INTO _documents SELECT * FROM _pyconvex_batch")
             if batch.session_requests:
                 con.executemany(
                     "INSERT INTO _session_requests VALUES (?, ?, ?, ?)", batch.session_requests
                 )
-            con.execute(
-                "INSERT OR REPLACE INTO _meta VALUES ('max_ts', ?)", [str(batch.max_ts)]
-            )
+            if not docs:
+                # The clock is max(ts) of the log; record it only when the log can't show it.
+                con.execute(
+                    "INSERT OR REPLACE INTO _meta VALUES ('max_ts', ?)", [str(batch.max_ts)]
+                )
             con.execute("COMMIT")
             if batch.new_tables:
                 self.create_views(

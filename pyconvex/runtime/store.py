@@ -78,7 +78,10 @@ class TableState:
                 yield key, docs[doc_id]
                 continue
             doc = self.get(doc_id, ts)
-            if doc is not None and spec_key(doc) == key:
+            if doc is None:
+                continue
+            # A document inserted recently and not changed since has one key: this one.
+            if (len(h) == 2 and h[0][1] is None) or spec_key(doc) == key:
                 yield key, doc
 
     def all_versions(self, doc_id: str) -> list[Document]:
@@ -96,12 +99,14 @@ class UndoRecord:
     ts: int
     touched: list[tuple[TableState, str]] = field(default_factory=list)
     created_tables: list[str] = field(default_factory=list)
+    #: Index keys of each touched document's newest version, computed once when written.
+    new_keys: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
 
 
 class Store:
     """All tables, the commit clock, and version garbage collection."""
 
-    def __init__(self, retention_ns: int = 5_000_000_000) -> None:
+    def __init__(self, retention_ns: int = 2_000_000_000) -> None:
         self.tables: dict[str, TableState] = {}
         self.tables_by_number: dict[int, TableState] = {}
         self.head_ts = 0
@@ -204,11 +209,16 @@ class Store:
         if new is None:
             table.docs.pop(doc_id, None)
             table.sizes.pop(doc_id, None)
+            undo.new_keys[doc_id] = []
         else:
             table.docs[doc_id] = new
             table.sizes[doc_id] = size
-            for mem in table.indexes.values():
-                mem.add(mem.spec.key(new))
+            keys = []
+            for name, mem in table.indexes.items():
+                k = mem.spec.key(new)
+                mem.add(k)
+                keys.append((name, k))
+            undo.new_keys[doc_id] = keys
 
     def _drop_unused_keys(
         self,
@@ -230,19 +240,13 @@ class Store:
     def write_entries(self, undo: UndoRecord) -> list[WriteEntry]:
         """What the transaction changed, as index keys (old and new) per document."""
         out: list[WriteEntry] = []
+        new_keys = undo.new_keys
         for table, doc_id in undo.touched:
             h = table.history[doc_id]
-            new = h[-1][1]
             old = h[-2][1] if len(h) >= 2 else None
-            keys: list[tuple[str, bytes]] = []
-            for name, mem in table.indexes.items():
-                key = mem.spec.key
-                if old is not None:
-                    keys.append((name, key(old)))
-                if new is not None:
-                    k = key(new)
-                    if old is None or keys[-1][1] != k:
-                        keys.append((name, k))
+            keys = new_keys.get(doc_id, [])
+            if old is not None:
+                keys = keys + [(name, mem.spec.key(old)) for name, mem in table.indexes.items()]
             out.append(WriteEntry(table.name, doc_id, tuple(keys)))
         return out
 
