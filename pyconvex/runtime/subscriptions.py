@@ -119,8 +119,8 @@ class Subscription:
     """
 
     __slots__ = (
-        "args", "body", "identity", "journal", "key", "path", "read_set", "requested_journal",
-        "ts", "udf_path", "version", "watchers",
+        "args", "body", "identity", "journal", "key", "path", "read_set", "registrations",
+        "requested_journal", "ts", "udf_path", "version", "watchers",
     )
 
     def __init__(
@@ -140,6 +140,7 @@ class Subscription:
         self.requested_journal = journal
         self.journal = journal
         self.read_set: ReadSet | None = None
+        self.registrations: list[tuple[tuple[str, str], bytes]] = []
         self.body = ""
         self.version = 0
         self.ts = 0
@@ -163,7 +164,8 @@ class SubscriptionManager:
         self.executions = 0
         self.range_checks = 0
         self._subs: dict[tuple[Hashable, ...], Subscription] = {}
-        self._by_range: dict[tuple[str, str], set[Subscription]] = {}
+        # (table, index) -> prefix length -> prefix -> subscriptions with a range under it
+        self._by_range: dict[tuple[str, str], dict[int, dict[bytes, set[Subscription]]]] = {}
         self._by_id: dict[str, set[Subscription]] = {}
         self._waiters: list[tuple[int, int, Callable[[], None]]] = []
         self._waiter_seq = itertools.count()
@@ -310,24 +312,44 @@ class SubscriptionManager:
     # -- invalidation -----------------------------------------------------------------------
 
     def _index(self, sub: Subscription) -> None:
+        # A range [lo, hi) holds only keys that start with the common prefix of lo and hi, so
+        # ranges are bucketed by (table, index, prefix): a written key is checked only against
+        # the ranges filed under one of its own prefixes, not against every subscription.
         rs = sub.read_set
         if rs is None:
             return
-        for table_index in rs.ranges:
-            self._by_range.setdefault(table_index, set()).add(sub)
+        registrations = sub.registrations
+        for table_index, ranges in rs.ranges.items():
+            by_length = self._by_range.setdefault(table_index, {})
+            for r in ranges:
+                prefix = _common_prefix(r.lo, r.hi)
+                by_length.setdefault(len(prefix), {}).setdefault(prefix, set()).add(sub)
+                registrations.append((table_index, prefix))
         for doc_id in rs.ids:
             self._by_id.setdefault(doc_id, set()).add(sub)
 
     def _unindex(self, sub: Subscription) -> None:
+        for table_index, prefix in sub.registrations:
+            by_length = self._by_range.get(table_index)
+            if by_length is None:
+                continue
+            by_prefix = by_length.get(len(prefix))
+            if by_prefix is None:
+                continue
+            subs = by_prefix.get(prefix)
+            if subs is None:
+                continue
+            subs.discard(sub)
+            if not subs:
+                del by_prefix[prefix]
+                if not by_prefix:
+                    del by_length[len(prefix)]
+                    if not by_length:
+                        del self._by_range[table_index]
+        sub.registrations = []
         rs = sub.read_set
         if rs is None:
             return
-        for table_index in rs.ranges:
-            subs = self._by_range.get(table_index)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._by_range[table_index]
         for doc_id in rs.ids:
             subs = self._by_id.get(doc_id)
             if subs is not None:
@@ -346,16 +368,20 @@ class SubscriptionManager:
                     hit |= subs
                 table = entry.table
                 for index, key in entry.keys:
-                    candidates = by_range.get((table, index))
-                    if not candidates:
+                    by_length = by_range.get((table, index))
+                    if not by_length:
                         continue
-                    for sub in candidates:
-                        if sub in hit:
+                    for length, by_prefix in by_length.items():
+                        candidates = by_prefix.get(key[:length])
+                        if not candidates:
                             continue
-                        self.range_checks += 1
-                        rs = sub.read_set
-                        if rs is not None and rs.contains_key(table, index, key):
-                            hit.add(sub)
+                        for sub in candidates:
+                            if sub in hit:
+                                continue
+                            self.range_checks += 1
+                            rs = sub.read_set
+                            if rs is not None and rs.contains_key(table, index, key):
+                                hit.add(sub)
         return hit
 
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
@@ -399,6 +425,16 @@ class SubscriptionManager:
                 callback()
             except Exception:
                 _log.exception("a timestamp waiter failed")
+
+
+def _common_prefix(lo: bytes, hi: bytes | None) -> bytes:
+    if hi is None:
+        return b""
+    n = min(len(lo), len(hi))
+    i = 0
+    while i < n and lo[i] == hi[i]:
+        i += 1
+    return lo[:i]
 
 
 def _args_key(args: dict[str, Value]) -> str:

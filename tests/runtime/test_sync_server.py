@@ -24,9 +24,9 @@ from pyconvex.runtime.sync import OVERLOADED_REASON, SyncConfig
 from pyconvex.runtime.sync_messages import decode_ts
 
 try:
-    from runtime.fake_deployment import FakeDeployment, FakeReader, FakeWriter
+    from runtime.fake_deployment import FakeDeployment, FakeReader
 except ImportError:
-    from fake_deployment import FakeDeployment, FakeReader, FakeWriter  # type: ignore[no-redef]
+    from fake_deployment import FakeDeployment, FakeReader  # type: ignore[no-redef]
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v

@@ -1,0 +1,124 @@
+"""`pyconvex dev`: project settings, and a real server process on a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from pyconvex.cli.main import app
+from pyconvex.cli.project import DEFAULT_PORT, ProjectError, ProjectSettings
+
+SERVING = re.compile(r"^pyconvex dev: serving (http://127\.0\.0\.1:(\d+))$")
+REPO = Path(__file__).resolve().parents[2]
+
+FUNCTIONS = """
+from pyconvex import mutation, query, v
+
+@query(args={})
+async def hello(ctx):
+    print("saying hello")
+    return "hello"
+"""
+
+
+def make_project(root: Path, functions: str = "convex", pyproject: str = "") -> Path:
+    (root / functions).mkdir(parents=True)
+    (root / functions / "greet.py").write_text(textwrap.dedent(FUNCTIONS))
+    if pyproject:
+        (root / "pyproject.toml").write_text(textwrap.dedent(pyproject))
+    return root
+
+
+def test_settings_default_without_pyproject(tmp_path: Path) -> None:
+    s = ProjectSettings.load(tmp_path)
+    assert s.functions_dir == tmp_path.resolve() / "convex"
+    assert s.data_dir == tmp_path.resolve() / ".pyconvex"
+    assert s.port == DEFAULT_PORT
+
+
+def test_settings_from_tool_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pyconvex]\nfunctions = "backend"\nport = 4000\ndata_dir = "state"\n'
+    )
+    s = ProjectSettings.load(tmp_path)
+    assert (s.functions_dir.name, s.data_dir.name, s.port) == ("backend", "state", 4000)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[tool.pyconvex]\nport = "x"\n', "port"),
+        ("[tool.pyconvex]\nfunctoins = 'x'\n", "Unknown [tool.pyconvex] setting"),
+        ("[tool.pyconvex\n", "not valid TOML"),
+    ],
+)
+def test_bad_settings_are_explained(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(toml)
+    with pytest.raises(ProjectError, match=re.escape(message)):
+        ProjectSettings.load(tmp_path)
+
+
+def test_dev_without_functions_dir_exits_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["dev", "--port", "0"])
+    assert result.exit_code == 2
+    assert "No functions directory" in result.output
+
+
+def _start(
+    project: Path, *args: str
+) -> tuple[subprocess.Popen[str], str, list[str], threading.Thread]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyconvex", "dev", *args], cwd=project, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if m := SERVING.match(lines[-1]):
+            rest = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+            rest.start()
+            return proc, m.group(1), lines, rest
+    proc.wait()
+    proc.stdout.close()
+    pytest.fail("pyconvex dev exited without serving:\n" + "\n".join(lines))
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_dev_serves_on_a_free_port_until_interrupted(tmp_path: Path, configured: bool) -> None:
+    if configured:
+        project = make_project(tmp_path, "backend",
+                               '[tool.pyconvex]\nfunctions = "backend"\ndata_dir = "state"\n')
+    else:
+        project = make_project(tmp_path)
+    proc, url, lines, reader = _start(project, "--port", "0", "--host", "127.0.0.1")
+    try:
+        assert int(url.rsplit(":", 1)[1]) > 0
+        assert httpx.get(f"{url}/version", timeout=10).text.startswith("pyconvex")
+        r = httpx.post(f"{url}/api/query", json={"path": "greet:hello", "args": {}}, timeout=10)
+        assert r.json() == {"status": "success", "value": "hello",
+                            "logLines": ["[LOG] saying hello"]}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(20)
+        reader.join(20)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert code == 0
+    assert (project / ("state" if configured else ".pyconvex")).is_dir()
+    assert any("saying hello" in line for line in lines)  # log lines reach the console
