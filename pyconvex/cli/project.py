@@ -1,7 +1,7 @@
 """A pyconvex project on disk: its directory and the ``[tool.pyconvex]`` settings.
 
-    settings = ProjectSettings.load(Path.cwd())
-    settings.functions_dir  # Path(".../convex")
+settings = ProjectSettings.load(Path.cwd())
+settings.functions_dir  # Path(".../convex")
 """
 
 from __future__ import annotations

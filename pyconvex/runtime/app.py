@@ -21,7 +21,6 @@ import socket
 from collections.abc import AsyncIterator, Callable, Generator
 from importlib.metadata import PackageNotFoundError, version
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -158,13 +157,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
-    # The caller owns signals (so the deployment is closed before the process exits).
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 async def serve(
     deployment: HttpDeployment,
     *,
@@ -183,6 +175,16 @@ async def serve(
     ``site_app`` is the HTTP-actions app for the site port (port + 1); not served yet.
     Setting ``stop`` shuts the server down gracefully, like a signal.
     """
+    # uvicorn is imported here: importing it loads watchfiles (its reloader), which the
+    # runtime must not pull in at import time (STYLE.md, layering).
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        # The caller owns signals (so the deployment is closed before the process exits).
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
     del site_app  # the site port arrives with HTTP actions
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
@@ -207,6 +209,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, request_exit)
             installed.append(sig)
+
     async def wait_for_stop(event: asyncio.Event) -> None:
         await event.wait()
         request_exit()

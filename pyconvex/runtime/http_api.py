@@ -64,9 +64,10 @@ def _error(exc: RequestError) -> Response:
 
 def _reject_constant(name: str) -> Any:
     raise RequestError(
-        400, "BadJsonBody",
+        400,
+        "BadJsonBody",
         f"The JSON body holds the constant {name}, which is not valid Convex JSON "
-        "(NaN and Infinity travel as {\"$float\": ...}).",
+        '(NaN and Infinity travel as {"$float": ...}).',
     )
 
 
@@ -101,8 +102,9 @@ def _path(obj: dict[str, Any], key: str = "path") -> str:
     raw = obj.get(key)
     if raw is None:
         raise RequestError(
-            400, "MissingFunctionPath",
-            f"The request needs a {key!r} naming the function, e.g. \"messages:list\".",
+            400,
+            "MissingFunctionPath",
+            f'The request needs a {key!r} naming the function, e.g. "messages:list".',
         )
     if not isinstance(raw, str):
         raise RequestError(400, "BadConvexFunctionPath", f"{key!r} must be a string, got {raw!r}.")
@@ -143,10 +145,15 @@ def result_body(result: FunctionResult, fmt: Format) -> dict[str, Any]:
     failure = result.failure
     if failure is None:
         try:
-            return {"status": "success", "value": _encode(result.value, fmt),
-                    "logLines": result.log_lines}
+            return {
+                "status": "success",
+                "value": _encode(result.value, fmt),
+                "logLines": result.log_lines,
+            }
         except ValueError as exc:
-            failure = FunctionFailure(f"{SERVER_ERROR}: the function returned an invalid value: {exc}")
+            failure = FunctionFailure(
+                f"{SERVER_ERROR}: the function returned an invalid value: {exc}"
+            )
     body: dict[str, Any] = {"status": "error", "errorMessage": failure.message}
     if failure.is_convex_error:
         try:
@@ -195,16 +202,21 @@ class HttpApi:
         return endpoint
 
     async def _call(
-        self, kind: FunctionKind | Literal["any"], path: str, args: dict[str, Value],
+        self,
+        kind: FunctionKind | Literal["any"],
+        path: str,
+        args: dict[str, Value],
         ts: int | None = None,
     ) -> FunctionResult:
         if kind == "any":
             found = self._deployment.function_kind(path)
             if found is None or found == "http_action":
-                return FunctionResult(failure=FunctionFailure(
-                    f"Could not find public function for '{path}'. Did you forget to define it "
-                    "in the functions directory, or is it internal?"
-                ))
+                return FunctionResult(
+                    failure=FunctionFailure(
+                        f"Could not find public function for '{path}'. Did you forget to define it "
+                        "in the functions directory, or is it internal?"
+                    )
+                )
             kind = found
         if kind == "query":
             result = self._deployment.run_query(path, args, ts=ts)
@@ -249,7 +261,8 @@ class HttpApi:
         latest = self._deployment.latest_ts
         if ts > latest:
             raise RequestError(
-                400, "BadTimestamp",
+                400,
+                "BadTimestamp",
                 f"'ts' {ts} is newer than the latest commit {latest}; get one from /api/query_ts.",
             )
         return _json(result_body(await self._call("query", path, args, ts=ts), fmt))
@@ -258,7 +271,9 @@ class HttpApi:
         obj = await _body_object(request)
         queries = obj.get("queries")
         if not isinstance(queries, list):
-            raise RequestError(400, "BadJsonBody", "'queries' must be a list of {path, args, format}.")
+            raise RequestError(
+                400, "BadJsonBody", "'queries' must be a list of {path, args, format}."
+            )
         calls = []
         for item in queries:
             if not isinstance(item, dict):
@@ -283,7 +298,8 @@ class HttpApi:
         module, _, name = segments.rpartition("/")
         if not module:
             raise RequestError(
-                400, "BadConvexFunctionPath",
+                400,
+                "BadConvexFunctionPath",
                 f"/api/run/{segments} needs a module and a function: /api/run/<module>/<function>.",
             )
         try:

@@ -95,8 +95,12 @@ def failure_body(failure: FunctionFailure, log_lines: list[str], journal: str | 
         except ValueError:
             data = None
         return query_result_body(
-            None, log_lines, journal, error_message=failure.message,
-            error_data=data, has_error_data=True,
+            None,
+            log_lines,
+            journal,
+            error_message=failure.message,
+            error_data=data,
+            has_error_data=True,
         )
     return query_result_body(None, log_lines, journal, error_message=failure.message)
 
@@ -119,8 +123,19 @@ class Subscription:
     """
 
     __slots__ = (
-        "args", "body", "identity", "journal", "key", "path", "read_set", "registrations",
-        "requested_journal", "ts", "udf_path", "version", "watchers",
+        "args",
+        "body",
+        "identity",
+        "journal",
+        "key",
+        "path",
+        "read_set",
+        "registrations",
+        "requested_journal",
+        "ts",
+        "udf_path",
+        "version",
+        "watchers",
     )
 
     def __init__(
@@ -205,8 +220,9 @@ class SubscriptionManager:
         if key == old.key:
             return old
         self.unsubscribe(subscriber, query_id, old)
-        sub = self._subs.get(key) or self._create(key, old.udf_path, old.path, old.args,
-                                                  identity, old.requested_journal)
+        sub = self._subs.get(key) or self._create(
+            key, old.udf_path, old.path, old.args, identity, old.requested_journal
+        )
         sub.watchers.setdefault(subscriber, set()).add(query_id)
         return sub
 
@@ -235,7 +251,8 @@ class SubscriptionManager:
             return self._static_failure(udf_path, None, str(exc))
         if component_path:
             return self._static_failure(
-                udf_path, path,
+                udf_path,
+                path,
                 f"Component paths are not supported (got componentPath {component_path!r}); "
                 "call the function without a componentPath.",
             )
@@ -305,7 +322,9 @@ class SubscriptionManager:
         except ValueError as exc:
             _log.error("query %s returned a value that is not a Convex value: %s", path, exc)
             return query_result_body(
-                None, result.log_lines, journal,
+                None,
+                result.log_lines,
+                journal,
                 error_message=f"{SERVER_ERROR}: {path} returned an invalid value: {exc}",
             )
 

@@ -334,7 +334,9 @@ class SyncSession:
             # replaced): refuse, without FatalError, so the client keeps retrying.
             _log.warning(
                 "refusing sync session %s: it observed ts %d, newer than this server's %d",
-                message.session_id, observed, latest,
+                message.session_id,
+                observed,
+                latest,
             )
             self._outbox.close(
                 CLOSE_INTERNAL_ERROR,
@@ -363,8 +365,12 @@ class SyncSession:
                         "the query set."
                     )
                 sub = self._manager.subscribe(
-                    self, change.query_id, change.udf_path, change.args,
-                    identity=self.identity, journal=change.journal,
+                    self,
+                    change.query_id,
+                    change.udf_path,
+                    change.args,
+                    identity=self.identity,
+                    journal=change.journal,
                     component_path=change.component_path,
                 )
                 self.queries[change.query_id] = sub
@@ -458,7 +464,10 @@ class SyncSession:
         while True:
             message = await self._mutations.get()
             result, path = await self._call(
-                "mutation", message.udf_path, message.args, message.component_path,
+                "mutation",
+                message.udf_path,
+                message.args,
+                message.component_path,
                 request_id=message.request_id,
             )
             if self.stopped:
@@ -469,17 +478,27 @@ class SyncSession:
                 except ValueError as exc:
                     result = _invalid_value_result(path, exc, result)
                 else:
-                    self._outbox.send(mutation_response(
-                        message.request_id, result=encoded, ts=result.ts,
-                        log_lines=result.log_lines, success=True,
-                    ))
+                    self._outbox.send(
+                        mutation_response(
+                            message.request_id,
+                            result=encoded,
+                            ts=result.ts,
+                            log_lines=result.log_lines,
+                            success=True,
+                        )
+                    )
                     if result.ts is not None:
                         self._owe_transition(result.ts)
                     continue
-            self._outbox.send(mutation_response(
-                message.request_id, ts=None, success=False, log_lines=result.log_lines,
-                **_failure_fields(result),
-            ))
+            self._outbox.send(
+                mutation_response(
+                    message.request_id,
+                    ts=None,
+                    success=False,
+                    log_lines=result.log_lines,
+                    **_failure_fields(result),
+                )
+            )
             # The Rust/Python client completes a mutation that failed with ConvexError only on
             # the next Transition, so one must follow failures too.
             self._transition([])
@@ -496,14 +515,20 @@ class SyncSession:
             except ValueError as exc:
                 result = _invalid_value_result(path, exc, result)
             else:
-                self._outbox.send(action_response(
-                    message.request_id, result=encoded, log_lines=result.log_lines, success=True
-                ))
+                self._outbox.send(
+                    action_response(
+                        message.request_id, result=encoded, log_lines=result.log_lines, success=True
+                    )
+                )
                 return
-        self._outbox.send(action_response(
-            message.request_id, success=False, log_lines=result.log_lines,
-            **_failure_fields(result),
-        ))
+        self._outbox.send(
+            action_response(
+                message.request_id,
+                success=False,
+                log_lines=result.log_lines,
+                **_failure_fields(result),
+            )
+        )
 
     async def _call(
         self,
@@ -530,7 +555,9 @@ class SyncSession:
             if kind == "mutation":
                 assert self.session_id is not None and request_id is not None
                 result = await self._deployment.run_mutation(
-                    path, args, identity=self.identity,
+                    path,
+                    args,
+                    identity=self.identity,
                     idempotency_key=(self.session_id, request_id),
                 )
             else:

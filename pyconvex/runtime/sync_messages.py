@@ -122,9 +122,7 @@ class Event:
     event: Any
 
 
-ClientMessage: TypeAlias = (
-    Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event
-)
+ClientMessage: TypeAlias = Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
@@ -153,7 +151,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _field(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+def _field(
+    raw: dict[str, Any], name: str, kind: type | tuple[type, ...], *, optional: bool = False
+) -> Any:
     if name not in raw or (optional and raw[name] is None):
         if optional:
             return None
@@ -254,7 +254,9 @@ def _parse_authenticate(raw: dict[str, Any]) -> Authenticate:
 
 def _parse_event(raw: dict[str, Any]) -> Event:
     event_type = raw.get("eventType")
-    return Event(event_type=event_type if isinstance(event_type, str) else "", event=raw.get("event"))
+    return Event(
+        event_type=event_type if isinstance(event_type, str) else "", event=raw.get("event")
+    )
 
 
 _PARSERS: dict[str, Any] = {
@@ -291,9 +293,13 @@ def dumps(message: dict[str, Any]) -> str:
 def transition_json(start: StateVersion, end: StateVersion, modifications: list[str]) -> str:
     """A Transition frame from already-serialised modifications (see :func:`query_modification`)."""
     return (
-        '{"type":"Transition","startVersion":' + dumps(start.to_json())
-        + ',"endVersion":' + dumps(end.to_json())
-        + ',"modifications":[' + ",".join(modifications) + "]}"
+        '{"type":"Transition","startVersion":'
+        + dumps(start.to_json())
+        + ',"endVersion":'
+        + dumps(end.to_json())
+        + ',"modifications":['
+        + ",".join(modifications)
+        + "]}"
     )
 
 
@@ -378,12 +384,14 @@ def action_response(
 
 
 def auth_error(error: str, base_version: int, *, auth_update_attempted: bool = True) -> str:
-    return dumps({
-        "type": "AuthError",
-        "error": error,
-        "baseVersion": base_version,
-        "authUpdateAttempted": auth_update_attempted,
-    })
+    return dumps(
+        {
+            "type": "AuthError",
+            "error": error,
+            "baseVersion": base_version,
+            "authUpdateAttempted": auth_update_attempted,
+        }
+    )
 
 
 def fatal_error(error: str) -> str:

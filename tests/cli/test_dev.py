@@ -80,11 +80,18 @@ def test_dev_without_functions_dir_exits_with_a_hint(
 def _start(
     project: Path, *args: str
 ) -> tuple[subprocess.Popen[str], str, list[str], threading.Thread]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pyconvex", "dev", *args], cwd=project, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "pyconvex", "dev", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -102,8 +109,9 @@ def _start(
 @pytest.mark.parametrize("configured", [False, True])
 def test_dev_serves_on_a_free_port_until_interrupted(tmp_path: Path, configured: bool) -> None:
     if configured:
-        project = make_project(tmp_path, "backend",
-                               '[tool.pyconvex]\nfunctions = "backend"\ndata_dir = "state"\n')
+        project = make_project(
+            tmp_path, "backend", '[tool.pyconvex]\nfunctions = "backend"\ndata_dir = "state"\n'
+        )
     else:
         project = make_project(tmp_path)
     proc, url, lines, reader = _start(project, "--port", "0", "--host", "127.0.0.1")
@@ -111,8 +119,11 @@ def test_dev_serves_on_a_free_port_until_interrupted(tmp_path: Path, configured:
         assert int(url.rsplit(":", 1)[1]) > 0
         assert httpx.get(f"{url}/version", timeout=10).text.startswith("pyconvex")
         r = httpx.post(f"{url}/api/query", json={"path": "greet:hello", "args": {}}, timeout=10)
-        assert r.json() == {"status": "success", "value": "hello",
-                            "logLines": ["[LOG] saying hello"]}
+        assert r.json() == {
+            "status": "success",
+            "value": "hello",
+            "logLines": ["[LOG] saying hello"],
+        }
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(20)

@@ -197,18 +197,28 @@ class FakeDeployment:
         self.identities.append(identity)
         fn = self.queries.get(path)
         if fn is None:
-            return FunctionResult(failure=FunctionFailure(
-                f"Could not find public function for '{path}'"))
+            return FunctionResult(
+                failure=FunctionFailure(f"Could not find public function for '{path}'")
+            )
         self.query_runs.append(path)
         read_ts = self._ts if ts is None else ts
         reader = FakeReader(self._snapshot_at(read_ts))
         try:
             value = fn(reader, args)
         except Exception as exc:
-            return FunctionResult(failure=_failure(exc), log_lines=reader.log_lines,
-                                  ts=read_ts, read_set=reader.read_set)
-        return FunctionResult(value=value, log_lines=reader.log_lines, ts=read_ts,
-                              read_set=reader.read_set, journal=journal)
+            return FunctionResult(
+                failure=_failure(exc),
+                log_lines=reader.log_lines,
+                ts=read_ts,
+                read_set=reader.read_set,
+            )
+        return FunctionResult(
+            value=value,
+            log_lines=reader.log_lines,
+            ts=read_ts,
+            read_set=reader.read_set,
+            journal=journal,
+        )
 
     async def run_mutation(
         self,
@@ -224,8 +234,9 @@ class FakeDeployment:
             return self._idempotent[idempotency_key]
         fn = self.mutations.get(path)
         if fn is None:
-            return FunctionResult(failure=FunctionFailure(
-                f"Could not find public function for '{path}'"))
+            return FunctionResult(
+                failure=FunctionFailure(f"Could not find public function for '{path}'")
+            )
         self.mutation_runs.append(path)
         working = copy.deepcopy(self.tables)
         writer = FakeWriter(working, self._ids)
@@ -253,8 +264,9 @@ class FakeDeployment:
     ) -> FunctionResult:
         fn = self.actions.get(normalize_path(path))
         if fn is None:
-            return FunctionResult(failure=FunctionFailure(
-                f"Could not find public function for '{path}'"))
+            return FunctionResult(
+                failure=FunctionFailure(f"Could not find public function for '{path}'")
+            )
         try:
             return FunctionResult(value=await fn(args))
         except Exception as exc:

@@ -76,8 +76,11 @@ async def post(client: httpx.AsyncClient, url: str, body: Any, **kw: Any) -> htt
 
 async def test_query_success_shape_with_both_args_forms(client: httpx.AsyncClient) -> None:
     for args in ([{"value": 1}], {"value": 1}):
-        r = await post(client, "/api/query", {"path": "messages:echo", "args": args,
-                                              "format": "convex_encoded_json"})
+        r = await post(
+            client,
+            "/api/query",
+            {"path": "messages:echo", "args": args, "format": "convex_encoded_json"},
+        )
         assert r.status_code == 200
         assert r.json() == {"status": "success", "value": 1.0, "logLines": []}
         assert "1.0" in r.text  # the Python HTTP client rejects bare JSON integers
@@ -96,11 +99,18 @@ async def test_formats(client: httpx.AsyncClient) -> None:
 
 
 async def test_function_errors_are_http_200(client: httpx.AsyncClient) -> None:
-    r = await post(client, "/api/query", {"path": "admin/users:boom", "args": {},
-                                          "format": "convex_encoded_json"})
+    r = await post(
+        client,
+        "/api/query",
+        {"path": "admin/users:boom", "args": {}, "format": "convex_encoded_json"},
+    )
     assert r.status_code == 200
-    assert r.json() == {"status": "error", "errorMessage": "ConvexError",
-                        "errorData": {"n": 5.0}, "logLines": []}
+    assert r.json() == {
+        "status": "error",
+        "errorMessage": "ConvexError",
+        "errorData": {"n": 5.0},
+        "logLines": [],
+    }
     r = await post(client, "/api/query", {"path": "messages:crash", "args": {}})
     assert r.status_code == 200 and r.json()["status"] == "error"
     assert "errorData" not in r.json() and "oops" in r.json()["errorMessage"]
@@ -130,8 +140,12 @@ async def test_request_errors_have_code_and_message(
 
 
 async def test_bearer_token_is_refused_clearly(client: httpx.AsyncClient) -> None:
-    r = await post(client, "/api/query", {"path": "messages:list", "args": {}},
-                   headers={"Authorization": "Bearer eyJ..."})
+    r = await post(
+        client,
+        "/api/query",
+        {"path": "messages:list", "args": {}},
+        headers={"Authorization": "Bearer eyJ..."},
+    )
     assert r.status_code == 401
     assert r.json()["code"] == "AuthenticationNotConfigured"
     assert "auth_config.py" in r.json()["message"]
@@ -151,8 +165,9 @@ async def test_mutation_and_action_and_log_lines(
 async def test_default_export_and_get_form(client: httpx.AsyncClient) -> None:
     r = await post(client, "/api/query", {"path": "messages", "args": {}})
     assert r.json()["value"] == "default"
-    r = await client.get("/api/query", params={"path": "messages:echo",
-                                               "args": json.dumps({"value": "q"})})
+    r = await client.get(
+        "/api/query", params={"path": "messages:echo", "args": json.dumps({"value": "q"})}
+    )
     assert r.json() == {"status": "success", "value": "q", "logLines": []}
 
 
@@ -165,16 +180,25 @@ async def test_consistent_query_ts_and_query_at_ts(
     deployment.write(lambda db: db.insert("messages", {"body": "new"}))
     r = await post(client, "/api/query_at_ts", {"path": "messages:list", "args": {}, "ts": ts})
     assert r.json()["value"] == ["old"]
-    r = await post(client, "/api/query_at_ts", {"path": "messages:list", "args": {},
-                                                "ts": encode_ts(deployment.latest_ts + 5)})
+    r = await post(
+        client,
+        "/api/query_at_ts",
+        {"path": "messages:list", "args": {}, "ts": encode_ts(deployment.latest_ts + 5)},
+    )
     assert r.status_code == 400 and r.json()["code"] == "BadTimestamp"
 
 
 async def test_query_batch(client: httpx.AsyncClient) -> None:
-    r = await post(client, "/api/query_batch", {"queries": [
-        {"path": "messages:echo", "args": {"value": 1}, "format": "json"},
-        {"path": "messages:crash", "args": {}},
-    ]})
+    r = await post(
+        client,
+        "/api/query_batch",
+        {
+            "queries": [
+                {"path": "messages:echo", "args": {"value": 1}, "format": "json"},
+                {"path": "messages:crash", "args": {}},
+            ]
+        },
+    )
     results = r.json()["results"]
     assert results[0] == {"status": "success", "value": 1.0, "logLines": []}
     assert results[1]["status"] == "error"
@@ -196,20 +220,40 @@ async def test_function_and_run_dispatch_on_kind(client: httpx.AsyncClient) -> N
 async def test_version_and_cors(client: httpx.AsyncClient) -> None:
     r = await client.get("/version")
     assert r.status_code == 200 and r.text.startswith("pyconvex")
-    r = await client.options("/api/query", headers={
-        "Origin": "http://localhost:5173",
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,convex-client,authorization",
-    })
+    r = await client.options(
+        "/api/query",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,convex-client,authorization",
+        },
+    )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] in ("*", "http://localhost:5173")
     allowed = r.headers["access-control-allow-headers"].lower()
     assert all(h in allowed for h in ("content-type", "convex-client", "authorization"))
-    r = await post(client, "/api/query", {"path": "messages", "args": {}},
-                   headers={"Origin": "http://localhost:5173"})
+    r = await post(
+        client,
+        "/api/query",
+        {"path": "messages", "args": {}},
+        headers={"Origin": "http://localhost:5173"},
+    )
     assert r.headers["access-control-allow-origin"] == "*"
 
 
 async def test_doubled_slashes_are_collapsed(client: httpx.AsyncClient) -> None:
     r = await post(client, "http://test//api//query", {"path": "messages", "args": {}})
     assert r.json()["value"] == "default"
+
+
+def test_server_modules_do_not_import_cli_dependencies() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pyconvex.runtime.app, pyconvex.runtime.sync, pyconvex.runtime.http_api\n"
+        "print([m for m in ('typer', 'rich', 'jinja2', 'libcst', 'watchfiles') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

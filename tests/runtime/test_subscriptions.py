@@ -70,8 +70,7 @@ async def send(engine: Deployment, channel: str, body: str) -> Any:
 async def test_identical_subscriptions_execute_once(engine: Deployment) -> None:
     manager = SubscriptionManager(engine)
     subscribers = [Recorder() for _ in range(50)]
-    subs = {manager.subscribe(s, 1, "messages:list", [{"channel": "a"}])
-            for s in subscribers}
+    subs = {manager.subscribe(s, 1, "messages:list", [{"channel": "a"}]) for s in subscribers}
     assert len(subs) == 1 and manager.executions == 1
     await send(engine, "a", "hi")
     assert manager.executions == 2

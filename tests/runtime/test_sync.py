@@ -52,8 +52,12 @@ class FakeTransport:
 
 
 class Client:
-    def __init__(self, deployment: FakeDeployment, manager: SubscriptionManager,
-                 config: SyncConfig | None = None) -> None:
+    def __init__(
+        self,
+        deployment: FakeDeployment,
+        manager: SubscriptionManager,
+        config: SyncConfig | None = None,
+    ) -> None:
         self.transport = FakeTransport()
         self.outbox = Outbox(self.transport, config or SyncConfig())
         self.session = SyncSession(deployment, manager, self.outbox)
@@ -65,12 +69,26 @@ class Client:
         self.session.handle(json.dumps(message))
 
     def connect(self, session_id: str = SESSION, **extra: Any) -> None:
-        self.send({"type": "Connect", "sessionId": session_id, "connectionCount": 0,
-                   "lastCloseReason": "InitialConnect", "clientTs": 0, **extra})
+        self.send(
+            {
+                "type": "Connect",
+                "sessionId": session_id,
+                "connectionCount": 0,
+                "lastCloseReason": "InitialConnect",
+                "clientTs": 0,
+                **extra,
+            }
+        )
 
     def modify(self, *modifications: dict[str, Any]) -> None:
-        self.send({"type": "ModifyQuerySet", "baseVersion": self.query_set,
-                   "newVersion": self.query_set + 1, "modifications": list(modifications)})
+        self.send(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": self.query_set,
+                "newVersion": self.query_set + 1,
+                "modifications": list(modifications),
+            }
+        )
         self.query_set += 1
 
     def add(self, query_id: int, path: str, args: dict[str, Any] | None = None) -> None:
@@ -168,8 +186,15 @@ async def test_add_query_sends_value_and_log_lines(
     c.connect()
     c.add(1, "messages.js:list", {"channel": "a"})
     t = await c.transition()
-    assert t["modifications"] == [{"type": "QueryUpdated", "queryId": 1, "value": ["hi"],
-                                   "logLines": ["[LOG] 'listing'"], "journal": None}]
+    assert t["modifications"] == [
+        {
+            "type": "QueryUpdated",
+            "queryId": 1,
+            "value": ["hi"],
+            "logLines": ["[LOG] 'listing'"],
+            "journal": None,
+        }
+    ]
     c.modify({"type": "Remove", "queryId": 1})
     t = await c.transition()
     assert t["modifications"] == [{"type": "QueryRemoved", "queryId": 1}]
@@ -232,8 +257,14 @@ async def test_failed_mutation_has_error_data_and_no_ts(
     c.connect()
     c.send({"type": "Mutation", "requestId": 3, "udfPath": "messages:fail", "args": [{}]})
     response = await c.recv()
-    assert response == {"type": "MutationResponse", "requestId": 3, "success": False,
-                        "result": "ConvexError", "logLines": [], "errorData": {"code": "NOPE"}}
+    assert response == {
+        "type": "MutationResponse",
+        "requestId": 3,
+        "success": False,
+        "result": "ConvexError",
+        "logLines": [],
+        "errorData": {"code": "NOPE"},
+    }
     # Rust completes a ConvexError mutation only on the next Transition.
     assert (await c.transition())["modifications"] == []
     await c.stop()
@@ -245,8 +276,14 @@ async def test_mutations_run_in_arrival_order(
     c = Client(deployment, manager)
     c.connect()
     for i in range(5):
-        c.send({"type": "Mutation", "requestId": i, "udfPath": "messages:send",
-                "args": [{"channel": "a", "body": str(i)}]})
+        c.send(
+            {
+                "type": "Mutation",
+                "requestId": i,
+                "udfPath": "messages:send",
+                "args": [{"channel": "a", "body": str(i)}],
+            }
+        )
     responses = []
     while len(responses) < 5:
         frame = await c.recv()
@@ -263,8 +300,12 @@ async def test_resent_mutation_is_idempotent_per_session_and_request(
 ) -> None:
     first = Client(deployment, manager)
     first.connect()
-    msg = {"type": "Mutation", "requestId": 7, "udfPath": "messages:send",
-           "args": [{"channel": "a", "body": "once"}]}
+    msg = {
+        "type": "Mutation",
+        "requestId": 7,
+        "udfPath": "messages:send",
+        "args": [{"channel": "a", "body": "once"}],
+    }
     first.send(msg)
     r1 = await first.recv()
     await first.stop()
@@ -282,10 +323,21 @@ async def test_action_gets_a_response_and_no_transition(
 ) -> None:
     c = Client(deployment, manager)
     c.connect()
-    c.send({"type": "Action", "requestId": 1, "udfPath": "messages:echo",
-            "args": [{"value": {"$integer": "ewAAAAAAAAA="}}]})
-    assert await c.recv() == {"type": "ActionResponse", "requestId": 1, "success": True,
-                              "result": {"$integer": "ewAAAAAAAAA="}, "logLines": []}
+    c.send(
+        {
+            "type": "Action",
+            "requestId": 1,
+            "udfPath": "messages:echo",
+            "args": [{"value": {"$integer": "ewAAAAAAAAA="}}],
+        }
+    )
+    assert await c.recv() == {
+        "type": "ActionResponse",
+        "requestId": 1,
+        "success": True,
+        "result": {"$integer": "ewAAAAAAAAA="},
+        "logLines": [],
+    }
     await settle()
     assert c.pending() == []
     await c.stop()
@@ -310,7 +362,7 @@ async def test_bad_base_version_is_fatal(
         ("not json", "not valid JSON"),
         ('{"type": "Nope"}', "unknown type"),
         ('{"type": "ModifyQuerySet", "baseVersion": 0, "modifications": []}', "newVersion"),
-        ('[1, 2]', "expected a JSON object"),
+        ("[1, 2]", "expected a JSON object"),
     ],
 )
 async def test_malformed_frames_are_fatal(

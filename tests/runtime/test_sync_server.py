@@ -68,10 +68,17 @@ async def start_server(
     manager = SubscriptionManager(deployment)
     listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(
-        deployment, host="127.0.0.1", port=0, on_listening=listening.set_result,
-        sync_config=config, subscriptions=manager, stop=stop,
-    ))
+    task = asyncio.create_task(
+        serve(
+            deployment,
+            host="127.0.0.1",
+            port=0,
+            on_listening=listening.set_result,
+            sync_config=config,
+            subscriptions=manager,
+            stop=stop,
+        )
+    )
     return Server(await listening, manager), stop, task
 
 
@@ -105,18 +112,31 @@ class Sync:
     @classmethod
     async def open(cls, url: str, session_id: str = "session-1") -> Sync:
         client = cls(await websockets.connect(url))
-        await client.send({"type": "Connect", "sessionId": session_id, "connectionCount": 0,
-                           "lastCloseReason": "InitialConnect", "clientTs": 0})
+        await client.send(
+            {
+                "type": "Connect",
+                "sessionId": session_id,
+                "connectionCount": 0,
+                "lastCloseReason": "InitialConnect",
+                "clientTs": 0,
+            }
+        )
         return client
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
 
     async def add(self, query_id: int, path: str, args: dict[str, Any]) -> None:
-        await self.send({"type": "ModifyQuerySet", "baseVersion": self.query_set,
-                         "newVersion": self.query_set + 1, "modifications": [
-                             {"type": "Add", "queryId": query_id, "udfPath": path,
-                              "args": [args]}]})
+        await self.send(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": self.query_set,
+                "newVersion": self.query_set + 1,
+                "modifications": [
+                    {"type": "Add", "queryId": query_id, "udfPath": path, "args": [args]}
+                ],
+            }
+        )
         self.query_set += 1
 
     async def recv(self) -> dict[str, Any]:
@@ -135,8 +155,9 @@ class Sync:
 @pytest.mark.parametrize("path", ["/api/sync", "/api/1.48.0/sync", "//api/1.48.0/sync"])
 async def test_sync_endpoints_answer_modify_query_set(server: Server, path: str) -> None:
     client = await Sync.open(server.ws_url + path)
-    await client.send({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
-                       "modifications": []})
+    await client.send(
+        {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": []}
+    )
     t = await client.recv()
     assert t["type"] == "Transition" and t["endVersion"]["querySet"] == 1
     await client.ws.close()
@@ -150,13 +171,25 @@ async def test_subscription_follows_mutations_exactly(server: Server) -> None:
     writer = await Sync.open(server.ws_url + "/api/sync", "writer")
     runs = server.manager.executions
 
-    await writer.send({"type": "Mutation", "requestId": 0, "udfPath": "messages.js:send",
-                       "args": [{"channel": "b", "body": "elsewhere"}]})
+    await writer.send(
+        {
+            "type": "Mutation",
+            "requestId": 0,
+            "udfPath": "messages.js:send",
+            "args": [{"channel": "b", "body": "elsewhere"}],
+        }
+    )
     outside = await writer.recv_type("MutationResponse")
     assert outside["success"] is True
     await writer.recv_type("Transition")  # the writer's own read-your-writes Transition
-    await writer.send({"type": "Mutation", "requestId": 1, "udfPath": "messages:send",
-                       "args": [{"channel": "a", "body": "hello"}]})
+    await writer.send(
+        {
+            "type": "Mutation",
+            "requestId": 1,
+            "udfPath": "messages:send",
+            "args": [{"channel": "a", "body": "hello"}],
+        }
+    )
     inside = await writer.recv_type("MutationResponse")
     t = await writer.recv_type("Transition")
     assert decode_ts(t["endVersion"]["ts"]) >= decode_ts(inside["ts"])
@@ -167,8 +200,14 @@ async def test_subscription_follows_mutations_exactly(server: Server) -> None:
     # The write to channel "b" was outside the read range: no re-run, nothing sent for it.
     assert server.manager.executions == runs + 1
 
-    await writer.send({"type": "Mutation", "requestId": 2, "udfPath": "messages:send",
-                       "args": [{"channel": "a", "body": ""}]})
+    await writer.send(
+        {
+            "type": "Mutation",
+            "requestId": 2,
+            "udfPath": "messages:send",
+            "args": [{"channel": "a", "body": ""}],
+        }
+    )
     failed = await writer.recv_type("MutationResponse")
     assert failed["success"] is False and failed["errorData"] == {"code": "EMPTY"}
     await watcher.ws.close()
@@ -176,8 +215,12 @@ async def test_subscription_follows_mutations_exactly(server: Server) -> None:
 
 
 async def test_resent_mutation_after_reconnect_applies_once(server: Server) -> None:
-    message = {"type": "Mutation", "requestId": 5, "udfPath": "messages:send",
-               "args": [{"channel": "c", "body": "once"}]}
+    message = {
+        "type": "Mutation",
+        "requestId": 5,
+        "udfPath": "messages:send",
+        "args": [{"channel": "c", "body": "once"}],
+    }
     first = await Sync.open(server.ws_url + "/api/1.48.0/sync", "npm-session")
     await first.send(message)
     r1 = await first.recv_type("MutationResponse")
@@ -204,8 +247,15 @@ async def test_slow_reader_is_closed_and_others_keep_up() -> None:
     srv, stop, task = await start_server(deployment, config)
     # max_queue=1: once a frame waits unread, the client stops reading its TCP socket.
     slow = Sync(await websockets.connect(srv.ws_url + "/api/sync", max_queue=1))
-    await slow.send({"type": "Connect", "sessionId": "slow", "connectionCount": 0,
-                     "lastCloseReason": None, "clientTs": 0})
+    await slow.send(
+        {
+            "type": "Connect",
+            "sessionId": "slow",
+            "connectionCount": 0,
+            "lastCloseReason": None,
+            "clientTs": 0,
+        }
+    )
     fast = await Sync.open(srv.ws_url + "/api/sync", "fast")
     for client in (slow, fast):
         await client.add(1, "big:list", {})
