@@ -108,10 +108,8 @@ class Deployment:
             for name, number in state.tables.items():
                 store.create_table(name, number)
             tables = store.tables_by_number
-            for number, doc, size in state.documents:
-                table = tables[number]
-                table.docs[doc["_id"]] = doc
-                table.sizes[doc["_id"]] = size
+            for number, doc_id, text in state.documents:
+                tables[number].docs[doc_id] = text
         except Exception:
             await committer.close()
             persistence.close()

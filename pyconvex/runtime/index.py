@@ -78,7 +78,9 @@ class MemoryIndex:
     __slots__ = ("keys", "spec")
 
     def __init__(self, spec: IndexSpec, keys: list[bytes] | None = None) -> None:
+        """``keys`` must be sorted and distinct."""
         self.spec = spec
+        # Re-sorting sorted input is one linear pass (timsort).
         self.keys: SortedList = SortedList(keys or ())
 
     def add(self, key: bytes) -> None:

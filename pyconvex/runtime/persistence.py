@@ -16,7 +16,6 @@ Only the committer's thread touches the connection after start-up.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from pyconvex.errors import StorageError
-from pyconvex.values import dumps_value, loads_value
+from pyconvex.values import dumps_value
 
 FORMAT_VERSION = "1"
 DB_FILE_DEFAULT = "data.duckdb"
@@ -82,7 +81,7 @@ class LoadedState:
 
     tables: dict[str, int]
     max_ts: int
-    documents: Iterator[tuple[int, dict[str, Any], int]]  # (table_number, doc, size)
+    documents: Iterator[tuple[int, str, str]]  # (table_number, id, JSON text)
     session_requests: dict[tuple[str, int], tuple[int, str]]
 
 
@@ -112,7 +111,8 @@ class Persistence:
                 "this project? DuckDB allows one writer process; stop it or use its admin API."
             ) from e
         self.con.execute(_SCHEMA)
-        row = self.con.execute("SELECT value FROM _meta WHERE key = 'format'").fetchone()
+        rows = self.con.execute("SELECT value FROM _meta WHERE key = 'format'").fetchall()
+        row = rows[0] if rows else None
         if row is None:
             self.con.execute("INSERT INTO _meta VALUES ('format', ?)", [FORMAT_VERSION])
         elif row[0] != FORMAT_VERSION:
@@ -128,10 +128,10 @@ class Persistence:
     def load(self) -> LoadedState:
         con = self.con
         tables = {name: number for number, name in con.execute("SELECT number, name FROM _tables").fetchall()}
-        row = con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchone()
-        meta_ts = int(row[0]) if row else 0
-        row = con.execute("SELECT max(ts) FROM _documents").fetchone()
-        log_ts = int(row[0]) if row and row[0] is not None else 0
+        rows = con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchall()
+        meta_ts = int(rows[0][0]) if rows else 0
+        rows = con.execute("SELECT max(ts) FROM _documents").fetchall()
+        log_ts = int(rows[0][0]) if rows and rows[0][0] is not None else 0
         requests = {
             (s, int(r)): (int(ts), result)
             for s, r, ts, result in con.execute(
@@ -140,27 +140,30 @@ class Persistence:
         }
         return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(), requests)
 
-    def _latest_documents(self) -> Iterator[tuple[int, dict[str, Any], int]]:
+    def _latest_documents(self) -> Iterator[tuple[int, str, str]]:
+        """(table_number, id, JSON text) of every live document.
+
+        The log is compacted first when it holds superseded versions or deletions, so the
+        read is a plain scan rather than a window over every version.
+        """
+        (row,) = self.con.execute(
+            "SELECT count(*) - count(DISTINCT id), coalesce(bool_or(deleted), false) FROM _documents"
+        ).fetchall()
+        if row[0] or row[1]:
+            self.compact()
         reader = self.con.sql(
-            """
-            SELECT table_number, value FROM _documents
-            QUALIFY row_number() OVER (PARTITION BY id ORDER BY ts DESC) = 1 AND NOT deleted
-            ORDER BY table_number, ts
-            """
+            "SELECT table_number, id, value FROM _documents ORDER BY table_number, ts"
         ).to_arrow_reader(200_000)
-        loads = json.loads
         for batch in reader:
             numbers = batch.column(0).to_pylist()
-            values = batch.column(1).to_pylist()
-            for number, text in zip(numbers, values, strict=True):
-                # Documents without special forms ($integer, $bytes, $float) are plain JSON.
-                doc = loads_value(text) if '"$' in text else loads(text)
-                yield number, doc, len(text)
+            ids = batch.column(1).to_pylist()
+            values = batch.column(2).to_pylist()
+            yield from zip(numbers, ids, values, strict=True)
 
     def compact(self) -> int:
         """Drop superseded versions and deletions from the log; returns rows removed."""
         con = self.con
-        before = con.execute("SELECT count(*) FROM _documents").fetchone()
+        ((before,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
         con.execute("BEGIN")
         con.execute(
             """
@@ -172,16 +175,16 @@ class Persistence:
         con.execute("DELETE FROM _documents")
         con.execute("INSERT INTO _documents SELECT * FROM _keep")
         con.execute("DROP TABLE _keep")
-        row = con.execute("SELECT max(ts) FROM _documents").fetchone()
+        ((max_ts,),) = con.execute("SELECT max(ts) FROM _documents").fetchall()
         con.execute(
             "INSERT OR REPLACE INTO _meta SELECT 'max_ts', CAST(greatest(?, "
             "COALESCE((SELECT CAST(value AS UBIGINT) FROM _meta WHERE key = 'max_ts'), 0)) "
             "AS VARCHAR)",
-            [int(row[0]) if row and row[0] is not None else 0],
+            [int(max_ts) if max_ts is not None else 0],
         )
         con.execute("COMMIT")
-        after = con.execute("SELECT count(*) FROM _documents").fetchone()
-        return int(before[0] if before else 0) - int(after[0] if after else 0)
+        ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
+        return int(before) - int(after)
 
     # -- the write path ------------------------------------------------------------------
     def write_batch(self, batch: Batch) -> None:

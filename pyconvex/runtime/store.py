@@ -15,6 +15,7 @@ with :meth:`Store.undo`.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -23,6 +24,15 @@ from typing import Any
 
 from pyconvex.runtime.index import Document, IndexSpec, MemoryIndex, id_from_key
 from pyconvex.runtime.read_set import WriteEntry
+from pyconvex.values import loads_value
+
+_loads = json.loads
+
+
+def parse_document(text: str) -> Document:
+    """A stored document's JSON text as a document (plain JSON unless it has $-forms)."""
+    doc: Document = loads_value(text) if '"$' in text else _loads(text)  # type: ignore[assignment]
+    return doc
 
 BY_ID = "by_id"
 BY_CREATION_TIME = "by_creation_time"
@@ -39,7 +49,9 @@ class TableState:
 
     name: str
     number: int
-    docs: dict[str, Document] = field(default_factory=dict)
+    #: Head documents. Loaded from disk they stay JSON text (a third of the memory) until first
+    #: read; ``doc()`` parses and keeps the parsed form.
+    docs: dict[str, Document | str] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     history: dict[str, list[tuple[int, Document | None]]] = field(default_factory=dict)
     indexes: dict[str, MemoryIndex] = field(default_factory=dict)
@@ -52,11 +64,19 @@ class TableState:
     def is_system(self) -> bool:
         return self.name.startswith("_")
 
+    def doc(self, doc_id: str) -> Document | None:
+        """The head version of a document, parsed."""
+        d = self.docs.get(doc_id)
+        if type(d) is str:
+            self.sizes[doc_id] = len(d)
+            d = self.docs[doc_id] = parse_document(d)
+        return d  # type: ignore[return-value]
+
     def get(self, doc_id: str, ts: int | None) -> Document | None:
         """The document's version visible at ``ts`` (HEAD = None for the newest)."""
         h = self.history.get(doc_id)
         if h is None or ts is None:
-            return self.docs.get(doc_id)
+            return self.doc(doc_id)
         for i in range(len(h) - 1, -1, -1):
             vts, doc = h[i]
             if vts <= ts:
@@ -75,7 +95,8 @@ class TableState:
             doc_id = id_from_key(key)
             h = history.get(doc_id)
             if h is None:
-                yield key, docs[doc_id]
+                d = docs[doc_id]
+                yield key, (self.doc(doc_id) if type(d) is str else d)  # type: ignore[misc]
                 continue
             doc = self.get(doc_id, ts)
             if doc is None:
@@ -87,7 +108,7 @@ class TableState:
     def all_versions(self, doc_id: str) -> list[Document]:
         h = self.history.get(doc_id)
         if h is None:
-            doc = self.docs.get(doc_id)
+            doc = self.doc(doc_id)
             return [] if doc is None else [doc]
         return [d for _, d in h if d is not None]
 
@@ -154,10 +175,11 @@ class Store:
         for name, spec in wanted.items():
             if name in table.indexes:
                 continue
-            keys = [spec.key(d) for d in table.docs.values()]
+            keys = [spec.key(d) for d in _parsed_values(table.docs)]
             for doc_id, h in table.history.items():
+                head = table.docs.get(doc_id)
                 for _, d in h:
-                    if d is not None and d is not table.docs.get(doc_id):
+                    if d is not None and d is not head:
                         keys.append(spec.key(d))
             table.indexes[name] = MemoryIndex(spec, sorted(set(keys)))
 
@@ -190,7 +212,7 @@ class Store:
     ) -> None:
         """Put a new head version of one document at ``undo.ts`` (None deletes)."""
         ts = undo.ts
-        prev = table.docs.get(doc_id)
+        prev = table.doc(doc_id)
         h = table.history.get(doc_id)
         if h is None:
             h = [(0, prev)]
@@ -304,9 +326,27 @@ class Store:
                 self._drop_unused_keys(table, h, dropped)
 
     def rebuild_indexes(self, table: TableState) -> None:
-        """Rebuild every index of a table from its head documents (after loading from disk)."""
-        for name, mem in list(table.indexes.items()):
-            key = mem.spec.key
-            table.indexes[name] = MemoryIndex(mem.spec, sorted(key(d) for d in table.docs.values()))
-        for d in table.docs.values():
-            self.observe_creation_time(d["_creationTime"])
+        """Rebuild every index of a table from its head documents (after loading from disk).
+
+        Documents still in JSON form are parsed for their keys and left as text.
+        """
+        mems = list(table.indexes.items())
+        key_lists: list[list[bytes]] = [[] for _ in mems]
+        specs = [mem.spec.key for _, mem in mems]
+        latest = self._last_creation_ms
+        for d in _parsed_values(table.docs):
+            for keys, key in zip(key_lists, specs, strict=True):
+                keys.append(key(d))
+            ct = d["_creationTime"]
+            if ct > latest:
+                latest = ct
+        self._last_creation_ms = latest
+        for (name, mem), keys in zip(mems, key_lists, strict=True):
+            keys.sort()
+            table.indexes[name] = MemoryIndex(mem.spec, keys)
+
+
+def _parsed_values(docs: dict[str, Document | str]) -> Iterator[Document]:
+    """Every head document parsed, without keeping the parsed form of those stored as text."""
+    for d in docs.values():
+        yield parse_document(d) if type(d) is str else d  # type: ignore[misc]
