@@ -107,9 +107,10 @@ class Deployment:
             state = await committer.call(persistence.load)
             for name, number in state.tables.items():
                 store.create_table(name, number)
-            tables = store.tables_by_number
-            for number, doc_id, text in state.documents:
-                tables[number].docs[doc_id] = text
+            schema = SchemaState(loaded.schema)
+            for table in store.tables.values():
+                store.set_indexes(table, schema.index_specs(table.name), build=False)
+            store.load(state.documents)
         except Exception:
             await committer.close()
             persistence.close()
@@ -117,9 +118,6 @@ class Deployment:
         store.head_ts = store.durable_ts = state.max_ts
         dep = cls(loaded, store, persistence, committer, limits or Limits())
         dep.session_results = state.session_requests
-        for table in list(store.tables.values()):
-            store.set_indexes(table, dep.schema.index_specs(table.name))
-            store.rebuild_indexes(table)
         persistence.view_columns = dep.schema.view_columns()
         await committer.call(persistence.create_views, dep._view_tables())
         committer.start()

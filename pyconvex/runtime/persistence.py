@@ -81,7 +81,7 @@ class LoadedState:
 
     tables: dict[str, int]
     max_ts: int
-    documents: Iterator[tuple[int, str, str]]  # (table_number, id, JSON text)
+    documents: Iterator[tuple[int, str, float, str]]  # (table, id, _creationTime, JSON text)
     session_requests: dict[tuple[str, int], tuple[int, str]]
 
 
@@ -140,8 +140,8 @@ class Persistence:
         }
         return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(), requests)
 
-    def _latest_documents(self) -> Iterator[tuple[int, str, str]]:
-        """(table_number, id, JSON text) of every live document.
+    def _latest_documents(self) -> Iterator[tuple[int, str, float, str]]:
+        """(table_number, id, _creationTime, JSON text) of every live document.
 
         The log is compacted first when it holds superseded versions or deletions, so the
         read is a plain scan rather than a window over every version.
@@ -152,13 +152,12 @@ class Persistence:
         if row[0] or row[1]:
             self.compact()
         reader = self.con.sql(
-            "SELECT table_number, id, value FROM _documents ORDER BY table_number, ts"
+            "SELECT table_number, id, CAST(json_extract(value, '$._creationTime') AS DOUBLE), "
+            "value FROM _documents ORDER BY table_number, ts"
         ).to_arrow_reader(200_000)
         for batch in reader:
-            numbers = batch.column(0).to_pylist()
-            ids = batch.column(1).to_pylist()
-            values = batch.column(2).to_pylist()
-            yield from zip(numbers, ids, values, strict=True)
+            columns = [c.to_pylist() for c in batch.columns]
+            yield from zip(*columns, strict=True)
 
     def compact(self) -> int:
         """Drop superseded versions and deletions from the log; returns rows removed."""

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyconvex.runtime.index import Document, IndexSpec, MemoryIndex, id_from_key
 from pyconvex.runtime.read_set import WriteEntry
-from pyconvex.values import loads_value
+from pyconvex.values import encode_key_part, loads_value
 
 _loads = json.loads
 
@@ -164,8 +164,9 @@ class Store:
     def table_for_id(self, doc_id: str, number: int) -> TableState | None:
         return self.tables_by_number.get(number)
 
-    def set_indexes(self, table: TableState, specs: list[IndexSpec]) -> None:
-        """Make ``table``'s user indexes exactly ``specs``, building new ones from its versions."""
+    def set_indexes(self, table: TableState, specs: list[IndexSpec], build: bool = True) -> None:
+        """Make ``table``'s user indexes exactly ``specs``, building new ones from its versions
+        (``build=False``: leave them empty, for :meth:`load` to fill)."""
         wanted = {s.name: s for s in specs}
         for name in list(table.indexes):
             if name != BY_CREATION_TIME and (
@@ -174,6 +175,9 @@ class Store:
                 del table.indexes[name]
         for name, spec in wanted.items():
             if name in table.indexes:
+                continue
+            if not build:
+                table.indexes[name] = MemoryIndex(spec)
                 continue
             keys = [spec.key(d) for d in _parsed_values(table.docs)]
             for doc_id, h in table.history.items():
@@ -325,26 +329,38 @@ class Store:
             if dropped:
                 self._drop_unused_keys(table, h, dropped)
 
-    def rebuild_indexes(self, table: TableState) -> None:
-        """Rebuild every index of a table from its head documents (after loading from disk).
+    def load(self, rows: Iterable[tuple[int, str, float, str]]) -> None:
+        """Fill the tables from disk: (table number, id, _creationTime, JSON text) rows.
 
-        Documents still in JSON form are parsed for their keys and left as text.
+        Documents stay JSON text; each is parsed once here only if its table has user indexes.
+        by_creation_time keys come from the _creationTime column, in log order (nearly sorted).
         """
-        mems = list(table.indexes.items())
-        key_lists: list[list[bytes]] = [[] for _ in mems]
-        specs = [mem.spec.key for _, mem in mems]
+        tables = self.tables_by_number
+        keys: dict[int, dict[str, list[bytes]]] = {
+            n: {name: [] for name in t.indexes} for n, t in tables.items()
+        }
         latest = self._last_creation_ms
-        for d in _parsed_values(table.docs):
-            for keys, key in zip(key_lists, specs, strict=True):
-                keys.append(key(d))
-            ct = d["_creationTime"]
+        ct_part = encode_key_part
+        for number, doc_id, ct, text in rows:
+            table = tables[number]
+            table.docs[doc_id] = text
+            table_keys = keys[number]
+            raw = doc_id.encode("ascii")
+            tail = raw + bytes((len(raw),))
+            table_keys[BY_CREATION_TIME].append(ct_part(ct) + tail)
             if ct > latest:
                 latest = ct
+            if len(table_keys) > 1:
+                doc = parse_document(text)
+                for name, mem in table.indexes.items():
+                    if name != BY_CREATION_TIME:
+                        table_keys[name].append(mem.spec.key(doc))
         self._last_creation_ms = latest
-        for (name, mem), keys in zip(mems, key_lists, strict=True):
-            keys.sort()
-            table.indexes[name] = MemoryIndex(mem.spec, keys)
-
+        for number, by_index in keys.items():
+            table = tables[number]
+            for name, index_keys in by_index.items():
+                index_keys.sort()
+                table.indexes[name] = MemoryIndex(table.indexes[name].spec, index_keys)
 
 def _parsed_values(docs: dict[str, Document | str]) -> Iterator[Document]:
     """Every head document parsed, without keeping the parsed form of those stored as text."""
