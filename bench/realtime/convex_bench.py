@@ -7,6 +7,7 @@ import os
 import random
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ class Writer:
             json.dumps(
                 {
                     "type": "Connect",
-                    "sessionId": "bench-writer",
+                    # A fresh session: the server deduplicates (sessionId, requestId).
+                    "sessionId": str(uuid.uuid4()),
                     "connectionCount": 0,
                     "lastCloseReason": "InitialConnect",
                     "clientTs": 0,
@@ -119,7 +121,9 @@ def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dic
                 if key in got and settle is None:
                     settle = time.monotonic() + 0.3  # let stray re-sends show up
             if key not in got:
-                raise RuntimeError(f"the subscriber of {key} never saw the write")
+                raise RuntimeError(
+                    f"the subscriber of {key} never saw the write (updates seen: {got[:20]})"
+                )
             resends.append(len(got))
         after = server_executions(server)
         worker_cpu = sum(pool.finish(10)[1] for pool in pools)

@@ -37,7 +37,8 @@ class SyncConnection:
         self.ts = 0
         self.on_transition: Callable[[dict[str, Any], float], None] | None = None
         self._qs_waiters: list[tuple[int, asyncio.Future[dict[str, Any]]]] = []
-        self._responses: dict[int, asyncio.Future[tuple[dict[str, Any], float]]] = {}
+        # requestId -> (response future, resolved future); see mutation().
+        self._responses: dict[int, tuple[asyncio.Future[Any], asyncio.Future[float]]] = {}
         self._ts_waiters: list[tuple[int, asyncio.Future[float]]] = []
         self._reader: asyncio.Task[None] | None = None
         self.closed: BaseException | None = None
@@ -88,9 +89,16 @@ class SyncConnection:
                     if self.on_transition is not None:
                         self.on_transition(msg, now)
                 elif kind == "MutationResponse":
-                    fut3 = self._responses.pop(msg["requestId"], None)
-                    if fut3 is not None and not fut3.done():
-                        fut3.set_result((msg, now))
+                    pair = self._responses.pop(msg["requestId"], None)
+                    if pair is not None:
+                        responded, resolved = pair
+                        responded.set_result((msg, now))
+                        if msg["success"]:
+                            # Register here, not in mutation(): the Transition may already be
+                            # the next message, read before that coroutine resumes.
+                            self._ts_waiters.append((decode_ts(msg["ts"]), resolved))
+                        else:
+                            resolved.set_result(now)
                 elif kind == "FatalError":
                     raise RuntimeError(f"FatalError from server: {msg.get('error')}")
         except BaseException as e:
@@ -98,9 +106,10 @@ class SyncConnection:
             for _, f in self._qs_waiters:
                 if not f.done():
                     f.set_exception(ConnectionError(f"socket closed: {e!r}"))
-            for f in self._responses.values():
-                if not f.done():
-                    f.set_exception(ConnectionError(f"socket closed: {e!r}"))
+            for pair in self._responses.values():
+                for f3 in pair:
+                    if not f3.done():
+                        f3.set_exception(ConnectionError(f"socket closed: {e!r}"))
             for _, f2 in self._ts_waiters:
                 if not f2.done():
                     f2.set_exception(ConnectionError(f"socket closed: {e!r}"))
@@ -128,30 +137,25 @@ class SyncConnection:
         )
         return qid, await fut
 
-    async def send_mutation(self, udf_path: str, args: dict[str, Any]) -> asyncio.Future[Any]:
+    async def mutation(self, udf_path: str, args: dict[str, Any]) -> tuple[Any, float, float]:
+        """Run a mutation; return (result, response time, resolved time) in time.monotonic().
+
+        Resolved = its MutationResponse and then a Transition at or past its commit ts; a
+        Transition that came before the response does not count (PROTOCOL §1.6).
+        """
         rid = self.next_request_id
         self.next_request_id += 1
-        fut: asyncio.Future[tuple[dict[str, Any], float]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._responses[rid] = fut
+        loop = asyncio.get_running_loop()
+        responded: asyncio.Future[Any] = loop.create_future()
+        resolved: asyncio.Future[float] = loop.create_future()
+        self._responses[rid] = (responded, resolved)
         await self.ws.send(
             json.dumps({"type": "Mutation", "requestId": rid, "udfPath": udf_path, "args": [args]})
         )
-        return fut
-
-    async def mutation(self, udf_path: str, args: dict[str, Any]) -> tuple[Any, float, float]:
-        """Run a mutation; return (result, response time, resolved time) in time.monotonic()."""
-        fut = await self.send_mutation(udf_path, args)
-        msg, responded = await fut
+        msg, responded_at = await responded
         if not msg["success"]:
             raise RuntimeError(f"{udf_path} failed: {msg.get('result')}")
-        ts = decode_ts(msg["ts"])
-        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._ts_waiters.append((ts, done))
-        # A Transition that came before the response does not count (PROTOCOL §1.6).
-        resolved = await done
-        return msg["result"], responded, resolved
+        return msg["result"], responded_at, await resolved
 
     async def close(self) -> None:
         if self._reader is not None:

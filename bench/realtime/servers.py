@@ -150,9 +150,12 @@ class Pyconvex:
         self.port = 0
         self.log: list[str] = []
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "pyconvex", "dev", "--port", "0", "--host", "127.0.0.1"]
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pyconvex", "dev", "--port", "0", "--host", "127.0.0.1"],
+            self.command(),
             cwd=self.dir,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
