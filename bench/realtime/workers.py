@@ -28,6 +28,7 @@ class WorkerControl:
         self.conn, self.index, self.count = conn, index, count
         self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.stop_requested = asyncio.Event()
+        self.cpu_at_ready = 0.0
 
     def _attach(self) -> None:
         loop = asyncio.get_running_loop()
@@ -46,6 +47,8 @@ class WorkerControl:
         loop.add_reader(self.conn.fileno(), readable)
 
     def ready(self, info: Any = None) -> None:
+        """Setup is done: CPU is counted from here (connecting is not the measured work)."""
+        self.cpu_at_ready = _cpu()
         self.conn.send(("ready", info))
 
     def send(self, obj: Any) -> None:
@@ -61,20 +64,28 @@ class WorkerControl:
                 raise asyncio.CancelledError("stopped by the coordinator")
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _worker_entry(
     module: str, fn: str, conn: Connection, index: int, count: int, params: Any
 ) -> None:
     func = getattr(importlib.import_module(module), fn)
 
+    ctl: WorkerControl | None = None
+
     async def main() -> Any:
+        nonlocal ctl
         ctl = WorkerControl(conn, index, count)
         ctl._attach()
         return await func(ctl, params)
 
     try:
         result = asyncio.run(main())
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send(("done", result, usage.ru_utime + usage.ru_stime))
+        assert ctl is not None
+        conn.send(("done", result, _cpu() - ctl.cpu_at_ready))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
 
