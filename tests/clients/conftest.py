@@ -8,6 +8,7 @@ prints "@@"-prefixed JSON lines that the tests assert on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -49,6 +50,7 @@ class DevServer:
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
         self._serving = threading.Event()
+        self._drainer: threading.Thread | None = None
 
     def start(self, port: int | None = None) -> None:
         assert self.proc is None, "server already running"
@@ -63,7 +65,8 @@ class DevServer:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"},
         )
-        threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True)
+        self._drainer.start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._serving.wait(0.05):
             if self.proc.poll() is not None:
@@ -99,14 +102,19 @@ class DevServer:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.send_signal(sig)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if self._drainer is not None:
+            self._drainer.join(5)  # reads to EOF now that the process is gone
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def restart(self) -> None:
         """Stop, then start again on the same port with the same data directory."""
@@ -236,8 +244,12 @@ class NodeSession:
         self.raw: list[str] = []
         self.stderr: list[str] = []
         self._cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_err, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -305,6 +317,12 @@ class NodeSession:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        for reader in self._readers:
+            reader.join(5)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 @pytest.fixture
