@@ -104,13 +104,14 @@ class Deployment:
         store = Store()
         committer = Committer(store, persistence)
         try:
-            state = await committer.call(persistence.load)
+            schema = SchemaState(loaded.schema)
+            paths = schema.index_paths()
+            state = await committer.call(persistence.load, paths)
             for name, number in state.tables.items():
                 store.create_table(name, number)
-            schema = SchemaState(loaded.schema)
             for table in store.tables.values():
                 store.set_indexes(table, schema.index_specs(table.name), build=False)
-            store.load(state.documents)
+            store.load(state.documents, paths)
         except Exception:
             await committer.close()
             persistence.close()

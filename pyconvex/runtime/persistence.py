@@ -81,7 +81,7 @@ class LoadedState:
 
     tables: dict[str, int]
     max_ts: int
-    documents: Iterator[tuple[int, str, float, str]]  # (table, id, _creationTime, JSON text)
+    documents: Iterator[tuple[int, list[str], list[float], list[str], list[list[str | None]]]]
     session_requests: dict[tuple[str, int], tuple[int, str]]
 
 
@@ -125,7 +125,9 @@ class Persistence:
         self.con.close()
 
     # -- start-up ------------------------------------------------------------------------
-    def load(self) -> LoadedState:
+    def load(self, index_paths: dict[str, list[str]] | None = None) -> LoadedState:
+        """Read the tables, the clock and the session results; documents come lazily, with the
+        JSON of the fields at ``index_paths[table name]`` cut out for index building."""
         con = self.con
         tables = {name: number for number, name in con.execute("SELECT number, name FROM _tables").fetchall()}
         rows = con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchall()
@@ -138,26 +140,38 @@ class Persistence:
                 "SELECT session_id, request_id, ts, result FROM _session_requests"
             ).fetchall()
         }
-        return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(), requests)
+        paths = {tables[name]: p for name, p in (index_paths or {}).items() if name in tables}
+        return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(paths), requests)
 
-    def _latest_documents(self) -> Iterator[tuple[int, str, float, str]]:
-        """(table_number, id, _creationTime, JSON text) of every live document.
+    def _latest_documents(
+        self, index_paths: dict[int, list[str]]
+    ) -> Iterator[tuple[int, list[str], list[float], list[str], list[list[str | None]]]]:
+        """Batches of live documents: (table number, ids, _creationTimes, JSON texts, and for
+        each path of ``index_paths[table]`` the JSON text of that field, None if missing).
 
         The log is compacted first when it holds superseded versions or deletions, so the
-        read is a plain scan rather than a window over every version.
+        read is a plain scan rather than a window over every version. Indexed fields are cut
+        out by DuckDB, so documents need not be parsed to build the indexes.
         """
-        (row,) = self.con.execute(
+        ((dupes, deletes),) = self.con.execute(
             "SELECT count(*) - count(DISTINCT id), coalesce(bool_or(deleted), false) FROM _documents"
         ).fetchall()
-        if row[0] or row[1]:
+        if dupes or deletes:
             self.compact()
-        reader = self.con.sql(
-            "SELECT table_number, id, CAST(json_extract(value, '$._creationTime') AS DOUBLE), "
-            "value FROM _documents ORDER BY table_number, ts"
-        ).to_arrow_reader(200_000)
-        for batch in reader:
-            columns = [c.to_pylist() for c in batch.columns]
-            yield from zip(*columns, strict=True)
+        numbers = [n for (n,) in self.con.execute("SELECT DISTINCT table_number FROM _documents").fetchall()]
+        for number in numbers:
+            paths = index_paths.get(number, [])
+            extracts = "".join(
+                ", json_extract(value, '$." + ".".join(f'"{p}"' for p in path.split(".")) + "')"
+                for path in paths
+            )
+            reader = self.con.sql(
+                "SELECT id, CAST(json_extract(value, '$._creationTime') AS DOUBLE), value"
+                f"{extracts} FROM _documents WHERE table_number = {int(number)} ORDER BY ts"
+            ).to_arrow_reader(200_000)
+            for batch in reader:
+                cols = [c.to_pylist() for c in batch.columns]
+                yield number, cols[0], cols[1], cols[2], cols[3:]
 
     def compact(self) -> int:
         """Drop superseded versions and deletions from the log; returns rows removed."""

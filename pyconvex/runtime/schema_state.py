@@ -35,6 +35,15 @@ class SchemaState:
     def index_specs(self, table: str) -> list[IndexSpec]:
         return [IndexSpec(n, f) for n, f in self._indexes.get(table, {}).items()]
 
+    def index_paths(self) -> dict[str, list[str]]:
+        """Per table, every field path some user index uses (in a stable order)."""
+        out: dict[str, list[str]] = {}
+        for table, indexes in self._indexes.items():
+            paths = list(dict.fromkeys(f for fields in indexes.values() for f in fields))
+            if paths:
+                out[table] = paths
+        return out
+
     def view_columns(self) -> dict[str, dict[str, str]]:
         """Typed SQL columns per table, from top-level fields of simple types."""
         out: dict[str, dict[str, str]] = {}

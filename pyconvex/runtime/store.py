@@ -24,7 +24,7 @@ from typing import Any
 
 from pyconvex.runtime.index import Document, IndexSpec, MemoryIndex, id_from_key
 from pyconvex.runtime.read_set import WriteEntry
-from pyconvex.values import encode_key_part, loads_value
+from pyconvex.values import UNSET, encode_float_part, encode_key_part, loads_value
 
 _loads = json.loads
 
@@ -329,38 +329,64 @@ class Store:
             if dropped:
                 self._drop_unused_keys(table, h, dropped)
 
-    def load(self, rows: Iterable[tuple[int, str, float, str]]) -> None:
-        """Fill the tables from disk: (table number, id, _creationTime, JSON text) rows.
-
-        Documents stay JSON text; each is parsed once here only if its table has user indexes.
-        by_creation_time keys come from the _creationTime column, in log order (nearly sorted).
+    def load(
+        self,
+        batches: Iterable[tuple[int, list[str], list[float], list[str], list[list[str | None]]]],
+        index_paths: dict[str, list[str]],
+    ) -> None:
+        """Fill the tables from disk (see ``Persistence.load``): documents stay JSON text, and
+        index keys are built from the indexed fields DuckDB cut out, without parsing documents.
         """
         tables = self.tables_by_number
         keys: dict[int, dict[str, list[bytes]]] = {
             n: {name: [] for name in t.indexes} for n, t in tables.items()
         }
         latest = self._last_creation_ms
-        ct_part = encode_key_part
-        for number, doc_id, ct, text in rows:
+        part = encode_key_part
+        float_part = encode_float_part
+        for number, ids, cts, texts, fragments in batches:
             table = tables[number]
-            table.docs[doc_id] = text
+            docs = table.docs
             table_keys = keys[number]
-            raw = doc_id.encode("ascii")
-            tail = raw + bytes((len(raw),))
-            table_keys[BY_CREATION_TIME].append(ct_part(ct) + tail)
-            if ct > latest:
-                latest = ct
-            if len(table_keys) > 1:
-                doc = parse_document(text)
-                for name, mem in table.indexes.items():
-                    if name != BY_CREATION_TIME:
-                        table_keys[name].append(mem.spec.key(doc))
+            paths = index_paths.get(table.name, [])
+            # Each user index as (its key list, positions of its fields among the fragments).
+            user = [
+                (table_keys[name], [paths.index(f) for f in mem.spec.fields])
+                for name, mem in table.indexes.items()
+                if name != BY_CREATION_TIME
+            ]
+            values = [[_fragment(f) for f in col] for col in fragments] if user else []
+            ct_keys = table_keys[BY_CREATION_TIME]
+            for i, doc_id in enumerate(ids):
+                docs[doc_id] = texts[i]
+                raw = doc_id.encode("ascii")
+                tail = float_part(cts[i]) + raw + bytes((len(raw),))
+                ct_keys.append(tail)
+                for index_keys, positions in user:
+                    index_keys.append(b"".join([part(values[p][i]) for p in positions]) + tail)
+            if cts:
+                latest = max(latest, max(cts))
         self._last_creation_ms = latest
         for number, by_index in keys.items():
             table = tables[number]
             for name, index_keys in by_index.items():
                 index_keys.sort()
                 table.indexes[name] = MemoryIndex(table.indexes[name].spec, index_keys)
+
+def _fragment(text: str | None) -> Any:
+    """A field's JSON text as a value (None from SQL: the field is missing)."""
+    if text is None:
+        return UNSET
+    first = text[0]
+    if first == '"' and "\\" not in text:
+        return text[1:-1]  # a plain string: no need for the JSON parser
+    if first in _NUMBER_START:
+        return float(text)  # every JSON number is a float64
+    return loads_value(text) if '"$' in text else _loads(text)
+
+
+_NUMBER_START = frozenset("-0123456789")
+
 
 def _parsed_values(docs: dict[str, Document | str]) -> Iterator[Document]:
     """Every head document parsed, without keeping the parsed form of those stored as text."""

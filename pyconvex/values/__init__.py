@@ -19,7 +19,13 @@ from pyconvex.values.encoding import (
     loads_value,
 )
 from pyconvex.values.ids import decode_id, encode_id, id_table_number, new_id
-from pyconvex.values.ordering import compare_values, encode_key, encode_key_part, key_successor
+from pyconvex.values.ordering import (
+    compare_values,
+    encode_float_part,
+    encode_key,
+    encode_key_part,
+    key_successor,
+)
 from pyconvex.values.validators import (
     AnyValidator,
     ArrayValidator,
@@ -82,6 +88,7 @@ __all__ = [
     "decode_value",
     "dumps_value",
     "encode_clean",
+    "encode_float_part",
     "encode_id",
     "encode_key",
     "encode_key_part",

@@ -93,6 +93,19 @@ def _encode_into(value: object, out: list[bytes]) -> None:
         )
 
 
+_FLOAT_TAG = bytes((_T_FLOAT,))
+
+
+def encode_float_part(x: float) -> bytes:
+    """``encode_key_part`` for a float, inlined: creation times are encoded for every document.
+
+    >>> encode_float_part(1.5) == encode_key_part(1.5)
+    True
+    """
+    bits: int = _unpack_u64(_float_bits(x))[0]
+    return _FLOAT_TAG + _pack_u64(bits ^ _MASK if bits & _SIGN else bits | _SIGN)
+
+
 def encode_key_part(value: Value | Unset) -> bytes:
     """The order-preserving bytes of one value (``UNSET`` for a missing field).
 
