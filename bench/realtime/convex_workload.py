@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
+import uuid
 from typing import Any
 
 from .convex_ws import SyncConnection
+from .raw_ws import RawWebSocket
+
+SEQ = re.compile(rb'"seq":(\d+)')
+SUBSCRIBE_LATEST = json.dumps(
+    {
+        "type": "ModifyQuerySet",
+        "baseVersion": 0,
+        "newVersion": 1,
+        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "bench:latest", "args": [{}]}],
+    }
+)
+
+
+def connect_message() -> str:
+    return json.dumps(
+        {
+            "type": "Connect",
+            "sessionId": str(uuid.uuid4()),
+            "connectionCount": 0,
+            "lastCloseReason": "InitialConnect",
+            "clientTs": 0,
+        }
+    )
 
 
 async def _open_many(url: str, n: int, batch: int = 50) -> list[SyncConnection]:
@@ -66,30 +92,59 @@ async def throughput(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
 
 async def fanout(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     """`subscribers` sockets subscribed to the same query (bench:latest); report per seq when
-    every one of them has the new result (the coordinator writes)."""
-    n = p["subscribers"]
-    conns = await _open_many(p["url"], n)
-    seen: dict[int, list[float]] = {}
+    every one of them has the new result (the coordinator writes).
 
-    def on_transition(msg: dict[str, Any], now: float) -> None:
-        for mod in msg["modifications"]:
-            if mod["type"] != "QueryUpdated" or not mod["value"]:
-                continue
-            seq = int(mod["value"]["seq"])
+    The receivers use the bare RawWebSocket and look at the payload bytes only (no JSON decode),
+    so that 1,000 messages per write cost the client little next to the server."""
+    n = p["subscribers"]
+    seen: dict[int, list[float]] = {}
+    answered = 0
+    all_answered = asyncio.Event()
+
+    def receiver() -> Any:
+        first = True
+
+        def on_text(data: bytes) -> None:
+            nonlocal first, answered
+            now = time.monotonic()
+            if first:  # the Transition answering our ModifyQuerySet
+                if b'"Transition"' in data:
+                    first = False
+                    answered += 1
+                    if answered == n:
+                        all_answered.set()
+                return
+            if b'"QueryUpdated"' not in data:
+                return
+            m = SEQ.search(data)
+            if m is None:
+                return
+            seq = int(m.group(1))
             times = seen.setdefault(seq, [])
             times.append(now)
             if len(times) == n:
                 ctl.send({"seq": seq, "first": min(times), "last": max(times)})
                 del seen[seq]
 
-    for i in range(0, n, 100):
-        await asyncio.gather(*(c.subscribe("bench:latest", {}) for c in conns[i : i + 100]))
-    seen.clear()
-    for c in conns:
-        c.on_transition = on_transition
+        return on_text
+
+    socks: list[RawWebSocket] = []
+    for i in range(0, n, 50):
+        batch = await asyncio.gather(
+            *(
+                RawWebSocket.connect(p["url"], "/api/sync", receiver())
+                for _ in range(min(50, n - i))
+            )
+        )
+        for ws in batch:
+            ws.send_text(connect_message())
+            ws.send_text(SUBSCRIBE_LATEST)
+        socks += batch
+    await asyncio.wait_for(all_answered.wait(), 120)
     ctl.ready({"subscribers": n})
     await ctl.stop_requested.wait()
-    await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+    for ws in socks:
+        ws.close()
     return {"incomplete": {k: len(v) for k, v in seen.items()}}
 
 
