@@ -16,7 +16,6 @@ import os
 import platform
 import resource
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

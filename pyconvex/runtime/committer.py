@@ -2,7 +2,7 @@
 
 Mutations are applied to memory one at a time on the event loop and handed here with their
 commit timestamp. While one DuckDB transaction is in flight, the next commits queue up and
-go together in the following one — so the fixed ~1–2 ms DuckDB commit cost is paid once per
+go together in the following one — so the fixed ~1-2 ms DuckDB commit cost is paid once per
 batch, not per mutation. When a batch is durable, the store's durable timestamp moves (queries
 may now see it), listeners hear of the commits, and the waiting mutations resolve.
 """
@@ -51,53 +51,45 @@ class Committer:
         self.max_batch = max_batch
         self.listeners: list[CommitsListener] = []
         self._queue: list[PendingCommit] = []
-        self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pyconvex-duckdb")
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self._writing = False
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
         self.batches = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="pyconvex-committer")
+        self._loop = asyncio.get_running_loop()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the DuckDB thread (the only thread that may touch the connection)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def submit(self, pending: PendingCommit) -> asyncio.Future[int]:
-        """Queue an applied commit; the future resolves with its ts once it is durable."""
+        """Queue an applied commit; the future resolves with its ts once it is durable.
+
+        If no batch is being written, this one starts at once: while DuckDB commits it, the
+        event loop goes on running the next mutations, which then form the following batch.
+        """
         if self._closed:
             raise StorageError("The deployment is shutting down; the mutation was not committed.")
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[int] = self._loop.create_future()
         pending.future = fut
         self._queue.append(pending)
         self._idle.clear()
-        self._wakeup.set()
+        if not self._writing:
+            self._start_write()
         return fut
 
     async def wait_durable(self, ts: int) -> None:
         """Wait until everything up to ``ts`` is durable (for read-only mutations)."""
-        while self.store.durable_ts < ts and self._queue_or_inflight():
+        while self.store.durable_ts < ts and not self._idle.is_set():
             await self._idle.wait()
 
-    def _queue_or_inflight(self) -> bool:
-        return not self._idle.is_set()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch_commits = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                await self._write(batch_commits)
-            self._idle.set()
-            if self._closed:
-                return
-
-    async def _write(self, commits: list[PendingCommit]) -> None:
+    def _start_write(self) -> None:
+        commits = self._queue[: self.max_batch]
+        del self._queue[: self.max_batch]
         batch = Batch(max_ts=commits[-1].ts)
         for c in commits:
             batch.documents.extend(c.documents)
@@ -105,18 +97,24 @@ class Committer:
             if c.session_request is not None:
                 session, request, result = c.session_request
                 batch.session_requests.append((session, request, c.ts, result))
-        try:
-            await self.call(self.persistence.write_batch, batch)
-        except Exception as e:  # not durable: take every queued commit back out of memory
-            log.error("commit of %d mutations failed: %s", len(commits), e)
+        self._writing = True
+        done = self._loop.run_in_executor(self._executor, self.persistence.write_batch, batch)
+        done.add_done_callback(lambda f: self._written(commits, f))
+
+    def _written(self, commits: list[PendingCommit], done: asyncio.Future[None]) -> None:
+        self._writing = False
+        error = done.exception()
+        if error is not None:  # not durable: take every queued commit back out of memory
+            log.error("commit of %d mutations failed: %s", len(commits), error)
             failed = commits + self._queue
             self._queue = []
             for c in reversed(failed):
                 self.store.undo(c.undo)
-            err = e if isinstance(e, StorageError) else StorageError(str(e))
+            err = error if isinstance(error, StorageError) else StorageError(str(error))
             for c in failed:
                 if c.future is not None and not c.future.done():
                     c.future.set_exception(err)
+            self._idle.set()
             return
         self.batches += 1
         latest = commits[-1].ts
@@ -130,11 +128,13 @@ class Committer:
                 listener(latest, announced)
             except Exception:
                 log.exception("commit listener failed")
+        if self._queue:
+            self._start_write()
+        else:
+            self._idle.set()
 
     async def close(self) -> None:
         """Flush what is queued, then stop the writer thread."""
         self._closed = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
+        await self._idle.wait()
         self._executor.shutdown(wait=True)

@@ -122,7 +122,7 @@ class DatabaseWriter(DatabaseReader):
         try:
             out = validator.validate(doc, "", _IdResolver(tx))
         except (InvalidValueError, ValueError) as e:
-            raise type(e)(f"{where}: {e}") from None  # type: ignore[call-arg]
+            raise type(e)(f"{where}: {e}") from None
         if not isinstance(out, dict):
             raise InvalidValueError(f"{where}: a document must be an object.")
         return out

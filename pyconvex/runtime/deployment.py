@@ -29,7 +29,7 @@ from pyconvex.runtime.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from pyconvex.runtime.database import DatabaseReader, DatabaseWriter
 from pyconvex.runtime.function_path import normalize_path
 from pyconvex.runtime.modules import LoadedFunctions, load_functions
-from pyconvex.runtime.persistence import Persistence
+from pyconvex.runtime.persistence import DB_FILE_DEFAULT, Persistence
 from pyconvex.runtime.read_set import WriteSet
 from pyconvex.runtime.results import (
     CommitListener,
@@ -44,7 +44,7 @@ from pyconvex.server.functions import FunctionDefinition
 from pyconvex.values import dumps_value, loads_value, to_value
 
 log = logging.getLogger("pyconvex.functions")
-from pyconvex.runtime.persistence import DB_FILE_DEFAULT as DB_FILE
+DB_FILE = DB_FILE_DEFAULT
 
 
 def function_ref_path(fn: Any) -> str:
@@ -173,7 +173,9 @@ class Deployment:
                 self._normalized[path] = norm
         fn = self.functions.get(norm)
         if fn is None or (fn.visibility == "internal" and not allow_internal):
-            public = [p for p, f in self.functions.items() if allow_internal or f.visibility == "public"]
+            public = [
+                p for p, f in self.functions.items() if allow_internal or f.visibility == "public"
+            ]
             close = difflib.get_close_matches(norm, public, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             what = "public function" if not allow_internal else "function"
@@ -194,7 +196,9 @@ class Deployment:
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise _ArgsError(f"ArgumentValidationError: {fn.path} takes an object of arguments, got {type(args).__name__}.")
+            raise _ArgsError(
+                f"ArgumentValidationError: {fn.path} takes an object of arguments, got {type(args).__name__}."
+            )
         if fn.args is None:
             return args
         from pyconvex.runtime.database import _IdResolver
@@ -211,7 +215,9 @@ class Deployment:
             try:
                 value = fn.returns.validate(value, "")
             except ValueError as e:
-                raise _ReturnsError(f"ReturnsValidationError: {fn.path} returned a value that does not match returns=: {e}") from None
+                raise _ReturnsError(
+                    f"ReturnsValidationError: {fn.path} returned a value that does not match returns=: {e}"
+                ) from None
         return to_value(value)
 
     @staticmethod
@@ -249,8 +255,12 @@ class Deployment:
                 )
             )
         where = f"query {fn.path}"
-        tx = Transaction(store, self.schema, where, snapshot, limits=self.limits, journal_in=journal)
-        scope = executor.ExecutionScope(executor.real_time_ns(), zlib.crc32(fn.path.encode()) ^ snapshot)
+        tx = Transaction(
+            store, self.schema, where, snapshot, limits=self.limits, journal_in=journal
+        )
+        scope = executor.ExecutionScope(
+            executor.real_time_ns(), zlib.crc32(fn.path.encode()) ^ snapshot
+        )
         self.executions += 1
         token = executor.enter(scope)
         try:
@@ -317,7 +327,12 @@ class Deployment:
             self.session_results[idempotency_key] = (ts, encoded)
             session = (idempotency_key[0], idempotency_key[1], encoded)
         pending = PendingCommit(
-            ts, undo, WriteSet(store.write_entries(undo)), tx.document_writes(), tx.new_tables, session
+            ts,
+            undo,
+            WriteSet(store.write_entries(undo)),
+            tx.document_writes(),
+            tx.new_tables,
+            session,
         )
         self.last_commit_ts = ts
         try:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from pyconvex.errors import TransactionIOError
 
@@ -102,7 +102,13 @@ def _proxy_uuid4() -> uuid.UUID:
 
 
 class _ScopeLogHandler(logging.Handler):
-    _LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR", "CRITICAL": "ERROR"}
+    _LEVELS: ClassVar[dict[str, str]] = {
+        "DEBUG": "DEBUG",
+        "INFO": "INFO",
+        "WARNING": "WARN",
+        "ERROR": "ERROR",
+        "CRITICAL": "ERROR",
+    }
 
     def emit(self, record: logging.LogRecord) -> None:
         scope = _scope_var.get()
@@ -170,7 +176,7 @@ def enter(s: ExecutionScope) -> Token[ExecutionScope | None]:
     global _router, _active
     if _active == 0 or _router is None or sys.stdout is not _router:
         _router = _StdoutRouter(sys.stdout)
-        sys.stdout = _router  # type: ignore[assignment]
+        sys.stdout = _router
     _active += 1
     return _scope_var.set(s)
 

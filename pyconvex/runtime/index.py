@@ -59,8 +59,8 @@ class IndexSpec:
         return out
 
     def key(self, doc: Document) -> bytes:
-        raw = doc["_id"].encode("ascii")
-        tail = encode_key_part(doc["_creationTime"]) + raw + bytes((len(raw),))
+        raw: bytes = doc["_id"].encode("ascii")
+        tail: bytes = encode_key_part(doc["_creationTime"]) + raw + bytes((len(raw),))
         if not self.fields:
             return tail
         if self.top_level:

@@ -61,9 +61,11 @@ class IndexRangeBuilder:
         self._eq.append(_key_value(value, f"eq({field!r})"))
         return self
 
-    def _bound(self, op: str, field: str, value: Any, lower: bool, inclusive: bool) -> IndexRangeBuilder:
+    def _bound(
+        self, op: str, field: str, value: Any, lower: bool, inclusive: bool
+    ) -> IndexRangeBuilder:
         self._next_field(op, field)
-        if lower and self._lower is not None or not lower and self._upper is not None:
+        if (lower and self._lower is not None) or (not lower and self._upper is not None):
             raise SchemaError(
                 f"Index {self._index}: only one {'lower' if lower else 'upper'} bound is allowed "
                 f"on {field!r}."

@@ -4,7 +4,7 @@ Layout (all in one DuckDB file):
 
 * ``_documents(ts, table_number, id, deleted, value)`` — every document version, ``value``
   being the document in Convex JSON. Appended through Arrow, one DuckDB transaction per batch
-  of mutations: a DuckDB commit costs ~1–2 ms whatever it holds, so batching is the point.
+  of mutations: a DuckDB commit costs ~1-2 ms whatever it holds, so batching is the point.
 * ``_tables(number, name)``, ``_meta(key, value)`` (``max_ts``: the clock never goes back across
   restarts), ``_session_requests`` (results of mutations by (session, request) so a client's
   re-send after a reconnect is answered, not re-applied).
@@ -16,6 +16,7 @@ Only the committer's thread touches the connection after start-up.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -129,7 +130,10 @@ class Persistence:
         """Read the tables, the clock and the session results; documents come lazily, with the
         JSON of the fields at ``index_paths[table name]`` cut out for index building."""
         con = self.con
-        tables = {name: number for number, name in con.execute("SELECT number, name FROM _tables").fetchall()}
+        tables = {
+            name: number
+            for number, name in con.execute("SELECT number, name FROM _tables").fetchall()
+        }
         rows = con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchall()
         meta_ts = int(rows[0][0]) if rows else 0
         rows = con.execute("SELECT max(ts) FROM _documents").fetchall()
@@ -158,7 +162,10 @@ class Persistence:
         ).fetchall()
         if dupes or deletes:
             self.compact()
-        numbers = [n for (n,) in self.con.execute("SELECT DISTINCT table_number FROM _documents").fetchall()]
+        numbers = [
+            n
+            for (n,) in self.con.execute("SELECT DISTINCT table_number FROM _documents").fetchall()
+        ]
         for number in numbers:
             paths = index_paths.get(number, [])
             extracts = "".join(
@@ -222,7 +229,7 @@ class Persistence:
             if docs:
                 # DuckDB finds the local Arrow table by name (a replacement scan): cheaper
                 # than register()/unregister() per batch.
-                _pyconvex_batch = arrow  # noqa: F841
+                _pyconvex_batch = arrow
                 con.execute("INSERT INTO _documents SELECT * FROM _pyconvex_batch")
             if batch.session_requests:
                 con.executemany(
@@ -241,10 +248,8 @@ class Persistence:
                     if not name.startswith("_")
                 )
         except Exception as e:
-            try:
+            with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
             raise StorageError(f"Writing to {self.path or 'the database'} failed: {e}") from e
 
     # -- SQL-friendly views --------------------------------------------------------------

@@ -17,7 +17,6 @@ from pyconvex.runtime.index_range import IndexRangeBuilder
 from pyconvex.runtime.pagination import decode_cursor, encode_cursor, parse_options
 from pyconvex.runtime.store import BY_CREATION_TIME, BY_ID
 from pyconvex.runtime.transaction import Transaction
-from pyconvex.values import UNSET
 
 
 def copy_doc(doc: Document) -> Document:
@@ -45,7 +44,17 @@ class Query:
     >>> #     lambda q: q.eq("channel", c)).order("desc").take(10)
     """
 
-    __slots__ = ("_consumed", "_eq_id", "_filters", "_hi", "_index", "_lo", "_order", "_table", "_tx")
+    __slots__ = (
+        "_consumed",
+        "_eq_id",
+        "_filters",
+        "_hi",
+        "_index",
+        "_lo",
+        "_order",
+        "_table",
+        "_tx",
+    )
 
     def __init__(self, tx: Transaction, table: str) -> None:
         self._tx = tx
@@ -103,7 +112,7 @@ class Query:
         )
 
     def order(self, order: str) -> Query:
-        """"asc" (default) or "desc" along the index."""
+        """ "asc" (default) or "desc" along the index."""
         if order not in ("asc", "desc"):
             raise ValueError(f'{self._tx.where}: order() takes "asc" or "desc", got {order!r}.')
         self._order = order
@@ -126,10 +135,7 @@ class Query:
         self._consumed = True
 
     def _keep(self, doc: Document) -> bool:
-        for f in self._filters:
-            if not matches(f, doc):
-                return False
-        return True
+        return all(matches(f, doc) for f in self._filters)
 
     def _by_id_docs(self) -> list[Document]:
         tx = self._tx
@@ -225,7 +231,9 @@ class Query:
         tx = self._tx
         self._start()
         if self._index == BY_ID:
-            raise SchemaError(f"{tx.where}: paginate() over by_id is not supported; use another index.")
+            raise SchemaError(
+                f"{tx.where}: paginate() over by_id is not supported; use another index."
+            )
         if tx.paginated:
             raise PyconvexError(
                 f"{tx.where}: only one paginated query is allowed per function (like Convex)."
@@ -246,14 +254,13 @@ class Query:
             else:
                 nxt = start + b"\x00"
                 lo = max(lo, nxt)
-        end_key = UNSET
         if end_cursor is not None:
-            end_key = decode_cursor(end_cursor, self._table, index, tx.where)  # type: ignore[assignment]
+            end_key = decode_cursor(end_cursor, self._table, index, tx.where)
             if end_key is not None:
                 if reverse:
-                    lo = max(lo, end_key)  # type: ignore[type-var]
+                    lo = max(lo, end_key)
                 else:
-                    bound = end_key + b"\x00"  # type: ignore[operator]
+                    bound = end_key + b"\x00"
                     hi = bound if hi is None or bound < hi else hi
             pairs = self._run(None, lo, hi)[0]
             page = [copy_doc(d) for _, d in pairs]

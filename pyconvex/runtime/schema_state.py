@@ -53,7 +53,5 @@ class SchemaState:
             doc = table.document
             if not isinstance(doc, ObjectValidator):
                 continue
-            out[name] = {
-                f: _SQL_TYPES.get(val.kind, "JSON") for f, val in doc.fields.items()
-            }
+            out[name] = {f: _SQL_TYPES.get(val.kind, "JSON") for f, val in doc.fields.items()}
         return out

@@ -34,6 +34,7 @@ def parse_document(text: str) -> Document:
     doc: Document = loads_value(text) if '"$' in text else _loads(text)  # type: ignore[assignment]
     return doc
 
+
 BY_ID = "by_id"
 BY_CREATION_TIME = "by_creation_time"
 HEAD = None  # snapshot "ts" meaning: the head, including writes not yet durable
@@ -202,7 +203,7 @@ class Store:
         if ct <= self._last_creation_ms:
             ct = self._last_creation_ms + 0.001
             if ct <= self._last_creation_ms:  # float spacing at this magnitude
-                ct = float.__add__(self._last_creation_ms, 2 ** -10)
+                ct = float.__add__(self._last_creation_ms, 2**-10)
         self._last_creation_ms = ct
         return ct
 
@@ -372,6 +373,7 @@ class Store:
             for name, index_keys in by_index.items():
                 index_keys.sort()
                 table.indexes[name] = MemoryIndex(table.indexes[name].spec, index_keys)
+
 
 def _fragment(text: str | None) -> Any:
     """A field's JSON text as a value (None from SQL: the field is missing)."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from operator import mul
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import mul
 from typing import Any, Protocol
 
 from pyconvex.errors import InvalidValueError, LimitError, SchemaError

@@ -36,7 +36,7 @@ class SearchIndexDefinition:
 class TableDefinition:
     """One table of the schema. Build it with :func:`define_table`::
 
-        define_table({"name": v.string()}).index("by_name", ["name"])
+    define_table({"name": v.string()}).index("by_name", ["name"])
     """
 
     document: Validator
@@ -50,8 +50,12 @@ class TableDefinition:
                 "starting with a letter, at most 64 characters."
             )
         if name in RESERVED_INDEXES:
-            raise SchemaError(f"Index name {name!r} is reserved (built-in indexes: by_id, by_creation_time).")
-        if any(i.name == name for i in self.indexes) or any(s.name == name for s in self.search_indexes):
+            raise SchemaError(
+                f"Index name {name!r} is reserved (built-in indexes: by_id, by_creation_time)."
+            )
+        if any(i.name == name for i in self.indexes) or any(
+            s.name == name for s in self.search_indexes
+        ):
             raise SchemaError(f"Index {name!r} is defined twice on the same table.")
 
     @staticmethod
@@ -70,7 +74,7 @@ class TableDefinition:
     def index(self, name: str, fields: Sequence[str]) -> TableDefinition:
         """Add an index on ``fields`` (a prefix of which queries can match with ``eq``)::
 
-            define_table({...}).index("by_channel", ["channel", "author"])
+        define_table({...}).index("by_channel", ["channel", "author"])
         """
         self._check_new_index_name(name)
         if isinstance(fields, str):
@@ -90,8 +94,8 @@ class TableDefinition:
     ) -> TableDefinition:
         """Declare a full-text search index::
 
-            define_table({...}).search_index("search_body", search_field="body",
-                                             filter_fields=["channel"])
+        define_table({...}).search_index("search_body", search_field="body",
+                                         filter_fields=["channel"])
         """
         self._check_new_index_name(name)
         self._check_field_path(name, search_field)
@@ -105,7 +109,9 @@ class TableDefinition:
         """The table's definition as JSON (for diffs, codegen and the dashboard)."""
         return {
             "documentType": self.document.to_json(),
-            "indexes": [{"indexDescriptor": i.name, "fields": list(i.fields)} for i in self.indexes],
+            "indexes": [
+                {"indexDescriptor": i.name, "fields": list(i.fields)} for i in self.indexes
+            ],
             "searchIndexes": [
                 {
                     "indexDescriptor": s.name,
@@ -120,7 +126,7 @@ class TableDefinition:
 def define_table(document: Mapping[str, Validator] | Validator) -> TableDefinition:
     """Define a table from its document fields (a dict of validators or an object validator)::
 
-        define_table({"channel": v.id("channels"), "body": v.string()})
+    define_table({"channel": v.id("channels"), "body": v.string()})
     """
     if isinstance(document, Mapping):
         validator: Validator = v.object(dict(document))

@@ -155,8 +155,14 @@ async def test_insert_sets_system_fields(dep: Any) -> None:
 
 
 async def test_values_round_trip(dep: Any) -> None:
-    doc = {"name": "x", "n": Int64(-(2**63)), "f": -0.0, "b": b"\x00\xff", "none": None,
-           "nested": {"list": [1.0, "two", [True]], "deep": {"k": Int64(7)}}}
+    doc = {
+        "name": "x",
+        "n": Int64(-(2**63)),
+        "f": -0.0,
+        "b": b"\x00\xff",
+        "none": None,
+        "nested": {"list": [1.0, "two", [True]], "deep": {"k": Int64(7)}},
+    }
     doc_id = ok(await insert(dep, "anything", doc))
     got = ok(dep.run_query("db:get", {"id": doc_id}))
     for k, v in doc.items():
@@ -184,7 +190,11 @@ async def test_patch_is_a_shallow_merge(dep: Any) -> None:
     c = await channel(dep)
     m = ok(await insert(dep, "messages", message(c, reactions=[{"user": "u", "emoji": "x"}])))
     created = ok(dep.run_query("db:get", {"id": m}))["_creationTime"]
-    doc = ok(await dep.run_mutation("db:patch", {"id": m, "fields": {"body": "edited", "edited_at": 5.0}}))
+    doc = ok(
+        await dep.run_mutation(
+            "db:patch", {"id": m, "fields": {"body": "edited", "edited_at": 5.0}}
+        )
+    )
     assert doc["body"] == "edited" and doc["edited_at"] == 5.0
     assert doc["reactions"] == [{"user": "u", "emoji": "x"}] and doc["channel"] == c
     assert doc["_id"] == m and doc["_creationTime"] == created
@@ -192,7 +202,9 @@ async def test_patch_is_a_shallow_merge(dep: Any) -> None:
     assert "edited_at" not in doc
     # Repeating the system fields unchanged is allowed; changing them is not.
     ok(await dep.run_mutation("db:patch", {"id": m, "fields": {"_id": m, "body": "again"}}))
-    msg = failure_message(await dep.run_mutation("db:patch", {"id": m, "fields": {"_creationTime": 1.0}}))
+    msg = failure_message(
+        await dep.run_mutation("db:patch", {"id": m, "fields": {"_creationTime": 1.0}})
+    )
     assert "cannot change system field '_creationTime'" in msg
 
 
@@ -211,11 +223,18 @@ async def test_replace_swaps_all_fields_but_keeps_system_fields(dep: Any) -> Non
     m = ok(await insert(dep, "messages", message(c, edited_at=1.0)))
     before = ok(dep.run_query("db:get", {"id": m}))
     doc = ok(await dep.run_mutation("db:replace", {"id": m, "doc": message(c, body="new")}))
-    assert doc == {"_id": m, "_creationTime": before["_creationTime"], "channel": c, "body": "new",
-                   "reactions": []}
+    assert doc == {
+        "_id": m,
+        "_creationTime": before["_creationTime"],
+        "channel": c,
+        "body": "new",
+        "reactions": [],
+    }
     msg = failure_message(await dep.run_mutation("db:replace", {"id": m, "doc": {"body": "x"}}))
     assert "replace into 'messages'" in msg and "missing the required field" in msg
-    msg = failure_message(await dep.run_mutation("db:replace", {"id": m, "doc": {**message(c), "_id": c}}))
+    msg = failure_message(
+        await dep.run_mutation("db:replace", {"id": m, "doc": {**message(c), "_id": c}})
+    )
     assert "cannot change system field '_id'" in msg
 
 
@@ -223,8 +242,11 @@ async def test_delete_and_writes_to_deleted_documents(dep: Any) -> None:
     c = await channel(dep)
     ok(await dep.run_mutation("db:delete", {"id": c}))
     assert ok(dep.run_query("db:all", {"table": "channels"})) == []
-    for path, args in [("db:patch", {"fields": {"name": "x"}}), ("db:replace", {"doc": {"name": "x"}}),
-                       ("db:delete", {})]:
+    for path, args in [
+        ("db:patch", {"fields": {"name": "x"}}),
+        ("db:replace", {"doc": {"name": "x"}}),
+        ("db:delete", {}),
+    ]:
         msg = failure_message(await dep.run_mutation(path, {"id": c, **args}))
         assert "no such document" in msg and c in msg
 
@@ -269,7 +291,11 @@ async def test_queries_cannot_write(dep: Any) -> None:
 # -- schema validation --------------------------------------------------------------------------
 async def test_nested_validation_error_names_the_path(dep: Any) -> None:
     c = await channel(dep)
-    reactions = [{"user": "a", "emoji": "x"}, {"user": "b", "emoji": "y"}, {"user": "c", "emoji": 3.0}]
+    reactions = [
+        {"user": "a", "emoji": "x"},
+        {"user": "b", "emoji": "y"},
+        {"user": "c", "emoji": 3.0},
+    ]
     msg = failure_message(await insert(dep, "messages", message(c, reactions=reactions)))
     assert "mutation db:insert" in msg and "insert into 'messages'" in msg
     assert ".reactions[2].emoji" in msg and "v.string()" in msg and "3.0" in msg
@@ -315,8 +341,8 @@ async def test_project_without_schema(deployment: Any) -> None:
 
 
 async def test_schema_validation_false_accepts_mismatching_documents(deployment: Any) -> None:
-    schema = SCHEMA.replace("})\n\"\"\"", "})").replace(
-        '    }),\n})', '    }),\n}, schema_validation=False)'
+    schema = SCHEMA.replace('})\n"""', "})").replace(
+        "    }),\n})", "    }),\n}, schema_validation=False)"
     )
     assert "schema_validation=False" in schema
     dep = await deployment({"schema.py": schema, "db.py": DB})

@@ -171,7 +171,9 @@ async def test_clock_never_goes_backwards_across_restarts(deployment: Any, tmp_p
     assert r2.ts > future
 
 
-async def test_second_process_cannot_open_the_same_data_dir(deployment: Any, tmp_path: Path) -> None:
+async def test_second_process_cannot_open_the_same_data_dir(
+    deployment: Any, tmp_path: Path
+) -> None:
     await deployment(FILES, persistent=True)
     script = (
         "import asyncio, sys; from pathlib import Path\n"
@@ -180,7 +182,9 @@ async def test_second_process_cannot_open_the_same_data_dir(deployment: Any, tmp
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "convex"), str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode != 0
     assert "another pyconvex process" in out.stderr
@@ -217,14 +221,17 @@ asyncio.run(main())
 """
 
 
-def run_writer_and_kill(script: Path, functions_dir: Path, data_dir: Path, start: int,
-                        acks_before_kill: int) -> list[tuple[int, str, str, int]]:
+def run_writer_and_kill(
+    script: Path, functions_dir: Path, data_dir: Path, start: int, acks_before_kill: int
+) -> list[tuple[int, str, str, int]]:
     """Run the writer, SIGKILL it after ``acks_before_kill`` acknowledgements, and return
     every acknowledgement it printed (including those still in the pipe)."""
     acks: list[tuple[int, str, str, int]] = []
     with subprocess.Popen(
         [sys.executable, str(script), str(functions_dir), str(data_dir), str(start)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         try:

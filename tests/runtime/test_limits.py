@@ -115,7 +115,9 @@ async def test_rewrites_of_one_document_count_as_writes(deployment: Any) -> None
 async def test_bytes_written_limit(deployment: Any) -> None:
     dep = await open_with(deployment, bytes_written=1024 * 1024)
     ok(await dep.run_mutation("funcs:insert_many", {"n": 1.0, "size": 600_000.0}))
-    msg = failure_message(await dep.run_mutation("funcs:insert_many", {"n": 2.0, "size": 600_000.0}))
+    msg = failure_message(
+        await dep.run_mutation("funcs:insert_many", {"n": 2.0, "size": 600_000.0})
+    )
     assert "wrote more than 1 MiB" in msg and "Split the work" in msg
     assert ok(dep.run_query("funcs:collect", {})) == 1
 

@@ -175,12 +175,23 @@ async def dep(deployment: Any) -> Any:
 # -- paths ----------------------------------------------------------------------------------------
 async def test_function_paths(dep: Any) -> None:
     assert set(dep.functions) == {
-        "messages:hello", "messages:internal_only", "messages:internal_write",
-        "messages:fail_with_data", "messages:fail_with_string", "messages:crash",
-        "messages:typed", "messages:annotated", "messages:bad_return", "messages:lying_annotation",
+        "messages:hello",
+        "messages:internal_only",
+        "messages:internal_write",
+        "messages:fail_with_data",
+        "messages:fail_with_string",
+        "messages:crash",
+        "messages:typed",
+        "messages:annotated",
+        "messages:bad_return",
+        "messages:lying_annotation",
         "messages:no_args",
-        "admin/users:count", "admin/users:ban", "json:which", "reexport:own",
-        "actions:call_internal", "actions:call_failing",
+        "admin/users:count",
+        "admin/users:ban",
+        "json:which",
+        "reexport:own",
+        "actions:call_internal",
+        "actions:call_failing",
     }
     assert dep.function_kind("admin/users:ban") == "mutation"
     assert dep.function_kind("messages:hello") == "query"
@@ -219,7 +230,9 @@ def test_each_load_gets_a_fresh_package(tmp_path: Path) -> None:
     (root / "_helpers.py").write_text(HELPERS.replace("HELLO", "HI"))
     second = load_functions(root)
     assert first.package != second.package
-    assert second.functions["messages:hello"].handler is not first.functions["messages:hello"].handler
+    assert (
+        second.functions["messages:hello"].handler is not first.functions["messages:hello"].handler
+    )
     unload(first)
     assert first.package not in sys.modules and second.package in sys.modules
     unload(second)
@@ -244,7 +257,10 @@ async def test_internal_functions_need_allow_internal(dep: Any) -> None:
 
 
 async def test_actions_may_call_internal_functions(dep: Any) -> None:
-    assert ok(await dep.run_action("actions:call_internal", {})) == {"q": "internal", "m_is_id": True}
+    assert ok(await dep.run_action("actions:call_internal", {})) == {
+        "q": "internal",
+        "m_is_id": True,
+    }
     r = await dep.run_action("actions:call_failing", {})
     assert r.failure.is_convex_error and r.failure.data["code"] == "NOPE"
 
@@ -291,7 +307,9 @@ async def test_other_exceptions_are_server_errors(dep: Any, caplog: Any) -> None
     f = dep.run_query("messages:crash", {}).failure
     assert not f.is_convex_error and f.data is None
     assert f.message.startswith("Server Error")
-    assert "Uncaught ValueError: secret internals" in f.message and "query messages:crash" in f.message
+    assert (
+        "Uncaught ValueError: secret internals" in f.message and "query messages:crash" in f.message
+    )
     assert "Traceback" in caplog.text  # the full traceback goes to the logs
 
 
@@ -314,7 +332,9 @@ async def test_args_derived_from_annotations(dep: Any) -> None:
     r = ok(dep.run_query("messages:annotated", {"n": 1.0, "x": 1.5, "flag": True, "tags": ["a"]}))
     assert r["flag"] is True and r["tags"] == ["a"]
     assert ".n" in failure_message(dep.run_query("messages:annotated", {"n": 1.5, "x": 1.0}))
-    assert 'missing the required field "x"' in failure_message(dep.run_query("messages:annotated", {"n": 1.0}))
+    assert 'missing the required field "x"' in failure_message(
+        dep.run_query("messages:annotated", {"n": 1.0})
+    )
     assert "ArgumentValidationError" in failure_message(dep.run_query("messages:hello", {}))
 
 
@@ -326,7 +346,9 @@ async def test_no_args_function_accepts_empty_args(dep: Any) -> None:
 async def test_return_validation(dep: Any) -> None:
     msg = failure_message(dep.run_query("messages:bad_return", {}))
     assert msg.startswith("ReturnsValidationError: messages:bad_return") and "v.string()" in msg
-    assert "ReturnsValidationError" in failure_message(dep.run_query("messages:lying_annotation", {}))
+    assert "ReturnsValidationError" in failure_message(
+        dep.run_query("messages:lying_annotation", {})
+    )
 
 
 # -- load errors ----------------------------------------------------------------------------------

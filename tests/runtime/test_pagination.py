@@ -104,10 +104,19 @@ async def test_page_shape_and_opaque_cursor(dep: Any) -> None:
     assert set(first) == {"page", "isDone", "continueCursor"}
     assert [d["n"] for d in first["page"]] == [1.0] and first["isDone"] is False
     assert isinstance(first["continueCursor"], str) and first["continueCursor"]
-    second = ok(dep.run_query("items:standard", {"paginationOpts": {"numItems": 5, "cursor": first["continueCursor"]}}))
+    second = ok(
+        dep.run_query(
+            "items:standard", {"paginationOpts": {"numItems": 5, "cursor": first["continueCursor"]}}
+        )
+    )
     assert [d["n"] for d in second["page"]] == [2.0] and second["isDone"] is True
     # The end cursor answers with an empty, done page.
-    end = ok(dep.run_query("items:standard", {"paginationOpts": {"numItems": 5, "cursor": second["continueCursor"]}}))
+    end = ok(
+        dep.run_query(
+            "items:standard",
+            {"paginationOpts": {"numItems": 5, "cursor": second["continueCursor"]}},
+        )
+    )
     assert end["page"] == [] and end["isDone"] is True
 
 
@@ -190,9 +199,18 @@ async def test_filtered_pages_may_be_short_but_cover_everything(dep: Any) -> Non
 async def test_maximum_rows_read_ends_a_page_early(dep: Any) -> None:
     for i in range(10):
         await add(dep, i)
-    p = ok(dep.run_query("items:page", {"opts": {"numItems": 5, "cursor": None, "maximumRowsRead": 3}, "even": True}))
+    p = ok(
+        dep.run_query(
+            "items:page",
+            {"opts": {"numItems": 5, "cursor": None, "maximumRowsRead": 3}, "even": True},
+        )
+    )
     assert p["page"] == [0.0, 2.0] and p["isDone"] is False
-    rest = ok(dep.run_query("items:page", {"opts": {"numItems": 5, "cursor": p["continueCursor"]}, "even": True}))
+    rest = ok(
+        dep.run_query(
+            "items:page", {"opts": {"numItems": 5, "cursor": p["continueCursor"]}, "even": True}
+        )
+    )
     assert rest["page"] == [4.0, 6.0, 8.0]
 
 
@@ -201,11 +219,27 @@ async def test_end_cursor_keeps_the_page_end_and_grows_with_inserts(dep: Any) ->
         await add(dep, i * 10)
     first = page(dep, 3, None, index="by_n")
     assert first["page"] == [0, 10, 20]
-    again = ok(dep.run_query("items:page", {"opts": {"numItems": 3, "cursor": None, "endCursor": first["continueCursor"]}, "index": "by_n"}))
+    again = ok(
+        dep.run_query(
+            "items:page",
+            {
+                "opts": {"numItems": 3, "cursor": None, "endCursor": first["continueCursor"]},
+                "index": "by_n",
+            },
+        )
+    )
     assert again["page"] == [0, 10, 20] and again["continueCursor"] == first["continueCursor"]
     await add(dep, 15)
     await add(dep, 25)  # after the page's end: stays out
-    grown = ok(dep.run_query("items:page", {"opts": {"numItems": 3, "cursor": None, "endCursor": first["continueCursor"]}, "index": "by_n"}))
+    grown = ok(
+        dep.run_query(
+            "items:page",
+            {
+                "opts": {"numItems": 3, "cursor": None, "endCursor": first["continueCursor"]},
+                "index": "by_n",
+            },
+        )
+    )
     assert grown["page"] == [0, 10, 15, 20]
     nxt = page(dep, 3, first["continueCursor"], index="by_n")
     assert nxt["page"] == [25, 30, 40]
@@ -217,7 +251,9 @@ async def test_paginated_query_journal_pins_the_end(dep: Any) -> None:
     r = dep.run_query("items:page", {"opts": {"numItems": 2, "cursor": None}})
     assert r.journal == ok(r)["continueCursor"]
     await add(dep, -1)  # by creation time it is newest: outside the first page's end
-    rerun = dep.run_query("items:page", {"opts": {"numItems": 2, "cursor": None}}, journal=r.journal)
+    rerun = dep.run_query(
+        "items:page", {"opts": {"numItems": 2, "cursor": None}}, journal=r.journal
+    )
     assert ok(rerun)["page"] == [0.0, 1.0]
 
 
@@ -232,9 +268,13 @@ async def test_cursor_of_another_query_is_refused(dep: Any) -> None:
     for i in range(3):
         await add(dep, i)
     cursor = page(dep, 1, None)["continueCursor"]
-    msg = failure_message(dep.run_query("items:page", {"opts": {"numItems": 1, "cursor": cursor}, "index": "by_n"}))
+    msg = failure_message(
+        dep.run_query("items:page", {"opts": {"numItems": 1, "cursor": cursor}, "index": "by_n"})
+    )
     assert "InvalidCursor" in msg and "items.by_n" in msg and "cursor null" in msg
-    msg = failure_message(dep.run_query("items:others", {"opts": {"numItems": 1, "cursor": cursor}}))
+    msg = failure_message(
+        dep.run_query("items:others", {"opts": {"numItems": 1, "cursor": cursor}})
+    )
     assert "InvalidCursor" in msg
 
 

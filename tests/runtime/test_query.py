@@ -161,8 +161,9 @@ def _ops(ops: tuple[tuple[str, str, Any], ...]) -> list[list[Any]]:
     return [[op, f, "<undefined>" if value is UNSET else value] for op, f, value in ops]
 
 
-def scan(dep: Any, index: str, *ops: tuple[str, str, Any], order: str = "asc",
-         limit: int | None = None) -> list[str]:
+def scan(
+    dep: Any, index: str, *ops: tuple[str, str, Any], order: str = "asc", limit: int | None = None
+) -> list[str]:
     args: dict[str, Any] = {"index": index, "ops": _ops(ops), "order": order}
     if limit is not None:
         args["limit"] = float(limit)
@@ -174,19 +175,34 @@ def scan_error(dep: Any, index: str, *ops: tuple[str, str, Any]) -> str:
 
 
 GRID = [  # (channel, n) in insertion order; names say where they are
-    ("b", 1.0), ("a", 3.0), ("a", 1.0), ("a", 2.0), ("c", 1.0), ("a", 2.0), ("a", 5.0), ("b", 4.0),
+    ("b", 1.0),
+    ("a", 3.0),
+    ("a", 1.0),
+    ("a", 2.0),
+    ("c", 1.0),
+    ("a", 2.0),
+    ("a", 5.0),
+    ("b", 4.0),
 ]
 
 
 @pytest.fixture
 async def grid(dep: Any) -> Any:
-    await seed(dep, [{"name": f"{c}{n:g}#{i}", "channel": c, "n": n} for i, (c, n) in enumerate(GRID)])
+    await seed(
+        dep, [{"name": f"{c}{n:g}#{i}", "channel": c, "n": n} for i, (c, n) in enumerate(GRID)]
+    )
     return dep
 
 
 # -- compound index: eq prefix, bounds, order ---------------------------------------------------
 async def test_eq_prefix_on_compound_index_orders_by_next_field_then_creation(grid: Any) -> None:
-    assert scan(grid, "by_channel_n", ("eq", "channel", "a")) == ["a1#2", "a2#3", "a2#5", "a3#1", "a5#6"]
+    assert scan(grid, "by_channel_n", ("eq", "channel", "a")) == [
+        "a1#2",
+        "a2#3",
+        "a2#5",
+        "a3#1",
+        "a5#6",
+    ]
     assert scan(grid, "by_channel_n", ("eq", "channel", "b")) == ["b1#0", "b4#7"]
     assert scan(grid, "by_channel_n", ("eq", "channel", "zzz")) == []
     assert scan(grid, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", 2.0)) == ["a2#3", "a2#5"]
@@ -194,7 +210,14 @@ async def test_eq_prefix_on_compound_index_orders_by_next_field_then_creation(gr
 
 async def test_whole_index_is_ordered_by_all_fields(grid: Any) -> None:
     assert scan(grid, "by_channel_n") == [
-        "a1#2", "a2#3", "a2#5", "a3#1", "a5#6", "b1#0", "b4#7", "c1#4",
+        "a1#2",
+        "a2#3",
+        "a2#5",
+        "a3#1",
+        "a5#6",
+        "b1#0",
+        "b4#7",
+        "c1#4",
     ]
 
 
@@ -216,26 +239,48 @@ async def test_whole_index_is_ordered_by_all_fields(grid: Any) -> None:
 )
 async def test_bounds_after_eq_prefix(grid: Any, bounds: list[Any], expected: list[str]) -> None:
     assert scan(grid, "by_channel_n", ("eq", "channel", "a"), *bounds) == expected
-    assert scan(grid, "by_channel_n", ("eq", "channel", "a"), *bounds, order="desc") == expected[::-1]
+    assert (
+        scan(grid, "by_channel_n", ("eq", "channel", "a"), *bounds, order="desc") == expected[::-1]
+    )
 
 
 async def test_bounds_on_first_field_of_compound_index(grid: Any) -> None:
     assert scan(grid, "by_channel_n", ("gt", "channel", "a")) == ["b1#0", "b4#7", "c1#4"]
-    assert scan(grid, "by_channel_n", ("gte", "channel", "b"), ("lt", "channel", "c")) == ["b1#0", "b4#7"]
-    assert scan(grid, "by_channel_n", ("lte", "channel", "a")) == ["a1#2", "a2#3", "a2#5", "a3#1", "a5#6"]
+    assert scan(grid, "by_channel_n", ("gte", "channel", "b"), ("lt", "channel", "c")) == [
+        "b1#0",
+        "b4#7",
+    ]
+    assert scan(grid, "by_channel_n", ("lte", "channel", "a")) == [
+        "a1#2",
+        "a2#3",
+        "a2#5",
+        "a3#1",
+        "a5#6",
+    ]
     # A prefix of a string is a lower string: "a" < "aa" < "b".
-    assert scan(grid, "by_channel_n", ("gt", "channel", "aa"), ("lt", "channel", "bb")) == ["b1#0", "b4#7"]
+    assert scan(grid, "by_channel_n", ("gt", "channel", "aa"), ("lt", "channel", "bb")) == [
+        "b1#0",
+        "b4#7",
+    ]
 
 
 async def test_desc_order_and_take_cut_from_the_right_end(grid: Any) -> None:
     assert scan(grid, "by_channel_n", ("eq", "channel", "a"), order="desc") == [
-        "a5#6", "a3#1", "a2#5", "a2#3", "a1#2",
+        "a5#6",
+        "a3#1",
+        "a2#5",
+        "a2#3",
+        "a1#2",
     ]
-    assert scan(grid, "by_channel_n", ("eq", "channel", "a"), order="desc", limit=2) == ["a5#6", "a3#1"]
+    assert scan(grid, "by_channel_n", ("eq", "channel", "a"), order="desc", limit=2) == [
+        "a5#6",
+        "a3#1",
+    ]
     assert scan(grid, "by_channel_n", ("eq", "channel", "a"), limit=2) == ["a1#2", "a2#3"]
     # Equal keys are ordered by _creationTime (then _id): desc reverses that too.
     assert scan(grid, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", 2.0), order="desc") == [
-        "a2#5", "a2#3",
+        "a2#5",
+        "a2#3",
     ]
 
 
@@ -244,10 +289,19 @@ async def test_bound_on_implicit_creation_time(grid: Any) -> None:
     assert len(docs["all"]) == len(GRID)
     everything = scan(grid, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", 2.0))
     assert everything == ["a2#3", "a2#5"]
-    assert scan(grid, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", 2.0),
-                ("gt", "_creationTime", 0.0)) == ["a2#3", "a2#5"]
-    assert scan(grid, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", 2.0),
-                ("lt", "_creationTime", 0.0)) == []
+    assert scan(
+        grid, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", 2.0), ("gt", "_creationTime", 0.0)
+    ) == ["a2#3", "a2#5"]
+    assert (
+        scan(
+            grid,
+            "by_channel_n",
+            ("eq", "channel", "a"),
+            ("eq", "n", 2.0),
+            ("lt", "_creationTime", 0.0),
+        )
+        == []
+    )
 
 
 async def test_by_creation_time_is_insertion_order(grid: Any) -> None:
@@ -282,14 +336,30 @@ MIXED = [
     ("array_longer", [1.0, 2.0]),
 ]
 MIXED_ORDER = [
-    "missing", "null", "int64_neg", "int64_big", "float_neg", "float_small", "false", "true",
-    "empty_string", "string_a", "string_b", "bytes", "array", "array_longer", "object",
+    "missing",
+    "null",
+    "int64_neg",
+    "int64_big",
+    "float_neg",
+    "float_small",
+    "false",
+    "true",
+    "empty_string",
+    "string_a",
+    "string_b",
+    "bytes",
+    "array",
+    "array_longer",
+    "object",
 ]
 
 
 @pytest.fixture
 async def mixed(dep: Any) -> Any:
-    docs = [{"name": name} if value is UNSET else {"name": name, "value": value} for name, value in MIXED]
+    docs = [
+        {"name": name} if value is UNSET else {"name": name, "value": value}
+        for name, value in MIXED
+    ]
     await seed(dep, docs)
     return dep
 
@@ -330,41 +400,62 @@ async def test_missing_field_sorts_first_and_matches_eq_undefined(mixed: Any) ->
 
 
 async def test_nested_field_path_index(dep: Any) -> None:
-    await seed(dep, [
-        {"name": "pub1", "settings": {"visibility": "public"}},
-        {"name": "priv", "settings": {"visibility": "private"}},
-        {"name": "nosettings"},
-        {"name": "novis", "settings": {}},
-        {"name": "pub2", "settings": {"visibility": "public"}},
-    ])
+    await seed(
+        dep,
+        [
+            {"name": "pub1", "settings": {"visibility": "public"}},
+            {"name": "priv", "settings": {"visibility": "private"}},
+            {"name": "nosettings"},
+            {"name": "novis", "settings": {}},
+            {"name": "pub2", "settings": {"visibility": "public"}},
+        ],
+    )
     assert scan(dep, "by_visibility", ("eq", "settings.visibility", "public")) == ["pub1", "pub2"]
     assert scan(dep, "by_visibility", ("eq", "settings.visibility", "private")) == ["priv"]
     # Both "no settings" and "settings without visibility" are undefined at the path.
-    assert scan(dep, "by_visibility", ("eq", "settings.visibility", UNSET)) == ["nosettings", "novis"]
+    assert scan(dep, "by_visibility", ("eq", "settings.visibility", UNSET)) == [
+        "nosettings",
+        "novis",
+    ]
     assert scan(dep, "by_visibility") == ["nosettings", "novis", "priv", "pub1", "pub2"]
     assert scan(dep, "by_visibility", ("gt", "settings.visibility", "private")) == ["pub1", "pub2"]
 
 
 async def test_missing_fields_in_compound_index(dep: Any) -> None:
-    await seed(dep, [
-        {"name": "a-none", "channel": "a"},
-        {"name": "none-none"},
-        {"name": "a-1", "channel": "a", "n": 1.0},
-        {"name": "a-null-n", "channel": "a", "n": -5.0},
-    ])
+    await seed(
+        dep,
+        [
+            {"name": "a-none", "channel": "a"},
+            {"name": "none-none"},
+            {"name": "a-1", "channel": "a", "n": 1.0},
+            {"name": "a-null-n", "channel": "a", "n": -5.0},
+        ],
+    )
     assert scan(dep, "by_channel_n") == ["none-none", "a-none", "a-null-n", "a-1"]
     assert scan(dep, "by_channel_n", ("eq", "channel", "a"), ("eq", "n", UNSET)) == ["a-none"]
-    assert scan(dep, "by_channel_n", ("eq", "channel", "a"), ("lt", "n", 0.0)) == ["a-none", "a-null-n"]
+    assert scan(dep, "by_channel_n", ("eq", "channel", "a"), ("lt", "n", 0.0)) == [
+        "a-none",
+        "a-null-n",
+    ]
 
 
 async def test_patch_and_delete_move_documents_within_indexes(dep: Any) -> None:
-    x, y, z = await seed(dep, [{"name": "x", "channel": "a", "n": 1.0},
-                               {"name": "y", "channel": "a", "n": 2.0},
-                               {"name": "z", "channel": "b", "n": 0.0}])
+    x, y, z = await seed(
+        dep,
+        [
+            {"name": "x", "channel": "a", "n": 1.0},
+            {"name": "y", "channel": "a", "n": 2.0},
+            {"name": "z", "channel": "b", "n": 0.0},
+        ],
+    )
     assert scan(dep, "by_channel_n", ("eq", "channel", "a")) == ["x", "y"]
     ok(await dep.run_mutation("items:patch", {"id": x, "fields": {"n": 3.0}}, allow_internal=True))
     assert scan(dep, "by_channel_n", ("eq", "channel", "a")) == ["y", "x"]
-    ok(await dep.run_mutation("items:patch", {"id": z, "fields": {"channel": "a"}}, allow_internal=True))
+    ok(
+        await dep.run_mutation(
+            "items:patch", {"id": z, "fields": {"channel": "a"}}, allow_internal=True
+        )
+    )
     assert scan(dep, "by_channel_n", ("eq", "channel", "a")) == ["z", "y", "x"]
     assert scan(dep, "by_channel_n", ("eq", "channel", "b")) == []
     ok(await dep.run_mutation("items:remove", {"id": y}, allow_internal=True))
@@ -380,7 +471,9 @@ async def test_eq_on_wrong_field_order_is_an_error(dep: Any) -> None:
 
 
 async def test_second_lower_bound_is_an_error(dep: Any) -> None:
-    msg = scan_error(dep, "by_channel_n", ("eq", "channel", "a"), ("gt", "n", 1.0), ("gte", "n", 2.0))
+    msg = scan_error(
+        dep, "by_channel_n", ("eq", "channel", "a"), ("gt", "n", 1.0), ("gte", "n", 2.0)
+    )
     assert "only one lower bound" in msg and "'n'" in msg
     msg = scan_error(dep, "by_channel_n", ("lt", "channel", "a"), ("lte", "channel", "b"))
     assert "only one upper bound" in msg
@@ -394,7 +487,9 @@ async def test_bounds_on_two_fields_and_eq_after_bound_are_errors(dep: Any) -> N
 
 
 async def test_too_many_fields_is_an_error(dep: Any) -> None:
-    msg = scan_error(dep, "by_value", ("eq", "value", 1.0), ("eq", "_creationTime", 1.0), ("eq", "x", 1.0))
+    msg = scan_error(
+        dep, "by_value", ("eq", "value", 1.0), ("eq", "_creationTime", 1.0), ("eq", "x", 1.0)
+    )
     assert "all are already matched" in msg
 
 
@@ -462,7 +557,9 @@ async def test_query_cannot_run_twice(grid: Any) -> None:
 
 @pytest.mark.parametrize("n", [-1.0, 1.5, "3", True])
 async def test_take_rejects_non_counts(grid: Any, n: Any) -> None:
-    assert "take() needs a whole number" in failure_message(grid.run_query("items:bad_take", {"n": n}))
+    assert "take() needs a whole number" in failure_message(
+        grid.run_query("items:bad_take", {"n": n})
+    )
 
 
 async def test_take_accepts_integral_float(grid: Any) -> None:

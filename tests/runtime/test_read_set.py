@@ -82,7 +82,9 @@ async def write_set(dep: Any, log: CommitLog, path: str, args: dict[str, Any]) -
 # -- the ReadSet / WriteSet interface -----------------------------------------------------------
 def test_key_range_is_half_open() -> None:
     r = KeyRange(b"b", b"d")
-    assert r.contains(b"b") and r.contains(b"c\xff") and not r.contains(b"d") and not r.contains(b"a")
+    assert (
+        r.contains(b"b") and r.contains(b"c\xff") and not r.contains(b"d") and not r.contains(b"a")
+    )
     assert KeyRange(b"b", None).contains(b"\xff" * 8)
 
 
@@ -132,11 +134,19 @@ async def test_row_after_a_take_cut_does_not_intersect(dep: Any) -> None:
     read = dep.run_query("messages:list", {"channel": "a", "n": 2.0})
     assert ok(read) == ["a0", "a1"]
     # Rows 3 and 4 were never used: editing them or appending after them is outside.
-    assert not read.read_set.intersects(await write_set(dep, log, "messages:edit", {"id": ids[3], "body": "x"}))
-    assert not read.read_set.intersects(await write_set(dep, log, "messages:remove", {"id": ids[2]}))
-    assert not read.read_set.intersects(await write_set(dep, log, "messages:send", {"channel": "a", "body": "a9"}))
+    assert not read.read_set.intersects(
+        await write_set(dep, log, "messages:edit", {"id": ids[3], "body": "x"})
+    )
+    assert not read.read_set.intersects(
+        await write_set(dep, log, "messages:remove", {"id": ids[2]})
+    )
+    assert not read.read_set.intersects(
+        await write_set(dep, log, "messages:send", {"channel": "a", "body": "a9"})
+    )
     # Rows inside the cut are read.
-    assert read.read_set.intersects(await write_set(dep, log, "messages:edit", {"id": ids[1], "body": "y"}))
+    assert read.read_set.intersects(
+        await write_set(dep, log, "messages:edit", {"id": ids[1], "body": "y"})
+    )
     assert read.read_set.intersects(await write_set(dep, log, "messages:remove", {"id": ids[0]}))
 
 
@@ -145,9 +155,13 @@ async def test_desc_take_reads_the_newest_end(dep: Any) -> None:
     ids = [await send(dep, "a", f"a{i}") for i in range(4)]
     read = dep.run_query("messages:list", {"channel": "a", "n": 2.0, "order": "desc"})
     assert ok(read) == ["a3", "a2"]
-    assert not read.read_set.intersects(await write_set(dep, log, "messages:edit", {"id": ids[0], "body": "x"}))
+    assert not read.read_set.intersects(
+        await write_set(dep, log, "messages:edit", {"id": ids[0], "body": "x"})
+    )
     # A new message sorts at the newest end: inside what a desc take(2) read.
-    assert read.read_set.intersects(await write_set(dep, log, "messages:send", {"channel": "a", "body": "a4"}))
+    assert read.read_set.intersects(
+        await write_set(dep, log, "messages:send", {"channel": "a", "body": "a4"})
+    )
 
 
 async def test_moving_a_document_into_or_out_of_the_range_intersects(dep: Any) -> None:
@@ -155,10 +169,14 @@ async def test_moving_a_document_into_or_out_of_the_range_intersects(dep: Any) -
     a = await send(dep, "a", "a1")
     b = await send(dep, "b", "b1")
     read = dep.run_query("messages:list", {"channel": "a"})
-    assert read.read_set.intersects(await write_set(dep, log, "messages:move", {"id": b, "channel": "a"}))
+    assert read.read_set.intersects(
+        await write_set(dep, log, "messages:move", {"id": b, "channel": "a"})
+    )
     read = dep.run_query("messages:list", {"channel": "b"})
     assert ok(read) == []
-    assert read.read_set.intersects(await write_set(dep, log, "messages:move", {"id": a, "channel": "b"}))
+    assert read.read_set.intersects(
+        await write_set(dep, log, "messages:move", {"id": a, "channel": "b"})
+    )
 
 
 async def test_filtered_out_rows_of_the_scanned_range_are_read(dep: Any) -> None:
@@ -168,7 +186,9 @@ async def test_filtered_out_rows_of_the_scanned_range_are_read(dep: Any) -> None
     read = dep.run_query("messages:find", {"channel": "a", "body": "y"})
     assert ok(read) == ["y"]
     # x did not match the filter, but editing it could make it match.
-    assert read.read_set.intersects(await write_set(dep, log, "messages:edit", {"id": x, "body": "y"}))
+    assert read.read_set.intersects(
+        await write_set(dep, log, "messages:edit", {"id": x, "body": "y"})
+    )
 
 
 async def test_get_reads_the_id(dep: Any) -> None:
@@ -178,8 +198,12 @@ async def test_get_reads_the_id(dep: Any) -> None:
     read = dep.run_query("messages:get", {"id": a})
     assert ok(read) == "a1"
     assert a in read.read_set.ids
-    assert not read.read_set.intersects(await write_set(dep, log, "messages:edit", {"id": b, "body": "x"}))
-    assert read.read_set.intersects(await write_set(dep, log, "messages:edit", {"id": a, "body": "x"}))
+    assert not read.read_set.intersects(
+        await write_set(dep, log, "messages:edit", {"id": b, "body": "x"})
+    )
+    assert read.read_set.intersects(
+        await write_set(dep, log, "messages:edit", {"id": a, "body": "x"})
+    )
     assert read.read_set.intersects(await write_set(dep, log, "messages:remove", {"id": a}))
     gone = dep.run_query("messages:get", {"id": a})
     assert ok(gone) is None and a in gone.read_set.ids  # a miss is read too
@@ -199,7 +223,9 @@ async def test_commit_write_set_names_table_document_and_index_keys(dep: Any) ->
 
 async def test_commit_listener_hears_each_durable_commit_once_in_order(dep: Any) -> None:
     log = CommitLog(dep)
-    results = [await dep.run_mutation("messages:send", {"channel": "a", "body": str(i)}) for i in range(5)]
+    results = [
+        await dep.run_mutation("messages:send", {"channel": "a", "body": str(i)}) for i in range(5)
+    ]
     assert [c.ts for c in log.commits] == [r.ts for r in results]
     log.remove()
     await send(dep, "a", "after")

@@ -24,7 +24,9 @@ def doc(i: int, n: float, ct: float | None = None) -> dict[str, Any]:
     return {"_id": IDS[i], "_creationTime": float(i) if ct is None else ct, "n": n}
 
 
-def commit(store: Store, table: TableState, writes: list[tuple[int, dict[str, Any] | None]]) -> UndoRecord:
+def commit(
+    store: Store, table: TableState, writes: list[tuple[int, dict[str, Any] | None]]
+) -> UndoRecord:
     undo = UndoRecord(store.next_ts())
     for i, d in writes:
         store.write(table, IDS[i], d, 10, undo)
@@ -157,7 +159,9 @@ def test_gc_keeps_versions_inside_the_retention_window() -> None:
     assert table.get(IDS[0], t1)["n"] == 1.0
 
 
-def test_commit_clock_is_strictly_increasing_even_if_the_wall_clock_is_not(monkeypatch: Any) -> None:
+def test_commit_clock_is_strictly_increasing_even_if_the_wall_clock_is_not(
+    monkeypatch: Any,
+) -> None:
     store = Store()
     store.head_ts = time.time_ns() + 10**12  # e.g. restored from a machine whose clock was ahead
     before = store.head_ts

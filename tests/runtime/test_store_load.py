@@ -45,9 +45,28 @@ async def test_index_order_survives_restart_for_every_value_type(tmp_path: Path)
     (fdir / "schema.py").write_text(SCHEMA)
     (fdir / "f.py").write_text(FUNCS)
     values = [
-        None, True, False, 0.0, -1.5, 1e300, float("inf"), float("-inf"), float("nan"), -0.0,
-        Int64(-7), Int64(2**62), "", "plain", 'quote " and \\ backslash', "tab\tnewline\n",
-        "ünïcödé ✓", "nul\x00byte", b"\x00\x01bytes", [], [1.0, "a"], {"k": 1.0},
+        None,
+        True,
+        False,
+        0.0,
+        -1.5,
+        1e300,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        -0.0,
+        Int64(-7),
+        Int64(2**62),
+        "",
+        "plain",
+        'quote " and \\ backslash',
+        "tab\tnewline\n",
+        "ünïcödé ✓",
+        "nul\x00byte",
+        b"\x00\x01bytes",
+        [],
+        [1.0, "a"],
+        {"k": 1.0},
         {"a": [Int64(1)]},
     ]
     docs = [{"v": x, "s": {"inner": i % 3}} for i, x in enumerate(values)]

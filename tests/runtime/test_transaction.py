@@ -119,8 +119,11 @@ async def dep(deployment: Any) -> Any:
 async def test_money_transfer_invariant_under_concurrent_mutations(deployment: Any) -> None:
     dep = await deployment(FILES, persistent=True)
     owners = [f"owner{i}" for i in range(12)]
-    ids = ok(await dep.run_mutation("bank:open_accounts", {"owners": owners, "balance": 100.0},
-                                    allow_internal=True))
+    ids = ok(
+        await dep.run_mutation(
+            "bank:open_accounts", {"owners": owners, "balance": 100.0}, allow_internal=True
+        )
+    )
     initial = dict.fromkeys(ids, 100.0)
     total = sum(initial.values())
 
@@ -169,7 +172,9 @@ async def test_money_transfer_invariant_under_concurrent_mutations(deployment: A
 
 
 async def test_concurrent_increments_lose_no_update(dep: Any) -> None:
-    results = await asyncio.gather(*(dep.run_mutation("counters:increment", {}) for _ in range(300)))
+    results = await asyncio.gather(
+        *(dep.run_mutation("counters:increment", {}) for _ in range(300))
+    )
     assert sorted(ok(r) for r in results) == [float(i) for i in range(1, 301)]
     assert ok(dep.run_query("counters:value", {})) == 300.0
 
@@ -215,8 +220,10 @@ async def test_storage_failure_undoes_the_batch_and_reports_it(dep: Any, monkeyp
 
     monkeypatch.setattr(dep.persistence, "write_batch", refuse)
     results = await asyncio.gather(
-        *(dep.run_mutation("counters:add_then_maybe_fail", {"text": f"lost{i}", "fail": False})
-          for i in range(3))
+        *(
+            dep.run_mutation("counters:add_then_maybe_fail", {"text": f"lost{i}", "fail": False})
+            for i in range(3)
+        )
     )
     for r in results:
         assert "disk full" in failure_message(r) and r.ts is None
@@ -229,13 +236,20 @@ async def test_storage_failure_undoes_the_batch_and_reports_it(dep: Any, monkeyp
 
 # -- snapshots and durability -------------------------------------------------------------------
 async def test_query_at_an_older_timestamp_does_not_see_later_writes(dep: Any) -> None:
-    ids = ok(await dep.run_mutation("bank:open_accounts", {"owners": ["a", "b"], "balance": 10.0},
-                                    allow_internal=True))
+    ids = ok(
+        await dep.run_mutation(
+            "bank:open_accounts", {"owners": ["a", "b"], "balance": 10.0}, allow_internal=True
+        )
+    )
     old_ts = dep.latest_ts
     t = await dep.run_mutation("bank:transfer", {"src": ids[0], "dst": ids[1], "amount": 4.0})
     ok(t)
     assert t.ts > old_ts and dep.latest_ts >= t.ts
-    ok(await dep.run_mutation("bank:open_accounts", {"owners": ["c"], "balance": 1.0}, allow_internal=True))
+    ok(
+        await dep.run_mutation(
+            "bank:open_accounts", {"owners": ["c"], "balance": 1.0}, allow_internal=True
+        )
+    )
     old = dep.run_query("bank:balances", {}, ts=old_ts)
     assert old.ts == old_ts
     assert ok(old) == {ids[0]: 10.0, ids[1]: 10.0}

@@ -44,7 +44,12 @@ def test_bare_and_called_decorators(deco: Any, kind: str, visibility: str) -> No
 
 def test_decorator_names() -> None:
     assert [d.__name__ for d, _, _ in DECORATORS] == [
-        "query", "mutation", "action", "internal_query", "internal_mutation", "internal_action",
+        "query",
+        "mutation",
+        "action",
+        "internal_query",
+        "internal_mutation",
+        "internal_action",
     ]
     assert all(d.__doc__ for d, _, _ in DECORATORS)
 
@@ -84,7 +89,10 @@ def test_args_derived_from_annotations() -> None:
 
     assert f.args is not None
     fields = f.args.to_json()["value"]
-    assert fields["channel"] == {"fieldType": {"type": "id", "tableName": "channels"}, "optional": False}
+    assert fields["channel"] == {
+        "fieldType": {"type": "id", "tableName": "channels"},
+        "optional": False,
+    }
     assert fields["body"]["fieldType"] == {"type": "string"}
     assert fields["count"]["fieldType"] == {"type": "bigint"}
     assert fields["tags"]["fieldType"] == {"type": "array", "value": {"type": "string"}}
@@ -128,7 +136,9 @@ def test_returns_validator_overrides_annotation() -> None:
 def test_handler_without_ctx_is_an_error() -> None:
     async def no_params() -> None: ...
 
-    with pytest.raises(TypeError, match=r"takes ctx as its first parameter.*async def no_params\(ctx"):
+    with pytest.raises(
+        TypeError, match=r"takes ctx as its first parameter.*async def no_params\(ctx"
+    ):
         query(no_params)
 
 

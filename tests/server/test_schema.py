@@ -12,11 +12,13 @@ from pyconvex.errors import SchemaError
 
 
 def messages() -> TableDefinition:
-    return define_table({
-        "channel": v.id("channels"),
-        "body": v.string(),
-        "settings": v.object({"visibility": v.string()}),
-    })
+    return define_table(
+        {
+            "channel": v.id("channels"),
+            "body": v.string(),
+            "settings": v.object({"visibility": v.string()}),
+        }
+    )
 
 
 def test_define_table_from_dict_or_validator() -> None:
@@ -30,10 +32,12 @@ def test_define_table_from_dict_or_validator() -> None:
 
 
 def test_indexes_compound_and_nested() -> None:
-    t = (messages()
-         .index("by_channel", ["channel"])
-         .index("by_channel_body", ("channel", "body"))
-         .index("by_visibility", ["settings.visibility"]))
+    t = (
+        messages()
+        .index("by_channel", ["channel"])
+        .index("by_channel_body", ("channel", "body"))
+        .index("by_visibility", ["settings.visibility"])
+    )
     assert [(i.name, i.fields) for i in t.indexes] == [
         ("by_channel", ("channel",)),
         ("by_channel_body", ("channel", "body")),
@@ -48,11 +52,14 @@ def test_search_index_is_declared() -> None:
 
 
 def test_schema_json() -> None:
-    schema = define_schema({
-        "messages": messages().index("by_channel", ["channel"])
-        .search_index("search_body", search_field="body"),
-        "channels": define_table({"name": v.string()}),
-    })
+    schema = define_schema(
+        {
+            "messages": messages()
+            .index("by_channel", ["channel"])
+            .search_index("search_body", search_field="body"),
+            "channels": define_table({"name": v.string()}),
+        }
+    )
     j = schema.to_json()
     assert j["schemaValidation"] is True
     assert [t["tableName"] for t in j["tables"]] == ["channels", "messages"]
@@ -62,7 +69,10 @@ def test_schema_json() -> None:
         {"indexDescriptor": "search_body", "searchField": "body", "filterFields": []}
     ]
     assert msgs["documentType"]["type"] == "object"
-    assert msgs["documentType"]["value"]["channel"]["fieldType"] == {"type": "id", "tableName": "channels"}
+    assert msgs["documentType"]["value"]["channel"]["fieldType"] == {
+        "type": "id",
+        "tableName": "channels",
+    }
 
 
 def test_schema_validation_flag() -> None:
@@ -77,7 +87,10 @@ def test_schema_validation_flag() -> None:
         (lambda: messages().index("by_id", ["body"]), "reserved"),
         (lambda: messages().index("by_creation_time", ["body"]), "reserved"),
         (lambda: messages().index("x", ["body"]).index("x", ["channel"]), "defined twice"),
-        (lambda: messages().index("x", ["body"]).search_index("x", search_field="body"), "defined twice"),
+        (
+            lambda: messages().index("x", ["body"]).search_index("x", search_field="body"),
+            "defined twice",
+        ),
         (lambda: messages().index("1bad", ["body"]), "invalid"),
         (lambda: messages().index("by_body", "body"), "must be a list"),
         (lambda: messages().index("by_body", []), "at least one field"),
