@@ -1,0 +1,58 @@
+"""The codebase stays as STYLE.md asks: ruff- and mypy --strict-clean, layers importing one way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_ruff_is_clean() -> None:
+    pytest.importorskip("ruff")
+    result = _run("ruff", "check", "pyconvex", "tests", "bench", "--output-format", "concise")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    pytest.importorskip("mypy")
+    result = _run("mypy", "pyconvex")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("pyconvex.runtime.deployment", ["typer", "rich", "jinja2", "libcst", "watchfiles"]),
+        ("pyconvex", ["duckdb", "typer", "rich", "starlette"]),
+        ("pyconvex.values", ["duckdb", "starlette", "pyconvex.runtime"]),
+        ("pyconvex.client", ["duckdb"]),
+    ],
+)
+def test_layers_import_one_way(module: str, forbidden: list[str]) -> None:
+    code = (
+        f"import sys, {module}\n"
+        f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "", f"importing {module} loaded {result.stdout.strip()}"
+
+
+def test_values_layer_imports_nothing_above_it() -> None:
+    # Importing pyconvex.values loads the package's author API too, so check the sources.
+    for path in (ROOT / "pyconvex" / "values").glob("*.py"):
+        text = path.read_text()
+        for upper in ("pyconvex.server", "pyconvex.runtime", "pyconvex.cli", "pyconvex.client"):
+            assert upper not in text, f"{path.name} imports {upper}"
