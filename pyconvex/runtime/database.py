@@ -78,6 +78,14 @@ class DatabaseReader:
             )
         return copy_doc(doc)
 
+    def __getattr__(self, name: str) -> Any:
+        if name in ("insert", "patch", "replace", "delete"):
+            raise SchemaError(
+                f"{self._tx.where}: ctx.db.{name}() is not available in a query; queries are "
+                "read-only. Write from a @mutation (call it from an action with ctx.run_mutation)."
+            )
+        raise AttributeError(f"ctx.db has no attribute {name!r}")
+
     def _check_id(self, doc_id: str) -> None:
         try:
             decode_id(doc_id)

@@ -368,3 +368,19 @@ async def test_infinity_and_nan_are_valid_float64(dep: Any) -> None:
     doc_id = ok(await dep.run_mutation("db:insert_bad", {"kind": "non_finite"}))
     doc = ok(dep.run_query("db:get", {"id": doc_id}))
     assert doc["inf"] == float("inf") and doc["nan"] != doc["nan"]
+
+
+async def test_writing_from_a_query_says_queries_are_read_only(deployment: Any) -> None:
+    dep = await deployment(
+        {
+            "w.py": (
+                "from pyconvex import query\n"
+                "@query\n"
+                "async def bad(ctx):\n"
+                "    await ctx.db.insert('t', {})\n"
+            )
+        }
+    )
+    r = dep.run_query("w:bad", {})
+    assert r.failure is not None
+    assert "read-only" in r.failure.message and "@mutation" in r.failure.message
