@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -112,6 +112,16 @@ def create_app(
     async def version_endpoint(request: Request) -> Response:
         return PlainTextResponse(server_version())
 
+    async def stats_endpoint(request: Request) -> Response:
+        # Counters for benchmarks and the dev console (read-only, no data).
+        return JSONResponse(
+            {
+                "executions": manager.executions,
+                "subscriptions": len(manager),
+                "latestTs": str(deployment.latest_ts),
+            }
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -122,6 +132,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/version", version_endpoint, methods=["GET"]),
+            Route("/api/_pyconvex/stats", stats_endpoint, methods=["GET"]),
             WebSocketRoute("/api/sync", sync_endpoint),
             WebSocketRoute("/api/{client_version}/sync", sync_endpoint),
             *api.routes(),
@@ -145,7 +156,9 @@ def create_app(
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket; ``port=0`` picks a free port (read it with ``getsockname``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP, and
+    # without it a Transition sent right after a MutationResponse waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -257,3 +257,9 @@ def test_server_modules_do_not_import_cli_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_stats_endpoint_reports_query_executions(client: httpx.AsyncClient) -> None:
+    stats = (await client.get("/api/_pyconvex/stats")).json()
+    assert stats["executions"] == 0 and stats["subscriptions"] == 0
+    assert int(stats["latestTs"]) >= 0
