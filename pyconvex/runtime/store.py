@@ -219,6 +219,8 @@ class Store:
         ts = undo.ts
         prev = table.doc(doc_id)
         h = table.history.get(doc_id)
+        # A brand-new document's keys (each ending in its id) cannot be in any index yet.
+        fresh = prev is None
         if h is None:
             h = [(0, prev)]
             table.history[doc_id] = h
@@ -227,6 +229,7 @@ class Store:
         elif h[-1][0] == ts:
             # Written earlier in this same transaction: replace that version.
             replaced = h.pop()[1]
+            fresh = False
             if replaced is not None:
                 self._drop_unused_keys(table, h, [replaced], keep=new)
         else:
@@ -243,7 +246,10 @@ class Store:
             keys = []
             for name, mem in table.indexes.items():
                 k = mem.spec.key(new)
-                mem.add(k)
+                if fresh:
+                    mem.keys.add(k)
+                else:
+                    mem.add(k)
                 keys.append((name, k))
             undo.new_keys[doc_id] = keys
 

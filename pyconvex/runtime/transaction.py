@@ -49,11 +49,27 @@ def mint_id(table_number: int) -> str:
     prefix = _VINT.get(table_number)
     if prefix is None:
         prefix = _VINT[table_number] = _vint(table_number)
-    body = prefix + os.urandom(16)
+    body = prefix + _random16()
     # Fletcher-16 (mod 256): a = sum of bytes, b = sum of running sums = sum(w_i * byte_i).
     a = sum(body) & 0xFF
     b = sum(map(mul, body, _WEIGHTS[len(body)])) & 0xFF
     return base32(body + bytes((a, b)))
+
+
+_pool = b""
+_pool_pos = 0
+
+
+def _random16() -> bytes:
+    # os.urandom is a syscall (~10 us here); draw ids' randomness from a pool refilled 4 KiB
+    # at a time.
+    global _pool, _pool_pos
+    pos = _pool_pos
+    if pos + 16 > len(_pool):
+        _pool = os.urandom(4096)
+        pos = 0
+    _pool_pos = pos + 16
+    return _pool[pos : pos + 16]
 
 
 def _vint(n: int) -> bytes:

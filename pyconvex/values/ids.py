@@ -47,24 +47,20 @@ def _fletcher16(data: bytes) -> int:
     return (b << 8) | a
 
 
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+_TRIPLES = [a + b + c for a in _ALPHABET for b in _ALPHABET for c in _ALPHABET]  # 15 bits
 
 
 def _base32(data: bytes) -> str:
-    # RFC 4648 bit order without padding, 10 bits at a time: ids are minted on every insert,
-    # and the stdlib's b32encode is pure Python.
+    # RFC 4648 bit order without padding, 15 bits (3 characters) at a time: ids are minted on
+    # every insert, and the stdlib's b32encode is pure Python.
     nbits = len(data) * 8
     nchars = -(-nbits // 5)
-    pad = nchars * 5 - nbits
-    n = int.from_bytes(data, "big") << pad
-    pairs = _PAIRS
-    out = []
-    shift = nchars * 5 - 10
-    while shift >= 0:
-        out.append(pairs[(n >> shift) & 0x3FF])
-        shift -= 10
-    if shift == -5:
-        out.append(_ALPHABET[n & 31])
+    n = int.from_bytes(data, "big") << (nchars * 5 - nbits)
+    triples = _TRIPLES
+    rest = nchars % 3
+    out = [triples[(n >> shift) & 0x7FFF] for shift in range(nchars * 5 - 15, rest * 5 - 1, -15)]
+    if rest:
+        out.append(triples[n & ((1 << (rest * 5)) - 1)][3 - rest :])
     return "".join(out)
 
 
