@@ -14,7 +14,6 @@ to memory at a fresh commit timestamp and resolve once their group-committed bat
 from __future__ import annotations
 
 import difflib
-import gc
 import json
 import logging
 import traceback
@@ -120,10 +119,6 @@ class Deployment:
         store.head_ts = store.durable_ts = state.max_ts
         dep = cls(loaded, store, persistence, committer, limits or Limits())
         dep.session_results = state.session_requests
-        # The loaded documents live as long as the process: keep the cyclic collector from
-        # walking them again and again (a full collection over 1M documents takes ~1 s).
-        gc.collect()
-        gc.freeze()
         persistence.view_columns = dep.schema.view_columns()
         await committer.call(persistence.create_views, dep._view_tables())
         committer.start()
