@@ -98,7 +98,16 @@ class Committer:
                 session, request, result = c.session_request
                 batch.session_requests.append((session, request, c.ts, result))
         self._writing = True
-        done = self._loop.run_in_executor(self._executor, self.persistence.write_batch, batch)
+        try:
+            sql = self.persistence.prepare(batch)
+        except Exception as e:  # e.g. a value that does not serialize: fail the batch
+            failed: asyncio.Future[None] = self._loop.create_future()
+            failed.set_exception(e)
+            self._written(commits, failed)
+            return
+        done = self._loop.run_in_executor(
+            self._executor, self.persistence.write_prepared, sql, batch.new_tables
+        )
         done.add_done_callback(lambda f: self._written(commits, f))
 
     def _written(self, commits: list[PendingCommit], done: asyncio.Future[None]) -> None:

@@ -215,10 +215,10 @@ async def test_read_only_mutation_commits_nothing(dep: Any) -> None:
 async def test_storage_failure_undoes_the_batch_and_reports_it(dep: Any, monkeypatch: Any) -> None:
     ok(await dep.run_mutation("counters:add_then_maybe_fail", {"text": "kept", "fail": False}))
 
-    def refuse(batch: Any) -> None:
+    def refuse(*args: Any) -> None:
         raise StorageError("disk full")
 
-    monkeypatch.setattr(dep.persistence, "write_batch", refuse)
+    monkeypatch.setattr(dep.persistence, "write_prepared", refuse)
     results = await asyncio.gather(
         *(
             dep.run_mutation("counters:add_then_maybe_fail", {"text": f"lost{i}", "fail": False})
