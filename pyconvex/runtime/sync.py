@@ -150,6 +150,22 @@ class Outbox:
         self.sent_frames = 0
         self._writer = asyncio.create_task(self._run(), name="pyconvex-sync-writer")
         self._closer: asyncio.Task[None] | None = None
+        # One re-arming timer for the idle Ping, rather than a timeout around every wait.
+        self._loop = asyncio.get_running_loop()
+        self._last_sent = self._loop.time()
+        self._ping_timer = self._loop.call_later(config.ping_interval, self._ping_check)
+
+    def _ping_check(self) -> None:
+        if self.closed:
+            return
+        idle = self._loop.time() - self._last_sent
+        interval = self._config.ping_interval
+        if idle >= interval and not self._queue:
+            self._queue.append(PING)
+            self._queued_bytes += len(PING)
+            self._wakeup.set()
+            idle = 0.0
+        self._ping_timer = self._loop.call_later(max(interval - idle, 0.001), self._ping_check)
 
     @property
     def queued_bytes(self) -> int:
@@ -190,6 +206,7 @@ class Outbox:
     async def aclose(self) -> None:
         """Tear down when the client is gone: stop the writer and wait for it."""
         self.closed = True
+        self._ping_timer.cancel()
         if self._close_request is None:
             self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -206,16 +223,12 @@ class Outbox:
                     if self._close_request is not None:
                         break
                     self._wakeup.clear()
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), self._config.ping_interval)
-                    except TimeoutError:
-                        if not self._queue and self._close_request is None:
-                            self._queue.append(PING)
-                            self._queued_bytes += len(PING)
+                    await self._wakeup.wait()
                     continue
                 text = self._queue.popleft()
                 self._queued_bytes -= len(text)
                 await self._transport.send_text(text)
+                self._last_sent = self._loop.time()
                 self.sent_frames += 1
         except asyncio.CancelledError:
             raise
