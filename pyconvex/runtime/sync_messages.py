@@ -284,6 +284,13 @@ class StateVersion:
     def to_json(self) -> dict[str, Any]:
         return {"querySet": self.query_set, "identity": self.identity, "ts": encode_ts(self.ts)}
 
+    def to_text(self) -> str:
+        """``to_json()`` serialised, without the JSON encoder (one per Transition per socket)."""
+        return (
+            f'{{"querySet":{int(self.query_set)},"identity":{int(self.identity)},'
+            f'"ts":"{encode_ts(self.ts)}"}}'
+        )
+
 
 def dumps(message: dict[str, Any]) -> str:
     """Compact JSON text for one frame (``allow_nan=False``: Convex JSON never holds NaN)."""
@@ -294,9 +301,9 @@ def transition_json(start: StateVersion, end: StateVersion, modifications: list[
     """A Transition frame from already-serialised modifications (see :func:`query_modification`)."""
     return (
         '{"type":"Transition","startVersion":'
-        + dumps(start.to_json())
+        + start.to_text()
         + ',"endVersion":'
-        + dumps(end.to_json())
+        + end.to_text()
         + ',"modifications":['
         + ",".join(modifications)
         + "]}"
