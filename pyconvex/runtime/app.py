@@ -31,8 +31,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from pyconvex.runtime.http_api import HttpApi, HttpDeployment
+from pyconvex.runtime.outbox import SyncConfig
 from pyconvex.runtime.subscriptions import SubscriptionManager
-from pyconvex.runtime.sync import SyncConfig, run_sync_socket
+from pyconvex.runtime.sync import run_sync_socket
 
 _ABORT_KEY = "pyconvex.abort"
 _SLASHES = re.compile(r"//+")

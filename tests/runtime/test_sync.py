@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from pyconvex.runtime.outbox import OVERLOADED_REASON, Outbox, SyncConfig
 from pyconvex.runtime.subscriptions import SubscriptionManager
-from pyconvex.runtime.sync import OVERLOADED_REASON, Outbox, SyncConfig, SyncSession
+from pyconvex.runtime.sync import SyncSession
 from pyconvex.runtime.sync_messages import decode_ts, encode_ts
 
 try:

@@ -19,8 +19,8 @@ from websockets.asyncio.client import ClientConnection
 
 from pyconvex.runtime.app import serve
 from pyconvex.runtime.deployment import Deployment
+from pyconvex.runtime.outbox import OVERLOADED_REASON, SyncConfig
 from pyconvex.runtime.subscriptions import SubscriptionManager
-from pyconvex.runtime.sync import OVERLOADED_REASON, SyncConfig
 from pyconvex.runtime.sync_messages import decode_ts
 
 try:
