@@ -54,6 +54,7 @@ class Committer:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pyconvex-duckdb")
         self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self._writing = False
+        self._calls = 0  # call()s running on the DuckDB thread
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -63,8 +64,17 @@ class Committer:
         self._loop = asyncio.get_running_loop()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the DuckDB thread (the only thread that may touch the connection)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """Run ``fn`` on the DuckDB thread (the only thread that may touch the connection).
+
+        No batch is prepared while it runs (preparing registers tables on the connection).
+        """
+        self._calls += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._calls -= 1
+            if self._calls == 0 and self._queue and not self._writing:
+                self._start_write()
 
     def submit(self, pending: PendingCommit) -> asyncio.Future[int]:
         """Queue an applied commit; the future resolves with its ts once it is durable.
@@ -78,7 +88,7 @@ class Committer:
         pending.future = fut
         self._queue.append(pending)
         self._idle.clear()
-        if not self._writing:
+        if not self._writing and not self._calls:
             self._start_write()
         return fut
 
@@ -137,9 +147,9 @@ class Committer:
                 listener(latest, announced)
             except Exception:
                 log.exception("commit listener failed")
-        if self._queue:
+        if self._queue and not self._calls:
             self._start_write()
-        else:
+        elif not self._queue:
             self._idle.set()
 
     async def close(self) -> None:

@@ -305,3 +305,33 @@ async def test_commit_timestamps_increase(dep: Any) -> None:
     tss = [r.ts for r in results]
     assert tss == sorted(tss) and len(set(tss)) == len(tss)
     assert dep.latest_ts == tss[-1]
+
+
+async def test_commits_wait_for_a_running_duckdb_call(dep: Any) -> None:
+    # A call on the DuckDB thread (e.g. an SQL read) and batch preparation must not overlap:
+    # commits submitted meanwhile go out after it, all of them.
+    import threading
+
+    release = threading.Event()
+    running = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow() -> int:
+        loop.call_soon_threadsafe(running.set)
+        release.wait(10)
+        return 1
+
+    call = asyncio.create_task(dep.committer.call(slow))
+    await running.wait()
+    mutations = [
+        asyncio.create_task(
+            dep.run_mutation("counters:add_then_maybe_fail", {"text": f"t{i}", "fail": False})
+        )
+        for i in range(5)
+    ]
+    await asyncio.sleep(0)
+    assert not any(m.done() for m in mutations)
+    release.set()
+    assert await call == 1
+    for m in mutations:
+        ok(await m)
