@@ -6,6 +6,7 @@ without ``n`` is true (a missing field sorts lowest), exactly as Convex.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -125,8 +126,6 @@ def _divide(x: Any, y: Any) -> Any:
 
 def _modulo(x: Any, y: Any) -> Any:
     if isinstance(x, float):
-        import math
-
         return math.fmod(x, y) if y != 0 else float("nan")
     if y == 0:
         raise InvalidValueError("filter mod(): int64 modulo by zero.")
@@ -138,6 +137,3 @@ def matches(expr: Any, doc: Document) -> bool:
     if isinstance(expr, Expression):
         return expr.fn(doc) is True
     return expr is True
-
-
-_ = UNSET
