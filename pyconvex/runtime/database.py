@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyconvex.errors import InvalidValueError, SchemaError
@@ -15,7 +16,7 @@ from pyconvex.values.validators import Validator
 SYSTEM_FIELDS = ("_id", "_creationTime")
 
 
-class _IdResolver:
+class IdResolver:
     __slots__ = ("tx",)
 
     def __init__(self, tx: Transaction) -> None:
@@ -128,7 +129,7 @@ class DatabaseWriter(DatabaseReader):
                 raise InvalidValueError(f"{where}: a document must be an object.")
             return value
         try:
-            out = validator.validate(doc, "", _IdResolver(tx))
+            out = validator.validate(doc, "", IdResolver(tx))
         except (InvalidValueError, ValueError) as e:
             raise type(e)(f"{where}: {e}") from None
         if not isinstance(out, dict):
@@ -246,6 +247,5 @@ class DatabaseWriter(DatabaseReader):
 
 
 def _now_ms() -> float:
-    import time
-
+    # time.time_ns is the executor's proxy: frozen at the transaction's start.
     return time.time_ns() / 1e6

@@ -26,7 +26,7 @@ from pyconvex.errors import ConvexError, PyconvexError, StorageError
 from pyconvex.runtime import executor
 from pyconvex.runtime.committer import Committer, PendingCommit
 from pyconvex.runtime.context import ActionCtx, Auth, MutationCtx, QueryCtx
-from pyconvex.runtime.database import DatabaseReader, DatabaseWriter
+from pyconvex.runtime.database import DatabaseReader, DatabaseWriter, IdResolver
 from pyconvex.runtime.function_path import normalize_path
 from pyconvex.runtime.modules import LoadedFunctions, load_functions
 from pyconvex.runtime.persistence import DB_FILE_DEFAULT, Persistence
@@ -201,10 +201,8 @@ class Deployment:
             )
         if fn.args is None:
             return args
-        from pyconvex.runtime.database import _IdResolver
-
         try:
-            out = fn.args.validate(args, "", _IdResolver(tx) if tx is not None else None)
+            out = fn.args.validate(args, "", IdResolver(tx) if tx is not None else None)
         except ValueError as e:
             raise _ArgsError(f"ArgumentValidationError: {fn.path}: {e}") from None
         assert isinstance(out, dict)

@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import mul
-from typing import Any, Protocol
+from typing import Protocol
 
 from pyconvex.errors import InvalidValueError, LimitError, SchemaError
-from pyconvex.runtime.index import Document
+from pyconvex.runtime.index import Document, IndexSpec
 from pyconvex.runtime.persistence import DocumentWrite
 from pyconvex.runtime.read_set import ReadSet
 from pyconvex.runtime.store import BY_CREATION_TIME, Store, TableState, UndoRecord
@@ -195,9 +195,7 @@ class Transaction:
             self.new_tables.append((t.number, name))
         return t
 
-    def _index_specs(self, table: str) -> list[Any]:
-        from pyconvex.runtime.index import IndexSpec
-
+    def _index_specs(self, table: str) -> list[IndexSpec]:
         out = []
         for name in self.schema.index_names(table):
             fields = self.schema.index_fields(table, name)
