@@ -49,11 +49,10 @@ from pyconvex.runtime.sync_messages import (
     Mutation,
     ProtocolError,
     StateVersion,
-    action_response,
     auth_error,
     fatal_error,
+    function_response,
     log_function_lines,
-    mutation_response,
     parse_client_message,
     query_modification,
     query_removed,
@@ -329,36 +328,14 @@ class SyncSession:
             )
             if self.stopped:
                 return
-            if result.failure is None:
-                try:
-                    encoded = encode_value(result.value)
-                except ValueError as exc:
-                    result = _invalid_value_result(path, exc, result)
-                else:
-                    self._outbox.send(
-                        mutation_response(
-                            message.request_id,
-                            result=encoded,
-                            ts=result.ts,
-                            log_lines=result.log_lines,
-                            success=True,
-                        )
-                    )
-                    if result.ts is not None:
-                        self._owe_transition(result.ts)
-                    continue
-            self._outbox.send(
-                mutation_response(
-                    message.request_id,
-                    ts=None,
-                    success=False,
-                    log_lines=result.log_lines,
-                    **_failure_fields(result),
-                )
-            )
-            # The Rust/Python client completes a mutation that failed with ConvexError only on
-            # the next Transition, so one must follow failures too.
-            self._transition([])
+            frame, ok = _response_frame("Mutation", message.request_id, result, path)
+            self._outbox.send(frame)
+            if ok and result.ts is not None:
+                self._owe_transition(result.ts)
+            elif not ok:
+                # The Rust/Python client completes a mutation that failed with ConvexError only
+                # on the next Transition, so one must follow failures too.
+                self._transition([])
 
     async def _run_action(self, message: Action) -> None:
         result, path = await self._call(
@@ -366,26 +343,7 @@ class SyncSession:
         )
         if self.stopped:
             return
-        if result.failure is None:
-            try:
-                encoded = encode_value(result.value)
-            except ValueError as exc:
-                result = _invalid_value_result(path, exc, result)
-            else:
-                self._outbox.send(
-                    action_response(
-                        message.request_id, result=encoded, log_lines=result.log_lines, success=True
-                    )
-                )
-                return
-        self._outbox.send(
-            action_response(
-                message.request_id,
-                success=False,
-                log_lines=result.log_lines,
-                **_failure_fields(result),
-            )
-        )
+        self._outbox.send(_response_frame("Action", message.request_id, result, path)[0])
 
     async def _call(
         self,
@@ -426,6 +384,29 @@ class SyncSession:
             return _failed(SERVER_ERROR), path
         log_function_lines(kind, path, result.log_lines)
         return result, path
+
+
+def _response_frame(
+    kind: str, request_id: int, result: FunctionResult, path: str
+) -> tuple[str, bool]:
+    """The Mutation/ActionResponse frame for a result, and whether it reports success (a value
+    that cannot be Convex-encoded turns into a failure)."""
+    if result.failure is None:
+        try:
+            encoded = encode_value(result.value)
+        except ValueError as exc:
+            result = _invalid_value_result(path, exc, result)
+        else:
+            frame = function_response(
+                kind, request_id, result=encoded, ts=result.ts,
+                log_lines=result.log_lines, success=True,
+            )  # fmt: skip
+            return frame, True
+    frame = function_response(
+        kind, request_id, ts=None, success=False, log_lines=result.log_lines,
+        **_failure_fields(result),
+    )  # fmt: skip
+    return frame, False
 
 
 def _failed(message: str) -> FunctionResult:

@@ -343,7 +343,8 @@ def query_removed(query_id: int) -> str:
     return '{"type":"QueryRemoved","queryId":' + str(query_id) + "}"
 
 
-def mutation_response(
+def function_response(
+    kind: str,
     request_id: int,
     *,
     result: Any,
@@ -353,9 +354,10 @@ def mutation_response(
     error_data: Any = None,
     has_error_data: bool = False,
 ) -> str:
-    """A MutationResponse; on failure ``result`` is the error message string."""
+    """A MutationResponse or ActionResponse (``kind``: "Mutation" / "Action"); on failure
+    ``result`` is the error message string. Only a successful mutation carries ``ts``."""
     message: dict[str, Any] = {
-        "type": "MutationResponse",
+        "type": f"{kind}Response",
         "requestId": request_id,
         "success": success,
         "result": result,
@@ -363,28 +365,6 @@ def mutation_response(
     }
     if success and ts is not None:
         message["ts"] = encode_ts(ts)
-    if not success and has_error_data:
-        message["errorData"] = error_data
-    return dumps(message)
-
-
-def action_response(
-    request_id: int,
-    *,
-    result: Any,
-    log_lines: list[str],
-    success: bool,
-    error_data: Any = None,
-    has_error_data: bool = False,
-) -> str:
-    """An ActionResponse (never carries a ts)."""
-    message: dict[str, Any] = {
-        "type": "ActionResponse",
-        "requestId": request_id,
-        "success": success,
-        "result": result,
-        "logLines": log_lines,
-    }
     if not success and has_error_data:
         message["errorData"] = error_data
     return dumps(message)
