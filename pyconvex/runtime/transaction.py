@@ -12,7 +12,7 @@ from pyconvex.errors import InvalidValueError, LimitError, SchemaError
 from pyconvex.runtime.index import Document, IndexSpec
 from pyconvex.runtime.persistence import DocumentWrite
 from pyconvex.runtime.read_set import ReadSet
-from pyconvex.runtime.store import BY_CREATION_TIME, Store, TableState, UndoRecord
+from pyconvex.runtime.store import Store, TableState, UndoRecord
 from pyconvex.values import check_document, decode_id
 from pyconvex.values.ids import _base32 as base32
 from pyconvex.values.validators import Validator
@@ -38,6 +38,8 @@ class SchemaView(Protocol):
     def index_fields(self, table: str, index: str) -> tuple[str, ...] | None: ...
 
     def index_names(self, table: str) -> list[str]: ...
+
+    def index_specs(self, table: str) -> list[IndexSpec]: ...
 
 
 _VINT: dict[int, bytes] = {}
@@ -190,18 +192,10 @@ class Transaction:
         t = self.store.tables.get(name)
         if t is None:
             t = self.store.create_table(name)
-            self.store.set_indexes(t, self._index_specs(name))
+            self.store.set_indexes(t, self.schema.index_specs(name))
             undo.created_tables.append(name)
             self.new_tables.append((t.number, name))
         return t
-
-    def _index_specs(self, table: str) -> list[IndexSpec]:
-        out = []
-        for name in self.schema.index_names(table):
-            fields = self.schema.index_fields(table, name)
-            if fields is not None and name != BY_CREATION_TIME:
-                out.append(IndexSpec(name, fields))
-        return out
 
     def new_id(self, table: TableState) -> str:
         return mint_id(table.number)
