@@ -6,7 +6,6 @@ was at start until Ctrl-C.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -33,7 +32,9 @@ def dev(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
-        asyncio.run(run_dev(settings, host, settings.port if port is None else port))
+        from pyconvex.runtime.event_loop import run
+
+        run(run_dev(settings, host, settings.port if port is None else port))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
