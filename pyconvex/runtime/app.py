@@ -34,6 +34,7 @@ from pyconvex.runtime.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.outbox import SyncConfig
 from pyconvex.runtime.subscriptions import SubscriptionManager
 from pyconvex.runtime.sync import run_sync_socket
+from pyconvex.runtime.sync_websocket import sync_websocket_protocol
 
 _ABORT_KEY = "pyconvex.abort"
 _SLASHES = re.compile(r"//+")
@@ -57,6 +58,9 @@ class _ConnectionScope:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        #: The uvicorn ``ws`` protocol class that serves the sync endpoint directly (set by
+        #: create_app; :func:`serve` installs it).
+        self.sync_protocol: type[asyncio.Protocol] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -94,7 +98,7 @@ def create_app(
     *,
     sync_config: SyncConfig | None = None,
     subscriptions: SubscriptionManager | None = None,
-) -> ASGIApp:
+) -> _ConnectionScope:
     """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``.
 
     The app's ``state`` holds ``deployment`` and ``subscriptions`` (the manager is closed at
@@ -151,7 +155,11 @@ def create_app(
     )
     app.state.deployment = deployment
     app.state.subscriptions = manager
-    return _ConnectionScope(app)
+    scope = _ConnectionScope(app)
+    scope.sync_protocol = sync_websocket_protocol(
+        deployment, manager, config, b"server: " + server_version().encode() + b"\r\n"
+    )
+    return scope
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -205,6 +213,9 @@ async def serve(
     app = create_app(deployment, sync_config=sync_config, subscriptions=subscriptions)
     config = uvicorn.Config(
         app,
+        # The sync endpoint's WebSocket is served by hand (sync_websocket.py); other WebSocket
+        # paths fall through to uvicorn's own protocol and the ASGI app.
+        ws=app.sync_protocol or "auto",
         log_level=log_level,
         ws_per_message_deflate=False,  # fan-out sends one frame to many sockets
         lifespan="on",

@@ -53,7 +53,18 @@ class Transport(Protocol):
     def abort(self) -> None: ...
 
 
-def _truncate_reason(reason: str) -> str:
+class FrameSink(Protocol):
+    """Where a :class:`~pyconvex.runtime.sync.SyncSession` sends its frames: an :class:`Outbox`
+    (ASGI WebSocket) or the sync endpoint's own WebSocket protocol."""
+
+    closed: bool
+
+    def send(self, text: str) -> None: ...
+
+    def close(self, code: int, reason: str, *, flush: bool = True) -> None: ...
+
+
+def truncate_reason(reason: str) -> str:
     raw = reason.encode("utf-8")
     if len(raw) <= MAX_CLOSE_REASON_BYTES:
         return reason
@@ -123,7 +134,7 @@ class Outbox:
         if self.closed:
             return
         self.closed = True
-        self._close_request = (code, _truncate_reason(reason))
+        self._close_request = (code, truncate_reason(reason))
         if flush:
             self._wakeup.set()
             return

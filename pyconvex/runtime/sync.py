@@ -27,6 +27,7 @@ from pyconvex.runtime.outbox import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
+    FrameSink,
     Outbox,
     SyncConfig,
     Transport,
@@ -102,7 +103,7 @@ class SyncSession:
         self,
         deployment: SyncDeployment,
         manager: SubscriptionManager,
-        outbox: Outbox,
+        outbox: FrameSink,
     ) -> None:
         self._deployment = deployment
         self._manager = manager
