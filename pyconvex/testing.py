@@ -1,0 +1,312 @@
+"""Test your functions in process, on a fresh in-memory store — no server, no files.
+
+``ConvexTest`` loads a functions directory into a private deployment whose data lives in
+memory and disappears when it closes, then calls functions the way a client would::
+
+    from pyconvex.testing import ConvexTest
+
+    async def test_send() -> None:
+        async with ConvexTest("convex") as t:
+            await t.mutation("messages:send", {"body": "hi"})
+            assert [m["body"] for m in await t.query("messages:list")] == ["hi"]
+
+Functions are named by ``"module:function"`` strings or by generated references
+(``api.messages.send`` from ``convex/_generated/api.py``); internal functions can be called too.
+A call returns the function's value, or raises what the function raised (``ConvexError`` with
+its ``data``, or the original exception) — argument errors, unknown functions and invalid return
+values raise :class:`FunctionCallError`. ``t.run(fn)`` runs ``fn(ctx)`` inside a mutation, for
+setting up or inspecting data directly, and ``t.with_identity(...)`` calls as a signed-in user.
+It works with pytest-asyncio (``asyncio_mode = "auto"``, or ``@pytest.mark.asyncio``).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import itertools
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from pyconvex.errors import PyconvexError
+from pyconvex.runtime.context import MutationCtx
+from pyconvex.runtime.deployment import Deployment, function_ref_path
+from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions
+from pyconvex.runtime.results import FunctionResult
+from pyconvex.server.functions import FunctionDefinition, internal_mutation
+
+__all__ = ["ConvexTest", "FunctionCallError", "TestIdentity"]
+
+T = TypeVar("T")
+_RUN_PATH = "_pyconvex_testing:run"
+_counter = itertools.count(1)
+
+
+class FunctionCallError(PyconvexError):
+    """A call failed before or after its handler ran: the function does not exist (or is of
+    another kind), its arguments or its return value did not validate, or an action's nested
+    call failed. The message is the one a client would get."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+
+class TestIdentity:
+    """The user identity functions see through ``await ctx.auth.get_user_identity()`` when
+    called with :meth:`ConvexTest.with_identity`.
+
+    Attributes follow DESIGN.md: ``subject``, ``issuer``, ``token_identifier`` (``"issuer|subject"``
+    unless given) and the standard claims in snake_case (``name``, ``email``, ``picture_url``...;
+    None when not set); ``claims`` holds everything given::
+
+        identity = TestIdentity(subject="user_1", name="Ada")
+        identity.token_identifier  # 'https://pyconvex.test|user_1'
+    """
+
+    __test__ = False  # not a test class, whatever pytest's name heuristics say
+
+    def __init__(self, **claims: Any) -> None:
+        subject = str(claims.setdefault("subject", f"test_user_{next(_counter)}"))
+        issuer = str(claims.setdefault("issuer", "https://pyconvex.test"))
+        claims.setdefault("token_identifier", f"{issuer}|{subject}")
+        self.claims: dict[str, Any] = claims
+
+    @property
+    def subject(self) -> str:
+        return str(self.claims["subject"])
+
+    @property
+    def issuer(self) -> str:
+        return str(self.claims["issuer"])
+
+    @property
+    def token_identifier(self) -> str:
+        return str(self.claims["token_identifier"])
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.__dict__.get("claims", {}).get(name)
+
+    def __repr__(self) -> str:
+        return f"TestIdentity({', '.join(f'{k}={v!r}' for k, v in self.claims.items())})"
+
+
+class ConvexTest:
+    """A private, in-memory deployment of a functions directory, for tests.
+
+    ``ConvexTest(functions_dir)`` (default ``"convex"``, relative to the current directory);
+    use it as ``async with`` (or call :meth:`open` / :meth:`close`)::
+
+        async with ConvexTest(Path(__file__).parent.parent / "convex") as t:
+            user = await t.mutation(api.users.create, {"name": "Ada"})
+            ada = t.with_identity(subject=user, name="Ada")
+            await ada.mutation(api.messages.send, {"body": "hi"})
+            count = await t.run(lambda ctx: ctx.db.query("messages").collect())
+    """
+
+    __test__ = False
+
+    def __init__(self, functions_dir: str | Path = "convex") -> None:
+        self.functions_dir = Path(functions_dir)
+        self._deployment: Deployment | None = None
+        self._identity: TestIdentity | None = None
+        self._owner = True
+        self._raised: list[BaseException] = []
+        self._run_fn: Callable[[Any], Any] | None = None
+        self._run_value: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def open(self) -> ConvexTest:
+        """Load the functions and start the in-memory deployment (``async with`` does this)."""
+        if self._deployment is not None:
+            return self
+        loaded = _load(self.functions_dir)
+        for fn in loaded.functions.values():
+            fn.handler = self._recording(fn.handler)
+        run = internal_mutation(args={})(self._recording(self._run_handler))
+        run.path = _RUN_PATH
+        loaded.functions[_RUN_PATH] = run
+        self._deployment = await Deployment.open(None, None, loaded=loaded)
+        return self
+
+    async def close(self) -> None:
+        """Stop the deployment; its data is gone."""
+        if self._owner and self._deployment is not None:
+            dep, self._deployment = self._deployment, None
+            await dep.close()
+
+    async def __aenter__(self) -> ConvexTest:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def deployment(self) -> Deployment:
+        """The underlying :class:`~pyconvex.runtime.deployment.Deployment` (for advanced use)."""
+        if self._deployment is None:
+            raise PyconvexError(
+                "This ConvexTest is not open: use `async with ConvexTest(...) as t:` "
+                "or `await t.open()` first."
+            )
+        return self._deployment
+
+    # -- identity ------------------------------------------------------------------------
+    def with_identity(self, identity: TestIdentity | None = None, /, **claims: Any) -> ConvexTest:
+        """A view of the same deployment whose calls are made as a signed-in user::
+
+            ada = t.with_identity(subject="user_1", name="Ada", email="ada@example.com")
+            await ada.query(api.users.me)  # ctx.auth.get_user_identity() -> Ada
+
+        Pass a :class:`TestIdentity` or its claims as keywords; ``with_identity(None)`` with no
+        claims gives an anonymous view.
+        """
+        view = copy.copy(self)
+        view._owner = False
+        view._raised = self._raised
+        view._identity = identity if identity is not None or not claims else TestIdentity(**claims)
+        return view
+
+    @property
+    def identity(self) -> TestIdentity | None:
+        """The identity this view calls with (None: anonymous)."""
+        return self._identity
+
+    # -- calls ---------------------------------------------------------------------------
+    async def query(self, fn: Any, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a query (public or internal) at the latest commit and return its value."""
+        path = self._path(fn)
+        self._raised.clear()
+        result = self.deployment.run_query(
+            path, _args(args), identity=self._identity, allow_internal=True
+        )
+        return self._outcome(path, result)
+
+    async def mutation(self, fn: Any, args: Mapping[str, Any] | None = None) -> Any:
+        """Run a mutation; returns its value once its writes are committed."""
+        path = self._path(fn)
+        self._raised.clear()
+        result = await self.deployment.run_mutation(
+            path, _args(args), identity=self._identity, allow_internal=True
+        )
+        return self._outcome(path, result)
+
+    async def action(self, fn: Any, args: Mapping[str, Any] | None = None) -> Any:
+        """Run an action (it may call queries, mutations and actions through ``ctx``)."""
+        path = self._path(fn)
+        self._raised.clear()
+        result = await self.deployment.run_action(
+            path, _args(args), identity=self._identity, allow_internal=True
+        )
+        return self._outcome(path, result)
+
+    @overload
+    async def run(self, fn: Callable[[Any], Awaitable[T]]) -> T: ...
+
+    @overload
+    async def run(self, fn: Callable[[Any], T]) -> T: ...
+
+    async def run(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(ctx)`` inside one mutation and return what it returns (any Python object)::
+
+            msg_id = await t.run(lambda ctx: ctx.db.insert("messages", {"body": "hi"}))
+            docs = await t.run(lambda ctx: ctx.db.query("messages").collect())
+
+        Writes commit atomically when ``fn`` returns; if it raises, nothing is written and the
+        exception propagates.
+        """
+        self._raised.clear()
+        self._run_fn, self._run_value = fn, None
+        try:
+            result = await self.deployment.run_mutation(
+                _RUN_PATH, {}, identity=self._identity, allow_internal=True
+            )
+            self._outcome("t.run", result)
+            return self._run_value
+        finally:
+            self._run_fn = self._run_value = None
+
+    # -- internals -----------------------------------------------------------------------
+    async def _run_handler(self, ctx: MutationCtx) -> None:
+        fn = self._run_fn
+        assert fn is not None
+        value = fn(ctx)
+        if inspect.isawaitable(value):
+            value = await value
+        # Kept aside rather than returned: t.run may hand back any Python object.
+        self._run_value = value
+
+    def _recording(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        raised = self._raised
+
+        @functools.wraps(handler)
+        async def recording(ctx: Any, /, **args: Any) -> Any:
+            try:
+                value = handler(ctx, **args)
+                if inspect.isawaitable(value):
+                    value = await value
+                return value
+            except BaseException as e:
+                raised.append(e)
+                raise
+
+        return recording
+
+    def _path(self, fn: Any) -> str:
+        if isinstance(fn, FunctionDefinition) and not fn.path:
+            return self._path_of_definition(fn)
+        try:
+            return function_ref_path(fn)
+        except PyconvexError as e:
+            raise FunctionCallError(repr(fn), str(e)) from None
+
+    def _path_of_definition(self, fn: FunctionDefinition) -> str:
+        # A function imported straight from the user's module (not through the loader): find
+        # it by its source file and name.
+        handler = inspect.unwrap(fn.handler)
+        source = Path(inspect.getfile(handler)).resolve()
+        root = self.functions_dir.resolve()
+        try:
+            module = source.relative_to(root).with_suffix("").as_posix()
+        except ValueError:
+            raise FunctionCallError(
+                fn.name,
+                f"{source} is not inside the functions directory {root}; pass "
+                "'module:function' or a reference from _generated/api.py.",
+            ) from None
+        return f"{module}:{fn.name}"
+
+    def _outcome(self, path: str, result: FunctionResult) -> Any:
+        if result.failure is None:
+            return result.value
+        if self._raised:
+            # The exception that escaped the outermost handler, with its traceback.
+            raise self._raised[-1]
+        raise FunctionCallError(path, result.failure.message)
+
+
+def _args(args: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {} if args is None else dict(args)
+
+
+def _load(functions_dir: Path) -> LoadedFunctions:
+    try:
+        return load_functions(functions_dir)
+    except ModuleLoadError as e:
+        generated = functions_dir / "_generated"
+        if "_generated" in str(e) and not generated.is_dir():
+            raise ModuleLoadError(
+                f"{e}\nThe functions import {generated}, which does not exist yet: run "
+                "`pyconvex codegen` (or `pyconvex dev`) in the project first."
+            ) from e
+        raise

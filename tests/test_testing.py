@@ -1,0 +1,220 @@
+"""pyconvex.testing.ConvexTest: functions run in process on a private in-memory store."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyconvex import ConvexError
+from pyconvex.runtime.modules import ModuleLoadError
+from pyconvex.testing import ConvexTest, FunctionCallError, TestIdentity
+
+SCHEMA = """
+from pyconvex import define_schema, define_table, v
+
+schema = define_schema({
+    "messages": define_table({"author": v.string(), "body": v.string()})
+        .index("by_author", ["author"]),
+})
+"""
+
+MESSAGES = """
+from pyconvex import ConvexError, action, internal_query, mutation, query, v
+
+
+@query
+async def recent(ctx):
+    return await ctx.db.query("messages").order("desc").take(10)
+
+
+@query(args={"author": v.string()})
+async def by_author(ctx, author):
+    return await ctx.db.query("messages").with_index(
+        "by_author", lambda q: q.eq("author", author)).collect()
+
+
+@mutation(args={"body": v.string()})
+async def send(ctx, body):
+    if not body.strip():
+        raise ConvexError({"code": "EMPTY_BODY"})
+    identity = await ctx.auth.get_user_identity()
+    author = identity.name if identity is not None else "anonymous"
+    return await ctx.db.insert("messages", {"author": author, "body": body})
+
+
+@mutation
+async def send_then_fail(ctx, body: str):
+    await ctx.db.insert("messages", {"author": "x", "body": body})
+    raise ValueError("boom after insert")
+
+
+@internal_query
+async def count(ctx):
+    return len(await ctx.db.query("messages").collect())
+
+
+@query
+async def whoami(ctx):
+    identity = await ctx.auth.get_user_identity()
+    if identity is None:
+        return None
+    return {"subject": identity.subject, "token": identity.token_identifier,
+            "name": identity.name, "email": identity.email}
+
+
+@action
+async def send_twice(ctx, body: str):
+    await ctx.run_mutation("messages:send", {"body": body})
+    await ctx.run_mutation("messages:send", {"body": body})
+    return await ctx.run_query("messages:count", {})
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "schema.py").write_text(textwrap.dedent(SCHEMA))
+    (convex / "messages.py").write_text(textwrap.dedent(MESSAGES))
+    return convex
+
+
+class Ref:
+    """Stands in for a generated reference (api.messages.send): anything with ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+async def test_mutation_then_query_by_string_and_reference(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        msg_id = await t.mutation("messages:send", {"body": "hi"})
+        await t.mutation(Ref("messages:send"), {"body": "there"})
+        recent = await t.query(Ref("messages:recent"))
+        assert [m["body"] for m in recent] == ["there", "hi"]
+        assert recent[1]["_id"] == msg_id
+        assert [m["author"] for m in await t.query("messages:by_author", {"author": "anonymous"})]
+
+
+async def test_each_instance_starts_empty(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        await t.mutation("messages:send", {"body": "hi"})
+    async with ConvexTest(project) as t:
+        assert await t.query("messages:recent") == []
+
+
+async def test_internal_functions_can_be_called(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        await t.mutation("messages:send", {"body": "hi"})
+        assert await t.query("messages:count") == 1
+
+
+async def test_convex_error_is_raised_with_its_data(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        with pytest.raises(ConvexError) as info:
+            await t.mutation("messages:send", {"body": "  "})
+        assert info.value.data == {"code": "EMPTY_BODY"}
+
+
+async def test_other_exceptions_propagate_and_roll_back(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        with pytest.raises(ValueError, match="boom after insert"):
+            await t.mutation("messages:send_then_fail", {"body": "lost"})
+        assert await t.query("messages:recent") == []
+
+
+async def test_bad_arguments_and_unknown_functions_raise_function_call_error(
+    project: Path,
+) -> None:
+    async with ConvexTest(project) as t:
+        with pytest.raises(FunctionCallError, match="ArgumentValidationError"):
+            await t.mutation("messages:send", {"body": 3})
+        with pytest.raises(FunctionCallError, match=r"Could not find function.*messages:send"):
+            await t.mutation("messages:sned", {"body": "x"})
+        with pytest.raises(FunctionCallError, match="defined as Mutation"):
+            await t.query("messages:send", {"body": "x"})
+
+
+async def test_run_gives_direct_database_access_and_returns_anything(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        msg_id = await t.run(
+            lambda ctx: ctx.db.insert("messages", {"author": "seed", "body": "from run"})
+        )
+
+        async def read(ctx: Any) -> tuple[str, set[str]]:
+            doc = await ctx.db.get(msg_id)
+            return doc["body"], {d["author"] for d in await ctx.db.query("messages").collect()}
+
+        assert await t.run(read) == ("from run", {"seed"})
+        assert [m["body"] for m in await t.query("messages:recent")] == ["from run"]
+
+
+async def test_run_rolls_back_when_the_callback_raises(project: Path) -> None:
+    async def insert_then_fail(ctx: Any) -> None:
+        await ctx.db.insert("messages", {"author": "x", "body": "y"})
+        raise KeyError("nope")
+
+    async with ConvexTest(project) as t:
+        with pytest.raises(KeyError):
+            await t.run(insert_then_fail)
+        assert await t.query("messages:count") == 0
+
+
+async def test_with_identity_calls_as_a_user(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        assert await t.query("messages:whoami") is None
+        ada = t.with_identity(subject="u1", name="Ada", email="ada@example.com")
+        assert await ada.query("messages:whoami") == {
+            "subject": "u1",
+            "token": "https://pyconvex.test|u1",
+            "name": "Ada",
+            "email": "ada@example.com",
+        }
+        await ada.mutation("messages:send", {"body": "hello"})
+        assert (await t.query("messages:recent"))[0]["author"] == "Ada"
+        # The view shares the deployment; the original stays anonymous.
+        assert await t.query("messages:whoami") is None
+        assert ada.identity is not None and ada.identity.subject == "u1"
+
+
+async def test_with_identity_takes_an_identity_object(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        bob = t.with_identity(TestIdentity(subject="b", issuer="https://issuer", name="Bob"))
+        whoami = await bob.query("messages:whoami")
+        assert whoami["token"] == "https://issuer|b"
+        assert whoami["email"] is None
+
+
+async def test_actions_run_and_call_other_functions(project: Path) -> None:
+    async with ConvexTest(project) as t:
+        assert await t.action("messages:send_twice", {"body": "x"}) == 2
+
+
+async def test_a_function_object_from_the_module_works_as_a_reference(project: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("user_messages", project / "messages.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    async with ConvexTest(project) as t:
+        await t.mutation(module.send, {"body": "direct"})
+        assert [m["body"] for m in await t.query(module.recent)] == ["direct"]
+
+
+async def test_calls_before_open_say_what_to_do(project: Path) -> None:
+    t = ConvexTest(project)
+    with pytest.raises(Exception, match="async with ConvexTest"):
+        await t.query("messages:recent")
+
+
+async def test_missing_generated_modules_point_to_codegen(tmp_path: Path) -> None:
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "__init__.py").write_text("")
+    (convex / "notes.py").write_text("from ._generated.server import query\n")
+    with pytest.raises(ModuleLoadError, match="pyconvex codegen"):
+        await ConvexTest(convex).open()
