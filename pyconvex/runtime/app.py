@@ -93,6 +93,17 @@ class _WebSocketTransport:
             abort()
 
 
+def _committer_stats(deployment: object) -> dict[str, float]:
+    committer = getattr(deployment, "committer", None)
+    if committer is None:
+        return {}
+    return {
+        "batches": committer.batches,
+        "committedMutations": committer.committed,
+        "batchWriteSeconds": committer.write_ns / 1e9,
+    }
+
+
 def create_app(
     deployment: HttpDeployment,
     *,
@@ -124,6 +135,7 @@ def create_app(
                 "executions": manager.executions,
                 "subscriptions": len(manager),
                 "latestTs": str(deployment.latest_ts),
+                **_committer_stats(deployment),
             }
         )
 

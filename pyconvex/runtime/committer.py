@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pyconvex.runtime.persistence import Batch, DocumentWrite, Persistence
 from pyconvex.runtime.read_set import WriteSet
 from pyconvex.runtime.results import Commit
 from pyconvex.runtime.store import Store, UndoRecord
+from pyconvex.runtime.writer_process import ProcessPersistence
 
 log = logging.getLogger("pyconvex.committer")
 T = TypeVar("T")
@@ -45,9 +47,12 @@ CommitsListener = Callable[[int, list[Commit]], None]
 class Committer:
     """Owns the DuckDB connection's thread and the queue of commits waiting for it."""
 
-    def __init__(self, store: Store, persistence: Persistence, max_batch: int = 4096) -> None:
+    def __init__(
+        self, store: Store, persistence: Persistence | ProcessPersistence, max_batch: int = 4096
+    ) -> None:
         self.store = store
-        self.persistence = persistence
+        #: In-process DuckDB written by this object's thread, or the writer process.
+        self.persistence: Persistence | ProcessPersistence = persistence
         self.max_batch = max_batch
         self.listeners: list[CommitsListener] = []
         self._queue: list[PendingCommit] = []
@@ -58,7 +63,11 @@ class Committer:
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
+        # Counters for /api/_pyconvex/stats and the benchmarks.
         self.batches = 0
+        self.committed = 0
+        self.write_ns = 0
+        self._write_started = 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,19 +117,25 @@ class Committer:
                 session, request, result = c.session_request
                 batch.session_requests.append((session, request, c.ts, result))
         self._writing = True
+        self._write_started = time.perf_counter_ns()
+        persistence = self.persistence
+        if isinstance(persistence, ProcessPersistence):
+            written = persistence.write(batch)
+            written.add_done_callback(lambda f: self._written(commits, f))
+            return
         try:
-            sql = self.persistence.prepare(batch)
+            sql = persistence.prepare(batch)
         except Exception as e:  # e.g. a value that does not serialize: fail the batch
             failed: asyncio.Future[None] = self._loop.create_future()
             failed.set_exception(e)
             self._written(commits, failed)
             return
         done = self._loop.run_in_executor(
-            self._executor, self.persistence.write_prepared, sql, batch.new_tables
+            self._executor, persistence.write_prepared, sql, batch.new_tables
         )
         done.add_done_callback(lambda f: self._written(commits, f))
 
-    def _written(self, commits: list[PendingCommit], done: asyncio.Future[None]) -> None:
+    def _written(self, commits: list[PendingCommit], done: asyncio.Future[Any]) -> None:
         self._writing = False
         error = done.exception()
         if error is not None:  # not durable: take every queued commit back out of memory
@@ -136,6 +151,8 @@ class Committer:
             self._idle.set()
             return
         self.batches += 1
+        self.committed += len(commits)
+        self.write_ns += time.perf_counter_ns() - self._write_started
         latest = commits[-1].ts
         self.store.mark_durable(latest)
         announced = [Commit(c.ts, c.writes) for c in commits]

@@ -13,9 +13,12 @@ to memory at a fresh commit timestamp and resolve once their group-committed bat
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import difflib
 import json
 import logging
+import os
 import traceback
 import zlib
 from collections.abc import Callable
@@ -40,6 +43,7 @@ from pyconvex.runtime.results import (
 from pyconvex.runtime.schema_state import SchemaState
 from pyconvex.runtime.store import Store, UndoRecord
 from pyconvex.runtime.transaction import Limits, Transaction
+from pyconvex.runtime.writer_process import ProcessPersistence
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.values import dumps_value, loads_value, to_value
 
@@ -68,7 +72,7 @@ class Deployment:
         self,
         loaded: LoadedFunctions,
         store: Store,
-        persistence: Persistence,
+        persistence: Persistence | ProcessPersistence,
         committer: Committer,
         limits: Limits,
     ) -> None:
@@ -100,7 +104,18 @@ class Deployment:
             if functions_dir is None:
                 raise PyconvexError("Deployment.open() needs functions_dir or loaded functions.")
             loaded = load_functions(functions_dir)
-        persistence = Persistence(None if data_dir is None else data_dir / DB_FILE)
+        path = None if data_dir is None else data_dir / DB_FILE
+        # The writer process starts importing DuckDB while this process loads the data.
+        spawning = (
+            asyncio.ensure_future(ProcessPersistence.spawn(path))
+            if path is not None and writer_process_enabled()
+            else None
+        )
+        try:
+            persistence = Persistence(path)
+        except BaseException:
+            await _discard(spawning)
+            raise
         store = Store()
         committer = Committer(store, persistence)
         try:
@@ -112,15 +127,28 @@ class Deployment:
             for table in store.tables.values():
                 store.set_indexes(table, schema.index_specs(table.name), build=False)
             store.load(state.documents, paths)
-        except Exception:
+        except BaseException:
             await committer.close()
             persistence.close()
+            await _discard(spawning)
             raise
         store.head_ts = store.durable_ts = state.max_ts
         dep = cls(loaded, store, persistence, committer, limits or Limits())
         dep.session_results = state.session_requests
         persistence.view_columns = dep.schema.view_columns()
         await committer.call(persistence.create_views, dep._view_tables())
+        if spawning is not None:
+            # Hand the file over: close it here, open it in the writer process.
+            await committer.call(persistence.close)
+            try:
+                writer = await spawning
+                await writer.open()
+            except BaseException:
+                await _discard(spawning)
+                await committer.close()
+                raise
+            writer.view_columns = persistence.view_columns
+            dep.persistence = committer.persistence = writer
         committer.start()
         return dep
 
@@ -135,7 +163,21 @@ class Deployment:
     async def close(self) -> None:
         """Flush pending commits and close the database."""
         await self.committer.close()
-        self.persistence.close()
+        if isinstance(self.persistence, ProcessPersistence):
+            await self.persistence.close()
+        else:
+            self.persistence.close()
+
+    async def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run SQL on the DuckDB file (after every commit made so far), e.g. over the views::
+
+        rows = await dep.sql("SELECT body FROM messages WHERE channel = ?", ["general"])
+        """
+        persistence = self.persistence
+        if isinstance(persistence, ProcessPersistence):
+            rows: list[tuple[Any, ...]] = await persistence.call("sql", query, params)
+            return rows
+        return await self.committer.call(persistence.sql, query, params)
 
     @property
     def latest_ts(self) -> int:
@@ -389,6 +431,20 @@ class Deployment:
                 raise ConvexError(result.failure.data)
             raise PyconvexError(result.failure.message)
         return result.value
+
+
+def writer_process_enabled() -> bool:
+    """Whether file-backed deployments commit through the writer process (default) rather
+    than a thread of this process (``PYCONVEX_WRITER=thread``)."""
+    return os.environ.get("PYCONVEX_WRITER", "process").lower() != "thread"
+
+
+async def _discard(spawning: asyncio.Future[ProcessPersistence] | None) -> None:
+    if spawning is None:
+        return
+    with contextlib.suppress(BaseException):
+        writer = await spawning
+        await writer.close()
 
 
 class _ArgsError(PyconvexError):

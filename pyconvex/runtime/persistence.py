@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,17 +91,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _connect_waiting_for_lock(path: Path, wait_s: float = 5.0) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, waiting a little while another process holds its lock: the writer
+    process of a server that was just killed exits as soon as it notices (its pipe closes)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Persistence:
     """The DuckDB file (or an in-memory database when ``path`` is None)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, literal_rows: int = _LITERAL_ROWS) -> None:
         self.path = path
+        #: Batches with more rows than this go through Arrow, smaller ones as SQL literals.
+        #: Arrow is faster from ~4 rows on, but its scan needs the GIL many times, which a busy
+        #: event loop in the same process makes slow; the writer process (its own GIL) sets 6.
+        self.literal_rows = literal_rows
         #: Typed columns of each table's SQL view (set from the schema by the deployment).
         self.view_columns: dict[str, dict[str, str]] = {}
         try:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self.con = duckdb.connect(str(path))
+                self.con = _connect_waiting_for_lock(path)
             else:
                 self.con = duckdb.connect(":memory:")
         except duckdb.Error as e:  # e.g. another process holds the file
@@ -121,6 +139,10 @@ class Persistence:
 
     def close(self) -> None:
         self.con.close()
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one SQL statement and return its rows (the per-table views make it useful)."""
+        return self.con.execute(query, params).fetchall()
 
     # -- start-up ------------------------------------------------------------------------
     def load(self, index_paths: dict[str, list[str]] | None = None) -> LoadedState:
@@ -222,7 +244,7 @@ class Persistence:
             values = ", ".join(f"({int(n)}, {_literal(name)})" for n, name in batch.new_tables)
             statements.append(f"INSERT INTO _tables VALUES {values}")
         docs = batch.documents
-        if len(docs) > _LITERAL_ROWS:
+        if len(docs) > self.literal_rows:
             # DuckDB binds VALUES lists at ~45 us a row: big batches go through Arrow.
             arrow = pa.Table.from_arrays(
                 [
@@ -247,10 +269,26 @@ class Persistence:
                 ]
             )
             statements.append(f"INSERT INTO _documents VALUES {rows}")
-        if batch.session_requests:
+        requests = batch.session_requests
+        if len(requests) > self.literal_rows:
+            columns = list(zip(*requests, strict=True))
+            self.con.register(
+                "_pyconvex_requests",
+                pa.Table.from_arrays(
+                    [
+                        pa.array(columns[0], pa.string()),
+                        pa.array(columns[1], pa.int64()),
+                        pa.array(columns[2], pa.uint64()),
+                        pa.array(columns[3], pa.string()),
+                    ],
+                    names=["session_id", "request_id", "ts", "result"],
+                ),
+            )
+            statements.append("INSERT INTO _session_requests SELECT * FROM _pyconvex_requests")
+        elif requests:
             rows = ",".join(
                 f"({_literal(session)},{int(request)},{int(ts)},{_literal(result)})"
-                for session, request, ts, result in batch.session_requests
+                for session, request, ts, result in requests
             )
             statements.append(f"INSERT INTO _session_requests VALUES {rows}")
         if not docs:

@@ -129,20 +129,18 @@ async def test_sql_view_per_table_shows_live_documents(deployment: Any) -> None:
     ok(await dep.run_mutation("messages:remove", {"id": b}))
     ok(await dep.run_mutation("messages:insert_any", {"table": "notes", "doc": {"text": "free"}}))
 
-    def sql(q: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        return dep.persistence.con.execute(q, params).fetchall()  # type: ignore[no-any-return]
-
-    assert sorted(sql("SELECT body FROM messages")) == [("new",), ("other",)]
-    assert sql("SELECT _id, channel FROM messages WHERE body = 'new'") == [(a, "a")]
-    assert sql("SELECT count(*) FROM messages WHERE _id = ?", [b]) == [(0,)]
-    (row,) = sql("SELECT json_extract_string(_document, '$.text') FROM notes")
+    sql = dep.sql
+    assert sorted(await sql("SELECT body FROM messages")) == [("new",), ("other",)]
+    assert await sql("SELECT _id, channel FROM messages WHERE body = 'new'") == [(a, "a")]
+    assert await sql("SELECT count(*) FROM messages WHERE _id = ?", [b]) == [(0,)]
+    (row,) = await sql("SELECT json_extract_string(_document, '$.text') FROM notes")
     assert row == ("free",)
-    (ct,) = sql("SELECT _creationTime FROM messages WHERE _id = ?", [a])
+    (ct,) = await sql("SELECT _creationTime FROM messages WHERE _id = ?", [a])
     doc = next(d for d in ok(dep.run_query("messages:all", {"table": "messages"})) if d["_id"] == a)
     assert ct[0] == doc["_creationTime"]
     await dep.close()
     dep2 = await deployment(FILES, persistent=True)
-    rows = dep2.persistence.con.execute("SELECT body FROM messages ORDER BY body").fetchall()
+    rows = await dep2.sql("SELECT body FROM messages ORDER BY body")
     assert rows == [("new",), ("other",)]
 
 
@@ -301,3 +299,25 @@ async def test_sigkill_loses_no_acknowledged_write(deployment: Any, tmp_path: Pa
     assert dep.latest_ts >= last_ts2
     r = await dep.run_mutation("pairs:add", {"i": -1.0})
     assert ok(r) and r.ts > last_ts2
+
+
+async def test_file_backed_deployment_commits_through_the_writer_process(
+    deployment: Any,
+) -> None:
+    from pyconvex.runtime.writer_process import ProcessPersistence
+
+    dep = await deployment(FILES, persistent=True)
+    assert isinstance(dep.persistence, ProcessPersistence)
+    ok(await dep.run_mutation("messages:send", {"channel": "a", "body": "kept"}))
+    # The writer process dies (say, killed by the OOM killer): writes are refused with a
+    # clear error and rolled back out of memory; reads go on.
+    dep.persistence._proc.kill()
+    await dep.persistence._proc.wait()
+    failed = await dep.run_mutation("messages:send", {"channel": "a", "body": "lost"})
+    assert failed.failure is not None
+    assert "writer process" in failed.failure.message
+    assert "refused until the server restarts" in failed.failure.message
+    assert ok(dep.run_query("messages:list", {"channel": "a"})) == ["kept"]
+    await dep.close()
+    dep2 = await deployment(FILES, persistent=True)
+    assert ok(dep2.run_query("messages:list", {"channel": "a"})) == ["kept"]
