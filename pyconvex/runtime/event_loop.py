@@ -31,8 +31,5 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on the loop :func:`loop_factory` picks."""
-    import sys
-    if os.environ.get("PYCONVEX_SWITCH"):
-        sys.setswitchinterval(float(os.environ["PYCONVEX_SWITCH"]))
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
