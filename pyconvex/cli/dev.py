@@ -1,21 +1,19 @@
-"""``pyconvex dev``: load the project's functions and serve them (API on --port).
+"""``pyconvex dev``: serve the project's functions, and push every save to the running server.
 
-Watching, codegen and hot reload arrive with the dev-loop issue; this serves the code as it
-was at start until Ctrl-C.
+The loop itself (watch, load, codegen, schema push, swap) is :mod:`pyconvex.cli.dev_loop`.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from pyconvex.cli.project import ProjectError, ProjectSettings
-
-err = Console(stderr=True)
+from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 
 
 def dev(
@@ -23,46 +21,48 @@ def dev(
         int | None, typer.Option(help="API port (0 picks a free one). Default: 3210.")
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Load the functions, run codegen and push the schema once, then exit "
+            "(exit code 0: pushed, 1: refused or failed to load).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the functions in ./convex on http://HOST:PORT until Ctrl-C."""
+    """Serve the functions in ./convex on http://HOST:PORT and push every save until Ctrl-C."""
     try:
         settings = ProjectSettings.load(Path.cwd())
         settings.check()
     except ProjectError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    try:
-        from pyconvex.runtime.event_loop import run
-
-        run(run_dev(settings, host, settings.port if port is None else port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
-        raise typer.Exit(1) from None
-
-
-async def run_dev(settings: ProjectSettings, host: str, port: int) -> None:
-    from pyconvex.runtime.app import serve
-    from pyconvex.runtime.deployment import Deployment
+        render_failure(CliFailure("Cannot start pyconvex dev", detail=str(exc), code=EXIT_USAGE))
+        raise typer.Exit(EXIT_USAGE) from None
+    from pyconvex.cli.dev_loop import run_dev
+    from pyconvex.runtime.event_loop import run
 
     _configure_logging()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    deployment = await Deployment.open(settings.functions_dir, settings.data_dir)
+    chosen = settings.port if port is None else port
     try:
-        await serve(deployment, host=host, port=port, on_listening=_announce)
-    finally:
-        await deployment.close()
-
-
-def _announce(url: str) -> None:
-    # Tests and tools parse this exact line.
-    print(f"pyconvex dev: serving {url}", flush=True)
+        code = run(run_dev(settings, host, chosen, once=once))
+    except KeyboardInterrupt:
+        code = 0
+    except CliFailure as failure:
+        render_failure(failure)
+        raise typer.Exit(failure.code) from None
+    except OSError as exc:
+        render_failure(
+            CliFailure(
+                f"Cannot listen on {host}:{chosen}",
+                detail=str(exc),
+                hint="Pick another port with --port (0 picks a free one), or stop what uses it.",
+            )
+        )
+        raise typer.Exit(EXIT_FAILURE) from None
+    if code:
+        raise typer.Exit(code)
 
 
 def _configure_logging() -> None:
-    import logging
-
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     functions = logging.getLogger("pyconvex.functions")
