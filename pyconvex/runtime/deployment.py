@@ -194,6 +194,37 @@ class Deployment:
 
         return remove
 
+    # -- pushes (runtime/push.py) ------------------------------------------------------------
+    def swap(self, loaded: LoadedFunctions, schema: SchemaState) -> None:
+        """Serve ``loaded`` under ``schema`` from the next call on (one synchronous step, so no
+        call sees half of it). The store's indexes must already match ``schema``."""
+        self.loaded = loaded
+        self.functions = loaded.functions
+        self.schema = schema
+        self.persistence.view_columns = schema.view_columns()
+
+    async def create_tables(self, names: list[str]) -> None:
+        """Create empty tables, with their schema indexes, as one durable commit."""
+        store = self.store
+        ts = store.next_ts()
+        undo = UndoRecord(ts)
+        new_tables = []
+        for name in names:
+            if name in store.tables:
+                continue
+            table = store.create_table(name)
+            store.set_indexes(table, self.schema.index_specs(name))
+            undo.created_tables.append(name)
+            new_tables.append((table.number, name))
+        if not new_tables:
+            return
+        self.last_commit_ts = ts
+        await self.committer.submit(PendingCommit(ts, undo, WriteSet([]), [], new_tables))
+
+    async def refresh_views(self) -> None:
+        """Re-create the per-table SQL views (after the schema's columns changed)."""
+        await self.committer.call(self.persistence.create_views, self._view_tables())
+
     # -- resolution ------------------------------------------------------------------------
     def function_kind(self, path: str) -> FunctionKind | None:
         try:
