@@ -403,6 +403,23 @@ class SubscriptionManager:
                                 hit.add(sub)
         return hit
 
+    def rerun_all(self) -> None:
+        """Re-run every subscription on the code now deployed (after a push swapped it in),
+        failures included, and hand each subscriber its changed queries in one call."""
+        changed: dict[Subscriber, list[tuple[int, Subscription]]] = {}
+        for sub in list(self._subs.values()):
+            self._unindex(sub)
+            did_change = self._execute(sub, self.ts)
+            self._index(sub)
+            if did_change:
+                for subscriber, query_ids in sub.watchers.items():
+                    changed.setdefault(subscriber, []).extend((qid, sub) for qid in query_ids)
+        for subscriber, entries in changed.items():
+            try:
+                subscriber.subscriptions_updated(self.ts, entries)
+            except Exception:
+                _log.exception("a subscriber failed to take its updates")
+
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
         fresh = [c for c in commits if c.ts > self.ts]
         if latest_ts <= self.ts and not fresh:
