@@ -1,0 +1,25 @@
+"""``pyconvex init``: new projects rendered from the jinja2 templates in ``pyconvex/templates/``.
+
+from pyconvex.scaffold import create_project, render_template
+
+files = render_template("chat", Path("myapp"), {"project_name": "myapp"})
+project = create_project(Path("myapp"), "tasks")   # render + codegen
+"""
+
+from pyconvex.scaffold.render import (
+    DEFAULT_TEMPLATE,
+    ScaffoldError,
+    TemplateExistsError,
+    planned_files,
+    render_template,
+    template_names,
+)
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "ScaffoldError",
+    "TemplateExistsError",
+    "planned_files",
+    "render_template",
+    "template_names",
+]
