@@ -15,6 +15,7 @@ from pyconvex.runtime.filter import FilterBuilder, matches
 from pyconvex.runtime.index import Document
 from pyconvex.runtime.index_range import IndexRangeBuilder
 from pyconvex.runtime.pagination import decode_cursor, encode_cursor, parse_options
+from pyconvex.runtime.search_query import SearchFilterBuilder, SearchQuery, compile_search
 from pyconvex.runtime.store import BY_CREATION_TIME, BY_ID
 from pyconvex.runtime.transaction import Transaction
 
@@ -52,6 +53,7 @@ class Query:
         "_index",
         "_lo",
         "_order",
+        "_search",
         "_table",
         "_tx",
     )
@@ -66,6 +68,7 @@ class Query:
         self._filters: list[Any] = []
         self._consumed = False
         self._eq_id: str | None = None
+        self._search: SearchQuery | None = None
 
     # -- building ------------------------------------------------------------------------
     def with_index(
@@ -73,6 +76,12 @@ class Query:
     ) -> Query:
         """Scan ``index``, optionally restricted by ``range_fn`` (eq on a prefix, then bounds)."""
         tx = self._tx
+        if self._search is not None:
+            raise SchemaError(
+                f"{tx.where}: with_index({index!r}) cannot follow with_search_index on "
+                f"{self._table!r}; a query reads one index. Put equality conditions into the "
+                "search index's filter fields (q.eq), or use .filter(...)."
+            )
         if index == BY_ID:
             fields: tuple[str, ...] = ("_id",)
         elif index == BY_CREATION_TIME:
@@ -104,17 +113,38 @@ class Query:
                 self._lo, self._hi = builder.key_range()
         return self
 
-    def with_search_index(self, index: str, search_fn: Callable[[Any], Any]) -> Query:
-        """Full-text search (arrives with the search issue)."""
-        raise PyconvexError(
-            f"{self._tx.where}: with_search_index({index!r}) is not available in this version of "
-            "pyconvex yet; use with_index + filter for now."
-        )
+    def with_search_index(
+        self, index: str, search_fn: Callable[[SearchFilterBuilder], SearchFilterBuilder]
+    ) -> Query:
+        """Full-text search, results in relevance order (see ``runtime/search_query.py``)::
+
+        .with_search_index("search_body", lambda q: q.search("body", "hello").eq("channel", c))
+        """
+        tx = self._tx
+        if self._search is not None:
+            raise SchemaError(f"{tx.where}: with_search_index can be called once per query.")
+        if self._index != BY_CREATION_TIME or self._lo or self._hi is not None:
+            raise SchemaError(
+                f"{tx.where}: with_search_index({index!r}) cannot follow with_index"
+                f"({self._index!r}) on {self._table!r}; a query reads one index."
+            )
+        if self._order != "asc":
+            raise SchemaError(
+                f"{tx.where}: search results always come in relevance order; remove .order() "
+                f"before with_search_index({index!r})."
+            )
+        self._search = compile_search(tx, self._table, index, search_fn)
+        return self
 
     def order(self, order: str) -> Query:
         """ "asc" (default) or "desc" along the index."""
         if order not in ("asc", "desc"):
             raise ValueError(f'{self._tx.where}: order() takes "asc" or "desc", got {order!r}.')
+        if self._search is not None:
+            raise SchemaError(
+                f"{self._tx.where}: search results always come in relevance order; remove "
+                f".order({order!r}) after with_search_index."
+            )
         self._order = order
         return self
 
@@ -189,6 +219,9 @@ class Query:
 
     def _collect(self, limit: int | None) -> list[Document]:
         self._start()
+        if self._search is not None:
+            keep = self._keep if self._filters else None
+            return [copy_doc(d) for d in self._search.collect(limit, keep)]
         if self._index == BY_ID:
             docs = self._by_id_docs()
             return [copy_doc(d) for d in (docs if limit is None else docs[:limit])]
@@ -242,6 +275,11 @@ class Query:
         num, cursor, end_cursor, max_rows = parse_options(opts, tx.where)
         if end_cursor is None and tx.journal_in is not None:
             end_cursor = tx.journal_in
+        if self._search is not None:
+            keep = self._keep if self._filters else None
+            docs, done, cont = self._search.page(num, cursor, end_cursor, max_rows, keep)
+            tx.journal_out = cont
+            return {"page": [copy_doc(d) for d in docs], "isDone": done, "continueCursor": cont}
         index = self._index
         reverse = self._order == "desc"
         lo, hi = self._lo, self._hi

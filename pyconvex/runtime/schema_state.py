@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyconvex.runtime.index import IndexSpec
-from pyconvex.server.schema import SchemaDefinition
+from pyconvex.server.schema import SchemaDefinition, SearchIndexDefinition
 from pyconvex.values.validators import ObjectValidator, Validator
 
 _SQL_TYPES = {"string": "VARCHAR", "id": "VARCHAR", "float64": "DOUBLE", "boolean": "BOOLEAN"}
@@ -15,9 +15,11 @@ class SchemaState:
     def __init__(self, schema: SchemaDefinition | None) -> None:
         self.definition = schema
         self._indexes: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._search_indexes: dict[str, dict[str, SearchIndexDefinition]] = {}
         if schema is not None:
             for name, table in schema.tables.items():
                 self._indexes[name] = {i.name: i.fields for i in table.indexes}
+                self._search_indexes[name] = {s.name: s for s in table.search_indexes}
 
     def document_validator(self, table: str) -> Validator | None:
         s = self.definition
@@ -31,6 +33,10 @@ class SchemaState:
 
     def index_names(self, table: str) -> list[str]:
         return list(self._indexes.get(table, {}))
+
+    def search_indexes(self, table: str) -> dict[str, SearchIndexDefinition]:
+        """The table's full-text search indexes by name."""
+        return self._search_indexes.get(table, {})
 
     def index_specs(self, table: str) -> list[IndexSpec]:
         return [IndexSpec(n, f) for n, f in self._indexes.get(table, {}).items()]

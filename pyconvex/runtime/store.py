@@ -20,11 +20,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyconvex.runtime.index import Document, IndexSpec, MemoryIndex, id_from_key
 from pyconvex.runtime.read_set import WriteEntry
 from pyconvex.values import UNSET, encode_float_part, encode_key_part, loads_value
+
+if TYPE_CHECKING:
+    from pyconvex.runtime.search import TableSearch
 
 _loads = json.loads
 
@@ -56,6 +59,8 @@ class TableState:
     sizes: dict[str, int] = field(default_factory=dict)
     history: dict[str, list[tuple[int, Document | None]]] = field(default_factory=dict)
     indexes: dict[str, MemoryIndex] = field(default_factory=dict)
+    #: Full-text search indexes (runtime/search.py), attached on the table's first search.
+    search: TableSearch | None = None
 
     def __post_init__(self) -> None:
         if BY_CREATION_TIME not in self.indexes:
@@ -252,6 +257,8 @@ class Store:
                     mem.add(k)
                 keys.append((name, k))
             undo.new_keys[doc_id] = keys
+        if table.search is not None:
+            table.search.on_write(doc_id, prev, new, ts)
 
     def _drop_unused_keys(
         self,
@@ -280,6 +287,8 @@ class Store:
             keys = new_keys.get(doc_id, [])
             if old is not None:
                 keys = keys + [(name, mem.spec.key(old)) for name, mem in table.indexes.items()]
+            if table.search is not None:
+                keys = keys + table.search.write_keys(old, h[-1][1])
             out.append(WriteEntry(table.name, doc_id, tuple(keys)))
         return out
 

@@ -13,6 +13,7 @@ from pyconvex.runtime.index import Document, IndexSpec
 from pyconvex.runtime.persistence import DocumentWrite
 from pyconvex.runtime.read_set import ReadSet
 from pyconvex.runtime.store import Store, TableState, UndoRecord
+from pyconvex.server.schema import SearchIndexDefinition
 from pyconvex.values import check_document, decode_id
 from pyconvex.values.ids import _base32 as base32
 from pyconvex.values.validators import Validator
@@ -40,6 +41,8 @@ class SchemaView(Protocol):
     def index_names(self, table: str) -> list[str]: ...
 
     def index_specs(self, table: str) -> list[IndexSpec]: ...
+
+    def search_indexes(self, table: str) -> dict[str, SearchIndexDefinition]: ...
 
 
 _VINT: dict[int, bytes] = {}
