@@ -18,6 +18,7 @@ then ``pyconvex dev`` serves them to the official Convex clients.
 """
 
 from pyconvex.errors import ConvexError
+from pyconvex.runtime.env_vars import env
 from pyconvex.server.functions import (
     FunctionDefinition,
     action,
@@ -49,6 +50,7 @@ __all__ = [
     "action",
     "define_schema",
     "define_table",
+    "env",
     "internal_action",
     "internal_mutation",
     "internal_query",

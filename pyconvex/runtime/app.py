@@ -30,6 +30,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from pyconvex.runtime.admin_api import admin_routes
 from pyconvex.runtime.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.outbox import SyncConfig
 from pyconvex.runtime.subscriptions import SubscriptionManager
@@ -153,6 +154,7 @@ def create_app(
             WebSocketRoute("/api/sync", sync_endpoint),
             WebSocketRoute("/api/{client_version}/sync", sync_endpoint),
             *api.routes(),
+            *admin_routes(deployment),
         ],
         middleware=[
             Middleware(

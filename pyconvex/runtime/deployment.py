@@ -27,10 +27,13 @@ from typing import Any
 
 from pyconvex.errors import ConvexError, PyconvexError, StorageError
 from pyconvex.runtime import executor
+from pyconvex.runtime.admin_key import ensure_admin_key
 from pyconvex.runtime.committer import Committer, PendingCommit
 from pyconvex.runtime.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from pyconvex.runtime.database import DatabaseReader, DatabaseWriter, IdResolver
+from pyconvex.runtime.env_vars import ENV_SOURCE, SYSTEM_FUNCTIONS
 from pyconvex.runtime.function_path import normalize_path
+from pyconvex.runtime.log_history import LogHistory
 from pyconvex.runtime.modules import LoadedFunctions, load_functions
 from pyconvex.runtime.persistence import DB_FILE_DEFAULT, Persistence
 from pyconvex.runtime.read_set import WriteSet
@@ -86,6 +89,9 @@ class Deployment:
         self.session_results: dict[tuple[str, int], tuple[int, str]] = {}
         self.last_commit_ts = store.durable_ts
         self.executions = 0
+        #: Recent executions for `pyconvex logs`; the admin key (None: in-memory deployment).
+        self.log_history = LogHistory()
+        self.admin_key: str | None = None
         self._normalized: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -134,6 +140,8 @@ class Deployment:
             raise
         store.head_ts = store.durable_ts = state.max_ts
         dep = cls(loaded, store, persistence, committer, limits or Limits())
+        if data_dir is not None:
+            dep.admin_key = ensure_admin_key(data_dir)
         dep.session_results = state.session_requests
         persistence.view_columns = dep.schema.view_columns()
         await committer.call(persistence.create_views, dep._view_tables())
@@ -244,7 +252,7 @@ class Deployment:
                 return FunctionFailure(str(e))
             if len(self._normalized) < 10_000:
                 self._normalized[path] = norm
-        fn = self.functions.get(norm)
+        fn = self.functions.get(norm) or SYSTEM_FUNCTIONS.get(norm)
         if fn is None or (fn.visibility == "internal" and not allow_internal):
             public = [
                 p for p, f in self.functions.items() if allow_internal or f.visibility == "public"
@@ -334,6 +342,7 @@ class Deployment:
         )
         self.executions += 1
         token = executor.enter(scope)
+        env_token = ENV_SOURCE.set(tx)
         try:
             handler_args = self._args(fn, args, tx)
             value = executor.drive(
@@ -345,7 +354,9 @@ class Deployment:
             failure = self._failure(e, where)
             value = None
         finally:
+            ENV_SOURCE.reset(env_token)
             executor.exit(scope, token)
+        self.log_history.record("query", fn.path, scope.now_ns, failure, scope.log_lines)
         return FunctionResult(value, failure, scope.log_lines, snapshot, tx.reads, tx.journal_out)
 
     # -- mutations -------------------------------------------------------------------------
@@ -377,6 +388,7 @@ class Deployment:
         scope = executor.ExecutionScope(executor.real_time_ns(), ts)
         self.executions += 1
         token = executor.enter(scope)
+        env_token = ENV_SOURCE.set(tx)
         try:
             handler_args = self._args(fn, args, tx)
             value = executor.drive(
@@ -385,12 +397,16 @@ class Deployment:
             value = self._result_value(fn, value)
         except Exception as e:
             store.undo(undo)
-            return FunctionResult(failure=self._failure(e, where), log_lines=scope.log_lines)
+            failure = self._failure(e, where)
+            self.log_history.record("mutation", fn.path, scope.now_ns, failure, scope.log_lines)
+            return FunctionResult(failure=failure, log_lines=scope.log_lines)
         finally:
+            ENV_SOURCE.reset(env_token)
             executor.exit(scope, token)
         if not undo.touched and not undo.created_tables:
             # Read-only: it may have read commits that are not durable yet.
             await self.committer.wait_durable(self.last_commit_ts)
+            self.log_history.record("mutation", fn.path, scope.now_ns, None, scope.log_lines)
             return FunctionResult(value, None, scope.log_lines, store.durable_ts)
         session = None
         if idempotency_key is not None:
@@ -411,9 +427,10 @@ class Deployment:
         except StorageError as e:
             if idempotency_key is not None:
                 self.session_results.pop(idempotency_key, None)
-            return FunctionResult(
-                failure=FunctionFailure(f"Server Error\n{e}"), log_lines=scope.log_lines
-            )
+            failure = FunctionFailure(f"Server Error\n{e}")
+            self.log_history.record("mutation", fn.path, scope.now_ns, failure, scope.log_lines)
+            return FunctionResult(failure=failure, log_lines=scope.log_lines)
+        self.log_history.record("mutation", fn.path, scope.now_ns, None, scope.log_lines)
         return FunctionResult(value, None, scope.log_lines, ts)
 
     # -- actions ---------------------------------------------------------------------------
@@ -438,12 +455,18 @@ class Deployment:
             lambda f, a: self._call_from_action("action", f, a, identity, scope),
         )
         self.executions += 1
+        env_token = ENV_SOURCE.set(self.store)
         with executor.scope(scope):
             try:
                 handler_args = self._args(fn, args, None)
                 value = self._result_value(fn, await fn.handler(ctx, **handler_args))
             except Exception as e:
-                return FunctionResult(failure=self._failure(e, where), log_lines=scope.log_lines)
+                failure = self._failure(e, where)
+                self.log_history.record("action", fn.path, scope.now_ns, failure, scope.log_lines)
+                return FunctionResult(failure=failure, log_lines=scope.log_lines)
+            finally:
+                ENV_SOURCE.reset(env_token)
+        self.log_history.record("action", fn.path, scope.now_ns, None, scope.log_lines)
         return FunctionResult(value, None, scope.log_lines)
 
     async def _call_from_action(

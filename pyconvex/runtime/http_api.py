@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from pyconvex.runtime.admin_api import PUBLIC, AdminAuthError, Caller, admin_caller
 from pyconvex.runtime.function_path import normalize_path
 from pyconvex.runtime.results import FunctionFailure, FunctionKind, FunctionResult
 from pyconvex.runtime.subscriptions import SERVER_ERROR, decode_args
@@ -34,10 +35,7 @@ AUTH_NOT_CONFIGURED = (
     "The request carries an Authorization: Bearer token, but authentication is not configured "
     "in this deployment; add convex/auth_config.py (later issue) or drop the token."
 )
-ADMIN_NOT_SUPPORTED = (
-    "The request carries an Authorization: Convex <admin key> header, but admin keys are not "
-    "supported by this server yet; drop the header to call public functions."
-)
+_CALLER = "pyconvex.caller"  # request.scope key: the Caller that _wrap authorised
 
 
 class HttpDeployment(SyncDeployment, Protocol):
@@ -88,14 +86,24 @@ async def _body_object(request: Request) -> dict[str, Any]:
     return obj
 
 
-def _check_auth(request: Request) -> None:
+def _check_auth(request: Request, admin_key: str | None) -> Caller:
+    """``Authorization: Convex <admin key>[:<base64 identity>]`` makes an admin caller (internal
+    functions allowed, acting as that identity); no header, a public one."""
     header = request.headers.get("authorization")
     if not header:
-        return
-    scheme = header.split(" ", 1)[0].lower()
-    if scheme == "convex":
-        raise RequestError(401, "AdminKeyNotSupported", ADMIN_NOT_SUPPORTED)
+        return PUBLIC
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "convex":
+        try:
+            return admin_caller(credential, admin_key)
+        except AdminAuthError as exc:
+            raise RequestError(401, exc.code, exc.message) from None
     raise RequestError(401, "AuthenticationNotConfigured", AUTH_NOT_CONFIGURED)
+
+
+def _caller(request: Request) -> Caller:
+    caller: Caller = request.scope.get(_CALLER, PUBLIC)
+    return caller
 
 
 def _path(obj: dict[str, Any], key: str = "path") -> str:
@@ -187,11 +195,11 @@ class HttpApi:
             Route("/api/debug_event", self._wrap(self.debug_event), methods=["POST"]),
         ]
 
-    @staticmethod
-    def _wrap(handler: Handler) -> Handler:
+    def _wrap(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
-                _check_auth(request)
+                admin_key = getattr(self._deployment, "admin_key", None)
+                request.scope[_CALLER] = _check_auth(request, admin_key)
                 return await handler(request)
             except RequestError as exc:
                 return _error(exc)
@@ -207,6 +215,7 @@ class HttpApi:
         path: str,
         args: dict[str, Value],
         ts: int | None = None,
+        caller: Caller = PUBLIC,
     ) -> FunctionResult:
         if kind == "any":
             found = self._deployment.function_kind(path)
@@ -218,19 +227,26 @@ class HttpApi:
                     )
                 )
             kind = found
+        who, admin = caller.identity, caller.admin
         if kind == "query":
-            result = self._deployment.run_query(path, args, ts=ts)
+            result = self._deployment.run_query(
+                path, args, ts=ts, identity=who, allow_internal=admin
+            )
         elif kind == "mutation":
-            result = await self._deployment.run_mutation(path, args)
+            result = await self._deployment.run_mutation(
+                path, args, identity=who, allow_internal=admin
+            )
         else:
-            result = await self._deployment.run_action(path, args)
+            result = await self._deployment.run_action(
+                path, args, identity=who, allow_internal=admin
+            )
         log_function_lines(kind, path, result.log_lines)
         return result
 
     async def _simple(self, request: Request, kind: FunctionKind) -> Response:
         obj = await _body_object(request)
         path, args, fmt = _path(obj), _args(obj.get("args")), _format(obj.get("format"))
-        return _json(result_body(await self._call(kind, path, args), fmt))
+        return _json(result_body(await self._call(kind, path, args, caller=_caller(request)), fmt))
 
     async def query(self, request: Request) -> Response:
         return await self._simple(request, "query")
@@ -246,7 +262,9 @@ class HttpApi:
         raw_args = params.get("args")
         args = _args(_loads(raw_args, "'args' query parameter") if raw_args else None)
         path, fmt = _path(dict(params)), _format(params.get("format"))
-        return _json(result_body(await self._call("query", path, args), fmt))
+        return _json(
+            result_body(await self._call("query", path, args, caller=_caller(request)), fmt)
+        )
 
     async def query_ts(self, request: Request) -> Response:
         return _json({"ts": encode_ts(self._deployment.latest_ts)})
@@ -265,7 +283,9 @@ class HttpApi:
                 "BadTimestamp",
                 f"'ts' {ts} is newer than the latest commit {latest}; get one from /api/query_ts.",
             )
-        return _json(result_body(await self._call("query", path, args, ts=ts), fmt))
+        return _json(
+            result_body(await self._call("query", path, args, ts=ts, caller=_caller(request)), fmt)
+        )
 
     async def query_batch(self, request: Request) -> Response:
         obj = await _body_object(request)
@@ -280,7 +300,10 @@ class HttpApi:
                 raise RequestError(400, "BadJsonBody", "each entry of 'queries' must be an object.")
             calls.append((_path(item), _args(item.get("args")), _format(item.get("format"))))
         ts = self._deployment.latest_ts  # queries run synchronously: all see this snapshot
-        results = [result_body(await self._call("query", p, a, ts=ts), f) for p, a, f in calls]
+        results = [
+            result_body(await self._call("query", p, a, ts=ts, caller=_caller(request)), f)
+            for p, a, f in calls
+        ]
         return _json({"results": results})
 
     async def function(self, request: Request) -> Response:
@@ -291,7 +314,7 @@ class HttpApi:
             )
         path = _path(obj)
         args, fmt = _args(obj.get("args"), object_only=True), _format(obj.get("format"))
-        return _json(result_body(await self._call("any", path, args), fmt))
+        return _json(result_body(await self._call("any", path, args, caller=_caller(request)), fmt))
 
     async def run(self, request: Request) -> Response:
         segments = request.path_params["path"].strip("/")
@@ -314,7 +337,7 @@ class HttpApi:
         else:
             obj = await _body_object(request)
             args, fmt = _args(obj.get("args")), _format(obj.get("format"))
-        return _json(result_body(await self._call("any", path, args), fmt))
+        return _json(result_body(await self._call("any", path, args, caller=_caller(request)), fmt))
 
     async def debug_event(self, request: Request) -> Response:
         return _json({})
