@@ -102,6 +102,7 @@ def _committer_stats(deployment: object) -> dict[str, float]:
         "batches": committer.batches,
         "committedMutations": committer.committed,
         "batchWriteSeconds": committer.write_ns / 1e9,
+        "writerProcessSeconds": committer.writer_ns / 1e9,
     }
 
 

@@ -67,6 +67,7 @@ class Committer:
         self.batches = 0
         self.committed = 0
         self.write_ns = 0
+        self.writer_ns = 0  # of which inside the writer process (DuckDB itself)
         self._write_started = 0
 
     def start(self) -> None:
@@ -124,14 +125,14 @@ class Committer:
             written.add_done_callback(lambda f: self._written(commits, f))
             return
         try:
-            sql = persistence.prepare(batch)
+            prepared = persistence.prepare(batch)
         except Exception as e:  # e.g. a value that does not serialize: fail the batch
             failed: asyncio.Future[None] = self._loop.create_future()
             failed.set_exception(e)
             self._written(commits, failed)
             return
         done = self._loop.run_in_executor(
-            self._executor, persistence.write_prepared, sql, batch.new_tables
+            self._executor, persistence.write_prepared, prepared, batch.new_tables
         )
         done.add_done_callback(lambda f: self._written(commits, f))
 
@@ -153,6 +154,9 @@ class Committer:
         self.batches += 1
         self.committed += len(commits)
         self.write_ns += time.perf_counter_ns() - self._write_started
+        inside = done.result()
+        if isinstance(inside, int):
+            self.writer_ns += inside
         latest = commits[-1].ts
         self.store.mark_durable(latest)
         announced = [Commit(c.ts, c.writes) for c in commits]

@@ -78,6 +78,15 @@ class LoadedState:
 
 
 _LITERAL_ROWS = 16
+#: The table number of the log rows that keep mutation results for idempotent re-sends.
+SESSION_REQUESTS_TABLE = -1
+PreparedBatch = tuple[str, "pa.Table | None"]
+
+
+def session_request_key(session: str, request: int) -> str:
+    """The log ``id`` of a mutation result: session id and request id (NUL never appears in
+    a session id, which is a UUID)."""
+    return f"{session}\x00{int(request)}"
 
 
 def _literal(text: str) -> str:
@@ -157,12 +166,18 @@ class Persistence:
         meta_ts = int(rows[0][0]) if rows else 0
         rows = con.execute("SELECT max(ts) FROM _documents").fetchall()
         log_ts = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        # Mutation results: log rows of table -1 (and the table older files kept them in).
         requests = {
             (s, int(r)): (int(ts), result)
             for s, r, ts, result in con.execute(
                 "SELECT session_id, request_id, ts, result FROM _session_requests"
             ).fetchall()
         }
+        for key, ts, result in con.execute(
+            f"SELECT id, ts, value FROM _documents WHERE table_number = {SESSION_REQUESTS_TABLE}"
+        ).fetchall():
+            session, _, request = key.rpartition("\x00")
+            requests[(session, int(request))] = (int(ts), result)
         paths = {tables[name]: p for name, p in (index_paths or {}).items() if name in tables}
         return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(paths), requests)
 
@@ -183,7 +198,9 @@ class Persistence:
             self.compact()
         numbers = [
             n
-            for (n,) in self.con.execute("SELECT DISTINCT table_number FROM _documents").fetchall()
+            for (n,) in self.con.execute(
+                "SELECT DISTINCT table_number FROM _documents WHERE table_number >= 0"
+            ).fetchall()
         ]
         for number in numbers:
             paths = index_paths.get(number, [])
@@ -235,73 +252,74 @@ class Persistence:
     # interval, which made a 32-document commit take ~25 ms instead of ~2 ms while serving
     # WebSockets (measured against Arrow scans, registered or found by name).
 
-    def prepare(self, batch: Batch) -> str:
-        """The batch's transaction as SQL text: small batches inline their documents as JSON
-        string literals; big ones register an Arrow table (call only while no write runs)."""
+    def prepare(self, batch: Batch) -> PreparedBatch:
+        """The batch's transaction: SQL text, plus an Arrow table of its log rows when there
+        are more than ``literal_rows`` of them (else they are inlined as literals).
+
+        Every row goes into ``_documents`` with one INSERT — mutation results for idempotent
+        re-sends too, as rows of table number -1 — because DuckDB spends ~0.5 ms of CPU on
+        each statement whatever it holds.
+        """
         dumps = dumps_value
         statements = ["BEGIN"]
         if batch.new_tables:
             values = ", ".join(f"({int(n)}, {_literal(name)})" for n, name in batch.new_tables)
             statements.append(f"INSERT INTO _tables VALUES {values}")
         docs = batch.documents
-        if len(docs) > self.literal_rows:
+        requests = batch.session_requests
+        arrow = None
+        if len(docs) + len(requests) > self.literal_rows:
             # DuckDB binds VALUES lists at ~45 us a row: big batches go through Arrow.
+            ts = [d.ts for d in docs]
+            numbers = [d.table_number for d in docs]
+            ids = [d.doc_id for d in docs]
+            deleted = [d.doc is None for d in docs]
+            values_ = [None if d.doc is None else dumps(d.doc) for d in docs]
+            for session, request, request_ts, result in requests:
+                ts.append(request_ts)
+                numbers.append(SESSION_REQUESTS_TABLE)
+                ids.append(session_request_key(session, request))
+                deleted.append(False)
+                values_.append(result)
             arrow = pa.Table.from_arrays(
                 [
-                    pa.array([d.ts for d in docs], pa.uint64()),
-                    pa.array([d.table_number for d in docs], pa.int32()),
-                    pa.array([d.doc_id for d in docs], pa.string()),
-                    pa.array([d.doc is None for d in docs], pa.bool_()),
-                    pa.array([None if d.doc is None else dumps(d.doc) for d in docs], pa.string()),
+                    pa.array(ts, pa.uint64()),
+                    pa.array(numbers, pa.int32()),
+                    pa.array(ids, pa.string()),
+                    pa.array(deleted, pa.bool_()),
+                    pa.array(values_, pa.string()),
                 ],
                 names=["ts", "table_number", "id", "deleted", "value"],
             )
-            self.con.register("_pyconvex_batch", arrow)
+            # Found by name in write_prepared's frame (DuckDB's replacement scan): cheaper
+            # than registering a view per batch.
             statements.append("INSERT INTO _documents SELECT * FROM _pyconvex_batch")
-        elif docs:
-            rows = ",".join(
-                [
-                    f"({int(d.ts)},{int(d.table_number)},{_literal(d.doc_id)},true,NULL)"
-                    if d.doc is None
-                    else f"({int(d.ts)},{int(d.table_number)},{_literal(d.doc_id)},false,"
-                    f"{_literal(dumps(d.doc))})"
-                    for d in docs
-                ]
-            )
-            statements.append(f"INSERT INTO _documents VALUES {rows}")
-        requests = batch.session_requests
-        if len(requests) > self.literal_rows:
-            columns = list(zip(*requests, strict=True))
-            self.con.register(
-                "_pyconvex_requests",
-                pa.Table.from_arrays(
-                    [
-                        pa.array(columns[0], pa.string()),
-                        pa.array(columns[1], pa.int64()),
-                        pa.array(columns[2], pa.uint64()),
-                        pa.array(columns[3], pa.string()),
-                    ],
-                    names=["session_id", "request_id", "ts", "result"],
-                ),
-            )
-            statements.append("INSERT INTO _session_requests SELECT * FROM _pyconvex_requests")
-        elif requests:
-            rows = ",".join(
-                f"({_literal(session)},{int(request)},{int(ts)},{_literal(result)})"
-                for session, request, ts, result in requests
-            )
-            statements.append(f"INSERT INTO _session_requests VALUES {rows}")
-        if not docs:
+        elif docs or requests:
+            rows = [
+                f"({int(d.ts)},{int(d.table_number)},{_literal(d.doc_id)},true,NULL)"
+                if d.doc is None
+                else f"({int(d.ts)},{int(d.table_number)},{_literal(d.doc_id)},false,"
+                f"{_literal(dumps(d.doc))})"
+                for d in docs
+            ]
+            rows += [
+                f"({int(request_ts)},{SESSION_REQUESTS_TABLE},"
+                f"{_literal(session_request_key(session, request))},false,{_literal(result)})"
+                for session, request, request_ts, result in requests
+            ]
+            statements.append(f"INSERT INTO _documents VALUES {','.join(rows)}")
+        if not docs and not requests:
             # The clock is max(ts) of the log; record it only when the log can't show it.
             statements.append(
                 f"INSERT OR REPLACE INTO _meta VALUES ('max_ts', '{int(batch.max_ts)}')"
             )
         statements.append("COMMIT")
-        return ";\n".join(statements)
+        return ";\n".join(statements), arrow
 
-    def write_prepared(self, sql: str, new_tables: list[tuple[int, str]]) -> None:
+    def write_prepared(self, prepared: PreparedBatch, new_tables: list[tuple[int, str]]) -> None:
         """Run a prepared batch's transaction. Raises StorageError if it did not commit."""
         con = self.con
+        sql, _pyconvex_batch = prepared  # the name the SQL scans (see prepare)
         try:
             con.execute(sql)
             if new_tables:
@@ -314,6 +332,8 @@ class Persistence:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise StorageError(f"Writing to {self.path or 'the database'} failed: {e}") from e
+        finally:
+            del _pyconvex_batch
 
     def write_batch(self, batch: Batch) -> None:
         """Prepare and write a batch in one go (tools and tests; the committer splits it)."""

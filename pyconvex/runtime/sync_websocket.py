@@ -22,7 +22,7 @@ import hashlib
 import logging
 import re
 import struct
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from pyconvex.runtime.outbox import (
     CLOSE_TRY_AGAIN_LATER,
@@ -109,6 +109,7 @@ def sync_websocket_protocol(
     """The uvicorn ``ws`` protocol class serving the sync endpoint for ``deployment``."""
 
     class SyncWebSocketProtocol(_SyncWebSocketProtocol):
+        _dirty: ClassVar[list[_SyncWebSocketProtocol]] = []
         _deployment = deployment
         _manager = manager
         _config = config
@@ -118,6 +119,8 @@ def sync_websocket_protocol(
 
 
 class _SyncWebSocketProtocol(asyncio.Protocol):
+    # Sockets with frames queued in this turn of the loop (one list per server: per class).
+    _dirty: ClassVar[list[_SyncWebSocketProtocol]]
     _deployment: SyncDeployment
     _manager: SubscriptionManager
     _config: SyncConfig
@@ -148,6 +151,7 @@ class _SyncWebSocketProtocol(asyncio.Protocol):
         self._ping_timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
         self._last_sent = 0.0
+        self._out: list[bytes] = []  # frames queued in this turn of the loop
         self.sent_frames = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -330,7 +334,7 @@ class _SyncWebSocketProtocol(asyncio.Protocol):
         if not self._close_sent:
             code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000
             reply = struct.pack("!H", code) if code not in (1005, 1006, 1015) else b""
-            self.transport.write(encode_frame(OP_CLOSE, reply))
+            self._write(OP_CLOSE, reply)
             self._close_sent = True
         self.closed = True
         if self._session is not None:
@@ -345,21 +349,43 @@ class _SyncWebSocketProtocol(asyncio.Protocol):
     # -- outgoing (the session's Outbox interface) -----------------------------------------
 
     def _write(self, opcode: int, payload: bytes) -> None:
+        """Write a control frame now, after the data frames queued before it."""
+        self._flush()
         transport = self.transport
         if transport is None or self._lost or transport.is_closing():
             return
         transport.write(encode_frame(opcode, payload))
 
     def send(self, text: str) -> None:
-        """Send one text frame now (the transport buffers what the kernel cannot take)."""
+        """Queue one text frame; every frame a socket gets during one turn of the event loop
+        goes out in one write at the end of it (a MutationResponse and its Transition: one
+        syscall, one packet)."""
         if self.closed:
             return
-        transport = self.transport
-        assert transport is not None
-        if transport.is_closing():
-            return
-        transport.write(encode_frame(OP_TEXT, text.encode("utf-8")))
+        self._out.append(encode_frame(OP_TEXT, text.encode("utf-8")))
         self.sent_frames += 1
+        if len(self._out) == 1:
+            cls = type(self)
+            cls._dirty.append(self)
+            if len(cls._dirty) == 1:
+                self._loop.call_soon(cls._flush_all)
+
+    @classmethod
+    def _flush_all(cls) -> None:
+        dirty = cls._dirty
+        cls._dirty = []
+        for protocol in dirty:
+            protocol._flush()
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        transport = self.transport
+        if transport is None or self._lost or transport.is_closing():
+            return
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
         self._last_sent = self._loop.time()
         if transport.get_write_buffer_size() > self._config.max_outbound_bytes:
             _log.warning(

@@ -26,12 +26,13 @@ import os
 import pickle
 import struct
 import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 from pyconvex.errors import StorageError
-from pyconvex.runtime.persistence import Batch
+from pyconvex.runtime.persistence import Batch, DocumentWrite
 
 _HEADER = struct.Struct("!I")
 
@@ -87,8 +88,11 @@ class ProcessPersistence:
         self._send(("set", "view_columns", columns))
 
     def write(self, batch: Batch) -> asyncio.Future[Any]:
-        """Send a batch; the future resolves once it is committed (raises StorageError if not)."""
-        return self._send(("write", batch))
+        """Send a batch; the future resolves once it is committed (raises StorageError if not)
+        with the nanoseconds the child spent writing it."""
+        # Plain tuples pickle several times faster than slotted dataclasses.
+        docs = [(d.ts, d.table_number, d.doc_id, d.doc) for d in batch.documents]
+        return self._send(("write", docs, batch.new_tables, batch.session_requests, batch.max_ts))
 
     async def call(self, method: str, *args: Any) -> Any:
         """Run ``Persistence.<method>(*args)`` in the child, after every earlier request."""
@@ -202,6 +206,9 @@ def _serve(path: Path) -> None:
         try:
             if op == "open":
                 persistence = Persistence(path, literal_rows=6)
+                # Commits are small and serial: DuckDB's worker threads only compete with the
+                # server for the CPU (measured: 2.9 -> 2.5 ms per 30-document batch).
+                persistence.con.execute("SET threads = 1")
                 reply(True, None)
                 continue
             if op == "close":
@@ -210,12 +217,21 @@ def _serve(path: Path) -> None:
             if persistence is None:
                 raise StorageError("The writer process got a request before open.")
             if op == "write":
-                batch: Batch = message[1]
+                _, docs, new_tables, requests, max_ts = message
+                batch = Batch([DocumentWrite(*d) for d in docs], new_tables, requests, max_ts)
+                started = time.perf_counter_ns()
                 persistence.write_batch(batch)
-                reply(True, None)
+                reply(True, time.perf_counter_ns() - started)
             elif op == "set":
                 setattr(persistence, message[1], message[2])
                 reply(True, None)
+            elif op == "call" and message[1] == "sql":
+                # Analytics may use every core for the one query.
+                persistence.con.execute(f"SET threads = {os.cpu_count() or 1}")
+                try:
+                    reply(True, persistence.sql(*message[2]))
+                finally:
+                    persistence.con.execute("SET threads = 1")
             elif op == "call":
                 reply(True, getattr(persistence, message[1])(*message[2]))
             else:
