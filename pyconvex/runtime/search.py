@@ -93,15 +93,23 @@ class Head(NamedTuple):
 class Dirty:
     """A document written since its postings were last exact."""
 
-    __slots__ = ("analysis", "latest", "posted", "ts")
+    __slots__ = ("analysis", "latest", "posted", "prior", "prior_analysis", "ts")
 
     def __init__(
-        self, ts: int, posted: set[str], latest: Document | None, analysis: Analysis | None
+        self,
+        ts: int,
+        posted: set[str],
+        latest: Document | None,
+        analysis: Analysis | None,
+        prior: Document | None,
+        prior_analysis: Analysis | None,
     ) -> None:
         self.ts = ts  # its last write
         self.posted = posted  # every term it is posted under
         self.latest = latest  # its newest version (None: deleted) and that version's analysis
         self.analysis = analysis
+        self.prior = prior  # the version before it became dirty, and its analysis
+        self.prior_analysis = prior_analysis
 
 
 #: A search result: (-score, -creation time, id, version read, None for the head). Ascending
@@ -200,7 +208,7 @@ class SearchIndex:
                     if version is not head:
                         self._post_missing(doc_id, a.tf)
             last_ts = versions[-1][0]
-            self.dirty[doc_id] = Dirty(last_ts, posted, head, self.analyse(head))
+            self.dirty[doc_id] = Dirty(last_ts, posted, head, self.analyse(head), None, None)
             pending.append((last_ts, doc_id))
         pending.sort()
         self._queue.extend(pending)
@@ -223,12 +231,13 @@ class SearchIndex:
         entry = self.dirty.get(doc_id)
         if entry is None:
             posted: set[str] = set()
+            before = None
             if doc_id in self.heads:
                 # A clean, indexed document is posted under exactly its head's terms.
                 before = self.analyse(prev)
                 if before is not None:
                     posted.update(before.tf)
-            self.dirty[doc_id] = Dirty(ts, posted, new, a)
+            self.dirty[doc_id] = Dirty(ts, posted, new, a, prev, before)
         else:
             posted = entry.posted
             entry.ts, entry.latest, entry.analysis = ts, new, a
@@ -239,20 +248,28 @@ class SearchIndex:
         self._queue.append((ts, doc_id))
         self.clean(_CLEAN_PER_WRITE)
 
-    def write_keys(self, doc: Document | None) -> list[tuple[str, bytes]]:
+    def write_keys(self, doc_id: str, doc: Document | None) -> list[tuple[str, bytes]]:
         """Invalidation keys of one written version (see the module docstring)."""
-        a = self.analyse(doc)
+        if doc is None:
+            return []
+        # The versions of a commit were just analysed by on_write: reuse that.
+        entry = self.dirty.get(doc_id)
+        if entry is not None and doc is entry.latest:
+            a = entry.analysis
+        elif entry is not None and doc is entry.prior:
+            a = entry.prior_analysis
+        else:
+            a = self.analyse(doc)
         if a is None:
             return []
         name = self.name
-        tags = self._filter_tags
-        out: list[tuple[str, bytes]] = []
-        for term in a.tf:
-            tail = term_bytes(term) + b"\x00"
-            out.append((name, b"\x00" + tail))
-            for tag, value in zip(tags, a.filter_keys, strict=True):
-                out.append((name, tag + value + tail))
-        return out
+        starts = [b"\x00"]
+        starts += [t + v for t, v in zip(self._filter_tags, a.filter_keys, strict=True)]
+        return [
+            (name, start + term.encode("utf-8", "surrogatepass") + b"\x00")
+            for term in a.tf
+            for start in starts
+        ]
 
     def clean(self, budget: int) -> None:
         """Make up to ``budget`` dirty documents clean, once only their head is retained."""
@@ -431,12 +448,14 @@ class TableSearch:
         for index in self.indexes.values():
             index.on_write(doc_id, prev, new, ts)
 
-    def write_keys(self, old: Document | None, new: Document | None) -> list[tuple[str, bytes]]:
+    def write_keys(
+        self, doc_id: str, old: Document | None, new: Document | None
+    ) -> list[tuple[str, bytes]]:
         """Invalidation keys of a committed write (old and new version), for the write set."""
         out: list[tuple[str, bytes]] = []
         for index in self.indexes.values():
-            out += index.write_keys(old)
-            out += index.write_keys(new)
+            out += index.write_keys(doc_id, old)
+            out += index.write_keys(doc_id, new)
         return out
 
 

@@ -288,7 +288,7 @@ class Store:
             if old is not None:
                 keys = keys + [(name, mem.spec.key(old)) for name, mem in table.indexes.items()]
             if table.search is not None:
-                keys = keys + table.search.write_keys(old, h[-1][1])
+                keys = keys + table.search.write_keys(doc_id, old, h[-1][1])
             out.append(WriteEntry(table.name, doc_id, tuple(keys)))
         return out
 
