@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pyconvex.cli.dev import dev
+from pyconvex.cli.init import init
 
 app = typer.Typer(
     name="pyconvex",
@@ -20,3 +21,4 @@ def main() -> None:
 
 
 app.command()(dev)
+app.command()(init)

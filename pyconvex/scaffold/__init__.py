@@ -6,6 +6,7 @@ files = render_template("chat", Path("myapp"), {"project_name": "myapp"})
 project = create_project(Path("myapp"), "tasks")   # render + codegen
 """
 
+from pyconvex.scaffold.project import InitResult, create_project
 from pyconvex.scaffold.render import (
     DEFAULT_TEMPLATE,
     ScaffoldError,
@@ -17,8 +18,10 @@ from pyconvex.scaffold.render import (
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "InitResult",
     "ScaffoldError",
     "TemplateExistsError",
+    "create_project",
     "planned_files",
     "render_template",
     "template_names",

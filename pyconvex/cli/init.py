@@ -1,0 +1,105 @@
+"""``pyconvex init [DIR] --template chat|tasks|blank``: a new project, ready for ``pyconvex dev``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.scaffold import (
+    DEFAULT_TEMPLATE,
+    InitResult,
+    ScaffoldError,
+    TemplateExistsError,
+    create_project,
+    template_names,
+)
+
+TEMPLATE_HELP = (
+    "The project to start from: 'chat' (default) a real-time chat with users, conversations, "
+    "messages with reactions and read receipts, typing indicators and search; 'tasks' a task "
+    "board with projects and tasks by status, priority, assignee and due date; 'blank' one "
+    "table, one query and one mutation."
+)
+
+
+def init(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="Where to create the project (created if missing). Default: the current "
+            "directory.",
+            show_default=False,
+        ),
+    ] = Path("."),
+    template: Annotated[str, typer.Option("--template", "-t", help=TEMPLATE_HELP)] = (
+        DEFAULT_TEMPLATE
+    ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the template's files if they exist.")
+    ] = False,
+) -> None:
+    """Create a pyconvex project: convex/ functions, schema, tests and a README.
+
+    Renders the template into DIRECTORY without touching other files there, writes
+    convex/_generated/ (as `pyconvex codegen` does) and prints the next steps.
+    """
+    try:
+        result = _create(directory, template, force)
+    except CliFailure as failure:
+        render_failure(failure)
+        raise typer.Exit(failure.code) from None
+    _next_steps(result)
+
+
+def _create(directory: Path, template: str, force: bool) -> InitResult:
+    if template not in template_names():
+        raise CliFailure(
+            f"Unknown template {template!r}",
+            detail=f"The templates are: {', '.join(template_names())}.",
+            hint=f"Run e.g. `pyconvex init {directory} --template {DEFAULT_TEMPLATE}`.",
+            code=EXIT_USAGE,
+        )
+    try:
+        return create_project(directory, template, force=force)
+    except TemplateExistsError as e:
+        raise CliFailure(
+            "The project's files already exist",
+            where=str(directory),
+            detail="Would overwrite: " + ", ".join(e.existing),
+            hint="Choose a new or empty directory, or pass --force to overwrite these files.",
+            code=EXIT_FAILURE,
+        ) from None
+    except (ScaffoldError, OSError) as e:
+        raise CliFailure(
+            f"Could not create the {template} project", where=str(directory), detail=str(e)
+        ) from None
+
+
+def _next_steps(result: InitResult) -> None:
+    console = Console()
+    console.print(
+        f"[green]Created[/] the [bold]{result.template}[/] project [bold]{result.project_name}"
+        f"[/] in {result.root} ({len(result.files)} files, convex/_generated/ written)."
+    )
+    console.print("\nNext steps:")
+    if result.root.resolve() != Path.cwd().resolve():
+        console.print(f"  [bold]cd {_shell_path(result.root)}[/]")
+    console.print(
+        "  [bold]pyconvex dev[/]          serve it on http://127.0.0.1:3210, reloading on save"
+    )
+    console.print("  [bold]python -m pytest[/]      run its tests (in process, no server)")
+    console.print("  [bold]mypy convex[/]           type-check the functions")
+    console.print("See README.md in the project for what is there and how to call it.")
+
+
+def _shell_path(path: Path) -> str:
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        shown = str(path)
+    return f'"{shown}"' if " " in shown else shown

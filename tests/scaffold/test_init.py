@@ -1,0 +1,103 @@
+"""`pyconvex init`: the command a new user runs first (typer's CliRunner, in process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import pyconvex.codegen
+from pyconvex.cli.main import app
+from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE
+
+runner = CliRunner()
+
+# `pyconvex init` ends with codegen: until pyconvex.codegen.generate exists (written alongside,
+# issue 4) the tests that need it are skipped, saying so.
+needs_codegen = pytest.mark.skipif(
+    not hasattr(pyconvex.codegen, "generate"),
+    reason="pyconvex.codegen.generate does not exist yet: init cannot write convex/_generated/",
+)
+GENERATED = ["__init__.py", "api.py", "data_model.py", "server.py"]
+
+
+def flat(text: str) -> str:
+    """Output without rich's box drawing and line wrapping, for substring checks."""
+    for box in "│╭╮╰╯─":
+        text = text.replace(box, " ")
+    return " ".join(text.split())
+
+
+def test_help_documents_the_templates_and_options() -> None:
+    result = runner.invoke(app, ["init", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = flat(result.output)
+    for expected in (
+        "'chat' (default)",
+        "'tasks'",
+        "'blank'",
+        "--template",
+        "--force",
+        "DIRECTORY",
+    ):
+        assert expected in out
+    assert "init" in runner.invoke(app, ["--help"]).output
+
+
+@needs_codegen
+def test_init_renders_the_template_runs_codegen_and_prints_next_steps(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "notes"), "--template", "blank"])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "notes"
+    assert (root / "convex" / "notes.py").is_file()
+    assert (root / ".gitignore").is_file()
+    for name in GENERATED:
+        assert (root / "convex" / "_generated" / name).is_file(), name
+    out = flat(result.output)
+    assert "Created the blank project notes" in out
+    assert "cd " in out and "pyconvex dev" in out and "pytest" in out
+
+
+@needs_codegen
+def test_chat_is_the_default_template(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "app")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "app" / "convex" / "messages.py").is_file()
+
+
+@needs_codegen
+def test_init_without_a_directory_uses_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init", "-t", "tasks"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "convex" / "tasks.py").is_file()
+    assert "cd " not in flat(result.output)
+
+
+@needs_codegen
+def test_init_refuses_to_overwrite_and_force_overwrites(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    assert runner.invoke(app, ["init", str(root), "-t", "blank"]).exit_code == 0
+    notes = root / "convex" / "notes.py"
+    notes.write_text("# my own work\n")
+
+    result = runner.invoke(app, ["init", str(root), "-t", "blank"], env={"COLUMNS": "200"})
+    assert result.exit_code == EXIT_FAILURE
+    out = flat(result.output)
+    assert "already exist" in out and "convex/notes.py" in out and "--force" in out
+    assert notes.read_text() == "# my own work\n"
+
+    result = runner.invoke(app, ["init", str(root), "-t", "blank", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "# my own work" not in notes.read_text()
+
+
+def test_an_unknown_template_is_a_usage_error_listing_the_templates(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path), "-t", "todo"], env={"COLUMNS": "200"})
+    assert result.exit_code == EXIT_USAGE
+    assert "Unknown template 'todo'" in flat(result.output)
+    assert "blank, chat, tasks" in flat(result.output)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,73 @@
+"""Each scaffold as a user gets it: rendered, codegen run, then its own tests, `mypy --strict`
+and ruff run on it in subprocesses — what `pyconvex init` promises works out of the box."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pyconvex.codegen
+from pyconvex.scaffold import create_project
+
+# `pyconvex init` ends with codegen: until pyconvex.codegen.generate exists (written alongside,
+# issue 4) the tests that need it are skipped, saying so.
+needs_codegen = pytest.mark.skipif(
+    not hasattr(pyconvex.codegen, "generate"),
+    reason="pyconvex.codegen.generate does not exist yet: init cannot write convex/_generated/",
+)
+pytestmark = needs_codegen
+
+TEMPLATES = ["blank", "chat", "tasks"]
+
+
+@pytest.fixture(scope="module", params=TEMPLATES)
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("scaffold") / f"my-{request.param}"
+    create_project(root, request.param)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One cache for the three projects: pyconvex itself is checked once.
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_codegen_wrote_the_generated_modules(project: Path) -> None:
+    generated = project / "convex" / "_generated"
+    for name in ("__init__.py", "api.py", "data_model.py", "server.py", "api.js", "api.d.ts"):
+        assert (generated / name).is_file(), name
+
+
+@pytest.mark.timeout(600)
+def test_the_scaffolds_own_tests_pass(project: Path) -> None:
+    result = run(project, "pytest", "-q", "-p", "no:cacheprovider")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+@pytest.mark.timeout(600)
+def test_mypy_strict_passes_on_the_functions(project: Path, mypy_cache: Path) -> None:
+    result = run(project, "mypy", "--strict", "--cache-dir", str(mypy_cache), "convex")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean_on_the_scaffold(project: Path) -> None:
+    pytest.importorskip("ruff")
+    check = run(project, "ruff", "check", "--output-format", "concise", ".")
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = run(project, "ruff", "format", "--check", "--exclude", "convex/_generated", ".")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
