@@ -15,7 +15,8 @@ Functions are named by ``"module:function"`` strings or by generated references
 A call returns the function's value, or raises what the function raised (``ConvexError`` with
 its ``data``, or the original exception) — argument errors, unknown functions and invalid return
 values raise :class:`FunctionCallError`. ``t.run(fn)`` runs ``fn(ctx)`` inside a mutation, for
-setting up or inspecting data directly, and ``t.with_identity(...)`` calls as a signed-in user.
+setting up or inspecting data directly, ``t.with_identity(...)`` calls as a signed-in user, and
+``ConvexTest(..., env={...})`` / ``t.set_env(name, value)`` set deployment environment variables.
 It works with pytest-asyncio (``asyncio_mode = "auto"``, or ``@pytest.mark.asyncio``).
 """
 
@@ -30,9 +31,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from pyconvex.errors import PyconvexError
+from pyconvex.errors import ConvexError, PyconvexError
 from pyconvex.runtime.context import MutationCtx
 from pyconvex.runtime.deployment import Deployment, function_ref_path
+from pyconvex.runtime.env_vars import SET_PATH
 from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions
 from pyconvex.runtime.results import FunctionResult
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
@@ -111,8 +113,11 @@ class ConvexTest:
 
     __test__ = False
 
-    def __init__(self, functions_dir: str | Path = "convex") -> None:
+    def __init__(
+        self, functions_dir: str | Path = "convex", *, env: Mapping[str, str] | None = None
+    ) -> None:
         self.functions_dir = Path(functions_dir)
+        self._env = dict(env or {})
         self._deployment: Deployment | None = None
         self._identity: TestIdentity | None = None
         self._owner = True
@@ -132,6 +137,12 @@ class ConvexTest:
         run.path = _RUN_PATH
         loaded.functions[_RUN_PATH] = run
         self._deployment = await Deployment.open(None, None, loaded=loaded)
+        try:
+            for name, value in self._env.items():
+                await self.set_env(name, value)
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def close(self) -> None:
@@ -236,6 +247,16 @@ class ConvexTest:
         finally:
             self._run_fn = self._run_value = None
 
+    async def set_env(self, name: str, value: str | None) -> None:
+        """Set (or, with None, remove) a deployment environment variable, as
+        ``pyconvex env set`` does; functions read it through ``pyconvex.env``. Pass
+        ``ConvexTest(..., env={...})`` to start with some."""
+        self._raised.clear()
+        result = await self.deployment.run_mutation(
+            SET_PATH, {"name": name, "value": value}, allow_internal=True
+        )
+        self._outcome(f"set_env({name!r})", result)
+
     # -- internals -----------------------------------------------------------------------
     async def _run_handler(self, ctx: MutationCtx) -> None:
         fn = self._run_fn
@@ -292,6 +313,8 @@ class ConvexTest:
         if self._raised:
             # The exception that escaped the outermost handler, with its traceback.
             raise self._raised[-1]
+        if result.failure.is_convex_error:
+            raise ConvexError(result.failure.data)
         raise FunctionCallError(path, result.failure.message)
 
 

@@ -218,3 +218,29 @@ async def test_missing_generated_modules_point_to_codegen(tmp_path: Path) -> Non
     (convex / "notes.py").write_text("from ._generated.server import query\n")
     with pytest.raises(ModuleLoadError, match="pyconvex codegen"):
         await ConvexTest(convex).open()
+
+
+ENV_FUNCTIONS = """
+from pyconvex import env, query
+
+
+@query
+async def greeting(ctx):
+    return env.get("GREETING", "hello")
+"""
+
+
+async def test_environment_variables(tmp_path: Path) -> None:
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "config.py").write_text(textwrap.dedent(ENV_FUNCTIONS))
+    async with ConvexTest(convex) as t:
+        assert await t.query("config:greeting") == "hello"
+        await t.set_env("GREETING", "bonjour")
+        assert await t.query("config:greeting") == "bonjour"
+        await t.set_env("GREETING", None)
+        assert await t.query("config:greeting") == "hello"
+    async with ConvexTest(convex, env={"GREETING": "hallo"}) as t:
+        assert await t.query("config:greeting") == "hallo"
+        with pytest.raises(ConvexError, match="Invalid environment variable name"):
+            await t.set_env("1BAD", "x")
