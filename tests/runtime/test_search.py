@@ -3,14 +3,18 @@ pagination, the 1024 limit, reactivity, and the index's upkeep (clean-up, undo, 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 from conftest import CommitLog, failure_message, ok
 
 from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.search import tokenize
+from pyconvex.runtime.search import search_index, tokenize
+from pyconvex.runtime.store import Store, UndoRecord
 from pyconvex.runtime.subscriptions import Subscription, SubscriptionManager
+from pyconvex.server.schema import SearchIndexDefinition
+from pyconvex.values import encode_key_part
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v
@@ -552,3 +556,94 @@ def ok_ts(result: Any) -> int:
     ok(result)
     ts: int = result.ts
     return ts
+
+
+# -- the index against a brute-force reference ----------------------------------------------
+
+WORDS = ["apple", "apricot", "banana", "band", "bandana", "cherry", "date", "fig"]
+
+
+def _brute_force(
+    table: Any, index: Any, ids: list[str], ts: int | None, exact: set[str], prefix: str
+) -> dict[str, Any]:
+    out = {}
+    for doc_id in ids:
+        version = table.get(doc_id, ts)
+        a = index.analyse(version)
+        if a is None:
+            continue
+        matches = any(t in exact or t.startswith(prefix) for t in a.tf)
+        if matches and a.filter_keys[0] == encode_key_part("x"):
+            out[doc_id] = version
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_index_matches_a_scan_at_every_retained_snapshot(seed: int) -> None:
+    rng = random.Random(seed)
+    store = Store()
+    table = store.create_table("docs")
+    definition = SearchIndexDefinition("s", "body", ("tag",))
+    ids = [f"{i:031d}" for i in range(30)]
+    created: dict[str, float] = {}
+    snapshots: list[int] = []
+    index = None
+    for step in range(160):
+        undo = UndoRecord(store.next_ts())
+        for _ in range(rng.randint(1, 3)):
+            doc_id = rng.choice(ids)
+            if rng.random() < 0.2:
+                new = None
+            else:
+                created.setdefault(doc_id, float(step))
+                body: Any = " ".join(rng.choices(WORDS, k=rng.randint(0, 4)))
+                if rng.random() < 0.1:
+                    body = 7.0  # not a string: not indexed
+                new = {"_id": doc_id, "_creationTime": created[doc_id], "body": body,
+                       "tag": rng.choice(["x", "y"])}  # fmt: skip
+            if new is None and table.get(doc_id, None) is None:
+                continue
+            store.write(table, doc_id, new, 10, undo)
+        if rng.random() < 0.15:
+            store.undo(undo)
+        else:
+            store.write_entries(undo)
+            store.mark_durable(undo.ts)
+            snapshots.append(undo.ts)
+        if step == 40:
+            index = search_index(store, table, definition, ["s"])
+        if rng.random() < 0.1:
+            store.collect(store.durable_ts - rng.randint(0, 3) * 10**6)
+        if index is None:
+            continue
+        for ts in [None, *[t for t in snapshots[-5:] if t >= store.gc_horizon]]:
+            exact = {rng.choice(WORDS)}
+            prefix = rng.choice(["ap", "ban", "c", "fig", "zz"])
+            found = index.search(ts, exact, prefix, [(0, encode_key_part("x"))])
+            expected = _brute_force(table, index, ids, ts, exact, prefix)
+            assert {e[2] for e in found} == set(expected), (seed, step, ts)
+            for _, _, doc_id, doc in found:
+                assert (doc if doc is not None else table.doc(doc_id)) is expected[doc_id]
+    # Once every old version is collected, every document is clean and the postings exact.
+    store.collect(store.durable_ts)
+    assert index is not None
+    index.clean(10**6)
+    assert not index.dirty
+    for term, docs in index.postings.items():
+        for doc_id, count in docs.items():
+            a = index.analyse(table.doc(doc_id))
+            assert a is not None and a.tf[term] == count
+
+
+def test_a_redefined_index_is_rebuilt_and_an_undeclared_one_dropped() -> None:
+    store = Store()
+    table = store.create_table("docs")
+    undo = UndoRecord(store.next_ts())
+    store.write(table, "a" * 31, {"_id": "a" * 31, "_creationTime": 1.0, "t": "hi", "u": "yo"},
+                10, undo)  # fmt: skip
+    first = search_index(store, table, SearchIndexDefinition("s", "t"), ["s"])
+    assert search_index(store, table, SearchIndexDefinition("s", "t"), ["s"]) is first
+    second = search_index(store, table, SearchIndexDefinition("s", "u"), ["s", "other"])
+    assert second is not first and "yo" in second.postings
+    search_index(store, table, SearchIndexDefinition("other", "t"), ["other"])
+    assert table.search is not None and set(table.search.indexes) == {"other"}
