@@ -114,7 +114,7 @@ class Query:
         return self
 
     def with_search_index(
-        self, index: str, search_fn: Callable[[SearchFilterBuilder], SearchFilterBuilder]
+        self, index: str, search_fn: Callable[[SearchFilterBuilder], Any]
     ) -> Query:
         """Full-text search, results in relevance order (see ``runtime/search_query.py``)::
 
