@@ -197,18 +197,12 @@ class DevLoop:
         on failure print the error and return None (nothing changes)."""
         previous = self.latest
         try:
-            loaded = load_functions(
-                self.functions_dir,
-                previous=previous,
-                changed=changed or (),
-                on_schema=self._generate_schema_modules,
-            )
-            if self.codegen.api_step is not None:
-                self.codegen.api_step(self.functions_dir, loaded)
-                # Modules importing _generated.api see the regenerated one.
-                first = loaded
-                loaded = load_functions(self.functions_dir, previous=first)
-                loaded.executed |= first.executed
+            try:
+                loaded = self._load(previous, changed or set())
+            except ModuleLoadError:
+                if not self._bootstrap_api():
+                    raise
+                loaded = self._load(previous, changed or set())
         except ModuleLoadError as e:
             self._report(self._load_failure(e))
             return None
@@ -227,6 +221,36 @@ class DevLoop:
             unload(previous)
         self.latest = loaded
         return loaded
+
+    def _load(self, previous: LoadedFunctions | None, changed: set[Path]) -> LoadedFunctions:
+        loaded = load_functions(
+            self.functions_dir,
+            previous=previous,
+            changed=changed,
+            on_schema=self._generate_schema_modules,
+        )
+        if self.codegen.api_step is not None:
+            self.codegen.api_step(self.functions_dir, loaded)
+            # Modules importing _generated.api see the regenerated one.
+            first = loaded
+            loaded = load_functions(self.functions_dir, previous=first)
+            loaded.executed |= first.executed
+            loaded.removed |= first.removed
+        return loaded
+
+    def _bootstrap_api(self) -> bool:
+        """Modules may import ``_generated/api.py`` before it lists them (or exists): write it
+        from the modules that do import, then the load is tried again. False: no codegen."""
+        if self.codegen.api_step is None:
+            return False
+        probe = load_functions(
+            self.functions_dir, on_schema=self._generate_schema_modules, keep_going=True
+        )
+        try:
+            self.codegen.api_step(self.functions_dir, probe)
+        finally:
+            unload(probe)
+        return True
 
     @property
     def latest_package(self) -> str | None:
@@ -364,6 +388,11 @@ class DevLoop:
                 self._wake.set()
                 return
 
+    @property
+    def wants_push(self) -> bool:
+        """Whether a file change or a commit on a refused table is waiting to be pushed."""
+        return bool(self._changed or self._retry)
+
     def notice(self, paths: set[Path]) -> None:
         """Files changed: push again (coalescing with changes not yet handled)."""
         self._changed |= paths
@@ -395,20 +424,19 @@ class DevLoop:
         retry, self._retry = self._retry, False
         loaded: LoadedFunctions | None
         if changed:
+            before = self.latest
             loaded = self.load(changed)
             if loaded is None:
                 return False
-            if not loaded.executed and self._up_to_date(loaded):
-                return None
+            unchanged = not loaded.executed and not loaded.removed
+            if unchanged and before is self.serving and not self._refused_tables:
+                self.serving = self.latest = loaded
+                return None  # saved without changes
         elif retry and self.latest is not None and self.latest is not self.serving:
             loaded = self.latest
         else:
             return None
         return await self.push(_Attempt(loaded, started))
-
-    def _up_to_date(self, loaded: LoadedFunctions) -> bool:
-        serving = self.serving
-        return serving is not None and serving.files == loaded.files and not self._refused_tables
 
     async def _watch(self, stop: asyncio.Event) -> None:
         from watchfiles import PythonFilter, awatch

@@ -93,8 +93,12 @@ class LoadedFunctions:
     functions_dir: Path | None = None
     #: Every source file, by dotted name, as this load saw it (the next reload diffs them).
     files: dict[str, SourceFile] = field(default_factory=dict)
-    #: Dotted names of the modules this load (re)executed; empty when nothing had changed.
+    #: Dotted names of the modules this load (re)executed, and of the files gone since the
+    #: previous load: both empty when nothing had changed.
     executed: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    #: With ``keep_going``: the modules that failed to import (their functions are missing).
+    errors: list[ModuleLoadError] = field(default_factory=list)
 
 
 def module_paths(functions_dir: Path) -> list[str]:
@@ -125,6 +129,7 @@ def load_functions(
     previous: LoadedFunctions | None = None,
     changed: Iterable[Path] = (),
     on_schema: Callable[[SchemaDefinition | None], None] | None = None,
+    keep_going: bool = False,
 ) -> LoadedFunctions:
     """Import every module of ``functions_dir`` and collect its functions and schema.
 
@@ -133,6 +138,8 @@ def load_functions(
     their size and mtime look the same). ``on_schema`` runs after ``schema.py`` is imported and
     before any other module (codegen writes ``_generated/server.py`` there).
     Raises :class:`ModuleLoadError`; ``sys.modules`` is then as it was before the call.
+    ``keep_going`` collects the failures of function modules in ``errors`` instead (what
+    codegen needs to bootstrap ``_generated/api.py`` for modules that import it).
     """
     functions_dir = functions_dir.resolve()
     if not functions_dir.is_dir():
@@ -153,9 +160,11 @@ def load_functions(
         incremental = False  # the package's own __init__ changed: start afresh
     if incremental:
         assert previous is not None
-        return _Load(functions_dir, previous.package, files, old_files, forced).run(on_schema)
-    package = f"_pyconvex_fn_{next(_counter)}"
-    return _Load(functions_dir, package, files, {}, forced).run(on_schema)
+        load = _Load(functions_dir, previous.package, files, old_files, forced)
+    else:
+        load = _Load(functions_dir, f"_pyconvex_fn_{next(_counter)}", files, {}, forced)
+    load.keep_going = keep_going
+    return load.run(on_schema)
 
 
 def unload(loaded: LoadedFunctions) -> None:
@@ -190,6 +199,7 @@ class _Load:
         self.saved_attrs: list[tuple[ModuleType, str, object]] = []
         self.old_sources = _finder.packages.get(package)
         self.dirty: set[str] = set()
+        self.keep_going = False
 
     def run(self, on_schema: Callable[[SchemaDefinition | None], None] | None) -> LoadedFunctions:
         _finder.install()
@@ -276,9 +286,16 @@ class _Load:
             functions_dir=self.dir,
             files=self.files,
             executed=frozenset(self.dirty & set(self.files)),
+            removed=frozenset(set(self.old_files) - set(self.files)),
         )
         for mod_path in _exported(self.files):
-            module = self._import(mod_path.replace("/", "."))
+            try:
+                module = self._import(mod_path.replace("/", "."))
+            except ModuleLoadError as e:
+                if not self.keep_going:
+                    raise
+                loaded.errors.append(e)
+                continue
             loaded.modules[mod_path] = module
             for name, value in vars(module).items():
                 if name.startswith("_") or not isinstance(value, FunctionDefinition):
