@@ -248,7 +248,10 @@ def main() -> None:
         "duckdb_single_row_commits_per_s": duckdb_commits_per_s(1.0 if args.quick else 3.0),
         "sqlite_wal_single_row_commits_per_s": sqlite_commits_per_s(1.0 if args.quick else 3.0),
     }
-    metrics = asyncio.run(engine_metrics(args.quick))
+    # The loop `pyconvex dev` serves on (uvloop when installed).
+    from pyconvex.runtime.event_loop import run
+
+    metrics = run(engine_metrics(args.quick))
     if not args.quick:
         metrics.update(restart_metrics(args.docs))
     metrics["insert_256_vs_duckdb_commits"] = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,15 @@ class PendingCommit:
 CommitsListener = Callable[[int, list[Commit]], None]
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """A batch handed to the writer, waiting for its answer."""
+
+    commits: list[PendingCommit]
+    started: int
+    abandoned: bool = False
+
+
 class Committer:
     """Owns the DuckDB connection's thread and the queue of commits waiting for it."""
 
@@ -58,7 +68,11 @@ class Committer:
         self._queue: list[PendingCommit] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pyconvex-duckdb")
         self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
-        self._writing = False
+        #: Batches sent and not yet answered, oldest first.
+        self._in_flight: deque[_InFlight] = deque()
+        self.max_in_flight = 2
+        self.pipeline_min_batch = 64
+        self._failed_epoch = False  # a batch failed; waiting for the writer to reset
         self._calls = 0  # call()s running on the DuckDB thread
         self._closed = False
         self._idle = asyncio.Event()
@@ -68,7 +82,6 @@ class Committer:
         self.committed = 0
         self.write_ns = 0
         self.writer_ns = 0  # of which inside the writer process (DuckDB itself)
-        self._write_started = 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -83,7 +96,7 @@ class Committer:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         finally:
             self._calls -= 1
-            if self._calls == 0 and self._queue and not self._writing:
+            if self._may_start():
                 self._start_write()
 
     def submit(self, pending: PendingCommit) -> asyncio.Future[int]:
@@ -98,7 +111,7 @@ class Committer:
         pending.future = fut
         self._queue.append(pending)
         self._idle.clear()
-        if not self._writing and not self._calls:
+        if self._may_start():
             self._start_write()
         return fut
 
@@ -106,6 +119,29 @@ class Committer:
         """Wait until everything up to ``ts`` is durable (for read-only mutations)."""
         while self.store.durable_ts < ts and not self._idle.is_set():
             await self._idle.wait()
+
+    @property
+    def _writing(self) -> bool:
+        return bool(self._in_flight)
+
+    def _may_start(self) -> bool:
+        """Whether to send the queued commits now.
+
+        One batch at a time through the thread. The writer process takes a second batch while
+        it commits the first once enough has queued up: the reply to the first would otherwise
+        wait for the event loop to finish its current turn (several ms under load) while the
+        writer sits idle. Small second batches are not worth a DuckDB commit of their own.
+        """
+        if not self._queue or self._calls or self._failed_epoch:
+            return False
+        in_flight = len(self._in_flight)
+        if in_flight == 0:
+            return True
+        return (
+            in_flight < self.max_in_flight
+            and len(self._queue) >= self.pipeline_min_batch
+            and isinstance(self.persistence, ProcessPersistence)
+        )
 
     def _start_write(self) -> None:
         commits = self._queue[: self.max_batch]
@@ -117,31 +153,42 @@ class Committer:
             if c.session_request is not None:
                 session, request, result = c.session_request
                 batch.session_requests.append((session, request, c.ts, result))
-        self._writing = True
-        self._write_started = time.perf_counter_ns()
+        flight = _InFlight(commits, time.perf_counter_ns())
+        self._in_flight.append(flight)
         persistence = self.persistence
         if isinstance(persistence, ProcessPersistence):
             written = persistence.write(batch)
-            written.add_done_callback(lambda f: self._written(commits, f))
+            written.add_done_callback(lambda f: self._written(flight, f))
             return
         try:
             prepared = persistence.prepare(batch)
         except Exception as e:  # e.g. a value that does not serialize: fail the batch
             failed: asyncio.Future[None] = self._loop.create_future()
             failed.set_exception(e)
-            self._written(commits, failed)
+            self._written(flight, failed)
             return
         done = self._loop.run_in_executor(
             self._executor, persistence.write_prepared, prepared, batch.new_tables
         )
-        done.add_done_callback(lambda f: self._written(commits, f))
+        done.add_done_callback(lambda f: self._written(flight, f))
 
-    def _written(self, commits: list[PendingCommit], done: asyncio.Future[Any]) -> None:
-        self._writing = False
+    def _written(self, flight: _InFlight, done: asyncio.Future[Any]) -> None:
+        if flight.abandoned:
+            # A batch sent behind one that failed: already undone and reported.
+            self._in_flight.remove(flight)
+            self._after_batch()
+            return
+        assert self._in_flight[0] is flight, "the writer answers batches in order"
+        self._in_flight.popleft()
+        commits = flight.commits
         error = done.exception()
-        if error is not None:  # not durable: take every queued commit back out of memory
+        if error is not None:  # not durable: take it, and everything after it, out of memory
             log.error("commit of %d mutations failed: %s", len(commits), error)
-            failed = commits + self._queue
+            failed = list(commits)
+            for later in self._in_flight:
+                later.abandoned = True
+                failed += later.commits
+            failed += self._queue
             self._queue = []
             for c in reversed(failed):
                 self.store.undo(c.undo)
@@ -149,11 +196,16 @@ class Committer:
             for c in failed:
                 if c.future is not None and not c.future.done():
                     c.future.set_exception(err)
-            self._idle.set()
+            if isinstance(self.persistence, ProcessPersistence):
+                # The writer refuses the batches behind the failed one until told to go on.
+                self._failed_epoch = True
+                reset = self.persistence.reset()
+                reset.add_done_callback(self._reset_done)
+            self._after_batch()
             return
         self.batches += 1
         self.committed += len(commits)
-        self.write_ns += time.perf_counter_ns() - self._write_started
+        self.write_ns += time.perf_counter_ns() - flight.started
         inside = done.result()
         if isinstance(inside, int):
             self.writer_ns += inside
@@ -168,9 +220,18 @@ class Committer:
                 listener(latest, announced)
             except Exception:
                 log.exception("commit listener failed")
-        if self._queue and not self._calls:
+        self._after_batch()
+
+    def _reset_done(self, done: asyncio.Future[Any]) -> None:
+        if done.exception() is not None:  # the writer is gone: later writes fail with that
+            log.error("the writer did not reset after a failed batch: %s", done.exception())
+        self._failed_epoch = False
+        self._after_batch()
+
+    def _after_batch(self) -> None:
+        if self._may_start():
             self._start_write()
-        elif not self._queue:
+        elif not self._queue and not self._in_flight:
             self._idle.set()
 
     async def close(self) -> None:

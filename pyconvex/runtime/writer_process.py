@@ -94,6 +94,11 @@ class ProcessPersistence:
         docs = [(d.ts, d.table_number, d.doc_id, d.doc) for d in batch.documents]
         return self._send(("write", docs, batch.new_tables, batch.session_requests, batch.max_ts))
 
+    def reset(self) -> asyncio.Future[Any]:
+        """After a failed write: the child refuses later writes until this arrives (they may
+        depend on the failed one; the committer has undone them)."""
+        return self._send(("reset",))
+
     async def call(self, method: str, *args: Any) -> Any:
         """Run ``Persistence.<method>(*args)`` in the child, after every earlier request."""
         return await self._request(("call", method, args))
@@ -191,6 +196,7 @@ def _serve(path: Path) -> None:
     stdout = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     persistence: Persistence | None = None
+    failed = False  # a write failed: refuse writes until the parent resets
 
     def reply(ok: bool, value: Any) -> None:
         payload = pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
@@ -216,11 +222,20 @@ def _serve(path: Path) -> None:
                 break
             if persistence is None:
                 raise StorageError("The writer process got a request before open.")
-            if op == "write":
+            if op == "reset":
+                failed = False
+                reply(True, None)
+            elif op == "write" and failed:
+                reply(False, "Not written: an earlier batch failed and was rolled back.")
+            elif op == "write":
                 _, docs, new_tables, requests, max_ts = message
                 batch = Batch([DocumentWrite(*d) for d in docs], new_tables, requests, max_ts)
                 started = time.perf_counter_ns()
-                persistence.write_batch(batch)
+                try:
+                    persistence.write_batch(batch)
+                except Exception:
+                    failed = True
+                    raise
                 reply(True, time.perf_counter_ns() - started)
             elif op == "set":
                 setattr(persistence, message[1], message[2])

@@ -321,3 +321,26 @@ async def test_file_backed_deployment_commits_through_the_writer_process(
     await dep.close()
     dep2 = await deployment(FILES, persistent=True)
     assert ok(dep2.run_query("messages:list", {"channel": "a"})) == ["kept"]
+
+
+async def test_a_failed_batch_in_the_writer_process_undoes_it_and_every_batch_behind_it(
+    deployment: Any,
+) -> None:
+    import asyncio
+
+    dep = await deployment(FILES, persistent=True)
+    ok(await dep.run_mutation("messages:send", {"channel": "a", "body": "kept"}))
+    # Make every write fail inside DuckDB, with enough mutations at once that the committer
+    # pipelines a second batch behind the first.
+    await dep.sql("ALTER TABLE _documents RENAME TO _documents_away")
+    results = await asyncio.gather(
+        *(dep.run_mutation("messages:send", {"channel": "a", "body": f"x{i}"}) for i in range(300))
+    )
+    assert all(r.failure is not None for r in results)
+    assert ok(dep.run_query("messages:list", {"channel": "a"})) == ["kept"]
+    await dep.sql("ALTER TABLE _documents_away RENAME TO _documents")
+    ok(await dep.run_mutation("messages:send", {"channel": "a", "body": "after"}))
+    assert ok(dep.run_query("messages:list", {"channel": "a"})) == ["kept", "after"]
+    await dep.close()
+    dep2 = await deployment(FILES, persistent=True)
+    assert ok(dep2.run_query("messages:list", {"channel": "a"})) == ["kept", "after"]
