@@ -12,9 +12,10 @@ A table's search indexes are built on its first search and from then on kept cur
 MVCC: the postings hold the terms of every retained version of a document (plus, for a while,
 terms of versions already collected), so a read at any retained snapshot finds every candidate.
 Each candidate is then checked: a document with a single version (absent from the store's
-history) and no pending clean-up is read straight from the postings; any other is read at the
-snapshot and tokenised again. Clean-up runs a few documents at a time, once the store has
-collected their old versions, and drops the stale terms.
+history) and no pending clean-up is read straight from the postings; any other ("dirty") is read
+at the snapshot, and its terms taken from that version (kept for the version written last,
+tokenised again for an older one). Clean-up runs a few documents at a time, once the store has
+collected their old versions, drops the stale terms and makes them clean again.
 
 Reactivity: every written version contributes invalidation keys under the index's name, one per
 term (``\\x00 term \\x00``) and one per term and filter field (``\\x01 field \\x00 value term
@@ -424,14 +425,15 @@ def term_ranges(
 ) -> list[tuple[bytes, bytes]]:
     """The invalidation key ranges a search reads: one per exact term, one for the prefix."""
     start = b"\x00" if first_filter is None else filter_tag(first_filter[0]) + first_filter[1]
+    # Each range's upper end extends its lower end, so the subscription manager files it under
+    # the whole lower end and only a write of that term (or completion) ever probes it.
     out = []
     for term in exact:
-        lo = start + term_bytes(term) + b"\x00"
-        out.append((lo, lo[:-1] + b"\x01"))
+        key = start + term_bytes(term) + b"\x00"
+        out.append((key, key + b"\x01"))  # exactly that key: none extends it
     if prefix is not None:
         lo = start + term_bytes(prefix)
-        # UTF-8 never holds a 0xff byte, so the last byte can always be incremented.
-        out.append((lo, lo[:-1] + bytes((lo[-1] + 1,))))
+        out.append((lo, lo + b"\xff"))  # every key extending it: UTF-8 never holds 0xff
     return out
 
 

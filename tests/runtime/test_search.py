@@ -511,6 +511,19 @@ async def test_a_search_subscription_reruns_only_on_matching_writes(dep: Deploym
     manager.close()
 
 
+async def test_a_write_probes_only_the_searches_for_its_terms(dep: Deployment) -> None:
+    await send(dep, "creates the table")
+    manager = SubscriptionManager(dep)
+    recorder = Recorder()
+    for i in range(200):
+        manager.subscribe(recorder, i, "messages:search", [{"text": f"word{i} x", "channel": "a"}])
+    runs, checks = manager.executions, manager.range_checks
+    await send(dep, "about word42 today", channel="a")
+    assert manager.executions == runs + 1 and recorder.updates == [[42]]
+    assert manager.range_checks - checks <= 10, "a write should not probe every search"
+    manager.close()
+
+
 async def test_filter_only_on_the_first_eq_field(dep: Deployment) -> None:
     await send(dep, "creates the table")
     manager = SubscriptionManager(dep)
