@@ -93,6 +93,35 @@ def server_executions(server: Pyconvex) -> float | None:
     return None
 
 
+def server_stats(server: Pyconvex) -> dict[str, Any]:
+    """/api/_pyconvex/stats: execution and commit counters."""
+    try:
+        with urllib.request.urlopen(server.url + "/api/_pyconvex/stats", timeout=5) as resp:
+            stats: dict[str, Any] = json.loads(resp.read())
+            return stats
+    except (OSError, ValueError):
+        return {}
+
+
+def commit_split(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    """Mean time per durable batch over a phase: round trip to the writer, and DuckDB's own
+    share (inside the writer process)."""
+    batches = after.get("batches", 0) - before.get("batches", 0)
+    if not batches or "writerProcessSeconds" not in after:
+        return {}
+    return {
+        "batches": batches,
+        "batch_write_ms": 1000
+        * (after["batchWriteSeconds"] - before["batchWriteSeconds"])
+        / batches,
+        "duckdb_commit_ms": 1000
+        * (after["writerProcessSeconds"] - before["writerProcessSeconds"])
+        / batches,
+        "mutations_per_batch": (after["committedMutations"] - before["committedMutations"])
+        / batches,
+    }
+
+
 def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dict[str, Any]:
     per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
     starts = [sum(per[:i]) for i in range(procs)]
@@ -146,17 +175,25 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
     try:
         base = {"url": server.url}
         log("pyconvex: mutation RTT, one in flight")
+        stats0 = server_stats(server)
         r = phases.rtt(
             MOD,
             {**base, "warmup": 50, "count": cfg["rtt_count"], "max_seconds": cfg["rtt_max_s"]},
             server.cpu,
         )
         log(f"  {r}")
+        split = commit_split(stats0, server_stats(server))
         out |= {
             "mutation_rtt_p50_ms": r["rtt_p50_ms"],
             "mutation_rtt_p99_ms": r["rtt_p99_ms"],
             "mutation_response_p50_ms": r["response_p50_ms"],
         }
+        if split:
+            # The gap to the target: DuckDB's durable commit itself vs everything else.
+            out["mutation_rtt_duckdb_commit_ms"] = round(split["duckdb_commit_ms"], 3)
+            out["mutation_rtt_without_commit_ms"] = round(
+                r["rtt_p50_ms"] - split["duckdb_commit_ms"], 3
+            )
         log("pyconvex: mutations/s with 64 in flight")
         t = phases.throughput(
             MOD, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, procs, server.cpu
