@@ -1,0 +1,300 @@
+"""Dev-loop benchmark (issue 4): how fast `pyconvex dev` starts, how soon a saved file answers
+over HTTP, how long an index on 100,000 documents takes to backfill, and codegen of 100 modules.
+
+    python bench/devloop_bench.py [--quick]
+
+Metrics (targets in brackets):
+
+* ``dev_cold_start_s`` — ``pyconvex dev`` spawned → first query answered over HTTP [≤ 1.5 s];
+* ``save_to_live_p50_ms`` — a function file saved → the new code answers over HTTP, 20 saves
+  against a running ``pyconvex dev`` (file watching included) [≤ 300 ms];
+* ``index_backfill_100k_s`` — a schema push adding an index to a 100,000-document table (loaded
+  from disk, as after a restart) → a query through the index answers [≤ 2 s];
+* ``codegen_100_modules_s`` — ``pyconvex.codegen.generate`` over 100 modules [≤ 1 s] (null while
+  codegen is not there);
+* ``reload_1_of_100_modules_ms`` / ``load_100_modules_ms`` — the incremental reload of one edited
+  module in a 100-module project, against loading all of them.
+
+The last line printed is one JSON object: {"metrics": {...}, "machine": {...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SERVING = re.compile(r"pyconvex dev: serving (http://127\.0\.0\.1:\d+)")
+
+GREET = """
+from pyconvex import query
+
+
+@query(args={{}})
+async def hello(ctx):
+    return "{value}"
+"""
+
+SCHEMA = """
+from pyconvex import define_schema, define_table, v
+
+schema = define_schema({{
+    "items": define_table({{"owner": v.string(), "n": v.float64(), "body": v.string()}}){indexes},
+}})
+"""
+
+ITEMS = """
+from pyconvex import mutation, query, v
+
+
+@mutation(args={"start": v.float64(), "count": v.float64()})
+async def fill(ctx, start, count):
+    for i in range(int(start), int(start + count)):
+        await ctx.db.insert("items", {"owner": f"user{i % 997}", "n": float(i), "body": "x" * 40})
+
+
+@query(args={"n": v.float64()})
+async def by_n(ctx, n):
+    return [d["owner"] for d in await ctx.db.query("items")
+            .with_index("by_n", lambda q: q.eq("n", n)).collect()]
+"""
+
+MODULE = """
+from pyconvex import mutation, query, v
+
+from ._shared import label
+
+
+@query(args={{"x": v.float64()}})
+async def get_{i}(ctx, x):
+    return label({i}, x)
+
+
+@mutation(args={{"name": v.string(), "n": v.optional(v.float64())}})
+async def put_{i}(ctx, name, n=None):
+    return await ctx.db.insert("things", {{"name": name, "n": n or 0.0}})
+"""
+
+
+def write(path: Path, source: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source).lstrip("\n"))
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+class Dev:
+    """A `pyconvex dev` process; the URL once it listens."""
+
+    def __init__(self, project: Path) -> None:
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pyconvex", "dev", "--port", "0"],
+            cwd=project,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.log: list[str] = []
+        for line in self.proc.stdout:
+            self.log.append(line)
+            if m := SERVING.search(line):
+                self.url = m.group(1)
+                break
+        else:
+            raise RuntimeError("pyconvex dev did not start:\n" + "".join(self.log))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def query(client: httpx.Client, url: str, path: str) -> Any:
+    r = client.post(f"{url}/api/query", json={"path": path, "args": {}}, timeout=10)
+    body = r.json()
+    return body.get("value") if body.get("status") == "success" else None
+
+
+def cold_start_s(root: Path, runs: int) -> float:
+    times = []
+    for i in range(runs):
+        project = root / f"cold{i}"
+        write(project / "convex" / "greet.py", GREET.format(value="hi"))
+        with httpx.Client() as client:
+            dev = Dev(project)
+            try:
+                while query(client, dev.url, "greet:hello") != "hi":
+                    time.sleep(0.005)
+                times.append(time.perf_counter() - dev.started)
+            finally:
+                dev.stop()
+    return statistics.median(times)
+
+
+def save_to_live_ms(root: Path, saves: int) -> list[float]:
+    project = root / "live"
+    greet = project / "convex" / "greet.py"
+    write(greet, GREET.format(value="v0"))
+    dev = Dev(project)
+    out = []
+    try:
+        with httpx.Client() as client:
+            while query(client, dev.url, "greet:hello") != "v0":
+                time.sleep(0.01)
+            time.sleep(0.3)  # the watcher is running
+            for i in range(1, saves + 1):
+                want = f"v{i}"
+                greet.write_text(textwrap.dedent(GREET.format(value=want)).lstrip("\n"))
+                t0 = time.perf_counter()
+                deadline = t0 + 10
+                while query(client, dev.url, "greet:hello") != want:
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError(f"save {i} never went live:\n" + "".join(dev.log))
+                    time.sleep(0.002)
+                out.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.05)
+    finally:
+        dev.stop()
+    return out
+
+
+async def backfill_s(root: Path, docs: int) -> dict[str, float]:
+    from pyconvex.runtime.deployment import Deployment
+    from pyconvex.runtime.modules import load_functions
+    from pyconvex.runtime.push import push, schema_json
+
+    functions = root / "backfill" / "convex"
+    data = root / "backfill" / "data"
+    write(functions / "schema.py", SCHEMA.format(indexes=""))
+    write(functions / "items.py", ITEMS)
+    loaded = load_functions(functions)
+    dep = await Deployment.open(None, data, loaded=loaded)
+    t0 = time.perf_counter()
+    for start in range(0, docs, 1000):
+        r = await dep.run_mutation("items:fill", {"start": float(start), "count": 1000.0})
+        assert r.failure is None, r.failure
+    fill_s = time.perf_counter() - t0
+    await dep.close()
+
+    dep = await Deployment.open(None, data, loaded=loaded)  # documents as stored text again
+    try:
+        write(functions / "schema.py", SCHEMA.format(indexes='.index("by_n", ["n"])'))
+        t0 = time.perf_counter()
+        new = load_functions(functions, previous=loaded, changed=[functions / "schema.py"])
+        result = await push(dep, new, accepted=schema_json(loaded.schema))
+        answer = dep.run_query("items:by_n", {"n": float(docs // 2)})
+        elapsed = time.perf_counter() - t0
+        assert result.ok and answer.value == [f"user{(docs // 2) % 997}"], answer
+    finally:
+        await dep.close()
+    return {"index_backfill_100k_s": elapsed, "backfill_fill_docs_s": fill_s}
+
+
+def modules_project(root: Path, n: int) -> Path:
+    functions = root / "many" / "convex"
+    write(functions / "_shared.py", "def label(i, x):\n    return f'{i}:{x}'\n")
+    write(
+        functions / "schema.py",
+        SCHEMA.format(indexes="").replace(
+            '"items"',
+            '"things": define_table({"name": v.string(), "n": v.float64()}),\n    "items"',
+        ),
+    )
+    for i in range(n):
+        write(functions / f"mod{i:03}.py", MODULE.format(i=i))
+    return functions
+
+
+def reload_ms(functions: Path) -> dict[str, float]:
+    from pyconvex.runtime.modules import load_functions, unload
+
+    fulls, incrementals = [], []
+    for i in range(5):
+        t0 = time.perf_counter()
+        loaded = load_functions(functions)
+        fulls.append((time.perf_counter() - t0) * 1000)
+        target = functions / "mod050.py"
+        target.write_text(target.read_text() + f"\n# edit {i}\n")
+        t0 = time.perf_counter()
+        again = load_functions(functions, previous=loaded, changed=[target])
+        incrementals.append((time.perf_counter() - t0) * 1000)
+        assert again.executed == frozenset({"mod050"}), again.executed
+        unload(again)
+    return {
+        "load_100_modules_ms": statistics.median(fulls),
+        "reload_1_of_100_modules_ms": statistics.median(incrementals),
+    }
+
+
+def codegen_s(functions: Path) -> float | None:
+    try:
+        from pyconvex.codegen import generate  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        generate(functions)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer runs, 20,000 documents")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    metrics: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="pyconvex-devloop-") as tmp:
+        root = Path(tmp)
+        metrics["dev_cold_start_s"] = cold_start_s(root, 1 if args.quick else 3)
+        lat = save_to_live_ms(root, 5 if args.quick else 20)
+        metrics["save_to_live_p50_ms"] = statistics.median(lat)
+        metrics["save_to_live_max_ms"] = max(lat)
+        from pyconvex.runtime.event_loop import run
+
+        metrics.update(run(backfill_s(root, 20_000 if args.quick else 100_000)))
+        functions = modules_project(root, 100)
+        metrics.update(reload_ms(functions))
+        metrics["codegen_100_modules_s"] = codegen_s(functions)
+    machine = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "bench_seconds": round(time.perf_counter() - started, 1),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(json.dumps({"metrics": metrics, "machine": machine}))
+
+
+if __name__ == "__main__":
+    main()
