@@ -189,6 +189,9 @@ class DevLoop:
         self._wake = asyncio.Event()
         self._remove_listener: Callable[[], None] | None = None
         self._startup: tuple[PushResult, _Attempt] | None = None
+        #: What the generated modules were last written from (codegen is skipped when equal).
+        self._schema_generated: str | None = None
+        self._api_generated: str | None = None
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -229,8 +232,13 @@ class DevLoop:
             changed=changed,
             on_schema=self._generate_schema_modules,
         )
-        if self.codegen.api_step is not None:
+        fingerprint = _api_fingerprint(loaded)
+        generated = self.functions_dir / "_generated" / "api.py"
+        if self.codegen.api_step is not None and (
+            fingerprint != self._api_generated or not generated.exists()
+        ):
             self.codegen.api_step(self.functions_dir, loaded)
+            self._api_generated = fingerprint
             # Modules importing _generated.api see the regenerated one.
             first = loaded
             loaded = load_functions(self.functions_dir, previous=first)
@@ -250,6 +258,7 @@ class DevLoop:
             self.codegen.api_step(self.functions_dir, probe)
         finally:
             unload(probe)
+        self._api_generated = None
         return True
 
     @property
@@ -257,8 +266,15 @@ class DevLoop:
         return self.latest.package if self.latest is not None else None
 
     def _generate_schema_modules(self, schema: SchemaDefinition | None) -> None:
-        if self.codegen.schema_step is not None:
+        # Regenerate only when the schema changed (or the output went missing): most saves
+        # edit function bodies, and codegen is the slowest step of a reload.
+        fingerprint = json.dumps(schema_json(schema), sort_keys=True)
+        generated = self.functions_dir / "_generated" / "server.py"
+        if self.codegen.schema_step is not None and (
+            fingerprint != self._schema_generated or not generated.exists()
+        ):
             self.codegen.schema_step(self.functions_dir, schema)
+            self._schema_generated = fingerprint
 
     def _load_failure(self, e: ModuleLoadError) -> CliFailure:
         where = None
@@ -474,6 +490,22 @@ class _Progress:
             return
         self.last = now
         self.out.print(f"  {escape(what)}: {done:,}/{total:,} documents")
+
+
+def _api_fingerprint(loaded: LoadedFunctions) -> str:
+    """Everything ``_generated/api.py`` is made of: the schema and each function's signature."""
+    functions = [
+        (
+            path,
+            fn.kind,
+            fn.visibility,
+            None if fn.args is None else fn.args.to_json(),
+            None if fn.returns is None else fn.returns.to_json(),
+            sorted(fn.extra),
+        )
+        for path, fn in sorted(loaded.functions.items())
+    ]
+    return json.dumps([schema_json(loaded.schema), functions], sort_keys=True, default=repr)
 
 
 def _module_file(name: str) -> str:

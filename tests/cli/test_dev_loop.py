@@ -356,7 +356,7 @@ async def test_generated_server_is_written_before_modules_import_it(
     # The first import saw an api.py without the new paths; the reload after codegen sees them.
     assert "gen:paths" in h.query("gen:paths")
     # api.py did not exist: the first load failed, and succeeded once it was bootstrapped.
-    assert codegen.calls == ["schema", "schema", "api", "schema", "api"]
+    assert codegen.calls == ["schema", "api", "api"]  # schema once: it did not change
     codegen.calls.clear()
     h.edit(
         "schema.py",
@@ -365,6 +365,16 @@ async def test_generated_server_is_written_before_modules_import_it(
     assert await h.loop.step() is True
     assert h.query("gen:tables") == ["channels", "messages"]
     assert codegen.calls == ["schema", "api"]
+    # Editing a function's body changes neither the schema nor any signature: no codegen.
+    h.edit("other.py", OTHER.replace('"pong"', '"pang"'))
+    assert await h.loop.step() is True
+    assert h.query("other:ping") == "pang"
+    assert codegen.calls == ["schema", "api"]
+    # A new function changes the api only.
+    h.edit("other.py", OTHER + "\n\n@query(args={})\nasync def pong(ctx):\n    return 1\n")
+    assert await h.loop.step() is True
+    assert codegen.calls == ["schema", "api", "api"]
+    assert "other:pong" in h.query("gen:paths")
 
 
 # -- the watcher ----------------------------------------------------------------------------------
