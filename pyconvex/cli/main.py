@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from pyconvex.cli.data import data
 from pyconvex.cli.dev import dev
+from pyconvex.cli.env import env_app
 from pyconvex.cli.init import init
+from pyconvex.cli.logs import logs
+from pyconvex.cli.run import run
 
 app = typer.Typer(
     name="pyconvex",
@@ -22,3 +26,7 @@ def main() -> None:
 
 app.command()(dev)
 app.command()(init)
+app.command()(run)
+app.command()(data)
+app.command()(logs)
+app.add_typer(env_app)

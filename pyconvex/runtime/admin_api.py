@@ -31,7 +31,8 @@ from starlette.routing import BaseRoute, Route
 from pyconvex.runtime.admin_key import is_admin_key
 from pyconvex.runtime.env_vars import SET_PATH, EnvVarError, check_name, check_value
 from pyconvex.runtime.env_vars import read_variables as _read_variables
-from pyconvex.runtime.log_history import LogHistory
+from pyconvex.runtime.function_path import is_system_path
+from pyconvex.runtime.log_history import LogEntry, LogHistory
 from pyconvex.runtime.results import FunctionResult
 from pyconvex.runtime.schema_state import SchemaState
 from pyconvex.runtime.store import BY_CREATION_TIME, Store
@@ -282,15 +283,19 @@ class AdminApi:
         history = _int_param(params.get("history"), "history", 0, 0, 1_000_000)
         follow = params.get("follow", "1") not in ("0", "false")
         log = self._deployment.log_history
+        recent = [e for e in log.recent() if _shown(e)][-history:] if history else []
         if not follow:
-            lines = "".join(json.dumps(e.to_json()) + "\n" for e in log.recent(history))
+            lines = "".join(json.dumps(e.to_json()) + "\n" for e in recent)
             return Response(lines, media_type="application/x-ndjson")
+        # From here on nothing is missed: the position is fixed before "open" is sent.
+        entries = log.follow(since=recent[0].seq if recent else log.total)
 
         async def stream() -> AsyncIterator[str]:
             # A first line at once, so the client knows the stream is open.
             yield json.dumps({"type": "open", "capacity": log.capacity}) + "\n"
-            async for entry in log.follow(history):
-                yield json.dumps(entry.to_json()) + "\n"
+            async for entry in entries:
+                if _shown(entry):
+                    yield json.dumps(entry.to_json()) + "\n"
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
@@ -318,6 +323,11 @@ class AdminApi:
         if result.failure is not None:
             raise _BadRequest(500, "EnvironmentVariableNotSaved", result.failure.message)
         return _json({"name": name, "outcome": result.value})
+
+
+def _shown(entry: LogEntry) -> bool:
+    # Built-in functions (`pyconvex env` writes) are not the user's executions.
+    return not is_system_path(entry.path)
 
 
 def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:

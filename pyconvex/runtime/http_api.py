@@ -219,14 +219,15 @@ class HttpApi:
     ) -> FunctionResult:
         if kind == "any":
             found = self._deployment.function_kind(path)
-            if found is None or found == "http_action":
+            if found == "http_action":
                 return FunctionResult(
                     failure=FunctionFailure(
                         f"Could not find public function for '{path}'. Did you forget to define it "
                         "in the functions directory, or is it internal?"
                     )
                 )
-            kind = found
+            # Not found: resolving it as a query says so, with similar names to suggest.
+            kind = found or "query"
         who, admin = caller.identity, caller.admin
         if kind == "query":
             result = self._deployment.run_query(

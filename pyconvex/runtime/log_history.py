@@ -126,10 +126,16 @@ class LogHistory:
         count = len(self._entries) if n is None else max(0, min(n, len(self._entries)))
         return [self._entry(seq) for seq in range(self.total - count, self.total)]
 
-    async def follow(self, history: int = 0) -> AsyncIterator[LogEntry]:
-        """Yield the last ``history`` entries, then every new one as it is recorded (forever;
-        a reader that falls more than ``capacity`` entries behind skips the ones it missed)."""
-        seq = max(self.first_seq, self.total - max(0, history))
+    def follow(self, history: int = 0, *, since: int | None = None) -> AsyncIterator[LogEntry]:
+        """Yield the last ``history`` entries (or those from sequence number ``since`` on), then
+        every new one as it is recorded (forever; a reader that falls more than ``capacity``
+        entries behind skips the ones it missed).
+
+        The starting point is fixed by this call, not by the first iteration."""
+        start = self.total - max(0, history) if since is None else since
+        return self._follow(max(self.first_seq, start))
+
+    async def _follow(self, seq: int) -> AsyncIterator[LogEntry]:
         while True:
             while seq < self.total:
                 seq = max(seq, self.first_seq)

@@ -1,0 +1,95 @@
+"""``pyconvex env set|get|list|remove``: the deployment's environment variables.
+
+Functions read them with ``from pyconvex import env`` (``env["NAME"]``, ``env.get("NAME")``);
+a change applies at once, without a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from pyconvex.cli.admin_client import AdminClient, AdminKeyOption, UrlOption, reported_failures
+from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE, CliFailure
+
+env_app = typer.Typer(
+    name="env",
+    help="Manage the deployment's environment variables (read in functions as pyconvex.env).",
+    no_args_is_help=True,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+_SET = {
+    "created": "Set {name}.",
+    "updated": "Updated {name}.",
+    "unchanged": "{name} already had that value.",
+}
+
+
+@env_app.command("set")
+def set_(
+    name: Annotated[str, typer.Argument(help="Variable name (letters, digits, _), or NAME=VALUE.")],
+    value: Annotated[
+        str | None, typer.Argument(help="Its value (up to 8 KiB).", show_default=False)
+    ] = None,
+    url: UrlOption = None,
+    admin_key: AdminKeyOption = None,
+) -> None:
+    """Set a variable (functions see the new value at once)."""
+    with reported_failures():
+        if value is None:
+            name, eq, value = name.partition("=")
+            if not eq:
+                raise CliFailure(
+                    f"No value for {name}",
+                    hint=f"pyconvex env set {name} VALUE (or {name}=VALUE).",
+                    code=EXIT_USAGE,
+                )
+        outcome = AdminClient.locate(url, admin_key).env_set(name, value)
+    out.print(escape(_SET.get(outcome, "{name}: " + outcome).format(name=name)))
+
+
+@env_app.command("get")
+def get(
+    name: Annotated[str, typer.Argument(help="Variable name.")],
+    url: UrlOption = None,
+    admin_key: AdminKeyOption = None,
+) -> None:
+    """Print a variable's value."""
+    with reported_failures():
+        variables = AdminClient.locate(url, admin_key).env_list()
+        if name not in variables:
+            raise CliFailure(
+                f"No environment variable {name}",
+                detail=f"Set: {', '.join(sorted(variables)) or 'none'}.",
+                hint=f"pyconvex env set {name} VALUE",
+                code=EXIT_FAILURE,
+            )
+    print(variables[name])
+
+
+@env_app.command("list")
+def list_(url: UrlOption = None, admin_key: AdminKeyOption = None) -> None:
+    """Print every variable as NAME=VALUE."""
+    with reported_failures():
+        variables = AdminClient.locate(url, admin_key).env_list()
+    if not variables:
+        err.print("No environment variables set: pyconvex env set NAME VALUE")
+    for name in sorted(variables):
+        print(f"{name}={variables[name]}")
+
+
+@env_app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="Variable name.")],
+    url: UrlOption = None,
+    admin_key: AdminKeyOption = None,
+) -> None:
+    """Remove a variable."""
+    with reported_failures():
+        outcome = AdminClient.locate(url, admin_key).env_set(name, None)
+    out.print(f"Removed {name}." if outcome == "removed" else f"{name} was not set.")

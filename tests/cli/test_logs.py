@@ -1,0 +1,63 @@
+"""`pyconvex logs`: recent executions from the history, then live ones until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_run import DevProcess, Lines, assert_all_documented, flat, invoke, pyconvex, serve_project
+
+from pyconvex.cli.render import EXIT_UNAVAILABLE
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    yield from serve_project(tmp_path_factory)
+
+
+def test_every_option_is_documented() -> None:
+    assert_all_documented("logs")
+
+
+def test_history_shows_kind_path_outcome_and_log_lines(
+    dev: DevProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(dev.root, "run", "messages:send", '{"body": "logged"}', monkeypatch=monkeypatch)
+    invoke(dev.root, "run", "messages:crash", monkeypatch=monkeypatch)
+    invoke(dev.root, "env", "set", "NOT_IN_LOGS", "x", monkeypatch=monkeypatch)
+    r = invoke(dev.root, "logs", "--history", "2", "--no-follow", monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == 6, lines  # 2 executions, one log line, three error lines
+    assert " M messages:send " in lines[0] and lines[0].endswith(" success")
+    assert lines[1] == "    [LOG] sending logged"
+    assert " Q messages:crash " in lines[2] and lines[2].endswith(" failure")
+    assert "Uncaught RuntimeError: boom" in flat("\n".join(lines[3:]))
+    assert "_system" not in r.stdout  # `pyconvex env` writes are not the user's executions
+
+
+def test_follow_streams_new_executions_until_interrupted(dev: DevProcess) -> None:
+    watcher = pyconvex(dev.root, "logs", "--history", "0")
+    assert watcher.stdout is not None
+    lines = Lines(watcher.stdout)
+    try:
+        start = lines.wait_for("Watching logs of")  # printed once the stream is open
+        sender = pyconvex(dev.root, "run", "messages:send", '{"body": "streamed"}')
+        assert sender.wait(60) == 0
+        assert sender.stdout is not None
+        sender.stdout.close()
+        found = lines.wait_for(r" M messages:send .* success$", start)
+        assert lines.wait_for(r"^    \[LOG\] sending streamed$", found) == found + 1
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        code = watcher.wait(20)
+        lines.join()
+        watcher.stdout.close()
+    assert code == 0
+
+
+def test_no_deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = invoke(tmp_path, "logs", "--no-follow", monkeypatch=monkeypatch)
+    assert r.exit_code == EXIT_UNAVAILABLE
