@@ -227,9 +227,12 @@ class AdminClient:
         )
         return _outcome(response)
 
-    def watch_query(self, path: str, args: dict[str, Any]) -> Iterator[FunctionOutcome]:
-        """Subscribe to a public query over the WebSocket sync protocol and yield its first
-        result, then each new one (until the caller stops iterating)."""
+    def watch_query(
+        self, path: str, args: dict[str, Any], identity: dict[str, Any] | None = None
+    ) -> Iterator[FunctionOutcome]:
+        """Subscribe to a public query over the WebSocket sync protocol (as an admin acting as
+        ``identity``, if given) and yield its first result, then each new one (until the
+        caller stops iterating)."""
         from websockets.exceptions import WebSocketException
         from websockets.sync.client import connect
 
@@ -237,6 +240,15 @@ class AdminClient:
         try:
             with connect(ws_url, open_timeout=self.timeout, max_size=None) as socket:
                 socket.send(json.dumps(_connect_message()))
+                auth: dict[str, Any] = {
+                    "type": "Authenticate",
+                    "baseVersion": 0,
+                    "tokenType": "Admin",
+                    "value": self.admin_key,
+                }
+                if identity is not None:
+                    auth["impersonating"] = identity
+                socket.send(json.dumps(auth))
                 add = {"type": "Add", "queryId": 0, "udfPath": path, "args": [args]}
                 socket.send(
                     json.dumps(
@@ -251,6 +263,13 @@ class AdminClient:
                 for frame in socket:
                     message = json.loads(frame)
                     kind = message.get("type")
+                    if kind == "AuthError":
+                        raise CliFailure(
+                            "The deployment refused the admin key",
+                            where=self.url,
+                            detail=str(message.get("error")),
+                            code=EXIT_AUTH,
+                        )
                     if kind == "FatalError":
                         raise CliFailure(
                             "The deployment closed the subscription",

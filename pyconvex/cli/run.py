@@ -57,15 +57,8 @@ def run(
         claims = None if identity is None else _json_object(identity, "--identity", None)
         client = AdminClient.locate(url, admin_key)
         if watch:
-            if claims is not None:
-                raise CliFailure(
-                    "--watch cannot act as a user yet",
-                    detail="Subscriptions over the sync protocol run without an identity.",
-                    hint="Drop --identity to watch, or drop --watch to run once as that user.",
-                    code=EXIT_USAGE,
-                )
             try:
-                for outcome in client.watch_query(function, fn_args):
+                for outcome in client.watch_query(function, fn_args, claims):
                     _show(function, outcome)
             except KeyboardInterrupt:
                 return

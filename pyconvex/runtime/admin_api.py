@@ -171,6 +171,18 @@ def admin_caller(credential: str, admin_key: str | None) -> Caller:
     return Caller(admin=True, identity=identity)
 
 
+def admin_identity(key: str | None, acting_as: Any, admin_key: str | None) -> UserIdentity | None:
+    """Check an admin ``Authenticate`` on the sync protocol (``tokenType: "Admin"``): the user
+    it acts as (``impersonating``), or None. Raises :class:`AdminAuthError`."""
+    admin_caller(key or "", admin_key)
+    if acting_as is None:
+        return None
+    try:
+        return identity_from_json(acting_as)
+    except ValueError as e:
+        raise AdminAuthError("BadActingAsIdentity", str(e)) from None
+
+
 class AdminDeployment(Protocol):
     """The part of the Deployment the admin routes use."""
 

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from pyconvex.runtime.admin_api import AdminAuthError, admin_identity
 from pyconvex.runtime.function_path import normalize_path
 from pyconvex.runtime.outbox import (
     CLOSE_INTERNAL_ERROR,
@@ -245,7 +246,17 @@ class SyncSession:
         self._transition(modifications)
 
     def _authenticate(self, message: Authenticate) -> None:
-        if message.token_type != "None":
+        identity: object = None
+        if message.token_type == "Admin":
+            try:
+                admin_key = getattr(self._deployment, "admin_key", None)
+                identity = admin_identity(message.value, message.acting_as, admin_key)
+            except AdminAuthError as exc:
+                self._outbox.send(auth_error(exc.message, self.recv_identity))
+                self._outbox.close(CLOSE_NORMAL, "AuthError: admin key refused")
+                self.stop()
+                return
+        elif message.token_type != "None":
             self._outbox.send(
                 auth_error(
                     AUTH_NOT_CONFIGURED.format(kind=message.token_type.lower()),
@@ -261,7 +272,7 @@ class SyncSession:
                 f"but the identity is at version {self.recv_identity}."
             )
         self.recv_identity += 1
-        self.identity = None
+        self.identity = identity
         # Any result may depend on who asks: move every query to the new identity.
         modifications: list[str] = []
         for query_id, old in list(self.queries.items()):

@@ -114,6 +114,8 @@ class Authenticate:
     base_version: int
     token_type: Literal["User", "Admin", "None"]
     value: str | None
+    #: Admin only: the identity claims the admin acts as (``impersonating`` or ``actingAs``).
+    acting_as: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +251,8 @@ def _parse_authenticate(raw: dict[str, Any]) -> Authenticate:
             f"field 'tokenType' must be 'User', 'Admin' or 'None', got {token_type!r}"
         )
     value = None if token_type == "None" else _field(raw, "value", str)
-    return Authenticate(base_version=_u32(raw, "baseVersion"), token_type=token_type, value=value)
+    acting_as = raw.get("impersonating", raw.get("actingAs")) if token_type == "Admin" else None
+    return Authenticate(_u32(raw, "baseVersion"), token_type, value, acting_as)
 
 
 def _parse_event(raw: dict[str, Any]) -> Event:

@@ -294,7 +294,6 @@ def test_function_errors_are_one_block_with_exit_code_1(
         (["messages:send", "{body: 1}"], "the arguments (JSON) is not valid JSON"),
         (["messages:send", "[1]"], "the arguments (JSON) must be a JSON object"),
         (["messages:whoami", "--identity", '"u1"'], "--identity must be a JSON object"),
-        (["messages:count", "--watch", "--identity", "{}"], "--watch cannot act as a user"),
     ],
 )
 def test_bad_input_is_a_usage_error(
@@ -336,6 +335,22 @@ def test_url_and_admin_key_options(
     r = invoke(tmp_path, "run", "messages:secret", *dead, monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_UNAVAILABLE
     assert "Cannot reach the deployment at http://127.0.0.1:9" in flat(r.stderr)
+
+
+def test_watch_as_a_user(dev: DevProcess) -> None:
+    identity = '{"subject": "u9", "name": "Zed"}'
+    watcher = pyconvex(dev.root, "run", "messages:whoami", "--watch", "--identity", identity)
+    assert watcher.stdout is not None
+    lines = Lines(watcher.stdout)
+    try:
+        lines.wait_for('"name": "Zed"')
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        code = watcher.wait(20)
+        lines.join()
+        watcher.stdout.close()
+    assert code == 0
+    assert any('"subject": "u9"' in line for line in lines.lines)
 
 
 def test_watch_prints_each_new_result_until_interrupted(dev: DevProcess) -> None:

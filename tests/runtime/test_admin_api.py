@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from conftest import DeploymentFactory, ok
 
 from pyconvex.runtime.admin_api import UserIdentity, admin_caller
@@ -55,7 +56,7 @@ async def whoami(ctx):
     if identity is None:
         return None
     return {"subject": identity.subject, "name": identity.name, "email": identity.email,
-            "token": identity.token_identifier, "org": identity["org"]}
+            "token": identity.token_identifier, "org": identity.claims.get("org")}
 """
 
 
@@ -217,6 +218,57 @@ async def test_logs_stream_live_over_a_real_server(dep: Deployment) -> None:
             ok(await dep.run_mutation("messages:send", {"body": "live"}))
             live = json.loads(await asyncio.wait_for(anext(lines), 10))
             assert (live["path"], live["logLines"]) == ("messages:send", ["[LOG] sending live"])
+    finally:
+        stop.set()
+        await server
+
+
+async def test_sync_protocol_admin_auth_acts_as_a_user(dep: Deployment) -> None:
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve(dep, host="127.0.0.1", port=0, on_listening=listening.set_result, stop=stop)
+    )
+    ws_url = (await listening).replace("http://", "ws://") + "/api/sync"
+    connect = {"type": "Connect", "sessionId": "s", "connectionCount": 0, "clientTs": 0}
+    add = {
+        "type": "ModifyQuerySet",
+        "baseVersion": 0,
+        "newVersion": 1,
+        "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "messages:whoami", "args": [{}]}
+        ],
+    }
+    try:
+        async with websockets.connect(ws_url) as ws:
+            await ws.send(json.dumps(connect))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "Authenticate",
+                        "baseVersion": 0,
+                        "tokenType": "Admin",
+                        "value": dep.admin_key,
+                        "impersonating": {"subject": "u7", "name": "Sam"},
+                    }
+                )
+            )
+            await ws.send(json.dumps(add))
+            values = []
+            while not values:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                values = [m["value"] for m in message.get("modifications", [])]
+            assert values == [
+                {"subject": "u7", "name": "Sam", "email": None,
+                 "token": "https://pyconvex.test|u7", "org": None}
+            ]  # fmt: skip
+        async with websockets.connect(ws_url) as ws:
+            await ws.send(json.dumps(connect))
+            bad = {"type": "Authenticate", "baseVersion": 0, "tokenType": "Admin", "value": "x"}
+            await ws.send(json.dumps(bad))
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert message["type"] == "AuthError"
+            assert "not this deployment's" in message["error"]
     finally:
         stop.set()
         await server
