@@ -9,8 +9,8 @@
 
 Every term but the last matches whole terms; the last also matches as a prefix (typeahead). A
 document matches when it contains any term and equals every ``eq`` filter. Results come in
-relevance order: BM25 over the matching documents (their term counts and lengths), ties newest
-first. The statistics are taken over the matching documents only, so the order depends on
+relevance order: BM25 over the matching documents (their term counts and lengths; a completion
+of the prefix term counts half a whole-term match), ties newest first. The statistics are taken over the matching documents only, so the order depends on
 nothing outside what the search read: it is a pure function of the snapshot, and of exactly
 the writes that invalidate it. At most 1024 results are scanned per search, as in Convex.
 """
