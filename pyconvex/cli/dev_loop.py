@@ -189,6 +189,7 @@ class DevLoop:
         self._wake = asyncio.Event()
         self._remove_listener: Callable[[], None] | None = None
         self._startup: tuple[PushResult, _Attempt] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         #: What the generated modules were last written from (codegen is skipped when equal).
         self._schema_generated: str | None = None
         self._api_generated: str | None = None
@@ -414,9 +415,22 @@ class DevLoop:
         self._changed |= paths
         self._wake.set()
 
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Start watching the functions directory (until ``stop``); changes wait for :meth:`run`.
+
+        Call it before the first load, so no save made meanwhile is missed.
+        """
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(stop), name="pyconvex-dev-watch")
+            # One step of the task sets up the OS watches (watchfiles does that synchronously
+            # when iteration starts).
+            await asyncio.sleep(0)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Watch the functions directory and push on every change until ``stop`` is set."""
-        watcher = asyncio.create_task(self._watch(stop), name="pyconvex-dev-watch")
+        """Push on every change until ``stop`` is set (watching, if not started yet)."""
+        await self.watch(stop)
+        watcher = self._watcher
+        assert watcher is not None
         waiter = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
@@ -471,6 +485,9 @@ class DevLoop:
                 log.exception("watching %s stopped", self.functions_dir)
 
     async def close(self) -> None:
+        if self._watcher is not None and not self._watcher.done():
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._watcher, 10)
         if self._remove_listener is not None:
             self._remove_listener()
         if self.deployment is not None:
@@ -535,26 +552,31 @@ async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_admin_key(settings.data_dir)
     loop = DevLoop(settings)
+    stop = asyncio.Event()
     try:
+        if not once:
+            await loop.watch(stop)
         await loop.open(settings.data_dir)
         if once:
             loop.announce_startup()
             ok = loop.latest is not None and loop.serving is loop.latest
             return 0 if ok else EXIT_FAILURE
-        await _serve(loop, settings, host, port)
+        await _serve(loop, settings, host, port, stop)
     finally:
+        stop.set()
         await loop.close()
     return 0
 
 
-async def _serve(loop: DevLoop, settings: ProjectSettings, host: str, port: int) -> None:
+async def _serve(
+    loop: DevLoop, settings: ProjectSettings, host: str, port: int, stop: asyncio.Event
+) -> None:
     from pyconvex.runtime.app import serve
 
     deployment = loop.deployment
     assert deployment is not None
     manager = SubscriptionManager(deployment)
     loop.manager = manager
-    stop = asyncio.Event()
     pusher: asyncio.Task[None] | None = None
 
     def listening(url: str) -> None:

@@ -195,7 +195,7 @@ def test_subscriptions_follow_edits_without_reconnecting(
     assert "Could not find public function for 'greet:later'" in first["later"]["error"]
 
     # Edit one function and add the one the client is already waiting for.
-    readies = server.readies()
+    mark = len(server.out.lines)
     write(
         tmp_path / "convex" / "greet.py",
         GREET.replace('"hello"', '"hello v2"')
@@ -205,7 +205,7 @@ def test_subscriptions_follow_edits_without_reconnecting(
     shown = client.expect("shown")
     assert shown["connection"]["connectionCount"] == 1  # never reconnected
     assert shown["connection"]["isWebSocketConnected"] is True
-    server.out.wait_for(lambda line: "ready in" in line, "'ready in' after the edit", 20, readies)
+    server.out.wait_for(lambda line: "ready in" in line, "'ready in' after the edit", 20, mark)
 
     # A syntax error changes nothing and names the file and line; the fix goes live.
     write(tmp_path / "convex" / "greet.py", GREET + "\n\ndef broken(:\n    pass\n")
@@ -242,10 +242,10 @@ def test_init_then_dev_then_edit(
     server = DevServer(project)
     processes.append(server)
     assert not any("error" in line for line in server.out.lines), "\n".join(server.out.lines)
-    readies = server.readies()
+    mark = len(server.out.lines)
     probe = project / "convex" / "probe.py"
     write(probe, GREET)
-    server.out.wait_for(lambda line: "ready in" in line, "'ready in' for probe.py", 20, readies)
+    server.out.wait_for(lambda line: "ready in" in line, "'ready in' for probe.py", 20, mark)
     client = NodeScript(node, "dev_reload.mjs", server.url, "probe:hello")
     processes.append(client)
     assert client.expect("first")["value"] == "hello"
