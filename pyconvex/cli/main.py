@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pyconvex.cli.codegen import codegen
 from pyconvex.cli.data import data
 from pyconvex.cli.dev import dev
 from pyconvex.cli.env import env_app
@@ -26,6 +27,7 @@ def main() -> None:
 
 app.command()(dev)
 app.command()(init)
+app.command()(codegen)
 app.command()(run)
 app.command()(data)
 app.command()(logs)
