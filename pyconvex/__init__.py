@@ -17,8 +17,9 @@ Write a schema and functions in ``convex/``::
 then ``pyconvex dev`` serves them to the official Convex clients.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from pyconvex.errors import ConvexError
-from pyconvex.runtime.env_vars import env
 from pyconvex.server.functions import (
     FunctionDefinition,
     action,
@@ -34,7 +35,21 @@ from pyconvex.values import UNSET, Int64, Value
 from pyconvex.values.annotations import Id
 from pyconvex.values.validators import Validator, v
 
+if TYPE_CHECKING:
+    from pyconvex.runtime.env_vars import env
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # ``env`` reads the running deployment, so it lives in the runtime, which importing
+    # ``pyconvex`` (or ``pyconvex.values``) must not load: it is imported on first use.
+    if name == "env":
+        from pyconvex.runtime.env_vars import env
+
+        return env
+    raise AttributeError(f"module 'pyconvex' has no attribute {name!r}")
+
 
 __all__ = [
     "UNSET",
