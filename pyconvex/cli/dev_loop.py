@@ -33,6 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from pyconvex.cli.dev_codegen import Codegen, DevCodegen
 from pyconvex.cli.project import ProjectSettings
 from pyconvex.cli.render import EXIT_FAILURE, CliFailure, render_failure
 from pyconvex.errors import StorageError
@@ -49,7 +50,6 @@ from pyconvex.runtime.push import (
 )
 from pyconvex.runtime.results import Commit
 from pyconvex.runtime.subscriptions import SubscriptionManager
-from pyconvex.server.schema import SchemaDefinition
 
 DEPLOYMENT_FILE = "deployment.json"
 #: watchfiles: wait this long (ms) after the last change before yielding a batch of changes.
@@ -131,23 +131,6 @@ def busy_failure(data_dir: Path, detail: str | None = None) -> CliFailure:
     )
 
 
-# -- codegen (optional until pyconvex.codegen provides it) ---------------------------------------
-
-
-class Codegen:
-    """``pyconvex.codegen``'s split steps, or nothing while that package does not provide them."""
-
-    def __init__(self) -> None:
-        self.schema_step: Callable[[Path, SchemaDefinition | None], object] | None = None
-        self.api_step: Callable[[Path, LoadedFunctions], object] | None = None
-        try:
-            from pyconvex import codegen
-        except ImportError:
-            return
-        self.schema_step = getattr(codegen, "generate_schema_modules", None)
-        self.api_step = getattr(codegen, "generate_api_modules", None)
-
-
 # -- the loop -------------------------------------------------------------------------------------
 
 
@@ -174,7 +157,7 @@ class DevLoop:
         self.functions_dir = settings.functions_dir.resolve()
         self.out = out or Console(highlight=False, soft_wrap=True)
         self.err = err or Console(stderr=True, highlight=False)
-        self.codegen = codegen or Codegen()
+        self.generator = DevCodegen(self.functions_dir, settings.data_dir, codegen or Codegen())
         self.deployment: Deployment | None = None
         self.manager: SubscriptionManager | None = None
         #: The code serving, and the newest code that imported (refused pushes keep it here).
@@ -190,9 +173,6 @@ class DevLoop:
         self._remove_listener: Callable[[], None] | None = None
         self._startup: tuple[PushResult, _Attempt] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        #: What the generated modules were last written from (codegen is skipped when equal).
-        self._schema_generated: str | None = None
-        self._api_generated: str | None = None
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -204,7 +184,7 @@ class DevLoop:
             try:
                 loaded = self._load(previous, changed or set())
             except ModuleLoadError:
-                if not self._bootstrap_api():
+                if not self.generator.bootstrap():
                     raise
                 loaded = self._load(previous, changed or set())
         except ModuleLoadError as e:
@@ -231,15 +211,9 @@ class DevLoop:
             self.functions_dir,
             previous=previous,
             changed=changed,
-            on_schema=self._generate_schema_modules,
+            on_schema=self.generator.schema_modules,
         )
-        fingerprint = _api_fingerprint(loaded)
-        generated = self.functions_dir / "_generated" / "api.py"
-        if self.codegen.api_step is not None and (
-            fingerprint != self._api_generated or not generated.exists()
-        ):
-            self.codegen.api_step(self.functions_dir, loaded)
-            self._api_generated = fingerprint
+        if self.generator.api_modules(loaded):
             # Modules importing _generated.api see the regenerated one.
             first = loaded
             loaded = load_functions(self.functions_dir, previous=first)
@@ -247,35 +221,9 @@ class DevLoop:
             loaded.removed |= first.removed
         return loaded
 
-    def _bootstrap_api(self) -> bool:
-        """Modules may import ``_generated/api.py`` before it lists them (or exists): write it
-        from the modules that do import, then the load is tried again. False: no codegen."""
-        if self.codegen.api_step is None:
-            return False
-        probe = load_functions(
-            self.functions_dir, on_schema=self._generate_schema_modules, keep_going=True
-        )
-        try:
-            self.codegen.api_step(self.functions_dir, probe)
-        finally:
-            unload(probe)
-        self._api_generated = None
-        return True
-
     @property
     def latest_package(self) -> str | None:
         return self.latest.package if self.latest is not None else None
-
-    def _generate_schema_modules(self, schema: SchemaDefinition | None) -> None:
-        # Regenerate only when the schema changed (or the output went missing): most saves
-        # edit function bodies, and codegen is the slowest step of a reload.
-        fingerprint = json.dumps(schema_json(schema), sort_keys=True)
-        generated = self.functions_dir / "_generated" / "server.py"
-        if self.codegen.schema_step is not None and (
-            fingerprint != self._schema_generated or not generated.exists()
-        ):
-            self.codegen.schema_step(self.functions_dir, schema)
-            self._schema_generated = fingerprint
 
     def _load_failure(self, e: ModuleLoadError) -> CliFailure:
         where = None
@@ -488,10 +436,12 @@ class DevLoop:
         if self._watcher is not None and not self._watcher.done():
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._watcher, 10)
-        if self._remove_listener is not None:
-            self._remove_listener()
-        if self.deployment is not None:
-            await self.deployment.close()
+        remove, self._remove_listener = self._remove_listener, None
+        if remove is not None:
+            remove()
+        deployment, self.deployment = self.deployment, None
+        if deployment is not None:
+            await deployment.close()
 
 
 class _Progress:
@@ -507,22 +457,6 @@ class _Progress:
             return
         self.last = now
         self.out.print(f"  {escape(what)}: {done:,}/{total:,} documents")
-
-
-def _api_fingerprint(loaded: LoadedFunctions) -> str:
-    """Everything ``_generated/api.py`` is made of: the schema and each function's signature."""
-    functions = [
-        (
-            path,
-            fn.kind,
-            fn.visibility,
-            None if fn.args is None else fn.args.to_json(),
-            None if fn.returns is None else fn.returns.to_json(),
-            sorted(fn.extra),
-        )
-        for path, fn in sorted(loaded.functions.items())
-    ]
-    return json.dumps([schema_json(loaded.schema), functions], sort_keys=True, default=repr)
 
 
 def _module_file(name: str) -> str:

@@ -17,8 +17,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from pyconvex.cli.dev_codegen import Codegen
 from pyconvex.cli.dev_loop import (
-    Codegen,
     DevLoop,
     busy_failure,
     deployment_file,
@@ -469,3 +469,23 @@ def test_once_refuses_while_another_dev_serves(
     result = CliRunner().invoke(app, ["dev", "--once"])
     assert result.exit_code == 1
     assert "in use" in result.output and "http://127.0.0.1:4321" in result.output
+
+
+async def test_restart_with_nothing_changed_skips_codegen(dev: Any, tmp_path: Path) -> None:
+    make_project(tmp_path)
+    write(tmp_path / "convex", "gen.py", USES_GENERATED)
+    first = RecordingCodegen(tmp_path)
+    h = await dev(codegen=first)
+    assert first.calls  # generated at first start
+    await h.loop.close()
+    second = RecordingCodegen(tmp_path)
+    h = await dev(codegen=second)
+    assert second.calls == []  # <data_dir>/codegen.json says _generated/ is current
+    assert h.query("gen:tables") == ["messages"]
+    await h.loop.close()
+    # A generated file edited by hand is regenerated.
+    (tmp_path / "convex" / "_generated" / "server.py").write_text("TABLES = ['edited']\n")
+    third = RecordingCodegen(tmp_path)
+    h = await dev(codegen=third)
+    assert third.calls == ["schema"]  # api.py was left alone: still current
+    assert h.query("gen:tables") == ["messages"]
