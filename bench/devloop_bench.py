@@ -5,7 +5,8 @@ over HTTP, how long an index on 100,000 documents takes to backfill, and codegen
 
 Metrics (targets in brackets):
 
-* ``dev_cold_start_s`` — ``pyconvex dev`` spawned → first query answered over HTTP [≤ 1.5 s];
+* ``dev_cold_start_s`` — ``pyconvex dev`` spawned on a fresh project → first query answered
+  over HTTP [≤ 1.5 s]; ``dev_restart_s`` the same on a project started before (codegen skipped);
 * ``save_to_live_p50_ms`` — a function file saved → the new code answers over HTTP, 20 saves
   against a running ``pyconvex dev`` (file watching included) [≤ 300 ms];
 * ``index_backfill_100k_s`` — a schema push adding an index to a 100,000-document table (loaded
@@ -144,20 +145,26 @@ def query(client: httpx.Client, url: str, path: str) -> Any:
     return body.get("value") if body.get("status") == "success" else None
 
 
-def cold_start_s(root: Path, runs: int) -> float:
-    times = []
+def cold_start_s(root: Path, runs: int) -> dict[str, float]:
+    """Median seconds to the first answer: on a fresh project (codegen writes _generated/ and
+    the data directory is created), and restarting on it (the everyday `pyconvex dev`)."""
+    first, again = [], []
     for i in range(runs):
         project = root / f"cold{i}"
         write(project / "convex" / "greet.py", GREET.format(value="hi"))
-        with httpx.Client() as client:
-            dev = Dev(project)
-            try:
-                while query(client, dev.url, "greet:hello") != "hi":
-                    time.sleep(0.005)
-                times.append(time.perf_counter() - dev.started)
-            finally:
-                dev.stop()
-    return statistics.median(times)
+        for times in (first, again):
+            with httpx.Client() as client:
+                dev = Dev(project)
+                try:
+                    while query(client, dev.url, "greet:hello") != "hi":
+                        time.sleep(0.005)
+                    times.append(time.perf_counter() - dev.started)
+                finally:
+                    dev.stop()
+    return {
+        "dev_cold_start_s": statistics.median(first),
+        "dev_restart_s": statistics.median(again),
+    }
 
 
 def save_to_live_ms(root: Path, saves: int) -> list[float]:
@@ -276,7 +283,7 @@ def main() -> None:
     metrics: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="pyconvex-devloop-") as tmp:
         root = Path(tmp)
-        metrics["dev_cold_start_s"] = cold_start_s(root, 1 if args.quick else 3)
+        metrics.update(cold_start_s(root, 1 if args.quick else 3))
         lat = save_to_live_ms(root, 5 if args.quick else 20)
         metrics["save_to_live_p50_ms"] = statistics.median(lat)
         metrics["save_to_live_max_ms"] = max(lat)
