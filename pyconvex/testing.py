@@ -29,7 +29,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from pyconvex.errors import ConvexError, PyconvexError
 from pyconvex.runtime.context import MutationCtx
@@ -37,11 +37,15 @@ from pyconvex.runtime.deployment import Deployment, function_ref_path
 from pyconvex.runtime.env_vars import SET_PATH
 from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions
 from pyconvex.runtime.results import FunctionResult
+from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
+from pyconvex.server.references import FunctionReference, NoArgs
 
 __all__ = ["ConvexTest", "FunctionCallError", "TestIdentity"]
 
 T = TypeVar("T")
+ArgsT = TypeVar("ArgsT")
+ReturnsT = TypeVar("ReturnsT")
 _RUN_PATH = "_pyconvex_testing:run"
 _counter = itertools.count(1)
 
@@ -194,8 +198,23 @@ class ConvexTest:
         return self._identity
 
     # -- calls ---------------------------------------------------------------------------
-    async def query(self, fn: Any, args: Mapping[str, Any] | None = None) -> Any:
-        """Run a query (public or internal) at the latest commit and return its value."""
+    @overload
+    async def query(
+        self, fn: FunctionReference[Literal["query"], NoArgs, ReturnsT], args: NoArgs | None = None
+    ) -> ReturnsT: ...
+    @overload
+    async def query(
+        self, fn: FunctionReference[Literal["query"], ArgsT, ReturnsT], args: ArgsOf[ArgsT]
+    ) -> ReturnsT: ...
+    @overload
+    async def query(self, fn: FunctionName, args: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def query(self, fn: Any, args: Any = None) -> Any:
+        """Run a query (public or internal) at the latest commit and return its value.
+
+        With a generated reference the arguments and the result are typed, as for
+        ``ctx.run_query``; a ``"module:function"`` string returns ``Any``.
+        """
         path = self._path(fn)
         self._raised.clear()
         result = self.deployment.run_query(
@@ -203,7 +222,20 @@ class ConvexTest:
         )
         return self._outcome(path, result)
 
-    async def mutation(self, fn: Any, args: Mapping[str, Any] | None = None) -> Any:
+    @overload
+    async def mutation(
+        self,
+        fn: FunctionReference[Literal["mutation"], NoArgs, ReturnsT],
+        args: NoArgs | None = None,
+    ) -> ReturnsT: ...
+    @overload
+    async def mutation(
+        self, fn: FunctionReference[Literal["mutation"], ArgsT, ReturnsT], args: ArgsOf[ArgsT]
+    ) -> ReturnsT: ...
+    @overload
+    async def mutation(self, fn: FunctionName, args: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def mutation(self, fn: Any, args: Any = None) -> Any:
         """Run a mutation; returns its value once its writes are committed."""
         path = self._path(fn)
         self._raised.clear()
@@ -212,7 +244,20 @@ class ConvexTest:
         )
         return self._outcome(path, result)
 
-    async def action(self, fn: Any, args: Mapping[str, Any] | None = None) -> Any:
+    @overload
+    async def action(
+        self,
+        fn: FunctionReference[Literal["action"], NoArgs, ReturnsT],
+        args: NoArgs | None = None,
+    ) -> ReturnsT: ...
+    @overload
+    async def action(
+        self, fn: FunctionReference[Literal["action"], ArgsT, ReturnsT], args: ArgsOf[ArgsT]
+    ) -> ReturnsT: ...
+    @overload
+    async def action(self, fn: FunctionName, args: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def action(self, fn: Any, args: Any = None) -> Any:
         """Run an action (it may call queries, mutations and actions through ``ctx``)."""
         path = self._path(fn)
         self._raised.clear()
@@ -318,8 +363,9 @@ class ConvexTest:
         raise FunctionCallError(path, result.failure.message)
 
 
-def _args(args: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {} if args is None else dict(args)
+def _args(args: Any) -> Any:
+    # Not validated here: the deployment checks the arguments as it would a client's.
+    return {} if args is None else dict(args) if isinstance(args, Mapping) else args
 
 
 def _load(functions_dir: Path) -> LoadedFunctions:

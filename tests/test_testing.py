@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from pyconvex import ConvexError
 from pyconvex.runtime.modules import ModuleLoadError
+from pyconvex.server.references import FunctionReference, NoArgs
 from pyconvex.testing import ConvexTest, FunctionCallError, TestIdentity
 
 SCHEMA = """
@@ -82,18 +83,20 @@ def project(tmp_path: Path) -> Path:
     return convex
 
 
-class Ref:
-    """Stands in for a generated reference (api.messages.send): anything with ``path``."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
+# What convex/_generated/api.py holds: api.messages.send and api.messages.recent.
+SEND: FunctionReference[Literal["mutation"], dict[str, str], str] = FunctionReference(
+    "messages:send", "mutation"
+)
+RECENT: FunctionReference[Literal["query"], NoArgs, list[dict[str, Any]]] = FunctionReference(
+    "messages:recent", "query"
+)
 
 
 async def test_mutation_then_query_by_string_and_reference(project: Path) -> None:
     async with ConvexTest(project) as t:
         msg_id = await t.mutation("messages:send", {"body": "hi"})
-        await t.mutation(Ref("messages:send"), {"body": "there"})
-        recent = await t.query(Ref("messages:recent"))
+        await t.mutation(SEND, {"body": "there"})
+        recent = await t.query(RECENT)
         assert [m["body"] for m in recent] == ["there", "hi"]
         assert recent[1]["_id"] == msg_id
         assert [m["author"] for m in await t.query("messages:by_author", {"author": "anonymous"})]

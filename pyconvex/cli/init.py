@@ -93,7 +93,7 @@ def _next_steps(result: InitResult) -> None:
         "  [bold]pyconvex dev[/]          serve it on http://127.0.0.1:3210, reloading on save"
     )
     console.print("  [bold]python -m pytest[/]      run its tests (in process, no server)")
-    console.print("  [bold]mypy convex[/]           type-check the functions")
+    console.print("  [bold]mypy convex tests[/]     type-check the functions and tests")
     console.print("See README.md in the project for what is there and how to call it.")
 
 

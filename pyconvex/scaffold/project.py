@@ -8,7 +8,6 @@ result.generated   # convex/_generated/...
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,15 +56,9 @@ def create_project(
 
 
 def _codegen(functions_dir: Path) -> list[Path]:
-    from pyconvex import codegen
+    # Imported here: the CLI imports this module for every command, and libcst takes ~150 ms.
+    from pyconvex.codegen import generate
 
-    # Looked up, not imported by name, while pyconvex.codegen is being written alongside.
-    generate: Callable[[Path], list[Path]] | None = getattr(codegen, "generate", None)
-    if generate is None:
-        raise ScaffoldError(
-            "The project was created, but this pyconvex has no codegen to write "
-            f"{functions_dir / '_generated'}; run `pyconvex codegen` once it does."
-        )
     try:
         return generate(functions_dir)
     except Exception as e:

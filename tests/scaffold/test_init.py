@@ -7,18 +7,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import pyconvex.codegen
 from pyconvex.cli.main import app
 from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE
 
 runner = CliRunner()
 
-# `pyconvex init` ends with codegen: until pyconvex.codegen.generate exists (written alongside,
-# issue 4) the tests that need it are skipped, saying so.
-needs_codegen = pytest.mark.skipif(
-    not hasattr(pyconvex.codegen, "generate"),
-    reason="pyconvex.codegen.generate does not exist yet: init cannot write convex/_generated/",
-)
 GENERATED = ["__init__.py", "api.py", "data_model.py", "server.py"]
 
 
@@ -45,7 +38,6 @@ def test_help_documents_the_templates_and_options() -> None:
     assert "init" in runner.invoke(app, ["--help"]).output
 
 
-@needs_codegen
 def test_init_renders_the_template_runs_codegen_and_prints_next_steps(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path / "notes"), "--template", "blank"])
     assert result.exit_code == 0, result.output
@@ -59,14 +51,12 @@ def test_init_renders_the_template_runs_codegen_and_prints_next_steps(tmp_path: 
     assert "cd " in out and "pyconvex dev" in out and "pytest" in out
 
 
-@needs_codegen
 def test_chat_is_the_default_template(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path / "app")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "app" / "convex" / "messages.py").is_file()
 
 
-@needs_codegen
 def test_init_without_a_directory_uses_the_current_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,7 +67,6 @@ def test_init_without_a_directory_uses_the_current_one(
     assert "cd " not in flat(result.output)
 
 
-@needs_codegen
 def test_init_refuses_to_overwrite_and_force_overwrites(tmp_path: Path) -> None:
     root = tmp_path / "app"
     assert runner.invoke(app, ["init", str(root), "-t", "blank"]).exit_code == 0

@@ -9,16 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import pyconvex.codegen
 from pyconvex.scaffold import create_project
-
-# `pyconvex init` ends with codegen: until pyconvex.codegen.generate exists (written alongside,
-# issue 4) the tests that need it are skipped, saying so.
-needs_codegen = pytest.mark.skipif(
-    not hasattr(pyconvex.codegen, "generate"),
-    reason="pyconvex.codegen.generate does not exist yet: init cannot write convex/_generated/",
-)
-pytestmark = needs_codegen
 
 TEMPLATES = ["blank", "chat", "tasks"]
 
@@ -60,8 +51,8 @@ def test_the_scaffolds_own_tests_pass(project: Path) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_mypy_strict_passes_on_the_functions(project: Path, mypy_cache: Path) -> None:
-    result = run(project, "mypy", "--strict", "--cache-dir", str(mypy_cache), "convex")
+def test_mypy_strict_passes_on_the_functions_and_tests(project: Path, mypy_cache: Path) -> None:
+    result = run(project, "mypy", "--strict", "--cache-dir", str(mypy_cache), "convex", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -71,3 +62,30 @@ def test_ruff_is_clean_on_the_scaffold(project: Path) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     fmt = run(project, "ruff", "format", "--check", ".")
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+PROBE = """
+from pyconvex.testing import ConvexTest
+
+from convex._generated.api import api
+
+
+async def probe(t: ConvexTest) -> None:
+    await t.mutation(api.notes.add, {"body": 3})
+    notes = await t.query(api.notes.recent, {})
+    print(notes[0]["bodyy"])
+"""
+
+
+@pytest.mark.timeout(600)
+def test_mypy_catches_wrong_arguments_and_fields_in_tests(
+    tmp_path_factory: pytest.TempPathFactory, mypy_cache: Path
+) -> None:
+    # ConvexTest is typed by the generated references, like ctx.run_query.
+    root = tmp_path_factory.mktemp("probe") / "app"
+    create_project(root, "blank")
+    (root / "probe.py").write_text(PROBE)
+    result = run(root, "mypy", "--strict", "--cache-dir", str(mypy_cache), "probe.py")
+    assert result.returncode == 1
+    assert 'incompatible type "dict[str, int]"; expected "NotesAddArgs' in result.stdout
+    assert '"NotesDoc" has no key "bodyy"' in result.stdout, result.stdout
