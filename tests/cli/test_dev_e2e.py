@@ -252,3 +252,31 @@ def test_init_then_dev_then_edit(
     write(probe, GREET.replace('"hello"', '"edited"'))
     client.send({"value": "edited"})
     assert client.expect("shown")["connection"]["connectionCount"] == 1
+
+
+def test_second_dev_on_the_same_project_names_the_first(
+    tmp_path: Path, processes: list[Any]
+) -> None:
+    write(tmp_path / "convex" / "greet.py", GREET)
+    first = DevServer(tmp_path)
+    processes.append(first)
+    info = json.loads((tmp_path / ".pyconvex" / "deployment.json").read_text())
+    assert info == {"url": first.url, "pid": first.proc.pid}
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "pyconvex", "dev", "--port", "0"]
+    second = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 1
+    assert "in use" in second.stderr
+    assert f"pid {first.proc.pid}" in second.stderr and first.url in second.stderr
+    # Without the file, DuckDB's own lock is reported the same way, not as a traceback.
+    (tmp_path / ".pyconvex" / "deployment.json").unlink()
+    second = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "in use" in second.stderr and "Traceback" not in second.stderr
+    first.stop()
+    assert first.proc.returncode == 0
