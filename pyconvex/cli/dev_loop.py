@@ -191,12 +191,14 @@ class DevLoop:
             self._report(self._load_failure(e))
             return None
         except Exception as e:
+            codegen = type(e).__module__.startswith("pyconvex.codegen")
             self._report(
                 CliFailure(
-                    "Code generation failed",
-                    where=f"{self.functions_dir.name}/_generated/",
+                    "Code generation failed" if codegen else "Reloading your functions failed",
+                    where=f"{self.functions_dir.name}/_generated/" if codegen else None,
                     detail="".join(traceback.format_exception(e)),
-                    hint="Fix the schema or function definitions named above and save again.",
+                    hint="Fix what the error names and save again; the last good code keeps "
+                    "serving meanwhile.",
                 )
             )
             return None
