@@ -68,7 +68,7 @@ def _create(directory: Path, template: str, force: bool) -> InitResult:
         return create_project(directory, template, force=force)
     except TemplateExistsError as e:
         raise CliFailure(
-            "The project's files already exist",
+            "Some of the template's files already exist, with other contents",
             where=str(directory),
             detail="Would overwrite: " + ", ".join(e.existing),
             hint="Choose a new or empty directory, or pass --force to overwrite these files.",

@@ -29,13 +29,17 @@ class ScaffoldError(PyconvexError):
 
 
 class TemplateExistsError(ScaffoldError):
-    """Rendering would overwrite files that already exist (``existing``, relative paths)."""
+    """Rendering would overwrite files that exist with other contents (``existing``, relative
+    paths)."""
 
     def __init__(self, dest: Path, existing: list[str]) -> None:
         self.dest = dest
         self.existing = existing
         shown = ", ".join(existing[:8]) + (", ..." if len(existing) > 8 else "")
-        super().__init__(f"{dest} already has {len(existing)} of the template's files: {shown}")
+        super().__init__(
+            f"{dest} already has {len(existing)} of the template's files, with other contents: "
+            f"{shown}"
+        )
 
 
 def _root() -> Traversable:
@@ -82,10 +86,12 @@ def planned_files(name: str) -> list[str]:
 def render_template(
     name: str, dest: Path, context: Mapping[str, Any], *, force: bool = False
 ) -> list[Path]:
-    """Render template ``name`` into ``dest`` (created if needed); returns the written files.
+    """Render template ``name`` into ``dest`` (created if needed); returns the template's files.
 
-    Refuses with :class:`TemplateExistsError` when any of the files exists already, unless
-    ``force``; other files in ``dest`` are never touched. Every file is rendered before the
+    Refuses with :class:`TemplateExistsError` when any of the files exists with other contents,
+    unless ``force``; a file that is already exactly as rendered is left alone (so rendering
+    again into an untouched project does nothing), and other files in ``dest`` are never
+    touched. Every file is rendered before the
     first is written, so a template error leaves ``dest`` unchanged.
     """
     if dest.exists() and not dest.is_dir():
@@ -104,13 +110,24 @@ def render_template(
         except jinja2.TemplateError as e:
             raise ScaffoldError(f"Template {name}/{rel}{SUFFIX} failed to render: {e}") from e
         rendered.append((rel, text))
-    existing = [rel for rel, _ in rendered if (dest / rel).exists()]
+    existing = [
+        rel for rel, text in rendered if (dest / rel).exists() and not _same(dest / rel, text)
+    ]
     if existing and not force:
         raise TemplateExistsError(dest, existing)
-    written = []
+    files = []
     for rel, text in rendered:
         path = dest / rel
+        files.append(path)
+        if rel not in existing and path.exists():
+            continue  # already as rendered
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return files
+
+
+def _same(path: Path, text: str) -> bool:
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False

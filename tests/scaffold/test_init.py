@@ -79,6 +79,8 @@ def test_init_refuses_to_overwrite_and_force_overwrites(tmp_path: Path) -> None:
     assert "already exist" in out and "convex/notes.py" in out and "--force" in out
     assert notes.read_text() == "# my own work\n"
 
+    # Running it again on the untouched files alone would be fine: only the edit conflicts.
+    assert "convex/schema.py" not in out
     result = runner.invoke(app, ["init", str(root), "-t", "blank", "--force"])
     assert result.exit_code == 0, result.output
     assert "# my own work" not in notes.read_text()
@@ -90,3 +92,10 @@ def test_an_unknown_template_is_a_usage_error_listing_the_templates(tmp_path: Pa
     assert "Unknown template 'todo'" in flat(result.output)
     assert "blank, chat, tasks" in flat(result.output)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_init_again_on_an_untouched_project_succeeds(tmp_path: Path) -> None:
+    # So `pyconvex init myapp && cd myapp && pyconvex dev` can be run twice.
+    assert runner.invoke(app, ["init", str(tmp_path / "app")]).exit_code == 0
+    result = runner.invoke(app, ["init", str(tmp_path / "app")])
+    assert result.exit_code == 0, result.output

@@ -108,6 +108,18 @@ def test_force_overwrites_the_templates_files_only(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "unrelated\n"
 
 
+def test_rendering_again_into_an_untouched_project_changes_nothing(tmp_path: Path) -> None:
+    first = render_template("chat", tmp_path, CONTEXT)
+    (tmp_path / "convex" / "_generated").mkdir()  # what codegen adds is not the template's
+    again = render_template("chat", tmp_path, CONTEXT)
+    assert again == first
+    # One edited file is a conflict again.
+    (tmp_path / "README.md").write_text("# mine\n")
+    with pytest.raises(TemplateExistsError) as info:
+        render_template("chat", tmp_path, CONTEXT)
+    assert info.value.existing == ["README.md"]
+
+
 def test_other_files_in_the_directory_are_fine(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / "LICENSE").write_text("MIT\n")
