@@ -29,6 +29,7 @@ from pyconvex.codegen.model import (
 from pyconvex.codegen.names import Names, is_identifier, pascal_case
 from pyconvex.codegen.python_types import TypeBuilder
 from pyconvex.server.functions import FunctionDefinition
+from pyconvex.server.pagination import pagination_opts_validator
 from pyconvex.values.validators import Validator
 
 SOURCES = (
@@ -41,6 +42,7 @@ SOURCES = (
     ("Int64", "pyconvex"),
     ("FunctionReference", "pyconvex.server.references"),
     ("NoArgs", "pyconvex.server.references"),
+    ("PaginationOptions", "pyconvex.server.db"),
     ("build_api", "pyconvex.server.references"),
 )
 KINDS = ("query", "mutation", "action")
@@ -104,6 +106,7 @@ def api_plan(functions: Iterable[FunctionDefinition], known: Mapping[Validator, 
     """The plan of ``api.py``; ``known`` maps table document validators to their data model
     names (``MessagesDoc``), which results then use."""
     defs = sorted((f for f in functions if f.kind in KINDS), key=lambda f: f.path)
+    known = {pagination_opts_validator: "PaginationOptions", **known}
     names = Names({name for name, _ in SOURCES} | set(known.values()) | {"api", "internal"})
     for fn in defs:  # a class attribute must not shadow an alias used in the same class body
         module, _, fn_name = fn.path.partition(":")
@@ -133,7 +136,9 @@ def api_plan(functions: Iterable[FunctionDefinition], known: Mapping[Validator, 
         table = tuple((f.path, f.kind) for f in defs if f.visibility == visibility)
         assigns.append(ApiAssign(root, class_name, visibility, table))
     blocks = tuple(b for b in (tuple(per_function), tuple(namespaces), tuple(assigns)) if b)
-    sources = SOURCES + tuple((name, ".data_model") for name in sorted(set(known.values())))
+    sources = SOURCES + tuple(
+        (name, ".data_model") for name in sorted(set(known.values()) - {"PaginationOptions"})
+    )
     # Type-checking only: api.py must import even while data_model.py has changed under it
     # (a table renamed), or the functions importing it could not load to regenerate it.
     return ModulePlan(DOC, blocks, sources, type_only=(".data_model",))

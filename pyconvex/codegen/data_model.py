@@ -122,7 +122,7 @@ def _table_statements(
         fields = types.fields_of(variant, f"{t.fields.removesuffix('Fields')}{suffix}")
         out.extend(types.defs)
         types.defs.clear()
-        what = f'"{t.table}" document' + (f" (variant {i})" if many else "")
+        what = f'document of "{t.table}"' + (f" (variant {i})" if many else "")
         out.append(
             TypedDictDef(
                 fields_name,
