@@ -25,13 +25,13 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
 from pyconvex.errors import ConvexError, PyconvexError
+from pyconvex.runtime.admin_api import UserIdentity
 from pyconvex.runtime.context import MutationCtx
 from pyconvex.runtime.deployment import Deployment, function_ref_path
 from pyconvex.runtime.env_vars import SET_PATH
@@ -41,13 +41,12 @@ from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
 from pyconvex.server.references import FunctionReference, NoArgs
 
-__all__ = ["ConvexTest", "FunctionCallError", "TestIdentity"]
+__all__ = ["ConvexTest", "FunctionCallError", "UserIdentity"]
 
 T = TypeVar("T")
 ArgsT = TypeVar("ArgsT")
 ReturnsT = TypeVar("ReturnsT")
 _RUN_PATH = "_pyconvex_testing:run"
-_counter = itertools.count(1)
 
 
 class FunctionCallError(PyconvexError):
@@ -59,47 +58,6 @@ class FunctionCallError(PyconvexError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}")
-
-
-class TestIdentity:
-    """The user identity functions see through ``await ctx.auth.get_user_identity()`` when
-    called with :meth:`ConvexTest.with_identity`.
-
-    Attributes follow DESIGN.md: ``subject``, ``issuer``, ``token_identifier`` (``"issuer|subject"``
-    unless given) and the standard claims in snake_case (``name``, ``email``, ``picture_url``...;
-    None when not set); ``claims`` holds everything given::
-
-        identity = TestIdentity(subject="user_1", name="Ada")
-        identity.token_identifier  # 'https://pyconvex.test|user_1'
-    """
-
-    __test__ = False  # not a test class, whatever pytest's name heuristics say
-
-    def __init__(self, **claims: Any) -> None:
-        subject = str(claims.setdefault("subject", f"test_user_{next(_counter)}"))
-        issuer = str(claims.setdefault("issuer", "https://pyconvex.test"))
-        claims.setdefault("token_identifier", f"{issuer}|{subject}")
-        self.claims: dict[str, Any] = claims
-
-    @property
-    def subject(self) -> str:
-        return str(self.claims["subject"])
-
-    @property
-    def issuer(self) -> str:
-        return str(self.claims["issuer"])
-
-    @property
-    def token_identifier(self) -> str:
-        return str(self.claims["token_identifier"])
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.__dict__.get("claims", {}).get(name)
-
-    def __repr__(self) -> str:
-        return f"TestIdentity({', '.join(f'{k}={v!r}' for k, v in self.claims.items())})"
 
 
 class ConvexTest:
@@ -123,7 +81,7 @@ class ConvexTest:
         self.functions_dir = Path(functions_dir)
         self._env = dict(env or {})
         self._deployment: Deployment | None = None
-        self._identity: TestIdentity | None = None
+        self._identity: UserIdentity | None = None
         self._owner = True
         self._raised: list[BaseException] = []
         self._run_fn: Callable[[Any], Any] | None = None
@@ -177,23 +135,25 @@ class ConvexTest:
         return self._deployment
 
     # -- identity ------------------------------------------------------------------------
-    def with_identity(self, identity: TestIdentity | None = None, /, **claims: Any) -> ConvexTest:
+    def with_identity(self, identity: UserIdentity | None = None, /, **claims: Any) -> ConvexTest:
         """A view of the same deployment whose calls are made as a signed-in user::
 
             ada = t.with_identity(subject="user_1", name="Ada", email="ada@example.com")
             await ada.query(api.users.me)  # ctx.auth.get_user_identity() -> Ada
 
-        Pass a :class:`TestIdentity` or its claims as keywords; ``with_identity(None)`` with no
-        claims gives an anonymous view.
+        Pass the claims as keywords (snake_case or Convex's camelCase; ``issuer``, ``subject``
+        and ``token_identifier`` get defaults), or a :class:`UserIdentity`; with neither, the
+        view is anonymous. It is the identity a client's token or ``pyconvex run --identity``
+        gives a function.
         """
         view = copy.copy(self)
         view._owner = False
         view._raised = self._raised
-        view._identity = identity if identity is not None or not claims else TestIdentity(**claims)
+        view._identity = identity if identity is not None or not claims else UserIdentity(claims)
         return view
 
     @property
-    def identity(self) -> TestIdentity | None:
+    def identity(self) -> UserIdentity | None:
         """The identity this view calls with (None: anonymous)."""
         return self._identity
 

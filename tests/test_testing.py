@@ -11,7 +11,7 @@ import pytest
 from pyconvex import ConvexError
 from pyconvex.runtime.modules import ModuleLoadError
 from pyconvex.server.references import FunctionReference, NoArgs
-from pyconvex.testing import ConvexTest, FunctionCallError, TestIdentity
+from pyconvex.testing import ConvexTest, FunctionCallError, UserIdentity
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v
@@ -185,7 +185,9 @@ async def test_with_identity_calls_as_a_user(project: Path) -> None:
 
 async def test_with_identity_takes_an_identity_object(project: Path) -> None:
     async with ConvexTest(project) as t:
-        bob = t.with_identity(TestIdentity(subject="b", issuer="https://issuer", name="Bob"))
+        bob = t.with_identity(
+            UserIdentity({"subject": "b", "issuer": "https://issuer", "name": "Bob"})
+        )
         whoami = await bob.query("messages:whoami")
         assert whoami["token"] == "https://issuer|b"
         assert whoami["email"] is None
