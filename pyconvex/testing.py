@@ -35,7 +35,7 @@ from pyconvex.runtime.admin_api import UserIdentity
 from pyconvex.runtime.context import MutationCtx
 from pyconvex.runtime.deployment import Deployment, function_ref_path
 from pyconvex.runtime.env_vars import SET_PATH
-from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions
+from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions, unload
 from pyconvex.runtime.results import FunctionResult
 from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
@@ -81,6 +81,7 @@ class ConvexTest:
         self.functions_dir = Path(functions_dir)
         self._env = dict(env or {})
         self._deployment: Deployment | None = None
+        self._loaded: LoadedFunctions | None = None
         self._identity: UserIdentity | None = None
         self._owner = True
         self._raised: list[BaseException] = []
@@ -98,6 +99,7 @@ class ConvexTest:
         run = internal_mutation(args={})(self._recording(self._run_handler))
         run.path = _RUN_PATH
         loaded.functions[_RUN_PATH] = run
+        self._loaded = loaded
         self._deployment = await Deployment.open(None, None, loaded=loaded)
         try:
             for name, value in self._env.items():
@@ -109,9 +111,15 @@ class ConvexTest:
 
     async def close(self) -> None:
         """Stop the deployment; its data is gone."""
-        if self._owner and self._deployment is not None:
+        if not self._owner:
+            return
+        if self._deployment is not None:
             dep, self._deployment = self._deployment, None
             await dep.close()
+        if self._loaded is not None:
+            # Each open imports the functions afresh, under a new package name: drop this one.
+            loaded, self._loaded = self._loaded, None
+            unload(loaded)
 
     async def __aenter__(self) -> ConvexTest:
         return await self.open()

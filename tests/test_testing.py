@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any, Literal
@@ -249,3 +250,11 @@ async def test_environment_variables(tmp_path: Path) -> None:
         assert await t.query("config:greeting") == "hallo"
         with pytest.raises(ConvexError, match="Invalid environment variable name"):
             await t.set_env("1BAD", "x")
+
+
+async def test_closing_forgets_the_imported_modules(project: Path) -> None:
+    before = set(sys.modules)
+    async with ConvexTest(project) as t:
+        await t.query("messages:recent")
+        assert any(m.endswith(".messages") for m in set(sys.modules) - before)
+    assert not [m for m in set(sys.modules) - before if m.startswith("_pyconvex_fn_")]
