@@ -123,11 +123,12 @@ def api_plan(functions: Iterable[FunctionDefinition], known: Mapping[Validator, 
             args = Alias(args_name, Name("NoArgs"))
         else:
             args = TypedDictDef(args_name, types.fields_of(fn.args, args_name))
+        per_function.extend((*types.take_defs(), args))
         returns = ANY if fn.returns is None else types.type_of(fn.returns, returns_name)
         ref = Sub("FunctionReference", (literal(fn.kind), Name(args_name), Name(returns_name)))
-        per_function.extend(types.defs)
-        types.defs.clear()
-        per_function.extend((args, Alias(returns_name, returns), Alias(ref_name, ref)))
+        per_function.extend(
+            (*types.take_defs(), Alias(returns_name, returns), Alias(ref_name, ref))
+        )
         _insert(roots[fn.visibility], fn, ref_name)
     namespaces: list[Statement] = []
     assigns: list[Statement] = []

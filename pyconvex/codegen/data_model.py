@@ -62,7 +62,7 @@ def table_types(schema: SchemaDefinition | None) -> list[TableTypes]:
     if schema is None:
         return []
     out = []
-    bases = Names(IMPORTED | {"TableNames"})
+    bases = Names()  # bases only appear with a suffix (Doc, Fields...): no clash with imports
     for table in sorted(schema.tables):
         definition = schema.tables[table]
         base = bases.take(pascal_case(table))
@@ -120,8 +120,7 @@ def _table_statements(
         fields_name = names.take(f"{t.fields}{suffix}") if many else t.fields
         doc_name = names.take(f"{t.doc}{suffix}") if many else t.doc
         fields = types.fields_of(variant, f"{t.fields.removesuffix('Fields')}{suffix}")
-        out.extend(types.defs)
-        types.defs.clear()
+        out.extend(types.take_defs())
         what = f'document of "{t.table}"' + (f" (variant {i})" if many else "")
         out.append(
             TypedDictDef(

@@ -155,9 +155,10 @@ def parameters(
     if not params:
         return cst.Parameters(params=[self_param]), NO_SPACE
     if col + one_line + len(")") + rest <= LINE_LENGTH:  # all on the def line
-        return cst.Parameters(posonly_params=[self_param, *typed], posonly_ind=cst.ParamSlash()), (
-            NO_SPACE
+        on_def_line = cst.Parameters(
+            posonly_params=[self_param, *typed], posonly_ind=cst.ParamSlash()
         )
+        return on_def_line, NO_SPACE
     if indent + len(INDENT) + one_line <= LINE_LENGTH:  # all on one line of their own
         slash = cst.ParamSlash(whitespace_after=newline(0))
         return cst.Parameters(posonly_params=[self_param, *typed], posonly_ind=slash), newline(1)

@@ -98,6 +98,11 @@ class TypeBuilder:
             return Name(self.object_name(validator, hint))
         return ANY
 
+    def take_defs(self) -> list[TypedDictDef]:
+        """The TypedDicts defined since the last call (to write before their first user)."""
+        defs, self.defs = self.defs, []
+        return defs
+
     def object_name(self, validator: ObjectValidator, hint: str) -> str:
         """The TypedDict of an object validator, defined on first use."""
         key = validator.as_required()

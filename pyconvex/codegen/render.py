@@ -76,14 +76,6 @@ def render_module(plan: ModulePlan) -> str:
     return "".join(parts)
 
 
-def names_used(statements: Iterable[Statement]) -> set[str]:
-    """Every name the statements refer to (what the module must import or define)."""
-    out: set[str] = set()
-    for s in statements:
-        out |= _names(s)
-    return out
-
-
 # -- imports ---------------------------------------------------------------------------------
 
 
