@@ -163,7 +163,7 @@ def _functional(d: TypedDictDef) -> bool:
     )
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=32768)
 def _names(statement: Statement) -> frozenset[str]:
     out: set[str] = set()
     if isinstance(statement, TypedDictDef):
@@ -196,7 +196,7 @@ def _names(statement: Statement) -> frozenset[str]:
     return frozenset(out)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=32768)
 def _statement(statement: Statement, deferred: frozenset[str]) -> str:
     return code(_node(statement, deferred))
 

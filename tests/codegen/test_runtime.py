@@ -37,6 +37,8 @@ async def test_the_typed_example_project_runs(chat_project: Path) -> None:
         )
         assert sorted(page["page"]) == ["hey", "hi"] and page["isDone"] is True
         assert _ok(dep.run_query("channels:find", {"name": "general"}))["_id"] == channel
+        assert _ok(dep.run_query("channels:lookup", {"id": channel}))["name"] == "general"
+        assert _ok(dep.run_query("channels:lookup", {"id": "nope"})) is None
         audit = await dep.run_mutation("admin/audit:record", {"what": "x"})
         assert audit.failure is not None  # internal: not callable from outside
     finally:

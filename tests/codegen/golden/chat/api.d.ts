@@ -25,6 +25,7 @@ export declare const api: {
   channels: {
     create: FunctionReference<"mutation", "public", { name: string }, Id<"channels">>;
     find: FunctionReference<"query", "public", { name: string }, { name: string; _id: Id<"channels">; _creationTime: number } | null>;
+    lookup: FunctionReference<"query", "public", { id: string }, { name: string; _id: Id<"channels">; _creationTime: number } | null>;
     whoami: FunctionReference<"query", "public", Record<string, never>, string | null>;
   };
   messages: {

@@ -58,6 +58,16 @@ ChannelsFindReturns: TypeAlias = "ChannelsDoc | None"
 ChannelsFindRef: TypeAlias = FunctionReference[
     Literal["query"], ChannelsFindArgs, ChannelsFindReturns
 ]
+
+
+class ChannelsLookupArgs(TypedDict):
+    id: str
+
+
+ChannelsLookupReturns: TypeAlias = "ChannelsDoc | None"
+ChannelsLookupRef: TypeAlias = FunctionReference[
+    Literal["query"], ChannelsLookupArgs, ChannelsLookupReturns
+]
 ChannelsWhoamiArgs: TypeAlias = NoArgs
 ChannelsWhoamiReturns: TypeAlias = str | None
 ChannelsWhoamiRef: TypeAlias = FunctionReference[
@@ -136,6 +146,7 @@ class _ApiChannels:
 
     create: ChannelsCreateRef
     find: ChannelsFindRef
+    lookup: ChannelsLookupRef
     whoami: ChannelsWhoamiRef
 
 
@@ -182,6 +193,7 @@ api: _Api = build_api(
         "actions:post_twice": "action",
         "channels:create": "mutation",
         "channels:find": "query",
+        "channels:lookup": "query",
         "channels:whoami": "query",
         "messages:count": "query",
         "messages:edit": "mutation",
