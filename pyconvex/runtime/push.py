@@ -80,6 +80,8 @@ class SchemaDiff:
     removed_indexes: list[tuple[str, str]] = field(default_factory=list)
     #: Tables with documents whose validator changed: each document must be checked.
     revalidate: list[str] = field(default_factory=list)
+    #: Every table whose validator changed (documents written during the push are checked).
+    validators_changed: list[str] = field(default_factory=list)
     #: Tables whose search indexes changed (rebuilt on their next search).
     search_changed: list[str] = field(default_factory=list)
 
@@ -138,6 +140,13 @@ def diff_schema(
     for name in sorted(new_tables):
         if name not in store.tables:
             diff.added_tables.append(name)
+        old = old_tables.get(name)
+        if validating and (
+            not old_validating
+            or old is None
+            or old.get("documentType") != new_tables[name].document.to_json()
+        ):
+            diff.validators_changed.append(name)
     diff.removed_tables = sorted(set(old_tables) - set(new_tables))
     for name, table in sorted(store.tables.items()):
         if table.is_system:
@@ -152,10 +161,8 @@ def diff_schema(
                 diff.removed_indexes.append((name, index))
         definition = new_tables.get(name)
         old = old_tables.get(name)
-        if definition is not None and validating and table.docs:
-            doc_json = definition.document.to_json()
-            if not old_validating or old is None or old.get("documentType") != doc_json:
-                diff.revalidate.append(name)
+        if name in diff.validators_changed and table.docs:
+            diff.revalidate.append(name)
         new_search = [] if definition is None else definition.to_json()["searchIndexes"]
         if (old or {}).get("searchIndexes", []) != new_search and table.search is not None:
             diff.search_changed.append(name)
@@ -180,22 +187,23 @@ async def push(
     state = SchemaState(loaded.schema)
     watcher = _WriteWatcher(deployment, store.head_ts)
     pending: list[tuple[TableState, str, str]] = []
+    swapped = False
+    old_columns = deployment.schema.view_columns()
     try:
         for table_name in diff.revalidate:
             found = await _check_table(store, state, table_name, result, progress)
             if found is not None:
                 result.violations.append(found)
-        if not result.violations:
-            for table_name, spec in diff.added_indexes:
-                table = store.tables[table_name]
-                temp = _PENDING + spec.name
-                pending.append((table, temp, spec.name))
-                await _backfill(table, spec, temp, result, progress)
-            # One synchronous step from here to the swap.
-            result.violations.extend(_recheck(store, state, diff.revalidate, watcher))
         if result.violations:
-            for table, temp, _ in pending:
-                table.indexes.pop(temp, None)
+            return result
+        for table_name, spec in diff.added_indexes:
+            table = store.tables[table_name]
+            temp = _PENDING + spec.name
+            pending.append((table, temp, spec.name))
+            await _backfill(table, spec, temp, result, progress)
+        # One synchronous step from here to the swap.
+        result.violations.extend(_recheck(store, state, diff.validators_changed, watcher))
+        if result.violations:
             return result
         for table_name, index in diff.removed_indexes:
             store.tables[table_name].indexes.pop(index, None)
@@ -204,14 +212,19 @@ async def push(
         for table_name in diff.search_changed:
             store.tables[table_name].search = None  # rebuilt with the new definitions
         deployment.swap(loaded, state)
+        swapped = True
         if after_swap is not None:
             after_swap()
     finally:
         watcher.close()
+        if not swapped:  # refused, or interrupted: the indexes being built go away
+            for table, temp, _ in pending:
+                table.indexes.pop(temp, None)
         result.seconds = time.perf_counter() - started
     if diff.added_tables:
         await deployment.create_tables(diff.added_tables)
-    await deployment.refresh_views()
+    if state.view_columns() != old_columns:
+        await deployment.refresh_views()
     return result
 
 

@@ -391,3 +391,36 @@ async def test_every_subscription_reruns_on_the_new_code(project: Project) -> No
     assert '"v2:m0"' in s1.body and '"HEY"' in s2.body
     assert '"m0"' in s3.body
     manager.close()
+
+
+async def test_an_empty_table_written_during_the_push_is_checked(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = '\n    "notes": define_table({"text": v.string()}),'
+    notes = MESSAGES + (
+        "\n@mutation(args={})\nasync def note(ctx):\n"
+        "    return await ctx.db.insert('notes', {'text': 1.0})\n"
+    )
+    await send_many(project.dep, 20)
+    assert (
+        await project.push(
+            {
+                "schema.py": schema_with("", extra=extra.replace("v.string()", "v.any()")),
+                "messages.py": notes,
+            }
+        )
+    ).ok
+    monkeypatch.setattr(push_module, "CHUNK", 5)
+    writes: list[asyncio.Task[Any]] = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if not writes:  # "notes" is empty when the push starts; the old code writes to it
+            writes.append(asyncio.ensure_future(project.dep.run_mutation("messages:note", {})))
+
+    # messages' validator changes too (an optional field), so the push checks it in chunks.
+    result = await project.push(
+        {"schema.py": schema_with(', "n": v.optional(v.float64())', extra=extra)},
+        progress=progress,
+    )
+    bad = ok(await writes[0])
+    assert [(v.table, v.doc_id, v.field) for v in result.violations] == [("notes", bad, ".text")]
