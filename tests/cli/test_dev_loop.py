@@ -489,3 +489,25 @@ async def test_restart_with_nothing_changed_skips_codegen(dev: Any, tmp_path: Pa
     h = await dev(codegen=third)
     assert third.calls == ["schema"]  # api.py was left alone: still current
     assert h.query("gen:tables") == ["messages"]
+
+
+async def test_editing_the_package_init_reloads_everything_under_a_new_package(
+    dev: Any, tmp_path: Path
+) -> None:
+    make_project(tmp_path)
+    write(tmp_path / "convex", "__init__.py", "GREETING = 'hi'\n")
+    write(
+        tmp_path / "convex",
+        "other.py",
+        "from . import GREETING\n" + OTHER.replace('"pong"', "GREETING"),
+    )
+    h = await dev()
+    assert h.query("other:ping") == "hi"
+    old = h.loop.serving
+    assert old is not None
+    h.edit("__init__.py", "GREETING = 'hello'\n")
+    assert await h.loop.step() is True
+    assert h.query("other:ping") == "hello"
+    new = h.loop.serving
+    assert new is not None and new.package != old.package
+    assert old.package not in sys.modules and new.package in sys.modules
