@@ -511,3 +511,15 @@ async def test_editing_the_package_init_reloads_everything_under_a_new_package(
     new = h.loop.serving
     assert new is not None and new.package != old.package
     assert old.package not in sys.modules and new.package in sys.modules
+
+
+async def test_start_with_a_broken_module_serves_once_it_is_fixed(dev: Any, tmp_path: Path) -> None:
+    make_project(tmp_path)
+    write(tmp_path / "convex", "other.py", OTHER + "\nraise RuntimeError('not yet')\n")
+    h = await dev()
+    assert "convex/other.py:8" in h.err and "not yet" in h.err
+    assert "functions load as soon as it imports" in h.err
+    assert "Could not find" in h.query("messages:hello")
+    h.edit("other.py", OTHER)
+    assert await h.loop.step() is True
+    assert h.query("messages:hello") == "hello" and h.query("other:ping") == "pong"
