@@ -10,6 +10,13 @@
 4. print "ready in N ms" — or one error block, in which case the last good code keeps serving.
    A refused push is tried again when a file changes or a commit touches the refused table.
 
+::
+
+    loop = DevLoop(ProjectSettings.load(Path.cwd()))
+    await loop.open(Path(".pyconvex"))            # first load, codegen and push
+    loop.notice({Path("convex/messages.py")})     # what the watcher does on a save
+    await loop.step()                             # True: pushed, False: refused, None: no-op
+
 It lives under ``cli/`` because it drives watchfiles and codegen, which ``pyconvex.runtime``
 must not import. While it serves, ``<data_dir>/deployment.json`` tells the admin commands
 where the deployment is.
@@ -82,6 +89,7 @@ def read_running_deployment(data_dir: Path) -> dict[str, Any] | None:
 
 
 def write_deployment_file(data_dir: Path, url: str) -> None:
+    """Record this process as the one serving ``data_dir`` at ``url`` (written atomically)."""
     path = deployment_file(data_dir)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
@@ -89,6 +97,7 @@ def write_deployment_file(data_dir: Path, url: str) -> None:
 
 
 def remove_deployment_file(data_dir: Path) -> None:
+    """Remove ``deployment.json`` if this process wrote it (on exit)."""
     path = deployment_file(data_dir)
     with contextlib.suppress(OSError, ValueError):
         if json.loads(path.read_text()).get("pid") == os.getpid():
@@ -224,7 +233,7 @@ class DevLoop:
         return loaded
 
     @property
-    def latest_package(self) -> str | None:
+    def _latest_package(self) -> str | None:
         return self.latest.package if self.latest is not None else None
 
     def _load_failure(self, e: ModuleLoadError) -> CliFailure:
@@ -298,7 +307,7 @@ class DevLoop:
         self._refused_tables = set()
         previous = self.serving
         self.serving = loaded
-        if previous is not None and previous.package not in (loaded.package, self.latest_package):
+        if previous is not None and previous.package not in (loaded.package, self._latest_package):
             unload(previous)
         accepted = schema_json(loaded.schema)
         if accepted != self.accepted:
@@ -435,6 +444,7 @@ class DevLoop:
                 log.exception("watching %s stopped", self.functions_dir)
 
     async def close(self) -> None:
+        """Stop watching (once ``stop`` is set) and close the deployment."""
         if self._watcher is not None and not self._watcher.done():
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._watcher, 10)
