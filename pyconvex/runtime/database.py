@@ -122,18 +122,21 @@ class DatabaseWriter(DatabaseReader):
     def _validate(self, table: str, doc: dict[str, Any], what: str) -> dict[str, Any]:
         tx = self._tx
         validator: Validator | None = tx.schema.document_validator(table)
-        where = f"{tx.where}: {what} into {table!r}"
         if validator is None:
             value = to_value(doc)
             if not isinstance(value, dict):
-                raise InvalidValueError(f"{where}: a document must be an object.")
+                raise InvalidValueError(
+                    f"{tx.where}: {what} into {table!r}: a document must be an object."
+                )
             return value
         try:
             out = validator.validate(doc, "", IdResolver(tx))
         except (InvalidValueError, ValueError) as e:
-            raise type(e)(f"{where}: {e}") from None
+            raise type(e)(f"{tx.where}: {what} into {table!r}: {e}") from None
         if not isinstance(out, dict):
-            raise InvalidValueError(f"{where}: a document must be an object.")
+            raise InvalidValueError(
+                f"{tx.where}: {what} into {table!r}: a document must be an object."
+            )
         return out
 
     def _user_table(self, table: str, op: str) -> TableState:
@@ -162,13 +165,12 @@ class DatabaseWriter(DatabaseReader):
             raise SchemaError(f"{tx.where}: db.{op}() cannot change system document {doc_id}.")
         return table, doc
 
-    @staticmethod
-    def _reject_system_fields(doc: dict[str, Any], where: str) -> None:
+    def _reject_system_fields(self, doc: dict[str, Any], op: str, target: str) -> None:
         for k in doc:
             if isinstance(k, str) and k.startswith("_"):
                 raise InvalidValueError(
-                    f"{where}: field {k!r} is a system field (starts with '_'); pyconvex sets "
-                    "_id and _creationTime itself."
+                    f"{self._tx.where}: db.{op}({target!r}): field {k!r} is a system field "
+                    "(starts with '_'); pyconvex sets _id and _creationTime itself."
                 )
 
     async def insert(self, table: str, doc: dict[str, Any]) -> str:
@@ -182,7 +184,7 @@ class DatabaseWriter(DatabaseReader):
                 f"{tx.where}: db.insert({table!r}, ...) takes a dict, got {type(doc).__name__}."
             )
         t = self._user_table(table, "insert")
-        self._reject_system_fields(doc, f"{tx.where}: db.insert({table!r})")
+        self._reject_system_fields(doc, "insert", table)
         value = self._validate(table, doc, "insert")
         doc_id = tx.new_id(t)
         value["_id"] = doc_id
@@ -234,7 +236,7 @@ class DatabaseWriter(DatabaseReader):
     def _write_existing(
         self, table: TableState, doc_id: str, current: Document, new: dict[str, Any], op: str
     ) -> None:
-        self._reject_system_fields(new, f"{self._tx.where}: db.{op}({doc_id!r})")
+        self._reject_system_fields(new, op, doc_id)
         value = self._validate(table.name, new, op)
         value["_id"] = doc_id
         value["_creationTime"] = current["_creationTime"]

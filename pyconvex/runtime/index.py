@@ -41,6 +41,12 @@ def id_from_key(key: bytes) -> str:
     return key[-1 - n : -1].decode("ascii")
 
 
+def key_tail(doc: Document) -> bytes:
+    """What ends every index key of ``doc``: its ``_creationTime``, its id, the id's length."""
+    raw: bytes = doc["_id"].encode("ascii")
+    return encode_key_part(doc["_creationTime"]) + raw + bytes((len(raw),))
+
+
 class IndexSpec:
     """How to compute one index's key from a document."""
 
@@ -59,13 +65,19 @@ class IndexSpec:
         return out
 
     def key(self, doc: Document) -> bytes:
-        raw: bytes = doc["_id"].encode("ascii")
-        tail: bytes = encode_key_part(doc["_creationTime"]) + raw + bytes((len(raw),))
-        if not self.fields:
+        return self.key_with_tail(doc, key_tail(doc))
+
+    def key_with_tail(self, doc: Document, tail: bytes) -> bytes:
+        """:meth:`key` given the document's :func:`key_tail` (the same for every index, so
+        a write computes it once)."""
+        fields = self.fields
+        if not fields:
             return tail
         if self.top_level:
             get = doc.get
-            return b"".join([encode_key_part(get(f, UNSET)) for f in self.fields]) + tail
+            if len(fields) == 1:
+                return encode_key_part(get(fields[0], UNSET)) + tail
+            return b"".join([encode_key_part(get(f, UNSET)) for f in fields]) + tail
         return encode_key([field_value(doc, p) for p in self.paths]) + tail
 
     def __repr__(self) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyconvex.runtime.index import Document, IndexSpec, MemoryIndex, id_from_key
+from pyconvex.runtime.index import Document, IndexSpec, MemoryIndex, id_from_key, key_tail
 from pyconvex.runtime.read_set import WriteEntry
 from pyconvex.values import UNSET, encode_float_part, encode_key_part, loads_value
 
@@ -249,8 +249,9 @@ class Store:
             table.docs[doc_id] = new
             table.sizes[doc_id] = size
             keys = []
+            tail = key_tail(new)
             for name, mem in table.indexes.items():
-                k = mem.spec.key(new)
+                k = mem.spec.key_with_tail(new, tail)
                 if fresh:
                     mem.keys.add(k)
                 else:

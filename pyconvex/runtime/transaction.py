@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import mul
+from itertools import accumulate
 from typing import Protocol
 
 from pyconvex.errors import InvalidValueError, LimitError, SchemaError
@@ -46,7 +46,6 @@ class SchemaView(Protocol):
 
 
 _VINT: dict[int, bytes] = {}
-_WEIGHTS = {n: tuple(range(n, 0, -1)) for n in range(17, 22)}
 
 
 def mint_id(table_number: int) -> str:
@@ -55,9 +54,9 @@ def mint_id(table_number: int) -> str:
     if prefix is None:
         prefix = _VINT[table_number] = _vint(table_number)
     body = prefix + _random16()
-    # Fletcher-16 (mod 256): a = sum of bytes, b = sum of running sums = sum(w_i * byte_i).
+    # Fletcher-16 (mod 256): a = sum of bytes, b = sum of the running sums.
     a = sum(body) & 0xFF
-    b = sum(map(mul, body, _WEIGHTS[len(body)])) & 0xFF
+    b = sum(accumulate(body)) & 0xFF
     return base32(body + bytes((a, b)))
 
 
