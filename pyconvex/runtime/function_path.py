@@ -49,8 +49,18 @@ def normalize_path(path: str) -> str:
 
     Raises ``ValueError`` when the path cannot name a function.
     """
+    if type(path) is str:
+        cached = _NORMALIZED.get(path)
+        if cached is not None:
+            return cached
     module, name = split_path(path)
-    return f"{module}:{name}"
+    normalized = f"{module}:{name}"
+    if len(_NORMALIZED) < 10_000:  # every request names a function: remember the answers
+        _NORMALIZED[path] = normalized
+    return normalized
+
+
+_NORMALIZED: dict[str, str] = {}
 
 
 def is_system_path(path: str) -> bool:

@@ -36,9 +36,19 @@ class ProtocolError(Exception):
 
 def encode_ts(ts: int) -> str:
     """A u64 timestamp as Convex sends it: 8 bytes little-endian, standard base64 with padding."""
+    # The same few timestamps go into every Transition of a commit: remember the last one.
+    global _last_ts
+    last_ts, last_text = _last_ts
+    if ts == last_ts:
+        return last_text
     if not 0 <= ts <= MAX_U64:
         raise ValueError(f"timestamp {ts} is not a u64")
-    return base64.b64encode(ts.to_bytes(8, "little")).decode("ascii")
+    text = base64.b64encode(ts.to_bytes(8, "little")).decode("ascii")
+    _last_ts = (ts, text)
+    return text
+
+
+_last_ts: tuple[int, str] = (-1, "")
 
 
 def decode_ts(text: object) -> int:
