@@ -46,6 +46,7 @@ from pyconvex.cli.render import EXIT_FAILURE, CliFailure, render_failure
 from pyconvex.errors import StorageError
 from pyconvex.runtime.admin_key import ensure_admin_key
 from pyconvex.runtime.deployment import Deployment
+from pyconvex.runtime.event_loop import freeze_loaded_state, thaw_frozen_state
 from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions, unload
 from pyconvex.runtime.push import (
     PushResult,
@@ -503,6 +504,7 @@ async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool
         if not once:
             await loop.watch(stop)
         await loop.open(settings.data_dir)
+        freeze_loaded_state()
         if once:
             loop.announce_startup()
             ok = loop.latest is not None and loop.serving is loop.latest
@@ -511,6 +513,7 @@ async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool
     finally:
         stop.set()
         await loop.close()
+        thaw_frozen_state()
     return 0
 
 

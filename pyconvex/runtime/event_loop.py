@@ -11,6 +11,7 @@ request: uvloop roughly halves it. ``PYCONVEX_LOOP=asyncio`` forces the standard
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -30,6 +31,33 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)`` on the loop :func:`loop_factory` picks."""
+    """``asyncio.run(main)`` on the loop :func:`loop_factory` picks, with :func:`tune_gc`."""
+    tune_gc()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
+
+
+def tune_gc() -> None:
+    """Collect cyclic garbage less often than CPython's defaults (700, 10, 10).
+
+    A server allocates a few dozen objects per request, nearly all freed by reference counting;
+    with the defaults it ran a young collection every ~20 requests and a full one — a pause of
+    ~50 ms with 40k documents in memory, growing with the store — every few seconds, which
+    showed up as latency spikes (measured: 10 full collections in a 6 s mutation burst; none
+    with these settings, and ~10 % more mutations per second).
+    """
+    gc.set_threshold(20_000, 20, 100)
+
+
+def freeze_loaded_state() -> None:
+    """Move everything alive now (the loaded store, the imported code) out of the collector's
+    sight: it lives as long as the server, so scanning it in every full collection is waste."""
+    gc.collect()
+    gc.freeze()
+
+
+def thaw_frozen_state() -> None:
+    """Undo :func:`freeze_loaded_state` before exit, so that shutdown frees what it froze
+    (DuckDB's bindings report every object still alive when the interpreter ends)."""
+    gc.unfreeze()
+    gc.collect()
