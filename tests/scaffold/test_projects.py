@@ -89,3 +89,84 @@ def test_mypy_catches_wrong_arguments_and_fields_in_tests(
     assert result.returncode == 1
     assert 'incompatible type "dict[str, int]"; expected "NotesAddArgs' in result.stdout
     assert '"NotesDoc" has no key "bodyy"' in result.stdout, result.stdout
+
+
+# A wrong table name, a wrong field type in insert and a wrong argument type through api.x.y,
+# in a module of each scaffold: mypy --strict must flag exactly the marked lines.
+MISTAKES = {
+    "blank": (
+        "notes",
+        '{"body": 1, "author": "a"}',
+        "api.notes.add",
+        '{"body": 1}',
+        "",
+    ),
+    "chat": (
+        "users",
+        '{"name": 1, "email": "e"}',
+        "api.messages.send",
+        '{"conversation_id": c, "sender_id": u, "content": 1}',
+        'c: Id[Literal["conversations"]], u: Id[Literal["users"]]',
+    ),
+    "tasks": (
+        "users",
+        '{"name": 1, "email": "e"}',
+        "api.tasks.create",
+        '{"project_id": p, "title": 1}',
+        'p: Id[Literal["projects"]]',
+    ),
+}
+
+MISTAKES_MODULE = """
+from typing import Literal
+
+from pyconvex import Id
+
+from ._generated.api import api
+from ._generated.server import ActionCtx, MutationCtx, QueryCtx, action, mutation, query
+
+
+@query
+async def wrong_table(ctx: QueryCtx) -> int:
+    docs = await ctx.db.query("{table}s_typo").collect()  # error
+    return len(docs)
+
+
+@mutation
+async def wrong_field(ctx: MutationCtx) -> None:
+    await ctx.db.insert("{table}", {doc})  # error
+
+
+@action
+async def wrong_argument(ctx: ActionCtx, {params}) -> None:
+    await ctx.run_mutation({ref}, {args})  # error
+"""
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_mypy_flags_wrong_table_field_and_argument_in_each_scaffold(
+    template: str, tmp_path_factory: pytest.TempPathFactory, mypy_cache: Path
+) -> None:
+    root = tmp_path_factory.mktemp("mistakes") / f"app-{template}"
+    create_project(root, template)
+    table, doc, ref, args, params = MISTAKES[template]
+    source = MISTAKES_MODULE.format(table=table, doc=doc, ref=ref, args=args, params=params)
+    source = source.replace("ctx: ActionCtx, )", "ctx: ActionCtx)")
+    (root / "convex" / "mistakes.py").write_text(source)
+    marked = {i for i, line in enumerate(source.splitlines(), 1) if line.endswith("# error")}
+    result = run(root, "mypy", "--strict", "--cache-dir", str(mypy_cache), "convex")
+    assert result.returncode == 1, result.stdout
+    flagged = {
+        int(line.split(":")[1])
+        for line in result.stdout.splitlines()
+        if line.startswith("convex/mistakes.py:") and ": error:" in line
+    }
+    assert flagged == marked, result.stdout
+    # Nothing else in the scaffold is affected.
+    others = [
+        line
+        for line in result.stdout.splitlines()
+        if ": error:" in line and "mistakes.py" not in line
+    ]
+    assert others == [], result.stdout
