@@ -344,8 +344,8 @@ class DevLoop:
                 f"expected: {v.expected}\nfound:    {v.found}"
             ),
             hint=(
-                "Make the field optional (v.optional(...)) or fix the stored documents (a "
-                "mutation, or `pyconvex import --replace`). The last good code keeps serving; "
+                "Make the field optional (v.optional(...)) or fix the stored documents (e.g. a "
+                "mutation run with `pyconvex run`). The last good code keeps serving; "
                 f"the push is retried when table {v.table!r} changes or a file is saved."
             ),
         )
