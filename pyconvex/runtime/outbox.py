@@ -36,11 +36,15 @@ class SyncConfig:
     ``max_outbound_bytes``: a socket whose unsent frames exceed this is closed as overloaded.
     ``close_timeout``: how long a close may wait on a stuck client before the TCP connection
     is aborted.
+    ``max_queued_mutations``: see below.
     """
 
     ping_interval: float = 15.0
     max_outbound_bytes: int = 32 * 1024 * 1024
     close_timeout: float = 5.0
+    #: Mutations a socket may have waiting before its input is paused (TCP backpressure on a
+    #: client that sends faster than they commit); reading resumes at half of it.
+    max_queued_mutations: int = 1024
 
 
 class Transport(Protocol):

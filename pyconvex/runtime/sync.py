@@ -105,6 +105,7 @@ class SyncSession:
         deployment: SyncDeployment,
         manager: SubscriptionManager,
         outbox: FrameSink,
+        max_queued_mutations: int = 1024,
     ) -> None:
         self._deployment = deployment
         self._manager = manager
@@ -118,6 +119,8 @@ class SyncSession:
         self.queries: dict[int, Subscription] = {}
         self._owed_ts: int | None = None
         self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
+        self._max_queued = max_queued_mutations
+        self._input_paused = False
         self._mutation_worker: asyncio.Task[None] | None = None
         self._actions: set[asyncio.Task[None]] = set()
         self.stopped = False
@@ -322,6 +325,11 @@ class SyncSession:
 
     def _enqueue_mutation(self, message: Mutation) -> None:
         self._mutations.put_nowait(message)
+        if self._mutations.qsize() >= self._max_queued and not self._input_paused:
+            pause = getattr(self._outbox, "pause_input", None)
+            if pause is not None:  # the ASGI path cannot pause: its queue just grows
+                self._input_paused = True
+                pause()
         if self._mutation_worker is None:
             self._mutation_worker = asyncio.create_task(
                 self._run_mutations(), name="pyconvex-sync-mutations"
@@ -331,6 +339,9 @@ class SyncSession:
         # One at a time, in arrival order (PROTOCOL §1.5).
         while True:
             message = await self._mutations.get()
+            if self._input_paused and self._mutations.qsize() <= self._max_queued // 2:
+                self._input_paused = False
+                self._outbox.resume_input()  # type: ignore[attr-defined]
             result, path = await self._call(
                 "mutation",
                 message.udf_path,

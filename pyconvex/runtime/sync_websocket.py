@@ -153,6 +153,7 @@ class _SyncWebSocketProtocol(asyncio.Protocol):
         self._last_sent = 0.0
         self._out: list[bytes] = []  # frames queued in this turn of the loop
         self.sent_frames = 0
+        self.input_pauses = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -193,6 +194,16 @@ class _SyncWebSocketProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         pass
+
+    # The session pauses our input while too many of its mutations wait.
+    def pause_input(self) -> None:
+        if self.transport is not None and not self._lost:
+            self.input_pauses += 1
+            self.transport.pause_reading()
+
+    def resume_input(self) -> None:
+        if self.transport is not None and not self._lost and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     # uvicorn calls this on every connection at graceful shutdown.
     def shutdown(self) -> None:
@@ -238,7 +249,9 @@ class _SyncWebSocketProtocol(asyncio.Protocol):
         self._connections.add(self)
         self._last_sent = self._loop.time()
         self._ping_timer = self._loop.call_later(self._config.ping_interval, self._ping_check)
-        self._session = SyncSession(self._deployment, self._manager, self)
+        self._session = SyncSession(
+            self._deployment, self._manager, self, self._config.max_queued_mutations
+        )
 
     # -- incoming frames -------------------------------------------------------------------
 

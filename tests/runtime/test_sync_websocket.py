@@ -226,3 +226,58 @@ async def test_doubled_slashes_reach_the_sync_endpoint(url: str) -> None:
     raw.send(masked(0x1, CONNECT.encode()) + masked(0x1, SUBSCRIBE.encode()))
     assert (await raw.text())["type"] == "Transition"
     raw.close()
+
+
+async def test_a_client_flooding_mutations_is_paused_and_every_mutation_still_runs_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyconvex.runtime.outbox import SyncConfig
+    from pyconvex.runtime.sync_websocket import _SyncWebSocketProtocol
+
+    pauses: list[int] = []
+    real_pause = _SyncWebSocketProtocol.pause_input
+
+    def counting_pause(self: _SyncWebSocketProtocol) -> None:
+        pauses.append(1)
+        real_pause(self)
+
+    monkeypatch.setattr(_SyncWebSocketProtocol, "pause_input", counting_pause)
+    deployment = FakeDeployment()
+    seen: list[float] = []
+    deployment.mutation("m:put")(lambda db, args: seen.append(args["i"]))
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(
+            deployment,
+            host="127.0.0.1",
+            port=0,
+            on_listening=listening.set_result,
+            stop=stop,
+            sync_config=SyncConfig(max_queued_mutations=4),
+        )
+    )
+    raw, _ = await Raw.open(await listening)
+    n = 50
+    burst = masked(0x1, CONNECT.encode()) + b"".join(
+        masked(
+            0x1,
+            json.dumps(
+                {"type": "Mutation", "requestId": i, "udfPath": "m:put", "args": [{"i": i}]}
+            ).encode(),
+        )
+        for i in range(n)
+    )
+    raw.send(burst)
+    responses: list[int] = []
+    while len(responses) < n:
+        message = await raw.text()
+        if message["type"] == "MutationResponse":
+            assert message["success"] is True, message
+            responses.append(int(str(message["requestId"])))
+    assert responses == list(range(n))
+    assert seen == [float(i) for i in range(n)]
+    assert pauses, "the socket's input was never paused"
+    raw.close()
+    stop.set()
+    await task
