@@ -6,12 +6,18 @@ handler suspends (it awaited real I/O or a sleep), that is an error pointing to 
 
 ``time.time``/``time.time_ns`` and the ``random`` module's functions are replaced once by
 proxies that answer from the current execution scope (frozen clock, seeded generator) while a
-query or mutation runs, and behave as usual otherwise. ``print`` output and log records are
+query or mutation runs, and behave as usual otherwise. ``datetime.datetime`` and
+``datetime.date`` are C types whose ``now()``/``today()`` read the C clock, so while a query or
+mutation runs the ``datetime`` module's names point to twins whose clock is the frozen one
+(:class:`FrozenClockDatetime`); user modules that bound the classes by name
+(``from datetime import datetime``) get the twins at load time. The twins only ever make real
+``datetime``/``date`` objects, and ``isinstance`` against them answers as for the real classes. ``print`` output and log records are
 collected as the call's log lines ("[LOG] …", "[INFO] …").
 """
 
 from __future__ import annotations
 
+import datetime as _datetime
 import io
 import logging
 import random
@@ -34,7 +40,8 @@ class ExecutionScope:
     __slots__ = ("_rng", "deterministic", "log_lines", "now_ns", "partial", "seed")
 
     def __init__(self, now_ns: int, seed: int, deterministic: bool = True) -> None:
-        self.now_ns = now_ns
+        # Microseconds: what datetime can hold, so every clock a function reads agrees.
+        self.now_ns = now_ns - now_ns % 1000
         self.seed = seed
         self.deterministic = deterministic
         self.log_lines: list[str] = []
@@ -66,7 +73,7 @@ _RANDOM_FUNCS = (
 def _proxy_time() -> float:
     scope = _scope_var.get()
     if scope is not None and scope.deterministic:
-        return scope.now_ns / 1e9
+        return scope.now_ns / 1_000_000_000  # int / int: correctly rounded, like datetime's
     return _real_time()
 
 
@@ -147,6 +154,95 @@ _router: _StdoutRouter | None = None
 _active = 0
 
 
+_RealDatetime = _datetime.datetime
+_RealDate = _datetime.date
+
+
+def _frozen_now_ns() -> int | None:
+    scope = _scope_var.get()
+    if scope is not None and scope.deterministic:
+        return scope.now_ns
+    return None
+
+
+class _TwinMeta(type):
+    """isinstance/issubclass against a clock twin answer as for the real class."""
+
+    _real: type
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._real)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._real)
+
+
+class FrozenClockDatetime(_RealDatetime, metaclass=_TwinMeta):
+    """``datetime.datetime`` whose ``now()``, ``utcnow()`` and ``today()`` read the frozen clock
+    inside queries and mutations; everything it makes is a real ``datetime``::
+
+        from datetime import datetime, timezone
+        datetime.now(timezone.utc)  # inside a mutation: its frozen start time
+    """
+
+    _real = _RealDatetime
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _RealDatetime(*args, **kwargs)
+
+    @classmethod
+    def now(cls, tz: _datetime.tzinfo | None = None) -> Any:
+        ns = _frozen_now_ns()
+        if ns is None:
+            return _RealDatetime.now(tz)
+        return _RealDatetime.fromtimestamp(ns / 1_000_000_000, tz)
+
+    @classmethod
+    def utcnow(cls) -> Any:
+        ns = _frozen_now_ns()
+        if ns is None:
+            return _RealDatetime.now(_datetime.UTC).replace(tzinfo=None)
+        utc = _RealDatetime.fromtimestamp(ns / 1_000_000_000, _datetime.UTC)
+        return utc.replace(tzinfo=None)
+
+    @classmethod
+    def today(cls) -> Any:
+        return cls.now()
+
+
+class FrozenClockDate(_RealDate, metaclass=_TwinMeta):
+    """``datetime.date`` whose ``today()`` reads the frozen clock inside queries and
+    mutations; everything it makes is a real ``date``."""
+
+    _real = _RealDate
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _RealDate(*args, **kwargs)
+
+    @classmethod
+    def today(cls) -> Any:
+        ns = _frozen_now_ns()
+        if ns is None:
+            return _RealDate.today()
+        return _RealDatetime.fromtimestamp(ns / 1_000_000_000).date()
+
+
+_CLOCK_TWINS: dict[int, type] = {
+    id(_RealDatetime): FrozenClockDatetime,
+    id(_RealDate): FrozenClockDate,
+}
+_deterministic_active = 0
+
+
+def bind_clock_twins(namespace: dict[str, Any]) -> None:
+    """Rebind names of a user module that hold ``datetime.datetime`` / ``datetime.date``
+    (``from datetime import datetime``) to their frozen-clock twins."""
+    for name, value in list(namespace.items()):
+        twin = _CLOCK_TWINS.get(id(value))
+        if twin is not None and value in (_RealDatetime, _RealDate):
+            namespace[name] = twin
+
+
 def install() -> None:
     """Install the time/random/uuid proxies and the log handler (idempotent)."""
     global _installed
@@ -178,13 +274,24 @@ def enter(s: ExecutionScope) -> Token[ExecutionScope | None]:
         _router = _StdoutRouter(sys.stdout)
         sys.stdout = _router
     _active += 1
+    if s.deterministic:
+        global _deterministic_active
+        if _deterministic_active == 0:
+            _datetime.datetime = FrozenClockDatetime  # type: ignore[misc]
+            _datetime.date = FrozenClockDate  # type: ignore[misc]
+        _deterministic_active += 1
     return _scope_var.set(s)
 
 
 def exit(s: ExecutionScope, token: Token[ExecutionScope | None]) -> None:
     """Leave the scope entered with :func:`enter`."""
-    global _active
+    global _active, _deterministic_active
     _scope_var.reset(token)
+    if s.deterministic:
+        _deterministic_active -= 1
+        if _deterministic_active == 0:
+            _datetime.datetime = _RealDatetime  # type: ignore[misc]
+            _datetime.date = _RealDate  # type: ignore[misc]
     if s.partial:
         s.log("LOG", s.partial)
         s.partial = ""

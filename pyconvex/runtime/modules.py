@@ -36,6 +36,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 
 from pyconvex.errors import PyconvexError
+from pyconvex.runtime import executor
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.server.schema import SchemaDefinition
 
@@ -338,6 +339,8 @@ class _SourceLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         exec(_compile(self.source), module.__dict__)
+        # `from datetime import datetime` gets the frozen-clock twin (see executor).
+        executor.bind_clock_twins(module.__dict__)
 
     def get_source(self, fullname: str) -> str:
         return self.source.source.decode("utf-8", "replace")
