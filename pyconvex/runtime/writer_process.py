@@ -188,21 +188,27 @@ class ProcessPersistence:
 
 
 def _serve(path: Path) -> None:
-    from pyconvex.runtime.persistence import Persistence
-
     stdin = sys.stdin.buffer
     # Keep the protocol's pipe private: anything printed (warnings, a library's chatter) goes
     # to stderr, never into a reply.
     stdout = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    persistence: Persistence | None = None
-    failed = False  # a write failed: refuse writes until the parent resets
 
     def reply(ok: bool, value: Any) -> None:
         payload = pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(_HEADER.pack(len(payload)) + payload)
         stdout.flush()
 
+    # The server died mid-request: exit quietly (releasing the database lock).
+    with contextlib.suppress(BrokenPipeError, ConnectionError):
+        _serve_requests(stdin, reply, path)
+
+
+def _serve_requests(stdin: Any, reply: Any, path: Path) -> None:
+    from pyconvex.runtime.persistence import Persistence
+
+    persistence: Persistence | None = None
+    failed = False  # a write failed: refuse writes until the parent resets
     while True:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:
@@ -251,6 +257,8 @@ def _serve(path: Path) -> None:
                 reply(True, getattr(persistence, message[1])(*message[2]))
             else:
                 raise StorageError(f"Unknown writer request {op!r}.")
+        except (BrokenPipeError, ConnectionError):
+            raise
         except Exception as e:  # reported to the parent; the child goes on serving
             reply(False, str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}")
     if persistence is not None:
