@@ -18,7 +18,7 @@ from pyconvex.server.functions import FunctionType, Visibility
 
 KindT = TypeVar("KindT", bound=FunctionType)
 ArgsT = TypeVar("ArgsT")
-ReturnsT = TypeVar("ReturnsT")
+ReturnsT = TypeVar("ReturnsT", covariant=True)  # phantom: only ever produced
 
 
 class NoArgs(TypedDict):

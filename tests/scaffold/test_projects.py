@@ -74,6 +74,8 @@ async def probe(t: ConvexTest) -> None:
     await t.mutation(api.notes.add, {"body": 3})
     notes = await t.query(api.notes.recent, {})
     print(notes[0]["bodyy"])
+    # Fine: a result used where a supertype is expected (references are covariant in it).
+    print(len(await t.query(api.notes.recent, {})))
 """
 
 
@@ -89,6 +91,7 @@ def test_mypy_catches_wrong_arguments_and_fields_in_tests(
     assert result.returncode == 1
     assert 'incompatible type "dict[str, int]"; expected "NotesAddArgs' in result.stdout
     assert '"NotesDoc" has no key "bodyy"' in result.stdout, result.stdout
+    assert "Found 2 errors" in result.stdout, result.stdout
 
 
 # A wrong table name, a wrong field type in insert and a wrong argument type through api.x.y,
