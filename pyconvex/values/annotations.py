@@ -160,6 +160,10 @@ def validator_from_annotation(tp: object, where: str = "") -> Validator:
             ) from None
     if typing.is_typeddict(tp):
         return _typed_dict(tp, where)
+    if origin is not None and typing.is_typeddict(origin):
+        # A generic TypedDict given its parameters: PaginationResult[MessagesDoc].
+        params = getattr(origin, "__parameters__", ())
+        return _typed_dict(origin, where, dict(zip(params, args, strict=False)))
     if tp is Id:
         raise _unsupported(tp, where, 'Id needs a table name: Id["messages"]')
     supertype = getattr(tp, "__supertype__", None)  # typing.NewType
@@ -176,11 +180,13 @@ def _literal(arg: object, tp: object, where: str) -> Validator:
     raise _unsupported(tp, where, f"literal {arg!r} is not a str, number or bool")
 
 
-def _typed_dict(tp: Any, where: str) -> ObjectValidator:
+def _typed_dict(tp: Any, where: str, bindings: dict[Any, Any] | None = None) -> ObjectValidator:
     try:
         hints = typing.get_type_hints(tp, include_extras=True)
     except Exception as e:
         raise _unsupported(tp, where, f"its annotations cannot be resolved: {e}") from None
+    if bindings:
+        hints = {name: _substitute(hint, bindings) for name, hint in hints.items()}
     optional_keys: frozenset[str] = getattr(tp, "__optional_keys__", frozenset())
     fields: dict[str, Validator] = {}
     for name, hint in hints.items():
@@ -193,6 +199,16 @@ def _typed_dict(tp: Any, where: str) -> ObjectValidator:
         field = validator_from_annotation(hint, f"{where} field {name!r}".strip())
         fields[name] = field.as_optional() if optional else field
     return v.object(fields)
+
+
+def _substitute(hint: Any, bindings: dict[Any, Any]) -> Any:
+    """``hint`` with the type variables of a generic TypedDict replaced by their arguments."""
+    if isinstance(hint, typing.TypeVar):
+        return bindings.get(hint, hint)
+    params = getattr(hint, "__parameters__", ())
+    if params:
+        return hint[tuple(bindings.get(p, p) for p in params)]
+    return hint
 
 
 def _hints(fn: Callable[..., Any], where: str) -> dict[str, Any]:

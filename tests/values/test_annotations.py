@@ -194,3 +194,33 @@ def test_annotations_without_future_import() -> None:
         {"a": v.id("users"), "b": v.optional(v.array(IntValidator()))}
     )
     assert returns_validator_from_signature(g) == v.record(v.string(), v.float64())
+
+
+_T = typing.TypeVar("_T")
+
+
+class _Note(TypedDict):
+    body: str
+
+
+class _Box(TypedDict, typing.Generic[_T]):
+    item: _T
+    items: list[_T]
+    maybe: _T | None
+
+
+def test_generic_typed_dict_with_its_arguments() -> None:
+    from pyconvex.server.db import PaginationResult
+
+    assert (
+        validator_from_annotation(_Box[_Note]).to_json()
+        == v.object(
+            {
+                "item": v.object({"body": v.string()}),
+                "items": v.array(v.object({"body": v.string()})),
+                "maybe": v.union(v.object({"body": v.string()}), v.null()),
+            }
+        ).to_json()
+    )
+    page = validator_from_annotation(PaginationResult[_Note])
+    assert page.validate({"page": [{"body": "x"}], "isDone": True, "continueCursor": "c"}, "")
