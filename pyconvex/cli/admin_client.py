@@ -230,7 +230,7 @@ class AdminClient:
     def watch_query(
         self, path: str, args: dict[str, Any], identity: dict[str, Any] | None = None
     ) -> Iterator[FunctionOutcome]:
-        """Subscribe to a public query over the WebSocket sync protocol (as an admin acting as
+        """Subscribe to a query (internal ones too) over the WebSocket sync protocol (as an admin acting as
         ``identity``, if given) and yield its first result, then each new one (until the
         caller stops iterating)."""
         from websockets.exceptions import WebSocketException

@@ -123,6 +123,7 @@ class Subscription:
     """
 
     __slots__ = (
+        "allow_internal",
         "args",
         "body",
         "identity",
@@ -146,8 +147,10 @@ class Subscription:
         args: dict[str, Value] | None,
         identity: object,
         journal: str | None,
+        allow_internal: bool = False,
     ) -> None:
         self.key = key
+        self.allow_internal = allow_internal  # an admin session's: internal queries run
         self.udf_path = udf_path  # as the client sent it, for re-subscribing
         self.path = path  # normalised; None when the path was invalid
         self.args = args
@@ -204,24 +207,34 @@ class SubscriptionManager:
         identity: object = None,
         journal: str | None = None,
         component_path: str | None = None,
+        allow_internal: bool = False,
     ) -> Subscription:
-        """Watch a query for ``subscriber`` under ``query_id``; runs it unless already shared."""
-        sub = self._lookup(udf_path, raw_args, identity, journal, component_path)
+        """Watch a query for ``subscriber`` under ``query_id``; runs it unless already shared.
+
+        ``allow_internal`` (admin sessions) lets it name internal queries; such subscriptions
+        are never shared with other sessions' ones."""
+        sub = self._lookup(udf_path, raw_args, identity, journal, component_path, allow_internal)
         sub.watchers.setdefault(subscriber, set()).add(query_id)
         return sub
 
     def resubscribe(
-        self, subscriber: Subscriber, query_id: int, old: Subscription, *, identity: object
+        self,
+        subscriber: Subscriber,
+        query_id: int,
+        old: Subscription,
+        *,
+        identity: object,
+        allow_internal: bool = False,
     ) -> Subscription:
         """Move a watched query to a new identity (after Authenticate)."""
         if old.path is None or old.args is None:
             return old
-        key = (old.path, _args_key(old.args), _identity_key(identity), old.requested_journal)
+        key = _key(old.path, old.args, identity, old.requested_journal, allow_internal)
         if key == old.key:
             return old
         self.unsubscribe(subscriber, query_id, old)
         sub = self._subs.get(key) or self._create(
-            key, old.udf_path, old.path, old.args, identity, old.requested_journal
+            key, old.udf_path, old.path, old.args, identity, old.requested_journal, allow_internal
         )
         sub.watchers.setdefault(subscriber, set()).add(query_id)
         return sub
@@ -244,6 +257,7 @@ class SubscriptionManager:
         identity: object,
         journal: str | None,
         component_path: str | None,
+        allow_internal: bool = False,
     ) -> Subscription:
         try:
             path = normalize_path(udf_path)
@@ -260,10 +274,10 @@ class SubscriptionManager:
             args = decode_args(raw_args)
         except ValueError as exc:
             return self._static_failure(udf_path, path, f"Invalid arguments for {path}: {exc}")
-        key = (path, _args_key(args), _identity_key(identity), journal)
+        key = _key(path, args, identity, journal, allow_internal)
         sub = self._subs.get(key)
         if sub is None:
-            sub = self._create(key, udf_path, path, args, identity, journal)
+            sub = self._create(key, udf_path, path, args, identity, journal, allow_internal)
         return sub
 
     def _create(
@@ -274,8 +288,9 @@ class SubscriptionManager:
         args: dict[str, Value],
         identity: object,
         journal: str | None,
+        allow_internal: bool = False,
     ) -> Subscription:
-        sub = Subscription(key, udf_path, path, args, identity, journal)
+        sub = Subscription(key, udf_path, path, args, identity, journal, allow_internal)
         self._execute(sub, self.ts)
         self._subs[key] = sub
         self._index(sub)
@@ -296,7 +311,12 @@ class SubscriptionManager:
         self.executions += 1
         try:
             result = self._deployment.run_query(
-                sub.path, sub.args, identity=sub.identity, ts=ts, journal=sub.journal
+                sub.path,
+                sub.args,
+                identity=sub.identity,
+                ts=ts,
+                journal=sub.journal,
+                allow_internal=sub.allow_internal,
             )
         except Exception:
             _log.exception("query %s crashed the engine", sub.path)
@@ -471,6 +491,13 @@ def _common_prefix(lo: bytes, hi: bytes | None) -> bytes:
     while i < n and lo[i] == hi[i]:
         i += 1
     return lo[:i]
+
+
+def _key(
+    path: str, args: dict[str, Value], identity: object, journal: str | None, internal: bool
+) -> tuple[Hashable, ...]:
+    key: tuple[Hashable, ...] = (path, _args_key(args), _identity_key(identity), journal)
+    return (*key, True) if internal else key
 
 
 def _args_key(args: dict[str, Value]) -> str:

@@ -116,6 +116,7 @@ class SyncSession:
         self.recv_identity = 0
         self.sent = StateVersion()
         self.identity: object = None
+        self.admin = False  # authenticated with the admin key: internal queries allowed
         self.queries: dict[int, Subscription] = {}
         self._owed_ts: int | None = None
         self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
@@ -233,6 +234,7 @@ class SyncSession:
                     identity=self.identity,
                     journal=change.journal,
                     component_path=change.component_path,
+                    allow_internal=self.admin,
                 )
                 self.queries[change.query_id] = sub
                 modifications.append(query_modification(change.query_id, sub.body))
@@ -276,10 +278,13 @@ class SyncSession:
             )
         self.recv_identity += 1
         self.identity = identity
+        self.admin = message.token_type == "Admin"
         # Any result may depend on who asks: move every query to the new identity.
         modifications: list[str] = []
         for query_id, old in list(self.queries.items()):
-            sub = self._manager.resubscribe(self, query_id, old, identity=self.identity)
+            sub = self._manager.resubscribe(
+                self, query_id, old, identity=self.identity, allow_internal=self.admin
+            )
             self.queries[query_id] = sub
             if sub.body != old.body:
                 modifications.append(query_modification(query_id, sub.body))

@@ -372,3 +372,18 @@ def test_watch_prints_each_new_result_until_interrupted(dev: DevProcess) -> None
             lines.join()
             watcher.stdout.close()
     assert code == 0
+
+
+def test_watch_an_internal_query_with_the_admin_key(dev: DevProcess) -> None:
+    # The admin session may subscribe to internal functions (a client never can).
+    watcher = pyconvex(dev.root, "run", "messages:secret", "--watch")
+    assert watcher.stdout is not None
+    lines = Lines(watcher.stdout)
+    try:
+        lines.wait_for('"internal ok"')
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        code = watcher.wait(20)
+        lines.join()
+        watcher.stdout.close()
+    assert code == 0
