@@ -21,7 +21,7 @@ from pyconvex.values.validators import (
     Validator,
     v,
 )
-from pyconvex.values.value import Int64
+from pyconvex.values.value import Int64, Unset
 
 TableName = TypeVar("TableName", bound=str)
 
@@ -139,6 +139,11 @@ def validator_from_annotation(tp: object, where: str = "") -> Validator:
                 return meta
         return validator_from_annotation(args[0], where)
     if origin is Union or origin is types.UnionType:
+        # `X | Unset` (a patch field that UNSET removes): on the wire a missing field; the
+        # field or parameter is optional already (NotRequired, total=False, or a default).
+        args = tuple(arg for arg in args if arg is not Unset)
+        if len(args) == 1:
+            return validator_from_annotation(args[0], where)
         members = [validator_from_annotation(arg, where) for arg in args]
         # Put null last so `X | None` reads like Convex's v.union(X, v.null()).
         members.sort(key=lambda m: m.kind == "null")

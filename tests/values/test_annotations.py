@@ -17,6 +17,7 @@ from pyconvex.values import (
     v,
     validator_from_annotation,
 )
+from pyconvex.values.value import Unset
 
 
 class Reaction(TypedDict):
@@ -224,3 +225,21 @@ def test_generic_typed_dict_with_its_arguments() -> None:
     )
     page = validator_from_annotation(PaginationResult[_Note])
     assert page.validate({"page": [{"body": "x"}], "isDone": True, "continueCursor": "c"}, "")
+
+
+class _Patch(TypedDict, total=False):
+    body: str
+    edited_at: float | Unset
+
+
+def test_unset_in_a_union_means_a_field_that_may_be_left_out() -> None:
+    assert (
+        validator_from_annotation(_Patch).to_json()
+        == v.object(
+            {"body": v.optional(v.string()), "edited_at": v.optional(v.float64())}
+        ).to_json()
+    )
+    assert (
+        validator_from_annotation(str | Unset | None).to_json()
+        == v.union(v.string(), v.null()).to_json()
+    )
