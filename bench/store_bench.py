@@ -141,8 +141,14 @@ LOAD_CHILD = textwrap.dedent(
         load = time.perf_counter() - t0
         n = len(dep.store.tables["items"].docs)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        writer = getattr(dep.persistence, "_proc", None)
+        writer_rss = 0.0
+        if writer is not None:  # the DuckDB writer process, reported apart
+            for line in open(f"/proc/{writer.pid}/status"):
+                if line.startswith("VmRSS:"):
+                    writer_rss = int(line.split()[1]) / 1024
         await dep.close()
-        print(json.dumps({"load_s": load, "rss_mb": rss, "docs": n}))
+        print(json.dumps({"load_s": load, "rss_mb": rss, "writer_rss_mb": writer_rss, "docs": n}))
     asyncio.run(main())
     """
 )
@@ -202,7 +208,11 @@ def restart_metrics(n_docs: int) -> dict[str, float]:
         )
         child = json.loads(res.stdout.strip().splitlines()[-1])
         assert child["docs"] == n_docs, child
-        return {"restart_load_1m_s": child["load_s"], "rss_1m_mb": child["rss_mb"]}
+        return {
+            "restart_load_1m_s": child["load_s"],
+            "rss_1m_mb": child["rss_mb"],
+            "writer_process_rss_1m_mb": child["writer_rss_mb"],
+        }
 
 
 def duckdb_commits_per_s(seconds: float) -> float:
