@@ -374,28 +374,25 @@ def _connect_message() -> dict[str, Any]:
 
 
 def _outcome(body: dict[str, Any]) -> FunctionOutcome:
-    lines = [str(line) for line in body.get("logLines") or []]
-    if body.get("status") == "success":
-        return FunctionOutcome(True, decode_value(body.get("value")), log_lines=lines)
-    has_data = "errorData" in body
-    return FunctionOutcome(
-        False,
-        error_message=str(body.get("errorMessage", "")),
-        error_data=decode_value(body["errorData"]) if has_data else None,
-        has_error_data=has_data,
-        log_lines=lines,
-    )
+    """An HTTP API response body as an outcome."""
+    return _decoded(body, body.get("status") == "success")
 
 
 def _query_outcome(mod: dict[str, Any]) -> FunctionOutcome:
-    lines = [str(line) for line in mod.get("logLines") or []]
-    if mod.get("type") == "QueryUpdated":
-        return FunctionOutcome(True, decode_value(mod.get("value")), log_lines=lines)
-    has_data = "errorData" in mod
+    """A Transition's QueryUpdated/QueryFailed modification as an outcome."""
+    return _decoded(mod, mod.get("type") == "QueryUpdated")
+
+
+def _decoded(message: dict[str, Any], success: bool) -> FunctionOutcome:
+    # Both shapes carry value / errorMessage / errorData / logLines under the same names.
+    lines = [str(line) for line in message.get("logLines") or []]
+    if success:
+        return FunctionOutcome(True, decode_value(message.get("value")), log_lines=lines)
+    has_data = "errorData" in message
     return FunctionOutcome(
         False,
-        error_message=str(mod.get("errorMessage", "")),
-        error_data=decode_value(mod["errorData"]) if has_data else None,
+        error_message=str(message.get("errorMessage", "")),
+        error_data=decode_value(message["errorData"]) if has_data else None,
         has_error_data=has_data,
         log_lines=lines,
     )
