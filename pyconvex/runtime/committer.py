@@ -1,4 +1,5 @@
-"""Group commit: one writer thread makes batches of mutations durable in DuckDB.
+"""Group commit: one writer — the DuckDB writer process for a file, a thread of this process
+for an in-memory database — makes batches of mutations durable.
 
 Mutations are applied to memory one at a time on the event loop and handed here with their
 commit timestamp. While one DuckDB transaction is in flight, the next commits queue up and
@@ -119,10 +120,6 @@ class Committer:
         """Wait until everything up to ``ts`` is durable (for read-only mutations)."""
         while self.store.durable_ts < ts and not self._idle.is_set():
             await self._idle.wait()
-
-    @property
-    def _writing(self) -> bool:
-        return bool(self._in_flight)
 
     def _may_start(self) -> bool:
         """Whether to send the queued commits now.
