@@ -11,7 +11,8 @@ Layout (all in one DuckDB file):
 * One view per user table with the latest version of each live document and typed columns
   where the schema allows — plain SQL (``pyconvex sql``, exports) reads those.
 
-Only the committer's thread touches the connection after start-up.
+After start-up a file's connection belongs to the writer process (``writer_process.py``), which
+runs this class there; an in-memory database stays in the server, on the committer's thread.
 """
 
 from __future__ import annotations
@@ -244,13 +245,12 @@ class Persistence:
 
     # -- the write path ------------------------------------------------------------------
     #
-    # A batch is written in two steps. ``prepare`` (on the event loop, while the writer thread
-    # is idle) renders the whole transaction as one SQL text, documents inlined as literals;
-    # ``write_prepared`` (on the writer thread) runs it with one ``execute`` call and no Python
-    # objects to scan. The writer thread then needs the GIL as rarely as DuckDB allows: each
-    # time it waits for a GIL held by a busy event loop costs up to the interpreter's switch
-    # interval, which made a 32-document commit take ~25 ms instead of ~2 ms while serving
-    # WebSockets (measured against Arrow scans, registered or found by name).
+    # A batch is written in two steps: ``prepare`` renders the whole transaction as one SQL
+    # text (small batches inline their rows as literals, big ones scan an Arrow table), and
+    # ``write_prepared`` runs it with one ``execute``. In the writer process both run back to
+    # back. On the in-memory path ``prepare`` runs on the event loop and ``write_prepared`` on
+    # the committer's thread, which then needs the GIL as rarely as DuckDB allows: waiting for a
+    # GIL held by a busy event loop made a 32-document commit take ~25 ms instead of ~2 ms.
 
     def prepare(self, batch: Batch) -> PreparedBatch:
         """The batch's transaction: SQL text, plus an Arrow table of its log rows when there
