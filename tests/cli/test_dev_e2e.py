@@ -3,10 +3,10 @@ and files edited on disk. The subscription follows every edit without reconnecti
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +22,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = REPO / "tests" / "clients"
 SERVING = re.compile(r"pyconvex dev: serving (http://127\.0\.0\.1:\d+)")
-CONVEX_NPM_VERSION = "1.48.0"
+
+# tests/ is not a package: load the shared npm helper by path, under a name of its own.
+_spec = importlib.util.spec_from_file_location("_pyconvex_npm_deps", CLIENTS / "npm_deps.py")
+assert _spec is not None and _spec.loader is not None
+_npm_deps = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_npm_deps)
 
 GREET = """
 from pyconvex import query
@@ -152,21 +157,7 @@ class NodeScript:
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        pytest.skip("node/npm not found: the npm-client dev loop test needs Node >= 18")
-    installed = CLIENTS / "node_modules" / "convex" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != CONVEX_NPM_VERSION:
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=CLIENTS,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci failed in {CLIENTS}:\n{done.stdout}\n{done.stderr}")
-    return node_bin
+    return _npm_deps.node_with_client_deps("the npm-client dev loop test")
 
 
 @pytest.fixture

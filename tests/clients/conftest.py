@@ -24,12 +24,12 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from npm_deps import node_with_client_deps
 
 HERE = Path(__file__).parent
 PROJECT = HERE / "project"
 JS = HERE / "js"
 PY = HERE / "py"
-CONVEX_NPM_VERSION = "1.48.0"
 SERVING = re.compile(r"pyconvex dev: serving (http://[\w.\-]+:(\d+))")
 START_TIMEOUT_S = 30.0
 
@@ -138,22 +138,7 @@ def _start(tmp: Path) -> DevServer:
 @pytest.fixture(scope="session")
 def node() -> str:
     """The `node` binary, with tests/clients/node_modules installed from the lock file."""
-    node_bin = shutil.which("node")
-    npm_bin = shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        pytest.skip("node/npm not found on PATH: the npm-client conformance tests need Node >= 18")
-    installed = HERE / "node_modules" / "convex" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != CONVEX_NPM_VERSION:
-        done = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci failed in {HERE}:\n{done.stdout}\n{done.stderr}")
-    return node_bin
+    return node_with_client_deps("the npm-client conformance tests")
 
 
 @pytest.fixture(scope="module")
