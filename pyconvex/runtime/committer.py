@@ -90,7 +90,7 @@ class Committer:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the DuckDB thread (the only thread that may touch the connection).
 
-        No batch is prepared while it runs (preparing registers tables on the connection).
+        No batch is sent while it runs, so it sees the database between two batches.
         """
         self._calls += 1
         try:
