@@ -88,7 +88,7 @@ def main() -> None:
             t0 = time.perf_counter()
             generate(functions)
             changed.append(time.perf_counter() - t0)
-        from pyconvex.runtime.modules import load_functions, unload
+        from pyconvex.runtime.functions.loader import load_functions, unload
 
         loads = []
         for _ in range(5):

@@ -197,9 +197,9 @@ def save_to_live_ms(root: Path, saves: int) -> list[float]:
 
 
 async def backfill_s(root: Path, docs: int) -> dict[str, float]:
-    from pyconvex.runtime.deployment import Deployment
-    from pyconvex.runtime.modules import load_functions
-    from pyconvex.runtime.push import push, schema_json
+    from pyconvex.runtime.functions.deployment import Deployment
+    from pyconvex.runtime.functions.loader import load_functions
+    from pyconvex.runtime.functions.schema_push import push, schema_json
 
     functions = root / "backfill" / "convex"
     data = root / "backfill" / "data"
@@ -244,7 +244,7 @@ def modules_project(root: Path, n: int) -> Path:
 
 
 def reload_ms(functions: Path) -> dict[str, float]:
-    from pyconvex.runtime.modules import load_functions, unload
+    from pyconvex.runtime.functions.loader import load_functions, unload
 
     fulls, incrementals = [], []
     for i in range(5):
@@ -307,7 +307,7 @@ def main() -> None:
         lat = save_to_live_ms(root, 5 if args.quick else 20)
         metrics["save_to_live_p50_ms"] = statistics.median(lat)
         metrics["save_to_live_max_ms"] = max(lat)
-        from pyconvex.runtime.event_loop import run
+        from pyconvex.runtime.net.event_loop import run
 
         metrics.update(run(backfill_s(root, 20_000 if args.quick else 100_000)))
         functions = modules_project(root, 100)

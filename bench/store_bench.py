@@ -95,7 +95,7 @@ async def insert_rate(dep, total: int, in_flight: int) -> float:
 
 
 async def engine_metrics(quick: bool) -> dict[str, float]:
-    from pyconvex.runtime.deployment import Deployment
+    from pyconvex.runtime.functions.deployment import Deployment
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +134,7 @@ LOAD_CHILD = textwrap.dedent(
     """
     import asyncio, json, resource, sys, time
     from pathlib import Path
-    from pyconvex.runtime.deployment import Deployment
+    from pyconvex.runtime.functions.deployment import Deployment
     async def main():
         t0 = time.perf_counter()
         dep = await Deployment.open(Path(sys.argv[1]), Path(sys.argv[2]))
@@ -158,7 +158,7 @@ def restart_metrics(n_docs: int) -> dict[str, float]:
     """Write n_docs ~200-byte documents straight into the DuckDB log, then time a cold start."""
     import pyarrow as pa
 
-    from pyconvex.runtime.persistence import DB_FILE_DEFAULT, Persistence
+    from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT, Persistence
     from pyconvex.values import encode_id
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -259,7 +259,7 @@ def main() -> None:
         "sqlite_wal_single_row_commits_per_s": sqlite_commits_per_s(1.0 if args.quick else 3.0),
     }
     # The loop `pyconvex dev` serves on (uvloop when installed).
-    from pyconvex.runtime.event_loop import run
+    from pyconvex.runtime.net.event_loop import run
 
     metrics = run(engine_metrics(args.quick))
     if not args.quick:

@@ -36,7 +36,7 @@ from pyconvex.values.annotations import Id
 from pyconvex.values.validators import Validator, v
 
 if TYPE_CHECKING:
-    from pyconvex.runtime.env_vars import env
+    from pyconvex.runtime.functions.env_vars import env
 
 __version__ = "0.1.0"
 
@@ -45,7 +45,7 @@ def __getattr__(name: str) -> Any:
     # ``env`` reads the running deployment, so it lives in the runtime, which importing
     # ``pyconvex`` (or ``pyconvex.values``) must not load: it is imported on first use.
     if name == "env":
-        from pyconvex.runtime.env_vars import env
+        from pyconvex.runtime.functions.env_vars import env
 
         return env
     raise AttributeError(f"module 'pyconvex' has no attribute {name!r}")

@@ -31,12 +31,17 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
 from pyconvex.errors import ConvexError, PyconvexError
-from pyconvex.runtime.admin_api import UserIdentity
-from pyconvex.runtime.context import MutationCtx
-from pyconvex.runtime.deployment import Deployment, function_ref_path
-from pyconvex.runtime.env_vars import SET_PATH
-from pyconvex.runtime.modules import LoadedFunctions, ModuleLoadError, load_functions, unload
-from pyconvex.runtime.results import FunctionResult
+from pyconvex.runtime.functions.ctx_impl import MutationCtx
+from pyconvex.runtime.functions.deployment import Deployment, function_ref_path
+from pyconvex.runtime.functions.env_vars import SET_PATH
+from pyconvex.runtime.functions.loader import (
+    LoadedFunctions,
+    ModuleLoadError,
+    load_functions,
+    unload,
+)
+from pyconvex.runtime.functions.results import FunctionResult
+from pyconvex.runtime.net.admin_routes import UserIdentity
 from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
 from pyconvex.server.references import FunctionReference, NoArgs
@@ -134,7 +139,7 @@ class ConvexTest:
 
     @property
     def deployment(self) -> Deployment:
-        """The underlying :class:`~pyconvex.runtime.deployment.Deployment` (for advanced use)."""
+        """The underlying :class:`~pyconvex.runtime.functions.deployment.Deployment` (for advanced use)."""
         if self._deployment is None:
             raise PyconvexError(
                 "This ConvexTest is not open: use `async with ConvexTest(...) as t:` "

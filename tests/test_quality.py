@@ -32,7 +32,7 @@ def test_mypy_strict_is_clean() -> None:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        ("pyconvex.runtime.deployment", ["typer", "rich", "jinja2", "libcst", "watchfiles"]),
+        ("pyconvex.runtime.functions.deployment", ["typer", "rich", "jinja2", "libcst", "watchfiles"]),
         ("pyconvex", ["duckdb", "typer", "rich", "starlette"]),
         ("pyconvex.values", ["duckdb", "starlette", "pyconvex.runtime"]),
         ("pyconvex.client", ["duckdb"]),

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pytest
 
 from pyconvex import ConvexError
-from pyconvex.runtime.modules import ModuleLoadError
+from pyconvex.runtime.functions.loader import ModuleLoadError
 from pyconvex.server.references import FunctionReference, NoArgs
 from pyconvex.testing import ConvexTest, FunctionCallError, UserIdentity
 

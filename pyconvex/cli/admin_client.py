@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pyconvex.cli.project import ProjectError, ProjectSettings
-from pyconvex.cli.render import (
+from pyconvex.cli.failures import (
     EXIT_AUTH,
     EXIT_FAILURE,
     EXIT_UNAVAILABLE,
@@ -36,8 +35,9 @@ from pyconvex.cli.render import (
     CliFailure,
     render_failure,
 )
-from pyconvex.runtime.admin_key import read_admin_key
-from pyconvex.runtime.log_history import LogEntry
+from pyconvex.project import ProjectError, ProjectSettings
+from pyconvex.runtime.auth.admin_key import read_admin_key
+from pyconvex.runtime.functions.log_history import LogEntry
 from pyconvex.values import Int64, Value, decode_value
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from pyconvex.cli.project import ProjectError, ProjectSettings
-from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.project import ProjectError, ProjectSettings
 
 
 def codegen() -> None:
@@ -42,7 +42,7 @@ def _generate() -> tuple[ProjectSettings, list[Path]]:
             code=EXIT_USAGE,
         ) from None
     from pyconvex.codegen import CodegenError, generate
-    from pyconvex.runtime.modules import ModuleLoadError
+    from pyconvex.runtime.functions.loader import ModuleLoadError
 
     try:
         return settings, generate(settings.functions_dir)

@@ -1,6 +1,6 @@
 """``pyconvex dev``: serve the project's functions, and push every save to the running server.
 
-The loop itself (watch, load, codegen, schema push, swap) is :mod:`pyconvex.cli.dev_loop`.
+The loop itself (watch, load, codegen, schema push, swap) is :mod:`pyconvex.dev.loop`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from pyconvex.cli.project import ProjectError, ProjectSettings
-from pyconvex.cli.render import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.project import ProjectError, ProjectSettings
 
 
 def dev(
@@ -37,8 +37,8 @@ def dev(
     except ProjectError as exc:
         render_failure(CliFailure("Cannot start pyconvex dev", detail=str(exc), code=EXIT_USAGE))
         raise typer.Exit(EXIT_USAGE) from None
-    from pyconvex.cli.dev_loop import run_dev
-    from pyconvex.runtime.event_loop import run
+    from pyconvex.dev.loop import run_dev
+    from pyconvex.runtime.net.event_loop import run
 
     _configure_logging()
     chosen = settings.port if port is None else port

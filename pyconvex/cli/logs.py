@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pyconvex.cli.admin_client import AdminClient, AdminKeyOption, UrlOption, reported_failures
-from pyconvex.runtime.log_history import LogEntry
+from pyconvex.runtime.functions.log_history import LogEntry
 
 out = Console(highlight=False)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pyconvex.codegen.api_module import api_plan
 from pyconvex.codegen.data_model import data_model_plan, table_types
-from pyconvex.codegen.render import HEADER, render_module
+from pyconvex.codegen.python_source import HEADER, render_module
 from pyconvex.codegen.server_module import server_plan
 from pyconvex.codegen.typescript import API_JS, api_dts
-from pyconvex.runtime.modules import LoadedFunctions, load_functions, unload
+from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions, unload
 from pyconvex.server.schema import SchemaDefinition
 
 GENERATED_DIR = "_generated"
@@ -32,7 +32,7 @@ def generate(functions_dir: Path) -> list[Path]:
     >>> generate(Path("convex"))  # doctest: +SKIP
     [PosixPath('convex/_generated/api.py')]
 
-    Raises :class:`~pyconvex.runtime.modules.ModuleLoadError` when a module (``schema.py``
+    Raises :class:`~pyconvex.runtime.functions.loader.ModuleLoadError` when a module (``schema.py``
     included) fails to import, with the schema's modules written if ``schema.py`` imported;
     :class:`~pyconvex.codegen.errors.CodegenError` when a function and a module clash in
     ``api``.

@@ -6,8 +6,8 @@ files = render_template("chat", Path("myapp"), {"project_name": "myapp"})
 project = create_project(Path("myapp"), "tasks")   # render + codegen
 """
 
-from pyconvex.scaffold.project import InitResult, create_project
-from pyconvex.scaffold.render import (
+from pyconvex.scaffold.create import InitResult, create_project
+from pyconvex.scaffold.template_dir import (
     DEFAULT_TEMPLATE,
     ScaffoldError,
     TemplateExistsError,

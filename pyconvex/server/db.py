@@ -1,7 +1,7 @@
 """Typed views of ``ctx.db`` for author code: the query builder, its callbacks and pagination.
 
 These Protocols describe what the runtime's ``ctx.db.query(...)`` objects do
-(``pyconvex/runtime/query.py``, ``index_range.py``, ``filter.py``). The generated
+(``pyconvex/runtime/query/query_impl.py``, ``index_range.py``, ``filter.py``). The generated
 ``convex/_generated/server.py`` binds them to the schema, so that::
 
     docs = await ctx.db.query("messages").with_index("by_channel", lambda q: q.eq("channel", c)).take(10)

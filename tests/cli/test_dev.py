@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pyconvex.cli.main import app
-from pyconvex.cli.project import DEFAULT_PORT, ProjectError, ProjectSettings
+from pyconvex.project import DEFAULT_PORT, ProjectError, ProjectSettings
 
 SERVING = re.compile(r"^pyconvex dev: serving (http://127\.0\.0\.1:(\d+))$")
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from pyconvex.cli.dev_codegen import Codegen
-from pyconvex.cli.dev_loop import (
+from pyconvex.cli.main import app
+from pyconvex.dev.codegen_step import Codegen
+from pyconvex.dev.loop import (
     DevLoop,
     busy_failure,
     deployment_file,
@@ -27,10 +28,9 @@ from pyconvex.cli.dev_loop import (
     remove_deployment_file,
     write_deployment_file,
 )
-from pyconvex.cli.main import app
-from pyconvex.cli.project import ProjectSettings
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.modules import LoadedFunctions
+from pyconvex.project import ProjectSettings
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.loader import LoadedFunctions
 from pyconvex.server.schema import SchemaDefinition
 
 SCHEMA = """

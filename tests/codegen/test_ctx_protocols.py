@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pyconvex.codegen.server_module import server_plan
-from pyconvex.runtime.context import ActionCtx, Auth, MutationCtx, QueryCtx
-from pyconvex.runtime.database import DatabaseReader, DatabaseWriter, SystemReader
-from pyconvex.runtime.filter import FilterBuilder
-from pyconvex.runtime.index_range import IndexRangeBuilder
-from pyconvex.runtime.query import Query
+from pyconvex.runtime.functions.ctx_impl import ActionCtx, Auth, MutationCtx, QueryCtx
+from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, SystemReader
+from pyconvex.runtime.query.filter import FilterBuilder
+from pyconvex.runtime.query.index_range import IndexRangeBuilder
+from pyconvex.runtime.query.query_impl import Query
 from pyconvex.server import ctx, db
 from pyconvex.server.pagination import pagination_opts_validator
 from pyconvex.values import validator_from_annotation

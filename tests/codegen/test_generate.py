@@ -17,7 +17,7 @@ from pyconvex.codegen import (
     generate_schema_modules,
 )
 from pyconvex.codegen.api_module import api_plan
-from pyconvex.runtime.modules import ModuleLoadError, load_functions, unload
+from pyconvex.runtime.functions.loader import ModuleLoadError, load_functions, unload
 
 FILES = ("__init__.py", "data_model.py", "server.py", "api.py", "api.js", "api.d.ts")
 UPDATE = os.environ.get("PYCONVEX_UPDATE_GOLDENS") == "1"

@@ -30,7 +30,7 @@ from pyconvex.codegen.model import (
     literal,
     union,
 )
-from pyconvex.codegen.render import render_module
+from pyconvex.codegen.python_source import render_module
 
 RUFF_CONFIG = "line-length = 100"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyconvex.runtime.deployment import function_ref_path
+from pyconvex.runtime.functions.deployment import function_ref_path
 from pyconvex.server.references import FunctionReference, build_api
 
 

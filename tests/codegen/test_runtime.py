@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from pyconvex.codegen import generate
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.results import FunctionResult
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.results import FunctionResult
 
 
 def _ok(result: FunctionResult) -> Any:

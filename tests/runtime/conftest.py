@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.results import Commit, FunctionResult
-from pyconvex.runtime.transaction import Limits
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.results import Commit, FunctionResult
+from pyconvex.runtime.query.transaction import Limits
 
 
 def make_project(tmp_path: Path, files: dict[str, str], name: str = "convex") -> Path:

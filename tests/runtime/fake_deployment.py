@@ -15,15 +15,15 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pyconvex.runtime.function_path import normalize_path
-from pyconvex.runtime.read_set import ReadSet, WriteEntry, WriteSet
-from pyconvex.runtime.results import (
+from pyconvex.runtime.functions.function_path import normalize_path
+from pyconvex.runtime.functions.results import (
     Commit,
     CommitListener,
     FunctionFailure,
     FunctionKind,
     FunctionResult,
 )
+from pyconvex.runtime.store.read_set import ReadSet, WriteEntry, WriteSet
 
 Doc = dict[str, Any]
 Tables = dict[str, dict[str, Doc]]

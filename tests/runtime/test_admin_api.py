@@ -14,9 +14,9 @@ import pytest
 import websockets
 from conftest import DeploymentFactory, ok
 
-from pyconvex.runtime.admin_api import UserIdentity, admin_caller
-from pyconvex.runtime.app import create_app, serve
-from pyconvex.runtime.deployment import Deployment
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.net.admin_routes import UserIdentity, admin_caller
+from pyconvex.runtime.net.app import create_app, serve
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v

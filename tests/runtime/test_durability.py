@@ -175,7 +175,7 @@ async def test_second_process_cannot_open_the_same_data_dir(
     await deployment(FILES, persistent=True)
     script = (
         "import asyncio, sys; from pathlib import Path\n"
-        "from pyconvex.runtime.deployment import Deployment\n"
+        "from pyconvex.runtime.functions.deployment import Deployment\n"
         "asyncio.run(Deployment.open(Path(sys.argv[1]), Path(sys.argv[2])))\n"
     )
     out = subprocess.run(
@@ -193,7 +193,7 @@ WRITER = """
 import asyncio, os, sys
 from pathlib import Path
 
-from pyconvex.runtime.deployment import Deployment
+from pyconvex.runtime.functions.deployment import Deployment
 
 
 async def main():
@@ -304,7 +304,7 @@ async def test_sigkill_loses_no_acknowledged_write(deployment: Any, tmp_path: Pa
 async def test_file_backed_deployment_commits_through_the_writer_process(
     deployment: Any,
 ) -> None:
-    from pyconvex.runtime.writer_process import ProcessPersistence
+    from pyconvex.runtime.store.writer_process import ProcessPersistence
 
     dep = await deployment(FILES, persistent=True)
     assert isinstance(dep.persistence, ProcessPersistence)

@@ -10,7 +10,7 @@ from conftest import CommitLog, DeploymentFactory, failure_message, ok
 
 from pyconvex import env
 from pyconvex.errors import PyconvexError
-from pyconvex.runtime.env_vars import (
+from pyconvex.runtime.functions.env_vars import (
     ENV_TABLE,
     MAX_VALUE_BYTES,
     SET_PATH,

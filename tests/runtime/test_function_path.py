@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyconvex.runtime.function_path import is_system_path, normalize_path, split_path
+from pyconvex.runtime.functions.function_path import is_system_path, normalize_path, split_path
 
 
 @pytest.mark.parametrize(

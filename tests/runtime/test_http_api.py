@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pyconvex.runtime.app import create_app
-from pyconvex.runtime.sync_messages import decode_ts, encode_ts
+from pyconvex.protocol import decode_ts, encode_ts
+from pyconvex.runtime.net.app import create_app
 
 try:
     from runtime.fake_deployment import FakeConvexError, FakeDeployment, FakeReader, FakeWriter
@@ -251,7 +251,7 @@ def test_server_modules_do_not_import_cli_dependencies() -> None:
     import sys
 
     code = (
-        "import sys, pyconvex.runtime.app, pyconvex.runtime.sync, pyconvex.runtime.http_api\n"
+        "import sys, pyconvex.runtime.net.app, pyconvex.runtime.net.sync_session, pyconvex.runtime.net.http_api\n"
         "print([m for m in ('typer', 'rich', 'jinja2', 'libcst', 'watchfiles') "
         "if m in sys.modules])"
     )

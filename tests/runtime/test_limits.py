@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import failure_message, ok
 
-from pyconvex.runtime.transaction import Limits
+from pyconvex.runtime.query.transaction import Limits
 
 FUNCS = """
 from pyconvex import mutation, query, v

@@ -8,8 +8,8 @@ import contextlib
 
 from conftest import DeploymentFactory
 
-from pyconvex.runtime.log_history import LogEntry, LogHistory
-from pyconvex.runtime.results import FunctionFailure
+from pyconvex.runtime.functions.log_history import LogEntry, LogHistory
+from pyconvex.runtime.functions.results import FunctionFailure
 
 FUNCTIONS = {
     "jobs.py": """

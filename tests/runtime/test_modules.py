@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from conftest import failure_message, make_project, ok
 
-from pyconvex.runtime.deployment import function_ref_path
-from pyconvex.runtime.modules import ModuleLoadError, load_functions, module_paths, unload
+from pyconvex.runtime.functions.deployment import function_ref_path
+from pyconvex.runtime.functions.loader import ModuleLoadError, load_functions, module_paths, unload
 
 MESSAGES = """
 import logging

@@ -12,10 +12,10 @@ import pytest
 from conftest import failure_message, ok
 
 from pyconvex import define_schema, define_table, v
-from pyconvex.runtime import push as push_module
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.modules import LoadedFunctions, load_functions
-from pyconvex.runtime.push import (
+from pyconvex.runtime.functions import schema_push as push_module
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
+from pyconvex.runtime.functions.schema_push import (
     check_document,
     diff_schema,
     push,
@@ -23,7 +23,7 @@ from pyconvex.runtime.push import (
     schema_json,
     write_accepted_schema,
 )
-from pyconvex.runtime.subscriptions import Subscription, SubscriptionManager
+from pyconvex.runtime.net.subscriptions import Subscription, SubscriptionManager
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v

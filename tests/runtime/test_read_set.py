@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import CommitLog, ok
 
-from pyconvex.runtime.read_set import KeyRange, ReadSet, WriteEntry, WriteSet
+from pyconvex.runtime.store.read_set import KeyRange, ReadSet, WriteEntry, WriteSet
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v

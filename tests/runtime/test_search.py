@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from conftest import CommitLog, failure_message, ok
 
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.search import search_index, tokenize
-from pyconvex.runtime.store import Store, UndoRecord
-from pyconvex.runtime.subscriptions import Subscription, SubscriptionManager
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.net.subscriptions import Subscription, SubscriptionManager
+from pyconvex.runtime.store.memory import Store, UndoRecord
+from pyconvex.runtime.store.search_index import search_index, tokenize
 from pyconvex.server.schema import SearchIndexDefinition
 from pyconvex.values import encode_key_part
 

@@ -6,8 +6,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pyconvex.runtime.index import IndexSpec, id_from_key, id_suffix
-from pyconvex.runtime.store import BY_CREATION_TIME, SYSTEM_TABLES, Store, TableState, UndoRecord
+from pyconvex.runtime.store.index import IndexSpec, id_from_key, id_suffix
+from pyconvex.runtime.store.memory import (
+    BY_CREATION_TIME,
+    SYSTEM_TABLES,
+    Store,
+    TableState,
+    UndoRecord,
+)
 from pyconvex.values import encode_key
 
 IDS = [f"{c}" * 31 for c in "abcdefgh"]  # fake, fixed-length ids

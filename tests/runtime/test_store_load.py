@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyconvex.runtime.deployment import Deployment
+from pyconvex.runtime.functions.deployment import Deployment
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v

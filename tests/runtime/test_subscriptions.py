@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.subscriptions import Subscription, SubscriptionManager, decode_args
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.net.subscriptions import Subscription, SubscriptionManager, decode_args
 
 SCHEMA = """
 from pyconvex import define_schema, define_table, v

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pyconvex.runtime.outbox import OVERLOADED_REASON, Outbox, SyncConfig
-from pyconvex.runtime.subscriptions import SubscriptionManager
-from pyconvex.runtime.sync import SyncSession
-from pyconvex.runtime.sync_messages import decode_ts, encode_ts
+from pyconvex.protocol import decode_ts, encode_ts
+from pyconvex.runtime.net.outbox import OVERLOADED_REASON, Outbox, SyncConfig
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.net.sync_session import SyncSession
 
 try:
     from runtime.fake_deployment import FakeConvexError, FakeDeployment, FakeReader, FakeWriter

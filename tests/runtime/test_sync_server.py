@@ -17,11 +17,11 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from pyconvex.runtime.app import serve
-from pyconvex.runtime.deployment import Deployment
-from pyconvex.runtime.outbox import OVERLOADED_REASON, SyncConfig
-from pyconvex.runtime.subscriptions import SubscriptionManager
-from pyconvex.runtime.sync_messages import decode_ts
+from pyconvex.protocol import decode_ts
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.net.app import serve
+from pyconvex.runtime.net.outbox import OVERLOADED_REASON, SyncConfig
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
 
 try:
     from runtime.fake_deployment import FakeDeployment, FakeReader

@@ -17,8 +17,8 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from pyconvex.runtime.app import serve
-from pyconvex.runtime.sync_websocket import accept_key, encode_frame
+from pyconvex.runtime.net.app import serve
+from pyconvex.runtime.net.sync_socket import accept_key, encode_frame
 
 try:
     from runtime.fake_deployment import FakeDeployment
@@ -231,8 +231,8 @@ async def test_doubled_slashes_reach_the_sync_endpoint(url: str) -> None:
 async def test_a_client_flooding_mutations_is_paused_and_every_mutation_still_runs_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pyconvex.runtime.outbox import SyncConfig
-    from pyconvex.runtime.sync_websocket import _SyncWebSocketProtocol
+    from pyconvex.runtime.net.outbox import SyncConfig
+    from pyconvex.runtime.net.sync_socket import _SyncWebSocketProtocol
 
     pauses: list[int] = []
     real_pause = _SyncWebSocketProtocol.pause_input

@@ -1,0 +1,552 @@
+"""The ``pyconvex dev`` loop: on every save, load, generate, check, migrate and swap.
+
+:class:`DevLoop` keeps one running :class:`Deployment` in step with the functions directory:
+
+1. load the changed modules (``runtime.modules``: only what changed and what imports it), with
+   ``_generated/server.py`` written (codegen) after ``schema.py`` and before the other modules;
+2. regenerate ``_generated/api.py`` & co. from the loaded functions;
+3. push (``runtime.push``): check the stored documents against the new schema, build new
+   indexes, drop removed ones, swap code and schema in one step and re-run every subscription;
+4. print "ready in N ms" — or one error block, in which case the last good code keeps serving.
+   A refused push is tried again when a file changes or a commit touches the refused table.
+
+::
+
+    loop = DevLoop(ProjectSettings.load(Path.cwd()))
+    await loop.open(Path(".pyconvex"))            # first load, codegen and push
+    loop.notice({Path("convex/messages.py")})     # what the watcher does on a save
+    await loop.step()                             # True: pushed, False: refused, None: no-op
+
+It lives under ``cli/`` because it drives watchfiles and codegen, which ``pyconvex.runtime``
+must not import. While it serves, ``<data_dir>/deployment.json`` tells the admin commands
+where the deployment is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from pyconvex.cli.failures import EXIT_FAILURE, CliFailure, render_failure
+from pyconvex.dev.codegen_step import Codegen, DevCodegen
+from pyconvex.errors import StorageError
+from pyconvex.project import ProjectSettings
+from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.loader import (
+    LoadedFunctions,
+    ModuleLoadError,
+    load_functions,
+    unload,
+)
+from pyconvex.runtime.functions.results import Commit
+from pyconvex.runtime.functions.schema_push import (
+    PushResult,
+    SchemaViolation,
+    push,
+    read_accepted_schema,
+    schema_json,
+    write_accepted_schema,
+)
+from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
+
+DEPLOYMENT_FILE = "deployment.json"
+#: watchfiles: wait this long (ms) after the last change before yielding a batch of changes.
+WATCH_STEP_MS = 30
+_WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
+
+log = logging.getLogger("pyconvex.dev")
+
+
+# -- the running deployment's address -------------------------------------------------------------
+
+
+def deployment_file(data_dir: Path) -> Path:
+    """``<data_dir>/deployment.json``: ``{"url": ..., "pid": ...}`` while ``pyconvex dev`` runs."""
+    return data_dir / DEPLOYMENT_FILE
+
+
+def read_running_deployment(data_dir: Path) -> dict[str, Any] | None:
+    """The ``{"url", "pid"}`` of the live process serving ``data_dir``, or None.
+
+    A file left behind by a process that is gone counts as none.
+    """
+    try:
+        info = json.loads(deployment_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return None
+    return info if _alive(info["pid"]) else None
+
+
+def write_deployment_file(data_dir: Path, url: str) -> None:
+    """Record this process as the one serving ``data_dir`` at ``url`` (written atomically)."""
+    path = deployment_file(data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    tmp.replace(path)
+
+
+def remove_deployment_file(data_dir: Path) -> None:
+    """Remove ``deployment.json`` if this process wrote it (on exit)."""
+    path = deployment_file(data_dir)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def local_url(url: str) -> str:
+    """The URL the admin commands should use: a wildcard listen address becomes 127.0.0.1."""
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}://127.0.0.1:{port}" if host in _WILDCARD_HOSTS else url
+
+
+def busy_failure(data_dir: Path, detail: str | None = None) -> CliFailure:
+    """The error for a data directory another pyconvex process holds."""
+    running = read_running_deployment(data_dir)
+    who = (
+        f"pyconvex dev (pid {running['pid']}) is serving it at {running['url']}."
+        if running
+        else "Another process holds its database (DuckDB allows one writer process)."
+    )
+    return CliFailure(
+        "This project's data directory is in use",
+        where=str(data_dir),
+        detail=who + (f"\n{detail}" if detail else ""),
+        hint="Use that server (`pyconvex run`, `data`, `logs` talk to it), or stop it first.",
+        code=EXIT_FAILURE,
+    )
+
+
+# -- the loop -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Attempt:
+    loaded: LoadedFunctions
+    started: float
+    #: Print "ready" at once (the start-up push waits until the server listens).
+    announce: bool = True
+
+
+class DevLoop:
+    """Keeps a deployment serving the functions directory as it is on disk (module docstring)."""
+
+    def __init__(
+        self,
+        settings: ProjectSettings,
+        *,
+        out: Console | None = None,
+        err: Console | None = None,
+        codegen: Codegen | None = None,
+    ) -> None:
+        self.settings = settings
+        self.functions_dir = settings.functions_dir.resolve()
+        self.out = out or Console(highlight=False, soft_wrap=True)
+        self.err = err or Console(stderr=True, highlight=False)
+        self.generator = DevCodegen(self.functions_dir, settings.data_dir, codegen or Codegen())
+        self.deployment: Deployment | None = None
+        self.manager: SubscriptionManager | None = None
+        #: The code serving, and the newest code that imported (refused pushes keep it here).
+        self.serving: LoadedFunctions | None = None
+        self.latest: LoadedFunctions | None = None
+        #: The schema in force (its JSON), as remembered in the data.
+        self.accepted: dict[str, Any] | None = None
+        self.pushes = 0
+        self._refused_tables: set[str] = set()
+        self._changed: set[Path] = set()
+        self._retry = False
+        self._wake = asyncio.Event()
+        self._remove_listener: Callable[[], None] | None = None
+        self._startup: tuple[PushResult, _Attempt] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self, changed: set[Path] | None = None) -> LoadedFunctions | None:
+        """Import the functions directory (incrementally after the first time) and run codegen;
+        on failure print the error and return None (nothing changes)."""
+        previous = self.latest
+        try:
+            try:
+                loaded = self._load(previous, changed or set())
+            except ModuleLoadError:
+                if not self.generator.bootstrap():
+                    raise
+                loaded = self._load(previous, changed or set())
+        except ModuleLoadError as e:
+            self._report(self._load_failure(e))
+            return None
+        except Exception as e:
+            codegen = type(e).__module__.startswith("pyconvex.codegen")
+            self._report(
+                CliFailure(
+                    "Code generation failed" if codegen else "Reloading your functions failed",
+                    where=f"{self.functions_dir.name}/_generated/" if codegen else None,
+                    detail="".join(traceback.format_exception(e)),
+                    hint="Fix what the error names and save again; the last good code keeps "
+                    "serving meanwhile.",
+                )
+            )
+            return None
+        serving_package = self.serving.package if self.serving is not None else None
+        if previous is not None and previous.package not in (loaded.package, serving_package):
+            unload(previous)
+        self.latest = loaded
+        return loaded
+
+    def _load(self, previous: LoadedFunctions | None, changed: set[Path]) -> LoadedFunctions:
+        loaded = load_functions(
+            self.functions_dir,
+            previous=previous,
+            changed=changed,
+            on_schema=self.generator.schema_modules,
+        )
+        if self.generator.api_modules(loaded):
+            # Modules importing _generated.api see the regenerated one.
+            first = loaded
+            loaded = load_functions(self.functions_dir, previous=first)
+            loaded.executed |= first.executed
+            loaded.removed |= first.removed
+        return loaded
+
+    @property
+    def _latest_package(self) -> str | None:
+        return self.latest.package if self.latest is not None else None
+
+    def _load_failure(self, e: ModuleLoadError) -> CliFailure:
+        where = None
+        if e.path is not None:
+            where = self._shown(e.path) + (f":{e.line}" if e.line else "")
+        return CliFailure(
+            "Could not load your functions",
+            where=where,
+            detail=e.details or str(e),
+            hint=(
+                "Fix the error and save: the last good code keeps serving meanwhile."
+                if self.serving is not None and self.serving.functions
+                else "Fix the error and save: your functions load as soon as it imports."
+            ),
+        )
+
+    def _shown(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.settings.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    # -- pushing ------------------------------------------------------------------------------
+
+    async def open(self, data_dir: Path | None) -> Deployment:
+        """First load, open the deployment over ``data_dir`` and push (start-up)."""
+        started = time.perf_counter()
+        loaded = self.load() or LoadedFunctions(functions_dir=self.functions_dir)
+        try:
+            deployment = await Deployment.open(None, data_dir, loaded=_schema_only(loaded))
+        except StorageError as e:
+            if data_dir is not None and "lock" in str(e).lower():
+                raise busy_failure(data_dir, str(e)) from None
+            raise CliFailure(
+                "Cannot open the deployment's data", where=str(data_dir), detail=str(e)
+            ) from None
+        self.deployment = deployment
+        self.serving = deployment.loaded
+        self.accepted = await read_accepted_schema(deployment)
+        self._remove_listener = deployment.add_commit_listener(self._on_commit)
+        if loaded.functions or loaded.schema is not None or self.latest is not None:
+            await self.push(_Attempt(loaded, started, announce=False))
+        return deployment
+
+    def announce_startup(self) -> None:
+        """Print the start-up push's "ready" line (once the server listens)."""
+        if self._startup is not None:
+            self._ready(*self._startup)
+            self._startup = None
+
+    async def push(self, attempt: _Attempt) -> bool:
+        """Push ``attempt.loaded``; print "ready in N ms" or why it was refused."""
+        deployment = self.deployment
+        assert deployment is not None
+        loaded = attempt.loaded
+        manager = self.manager
+        result = await push(
+            deployment,
+            loaded,
+            accepted=self.accepted,
+            progress=_Progress(self.out),
+            after_swap=manager.rerun_all if manager is not None else None,
+        )
+        self.pushes += 1
+        if not result.ok:
+            self._refused_tables = {v.table for v in result.violations}
+            for violation in result.violations:
+                self._report(self._violation_failure(violation))
+            return False
+        self._refused_tables = set()
+        previous = self.serving
+        self.serving = loaded
+        if previous is not None and previous.package not in (loaded.package, self._latest_package):
+            unload(previous)
+        accepted = schema_json(loaded.schema)
+        if accepted != self.accepted:
+            await write_accepted_schema(deployment, accepted)
+            self.accepted = accepted
+        if attempt.announce:
+            self._ready(result, attempt)
+        else:
+            self._startup = (result, attempt)
+        return True
+
+    def _ready(self, result: PushResult, attempt: _Attempt) -> None:
+        ms = (time.perf_counter() - attempt.started) * 1000
+        for line in result.diff.summary():
+            self.out.print(f"  {escape(line)}")
+        n = len(attempt.loaded.functions)
+        changed = sorted(attempt.loaded.executed)
+        what = f"{n} function{'s' if n != 1 else ''}"
+        if self.pushes > 1 and changed and len(changed) <= 3:
+            what += ", reloaded " + ", ".join(_module_file(c) for c in changed)
+        self.out.print(f"pyconvex dev: ready in {ms:.0f} ms ({escape(what)})")
+
+    def _violation_failure(self, v: SchemaViolation) -> CliFailure:
+        field = v.field.lstrip(".") or "(the whole document)"
+        return CliFailure(
+            "Schema push refused",
+            where=(
+                f"{self._shown(self.functions_dir / 'schema.py')}, table {v.table}, "
+                f"document {v.doc_id}, field {field}"
+            ),
+            detail=(
+                f"A document in table {v.table!r} does not match the new schema.\n"
+                f"expected: {v.expected}\nfound:    {v.found}"
+            ),
+            hint=(
+                "Make the field optional (v.optional(...)) or fix the stored documents (e.g. a "
+                "mutation run with `pyconvex run`). The last good code keeps serving; "
+                f"the push is retried when table {v.table!r} changes or a file is saved."
+            ),
+        )
+
+    def _report(self, failure: CliFailure) -> None:
+        render_failure(failure, self.err)
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
+        refused = self._refused_tables
+        if not refused:
+            return
+        for commit in commits:
+            if commit.writes.tables() & refused:
+                self._retry = True
+                self._wake.set()
+                return
+
+    @property
+    def wants_push(self) -> bool:
+        """Whether a file change or a commit on a refused table is waiting to be pushed."""
+        return bool(self._changed or self._retry)
+
+    def notice(self, paths: set[Path]) -> None:
+        """Files changed: push again (coalescing with changes not yet handled)."""
+        self._changed |= paths
+        self._wake.set()
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Start watching the functions directory (until ``stop``); changes wait for :meth:`run`.
+
+        Call it before the first load, so no save made meanwhile is missed.
+        """
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(stop), name="pyconvex-dev-watch")
+            # One step of the task sets up the OS watches (watchfiles does that synchronously
+            # when iteration starts).
+            await asyncio.sleep(0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Push on every change until ``stop`` is set (watching, if not started yet)."""
+        await self.watch(stop)
+        watcher = self._watcher
+        assert watcher is not None
+        waiter = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                wake = asyncio.create_task(self._wake.wait())
+                await asyncio.wait({wake, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
+                if stop.is_set():
+                    break
+                self._wake.clear()
+                await self.step()
+        finally:
+            waiter.cancel()
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(watcher, 10)
+
+    async def step(self) -> bool | None:
+        """Handle what changed since the last step: None when nothing needed a push."""
+        started = time.perf_counter()
+        changed, self._changed = self._changed, set()
+        retry, self._retry = self._retry, False
+        loaded: LoadedFunctions | None
+        if changed:
+            before = self.latest
+            loaded = self.load(changed)
+            if loaded is None:
+                return False
+            unchanged = not loaded.executed and not loaded.removed
+            if unchanged and before is self.serving and not self._refused_tables:
+                self.serving = self.latest = loaded
+                return None  # saved without changes
+        elif retry and self.latest is not None and self.latest is not self.serving:
+            loaded = self.latest
+        else:
+            return None
+        return await self.push(_Attempt(loaded, started))
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        from watchfiles import PythonFilter, awatch
+
+        ignore = [self.functions_dir / "_generated"]
+        try:
+            async for changes in awatch(
+                self.functions_dir,
+                watch_filter=PythonFilter(ignore_paths=ignore),
+                step=WATCH_STEP_MS,
+                stop_event=stop,
+            ):
+                self.notice({Path(p) for _, p in changes})
+        except Exception:
+            if not stop.is_set():
+                log.exception("watching %s stopped", self.functions_dir)
+
+    async def close(self) -> None:
+        """Stop watching (once ``stop`` is set) and close the deployment."""
+        if self._watcher is not None and not self._watcher.done():
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._watcher, 10)
+        remove, self._remove_listener = self._remove_listener, None
+        if remove is not None:
+            remove()
+        deployment, self.deployment = self.deployment, None
+        if deployment is not None:
+            await deployment.close()
+
+
+class _Progress:
+    """Backfill and check progress on the console, for the big tables only."""
+
+    def __init__(self, out: Console) -> None:
+        self.out = out
+        self.last = 0.0
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if total < 20_000 or (done < total and now - self.last < 0.5):
+            return
+        self.last = now
+        self.out.print(f"  {escape(what)}: {done:,}/{total:,} documents")
+
+
+def _module_file(name: str) -> str:
+    return (name.replace(".", "/") or "__init__") + ".py"
+
+
+def _schema_only(loaded: LoadedFunctions) -> LoadedFunctions:
+    """``loaded`` with its schema (indexes are built at open) but nothing callable yet: the
+    start-up push swaps the functions in once the stored documents passed the schema check."""
+    return LoadedFunctions(
+        schema=loaded.schema,
+        package=loaded.package,
+        functions_dir=loaded.functions_dir,
+        files=loaded.files,
+    )
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool = False) -> int:
+    """``pyconvex dev``: serve and push on every save until interrupted (``once``: push and
+    return the exit code). Raises :class:`CliFailure` for what stops it from starting."""
+    running = read_running_deployment(settings.data_dir)
+    if running is not None:
+        raise busy_failure(settings.data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_admin_key(settings.data_dir)
+    loop = DevLoop(settings)
+    stop = asyncio.Event()
+    try:
+        if not once:
+            await loop.watch(stop)
+        await loop.open(settings.data_dir)
+        freeze_loaded_state()
+        if once:
+            loop.announce_startup()
+            ok = loop.latest is not None and loop.serving is loop.latest
+            return 0 if ok else EXIT_FAILURE
+        await _serve(loop, settings, host, port, stop)
+    finally:
+        stop.set()
+        await loop.close()
+        thaw_frozen_state()
+    return 0
+
+
+async def _serve(
+    loop: DevLoop, settings: ProjectSettings, host: str, port: int, stop: asyncio.Event
+) -> None:
+    from pyconvex.runtime.net.app import serve
+
+    deployment = loop.deployment
+    assert deployment is not None
+    manager = SubscriptionManager(deployment)
+    loop.manager = manager
+    pusher: asyncio.Task[None] | None = None
+
+    def listening(url: str) -> None:
+        nonlocal pusher
+        # Tests and tools parse this exact line.
+        print(f"pyconvex dev: serving {url}", flush=True)
+        write_deployment_file(settings.data_dir, local_url(url))
+        loop.announce_startup()
+        pusher = asyncio.create_task(loop.run(stop), name="pyconvex-dev-loop")
+
+    try:
+        await serve(deployment, host=host, port=port, on_listening=listening, subscriptions=manager)
+    finally:
+        stop.set()
+        if pusher is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(pusher, 15)
+        remove_deployment_file(settings.data_dir)
+        sys.stdout.flush()

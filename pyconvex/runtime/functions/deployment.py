@@ -1,0 +1,517 @@
+"""A running deployment: functions, schema, the store, and the group committer.
+
+This is the engine's face to the server (and to in-process tests)::
+
+    dep = await Deployment.open(Path("convex"), Path(".pyconvex"))
+    result = await dep.run_mutation("messages:send", {"body": "hi"})
+    page = dep.run_query("messages:list", {})
+    await dep.close()
+
+Queries run synchronously at the durable timestamp; mutations run one at a time, are applied
+to memory at a fresh commit timestamp and resolve once their group-committed batch is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import json
+import logging
+import os
+import traceback
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pyconvex.errors import ConvexError, PyconvexError, StorageError
+from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.functions import sandbox
+from pyconvex.runtime.functions.ctx_impl import ActionCtx, Auth, MutationCtx, QueryCtx
+from pyconvex.runtime.functions.env_vars import ENV_SOURCE, SYSTEM_FUNCTIONS
+from pyconvex.runtime.functions.function_path import normalize_path
+from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
+from pyconvex.runtime.functions.log_history import LogHistory
+from pyconvex.runtime.functions.results import (
+    CommitListener,
+    FunctionFailure,
+    FunctionKind,
+    FunctionResult,
+)
+from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, IdResolver
+from pyconvex.runtime.query.transaction import Limits, Transaction
+from pyconvex.runtime.store.committer import Committer, PendingCommit
+from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT, Persistence
+from pyconvex.runtime.store.memory import Store, UndoRecord
+from pyconvex.runtime.store.read_set import WriteSet
+from pyconvex.runtime.store.schema_state import SchemaState
+from pyconvex.runtime.store.writer_process import ProcessPersistence
+from pyconvex.server.functions import FunctionDefinition
+from pyconvex.values import dumps_value, loads_value, to_value
+
+log = logging.getLogger("pyconvex.functions")
+DB_FILE = DB_FILE_DEFAULT
+
+
+def function_ref_path(fn: Any) -> str:
+    """The path of a function reference: a "module:name" string, a FunctionDefinition, or a
+    generated reference (anything with a ``path`` or ``function_path`` attribute)."""
+    if isinstance(fn, str):
+        return fn
+    for attr in ("path", "function_path"):
+        p = getattr(fn, attr, None)
+        if isinstance(p, str) and p:
+            return p
+    raise PyconvexError(
+        f"Expected a function reference (api.module.fn or 'module:fn'), got {type(fn).__name__}."
+    )
+
+
+class Deployment:
+    """The engine: see the module docstring."""
+
+    def __init__(
+        self,
+        loaded: LoadedFunctions,
+        store: Store,
+        persistence: Persistence | ProcessPersistence,
+        committer: Committer,
+        limits: Limits,
+    ) -> None:
+        self.loaded = loaded
+        self.functions = loaded.functions
+        self.schema = SchemaState(loaded.schema)
+        self.store = store
+        self.persistence = persistence
+        self.committer = committer
+        self.limits = limits
+        self.session_results: dict[tuple[str, int], tuple[int, str]] = {}
+        self.last_commit_ts = store.durable_ts
+        self.executions = 0
+        #: Recent executions for `pyconvex logs`; the admin key (None: in-memory deployment).
+        self.log_history = LogHistory()
+        self.admin_key: str | None = None
+        self._normalized: dict[str, str] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        functions_dir: Path | None,
+        data_dir: Path | None,
+        *,
+        loaded: LoadedFunctions | None = None,
+        limits: Limits | None = None,
+    ) -> Deployment:
+        """Load the functions, rebuild memory from DuckDB (``data_dir`` None: in memory)."""
+        sandbox.install()
+        if loaded is None:
+            if functions_dir is None:
+                raise PyconvexError("Deployment.open() needs functions_dir or loaded functions.")
+            loaded = load_functions(functions_dir)
+        path = None if data_dir is None else data_dir / DB_FILE
+        # The writer process starts importing DuckDB while this process loads the data.
+        spawning = (
+            asyncio.ensure_future(ProcessPersistence.spawn(path))
+            if path is not None and writer_process_enabled()
+            else None
+        )
+        try:
+            persistence = Persistence(path)
+        except BaseException:
+            await _discard(spawning)
+            raise
+        store = Store()
+        committer = Committer(store, persistence)
+        try:
+            schema = SchemaState(loaded.schema)
+            paths = schema.index_paths()
+            state = await committer.call(persistence.load, paths)
+            for name, number in state.tables.items():
+                store.create_table(name, number)
+            for table in store.tables.values():
+                store.set_indexes(table, schema.index_specs(table.name), build=False)
+            store.load(state.documents, paths)
+        except BaseException:
+            await committer.close()
+            persistence.close()
+            await _discard(spawning)
+            raise
+        store.head_ts = store.durable_ts = state.max_ts
+        dep = cls(loaded, store, persistence, committer, limits or Limits())
+        if data_dir is not None:
+            dep.admin_key = ensure_admin_key(data_dir)
+        dep.session_results = state.session_requests
+        persistence.view_columns = dep.schema.view_columns()
+        await committer.call(persistence.create_views, dep._view_tables())
+        if spawning is not None:
+            # Hand the file over: close it here, open it in the writer process.
+            await committer.call(persistence.close)
+            try:
+                writer = await spawning
+                await writer.open()
+            except BaseException:
+                await _discard(spawning)
+                await committer.close()
+                raise
+            writer.view_columns = persistence.view_columns
+            dep.persistence = committer.persistence = writer
+        committer.start()
+        return dep
+
+    def _view_tables(self) -> list[tuple[str, int, dict[str, str]]]:
+        cols = self.schema.view_columns()
+        return [
+            (t.name, t.number, cols.get(t.name, {}))
+            for t in self.store.tables.values()
+            if not t.is_system
+        ]
+
+    async def close(self) -> None:
+        """Flush pending commits and close the database."""
+        await self.committer.close()
+        if isinstance(self.persistence, ProcessPersistence):
+            await self.persistence.close()
+        else:
+            self.persistence.close()
+
+    async def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run SQL on the DuckDB file (after every commit made so far), e.g. over the views::
+
+        rows = await dep.sql("SELECT body FROM messages WHERE channel = ?", ["general"])
+        """
+        persistence = self.persistence
+        if isinstance(persistence, ProcessPersistence):
+            rows: list[tuple[Any, ...]] = await persistence.call("sql", query, params)
+            return rows
+        return await self.committer.call(persistence.sql, query, params)
+
+    @property
+    def latest_ts(self) -> int:
+        """The newest durable commit timestamp: what queries read."""
+        return self.store.durable_ts
+
+    def add_commit_listener(self, listener: CommitListener) -> Callable[[], None]:
+        """Call ``listener(latest_ts, commits)`` after every durable batch; returns remove()."""
+        self.committer.listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self.committer.listeners:
+                self.committer.listeners.remove(listener)
+
+        return remove
+
+    # -- pushes (runtime/push.py) ------------------------------------------------------------
+    def swap(self, loaded: LoadedFunctions, schema: SchemaState) -> None:
+        """Serve ``loaded`` under ``schema`` from the next call on (one synchronous step, so no
+        call sees half of it). The store's indexes must already match ``schema``."""
+        self.loaded = loaded
+        self.functions = loaded.functions
+        self.schema = schema
+        self.persistence.view_columns = schema.view_columns()
+
+    async def create_tables(self, names: list[str]) -> None:
+        """Create empty tables, with their schema indexes, as one durable commit."""
+        store = self.store
+        ts = store.next_ts()
+        undo = UndoRecord(ts)
+        new_tables = []
+        for name in names:
+            if name in store.tables:
+                continue
+            table = store.create_table(name)
+            store.set_indexes(table, self.schema.index_specs(name))
+            undo.created_tables.append(name)
+            new_tables.append((table.number, name))
+        if not new_tables:
+            return
+        self.last_commit_ts = ts
+        await self.committer.submit(PendingCommit(ts, undo, WriteSet([]), [], new_tables))
+
+    async def refresh_views(self) -> None:
+        """Re-create the per-table SQL views (after the schema's columns changed)."""
+        await self.committer.call(self.persistence.create_views, self._view_tables())
+
+    # -- resolution ------------------------------------------------------------------------
+    def function_kind(self, path: str) -> FunctionKind | None:
+        try:
+            fn = self.functions.get(normalize_path(path))
+        except ValueError:
+            return None
+        return None if fn is None else fn.kind
+
+    def _resolve(
+        self, path: str, kind: str, allow_internal: bool
+    ) -> FunctionDefinition | FunctionFailure:
+        norm = self._normalized.get(path)
+        if norm is None:
+            try:
+                norm = normalize_path(path)
+            except ValueError as e:
+                return FunctionFailure(str(e))
+            if len(self._normalized) < 10_000:
+                self._normalized[path] = norm
+        fn = self.functions.get(norm) or SYSTEM_FUNCTIONS.get(norm)
+        if fn is None or (fn.visibility == "internal" and not allow_internal):
+            public = [
+                p for p, f in self.functions.items() if allow_internal or f.visibility == "public"
+            ]
+            close = difflib.get_close_matches(norm, public, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            what = "public function" if not allow_internal else "function"
+            internal = (
+                " It is internal: call it from another function or with the admin key."
+                if fn is not None
+                else ""
+            )
+            return FunctionFailure(f"Could not find {what} for {norm!r}.{internal}{hint}")
+        if fn.kind != kind:
+            return FunctionFailure(
+                f"Trying to execute {norm} as {kind.capitalize()}, but it is defined as "
+                f"{fn.kind.capitalize()}."
+            )
+        return fn
+
+    def _args(self, fn: FunctionDefinition, args: Any, tx: Transaction | None) -> dict[str, Any]:
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise _ArgsError(
+                f"ArgumentValidationError: {fn.path} takes an object of arguments, got {type(args).__name__}."
+            )
+        if fn.args is None:
+            return args
+        try:
+            out = fn.args.validate(args, "", IdResolver(tx) if tx is not None else None)
+        except ValueError as e:
+            raise _ArgsError(f"ArgumentValidationError: {fn.path}: {e}") from None
+        assert isinstance(out, dict)
+        return out
+
+    def _result_value(self, fn: FunctionDefinition, value: Any) -> Any:
+        if fn.returns is not None:
+            try:
+                value = fn.returns.validate(value, "")
+            except ValueError as e:
+                raise _ReturnsError(
+                    f"ReturnsValidationError: {fn.path} returned a value that does not match returns=: {e}"
+                ) from None
+        return to_value(value)
+
+    @staticmethod
+    def _failure(e: BaseException, where: str) -> FunctionFailure:
+        if isinstance(e, ConvexError):
+            data = to_value(e.data)
+            return FunctionFailure(f"Uncaught ConvexError: {_short(data)}", True, data)
+        if isinstance(e, _ArgsError | _ReturnsError):
+            return FunctionFailure(str(e))
+        log.error("%s failed:\n%s", where, "".join(traceback.format_exception(e)))
+        return FunctionFailure(f"Server Error\nUncaught {type(e).__name__}: {e}\n    at {where}")
+
+    # -- queries ---------------------------------------------------------------------------
+    def run_query(
+        self,
+        path: str,
+        args: dict[str, Any] | None = None,
+        *,
+        identity: Any = None,
+        ts: int | None = None,
+        journal: str | None = None,
+        allow_internal: bool = False,
+    ) -> FunctionResult:
+        """Run a query at ``ts`` (default: the latest durable timestamp)."""
+        fn = self._resolve(path, "query", allow_internal)
+        if isinstance(fn, FunctionFailure):
+            return FunctionResult(failure=fn)
+        store = self.store
+        snapshot = store.durable_ts if ts is None else ts
+        if snapshot < store.gc_horizon or snapshot > store.durable_ts:
+            return FunctionResult(
+                failure=FunctionFailure(
+                    f"Timestamp {snapshot} is outside the retained snapshots "
+                    f"[{store.gc_horizon}, {store.durable_ts}]; ask again with a recent timestamp."
+                )
+            )
+        where = f"query {fn.path}"
+        tx = Transaction(
+            store, self.schema, where, snapshot, limits=self.limits, journal_in=journal
+        )
+        scope = sandbox.ExecutionScope(
+            sandbox.real_time_ns(), zlib.crc32(fn.path.encode()) ^ snapshot
+        )
+        self.executions += 1
+        token = sandbox.enter(scope)
+        env_token = ENV_SOURCE.set(tx)
+        try:
+            handler_args = self._args(fn, args, tx)
+            value = sandbox.drive(
+                fn.handler(QueryCtx(DatabaseReader(tx), Auth(identity)), **handler_args), where
+            )
+            value = self._result_value(fn, value)
+            failure = None
+        except Exception as e:
+            failure = self._failure(e, where)
+            value = None
+        finally:
+            ENV_SOURCE.reset(env_token)
+            sandbox.exit(scope, token)
+        self.log_history.record("query", fn.path, scope.now_ns, failure, scope.log_lines)
+        return FunctionResult(value, failure, scope.log_lines, snapshot, tx.reads, tx.journal_out)
+
+    # -- mutations -------------------------------------------------------------------------
+    async def run_mutation(
+        self,
+        path: str,
+        args: dict[str, Any] | None = None,
+        *,
+        identity: Any = None,
+        allow_internal: bool = False,
+        idempotency_key: tuple[str, int] | None = None,
+    ) -> FunctionResult:
+        """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts)."""
+        if idempotency_key is not None:
+            seen = self.session_results.get(idempotency_key)
+            if seen is not None:
+                ts, encoded = seen
+                await self.committer.wait_durable(ts)
+                if idempotency_key in self.session_results:
+                    return FunctionResult(loads_value(encoded), ts=max(ts, self.store.durable_ts))
+        fn = self._resolve(path, "mutation", allow_internal)
+        if isinstance(fn, FunctionFailure):
+            return FunctionResult(failure=fn)
+        store = self.store
+        ts = store.next_ts()
+        undo = UndoRecord(ts)
+        where = f"mutation {fn.path}"
+        tx = Transaction(store, self.schema, where, None, undo, self.limits)
+        scope = sandbox.ExecutionScope(sandbox.real_time_ns(), ts)
+        self.executions += 1
+        token = sandbox.enter(scope)
+        env_token = ENV_SOURCE.set(tx)
+        try:
+            handler_args = self._args(fn, args, tx)
+            value = sandbox.drive(
+                fn.handler(MutationCtx(DatabaseWriter(tx), Auth(identity)), **handler_args), where
+            )
+            value = self._result_value(fn, value)
+        except Exception as e:
+            store.undo(undo)
+            failure = self._failure(e, where)
+            self.log_history.record("mutation", fn.path, scope.now_ns, failure, scope.log_lines)
+            return FunctionResult(failure=failure, log_lines=scope.log_lines)
+        finally:
+            ENV_SOURCE.reset(env_token)
+            sandbox.exit(scope, token)
+        if not undo.touched and not undo.created_tables:
+            # Read-only: it may have read commits that are not durable yet.
+            await self.committer.wait_durable(self.last_commit_ts)
+            self.log_history.record("mutation", fn.path, scope.now_ns, None, scope.log_lines)
+            return FunctionResult(value, None, scope.log_lines, store.durable_ts)
+        session = None
+        if idempotency_key is not None:
+            encoded = dumps_value(value)
+            self.session_results[idempotency_key] = (ts, encoded)
+            session = (idempotency_key[0], idempotency_key[1], encoded)
+        pending = PendingCommit(
+            ts,
+            undo,
+            WriteSet(store.write_entries(undo)),
+            tx.document_writes(),
+            tx.new_tables,
+            session,
+        )
+        self.last_commit_ts = ts
+        try:
+            await self.committer.submit(pending)
+        except StorageError as e:
+            if idempotency_key is not None:
+                self.session_results.pop(idempotency_key, None)
+            failure = FunctionFailure(f"Server Error\n{e}")
+            self.log_history.record("mutation", fn.path, scope.now_ns, failure, scope.log_lines)
+            return FunctionResult(failure=failure, log_lines=scope.log_lines)
+        self.log_history.record("mutation", fn.path, scope.now_ns, None, scope.log_lines)
+        return FunctionResult(value, None, scope.log_lines, ts)
+
+    # -- actions ---------------------------------------------------------------------------
+    async def run_action(
+        self,
+        path: str,
+        args: dict[str, Any] | None = None,
+        *,
+        identity: Any = None,
+        allow_internal: bool = False,
+    ) -> FunctionResult:
+        """Run an action: a plain coroutine that may do I/O and call other functions."""
+        fn = self._resolve(path, "action", allow_internal)
+        if isinstance(fn, FunctionFailure):
+            return FunctionResult(failure=fn)
+        where = f"action {fn.path}"
+        scope = sandbox.ExecutionScope(sandbox.real_time_ns(), 0, deterministic=False)
+        ctx = ActionCtx(
+            Auth(identity),
+            lambda f, a: self._call_from_action("query", f, a, identity, scope),
+            lambda f, a: self._call_from_action("mutation", f, a, identity, scope),
+            lambda f, a: self._call_from_action("action", f, a, identity, scope),
+        )
+        self.executions += 1
+        env_token = ENV_SOURCE.set(self.store)
+        with sandbox.scope(scope):
+            try:
+                handler_args = self._args(fn, args, None)
+                value = self._result_value(fn, await fn.handler(ctx, **handler_args))
+            except Exception as e:
+                failure = self._failure(e, where)
+                self.log_history.record("action", fn.path, scope.now_ns, failure, scope.log_lines)
+                return FunctionResult(failure=failure, log_lines=scope.log_lines)
+            finally:
+                ENV_SOURCE.reset(env_token)
+        self.log_history.record("action", fn.path, scope.now_ns, None, scope.log_lines)
+        return FunctionResult(value, None, scope.log_lines)
+
+    async def _call_from_action(
+        self, kind: str, fn: Any, args: Any, identity: Any, scope: sandbox.ExecutionScope
+    ) -> Any:
+        path = function_ref_path(fn)
+        if kind == "query":
+            result = self.run_query(path, args, identity=identity, allow_internal=True)
+        elif kind == "mutation":
+            result = await self.run_mutation(path, args, identity=identity, allow_internal=True)
+        else:
+            result = await self.run_action(path, args, identity=identity, allow_internal=True)
+        scope.log_lines.extend(result.log_lines)
+        if result.failure is not None:
+            if result.failure.is_convex_error:
+                raise ConvexError(result.failure.data)
+            raise PyconvexError(result.failure.message)
+        return result.value
+
+
+def writer_process_enabled() -> bool:
+    """Whether file-backed deployments commit through the writer process (default) rather
+    than a thread of this process (``PYCONVEX_WRITER=thread``)."""
+    return os.environ.get("PYCONVEX_WRITER", "process").lower() != "thread"
+
+
+async def _discard(spawning: asyncio.Future[ProcessPersistence] | None) -> None:
+    if spawning is None:
+        return
+    with contextlib.suppress(BaseException):
+        writer = await spawning
+        await writer.close()
+
+
+class _ArgsError(PyconvexError):
+    pass
+
+
+class _ReturnsError(PyconvexError):
+    pass
+
+
+def _short(data: Any) -> str:
+    try:
+        text = json.dumps(data) if not isinstance(data, str) else data
+    except (TypeError, ValueError):
+        text = dumps_value(data)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,547 @@
+"""Loading a functions directory (``convex/``) into ``module:function`` paths, and reloading it.
+
+The directory is imported as a package under a private, unique name (``_pyconvex_fn_<n>``), so
+user module names never clash with installed packages — ``convex/`` next to the official
+``convex`` PyPI client included — and relative imports (``from ._generated.server import
+query``) work::
+
+    loaded = load_functions(Path("convex"))
+    loaded.functions["messages:send"]          # a FunctionDefinition
+    loaded = load_functions(Path("convex"), previous=loaded)   # after an edit
+
+A reload given the ``previous`` load re-executes only what changed and the modules that import
+it (found from their ``import`` statements), in the same package; every other module object is
+reused. Sources are compiled from the bytes read when the change was detected (no ``.pyc``,
+whose one-second mtime check can miss a quick second save). A load that fails leaves
+``sys.modules`` as it was, so the code serving keeps working. A change to the package's
+``__init__.py`` reloads everything under a fresh package name.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import itertools
+import linecache
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, ModuleType
+
+from pyconvex.errors import PyconvexError
+from pyconvex.runtime.functions import sandbox
+from pyconvex.server.functions import FunctionDefinition
+from pyconvex.server.schema import SchemaDefinition
+
+_counter = itertools.count(1)
+SPECIAL_MODULES = ("schema", "http", "crons", "auth_config")
+_SKIP_DIRS = {"__pycache__", "node_modules"}
+
+
+class ModuleLoadError(PyconvexError):
+    """A module of the functions directory failed to import (the cause is chained).
+
+    ``path`` and ``line`` point at the user's code where it failed (the innermost frame in the
+    functions directory, or the syntax error's position); ``details`` is the traceback limited
+    to the user's files.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        details: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.details = details
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One ``.py`` file of the functions directory as last read."""
+
+    name: str  # dotted, relative to the package: "messages", "admin.users", "" for __init__
+    path: Path
+    mtime_ns: int
+    size: int
+    source: bytes
+    is_package: bool
+    #: Modules of the directory it imports (dotted names), parents included.
+    imports: frozenset[str]
+    #: It imports by computed name (``importlib.import_module``): depends on everything.
+    dynamic: bool
+
+
+@dataclass(slots=True)
+class LoadedFunctions:
+    """What a functions directory defines."""
+
+    functions: dict[str, FunctionDefinition] = field(default_factory=dict)
+    schema: SchemaDefinition | None = None
+    package: str = ""
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+    functions_dir: Path | None = None
+    #: Every source file, by dotted name, as this load saw it (the next reload diffs them).
+    files: dict[str, SourceFile] = field(default_factory=dict)
+    #: Dotted names of the modules this load (re)executed, and of the files gone since the
+    #: previous load: both empty when nothing had changed.
+    executed: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    #: With ``keep_going``: the modules that failed to import (their functions are missing).
+    errors: list[ModuleLoadError] = field(default_factory=list)
+
+
+def module_paths(functions_dir: Path) -> list[str]:
+    """Module paths ("messages", "admin/users") of every .py file, sorted; skips _generated."""
+    out = []
+    for p in sorted(functions_dir.rglob("*.py")):
+        rel = p.relative_to(functions_dir)
+        parts = rel.with_suffix("").parts
+        if any(part.startswith((".", "_")) for part in parts) or "node_modules" in parts:
+            continue
+        out.append("/".join(parts))
+    return out
+
+
+def _exported(files: dict[str, SourceFile]) -> list[str]:
+    """Module paths of the files whose functions are served (as :func:`module_paths`)."""
+    names = (
+        name.split(".")
+        for name, f in files.items()
+        if not f.is_package and not any(p.startswith("_") for p in name.split("."))
+    )
+    return sorted("/".join(parts) for parts in names)
+
+
+def load_functions(
+    functions_dir: Path,
+    *,
+    previous: LoadedFunctions | None = None,
+    changed: Iterable[Path] = (),
+    on_schema: Callable[[SchemaDefinition | None], None] | None = None,
+    keep_going: bool = False,
+) -> LoadedFunctions:
+    """Import every module of ``functions_dir`` and collect its functions and schema.
+
+    With ``previous`` (a load of the same directory), only changed modules and their importers
+    are executed again; ``changed`` names files known to have changed (they are re-read even if
+    their size and mtime look the same). ``on_schema`` runs after ``schema.py`` is imported and
+    before any other module (codegen writes ``_generated/server.py`` there).
+    Raises :class:`ModuleLoadError`; ``sys.modules`` is then as it was before the call.
+    ``keep_going`` collects the failures of function modules in ``errors`` instead (what
+    codegen needs to bootstrap ``_generated/api.py`` for modules that import it).
+    """
+    functions_dir = functions_dir.resolve()
+    if not functions_dir.is_dir():
+        raise ModuleLoadError(
+            f"The functions directory {functions_dir} does not exist. Create it (pyconvex init) "
+            "or set [tool.pyconvex] functions = '...' in pyproject.toml."
+        )
+    forced = {p.resolve() for p in changed}
+    incremental = (
+        previous is not None
+        and previous.functions_dir == functions_dir
+        and previous.package in sys.modules
+        and previous.package in _finder.packages
+    )
+    old_files = previous.files if previous is not None and incremental else {}
+    files = _scan(functions_dir, old_files, forced)
+    if incremental and _differs(old_files.get(""), files.get("")):
+        incremental = False  # the package's own __init__ changed: start afresh
+    if incremental:
+        assert previous is not None
+        load = _Load(functions_dir, previous.package, files, old_files, forced)
+    else:
+        load = _Load(functions_dir, f"_pyconvex_fn_{next(_counter)}", files, {}, forced)
+    load.keep_going = keep_going
+    return load.run(on_schema)
+
+
+def unload(loaded: LoadedFunctions) -> None:
+    """Forget a loaded package's modules (after a reload under a new package swapped it out)."""
+    prefix = loaded.package + "."
+    for name in [m for m in sys.modules if m == loaded.package or m.startswith(prefix)]:
+        del sys.modules[name]
+    _finder.packages.pop(loaded.package, None)
+
+
+# -- one load ------------------------------------------------------------------------------------
+
+
+class _Load:
+    """Executes the modules a load needs, and undoes everything if one of them fails."""
+
+    def __init__(
+        self,
+        functions_dir: Path,
+        package: str,
+        files: dict[str, SourceFile],
+        old_files: dict[str, SourceFile],
+        forced: set[Path],
+    ) -> None:
+        self.dir = functions_dir
+        self.package = package
+        self.files = files
+        self.old_files = old_files
+        self.forced = forced
+        self.fresh_package = package not in sys.modules
+        self.saved_modules: dict[str, ModuleType | None] = {}
+        self.saved_attrs: list[tuple[ModuleType, str, object]] = []
+        self.old_sources = _finder.packages.get(package)
+        self.dirty: set[str] = set()
+        self.keep_going = False
+
+    def run(self, on_schema: Callable[[SchemaDefinition | None], None] | None) -> LoadedFunctions:
+        _finder.install()
+        try:
+            if self.fresh_package:
+                self._create_package()
+            self._invalidate(_changed_names(self.old_files, self.files))
+            schema = self._load_schema()
+            if on_schema is not None:
+                on_schema(schema)
+                # It may have (re)written generated modules: pick those up before importing.
+                files = _scan(self.dir, self.files, self.forced)
+                self._invalidate(_changed_names(self.files, files), files)
+                if "schema" in self.dirty and "schema" not in sys.modules:
+                    schema = self._load_schema()
+            loaded = self._load_modules(schema)
+        except BaseException:
+            self._rollback()
+            raise
+        return loaded
+
+    def _create_package(self) -> None:
+        init = self.files.get("")
+        spec = importlib.util.spec_from_file_location(
+            self.package,
+            self.dir / "__init__.py",
+            loader=_SourceLoader(init) if init is not None else None,
+            submodule_search_locations=[str(self.dir)],
+        )
+        assert spec is not None
+        pkg = importlib.util.module_from_spec(spec)
+        _finder.packages[self.package] = self.files
+        sys.modules[self.package] = pkg
+        self.dirty = set(self.files)
+        if init is not None:
+            _exec_user_module(init, pkg, self.dir)
+        logging.getLogger(self.package).setLevel(logging.DEBUG)
+
+    def _invalidate(self, changed: set[str], files: dict[str, SourceFile] | None = None) -> None:
+        """Forget every module that changed or imports one that did, so importing runs it."""
+        if files is not None:
+            self.files = files
+        _finder.packages[self.package] = self.files
+        if self.fresh_package and files is None:
+            return  # everything runs anyway
+        dirty = _importers(self.files, changed) - self.dirty
+        for name in sorted(dirty, key=len, reverse=True):
+            full = f"{self.package}.{name}"
+            if full not in self.saved_modules:
+                self.saved_modules[full] = sys.modules.get(full)
+            sys.modules.pop(full, None)
+            parent_name, _, attr = full.rpartition(".")
+            parent = sys.modules.get(parent_name)
+            if parent is not None and attr in vars(parent):
+                self.saved_attrs.append((parent, attr, vars(parent)[attr]))
+                delattr(parent, attr)
+        self.dirty |= dirty
+
+    def _import(self, name: str) -> ModuleType:
+        try:
+            return importlib.import_module(f"{self.package}.{name}")
+        except ModuleLoadError:
+            raise
+        except Exception as e:
+            raise _load_error(self.dir, name, e) from e
+
+    def _load_schema(self) -> SchemaDefinition | None:
+        if "schema" not in self.files:
+            return None
+        module = self._import("schema")
+        schema = getattr(module, "schema", None) or getattr(module, "default", None)
+        if schema is not None and not isinstance(schema, SchemaDefinition):
+            raise ModuleLoadError(
+                f"{self.dir.name}/schema.py must set `schema = define_schema({{...}})`, got "
+                f"{type(schema).__name__}.",
+                path=self.dir / "schema.py",
+            )
+        return schema
+
+    def _load_modules(self, schema: SchemaDefinition | None) -> LoadedFunctions:
+        loaded = LoadedFunctions(
+            schema=schema,
+            package=self.package,
+            functions_dir=self.dir,
+            files=self.files,
+            executed=frozenset(self.dirty & set(self.files)),
+            removed=frozenset(set(self.old_files) - set(self.files)),
+        )
+        for mod_path in _exported(self.files):
+            try:
+                module = self._import(mod_path.replace("/", "."))
+            except ModuleLoadError as e:
+                if not self.keep_going:
+                    raise
+                loaded.errors.append(e)
+                continue
+            loaded.modules[mod_path] = module
+            for name, value in vars(module).items():
+                if name.startswith("_") or not isinstance(value, FunctionDefinition):
+                    continue
+                if getattr(value.handler, "__module__", None) != module.__name__:
+                    continue  # imported from another module: registered there
+                value.path = f"{mod_path}:{name}"
+                loaded.functions[value.path] = value
+        return loaded
+
+    def _rollback(self) -> None:
+        if self.fresh_package:
+            prefix = self.package + "."
+            for name in [m for m in sys.modules if m == self.package or m.startswith(prefix)]:
+                del sys.modules[name]
+            _finder.packages.pop(self.package, None)
+            return
+        for name in self.dirty:
+            sys.modules.pop(f"{self.package}.{name}", None)
+        for full, module in self.saved_modules.items():
+            if module is not None:
+                sys.modules[full] = module
+        for parent, attr, value in reversed(self.saved_attrs):
+            setattr(parent, attr, value)
+        if self.old_sources is not None:
+            _finder.packages[self.package] = self.old_sources
+
+
+# -- finding and executing sources ---------------------------------------------------------------
+
+
+class _SourceLoader(importlib.abc.Loader):
+    """Executes a module from the bytes read when its change was detected."""
+
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        exec(_compile(self.source), module.__dict__)
+        # `from datetime import datetime` gets the frozen-clock twin (see sandbox).
+        sandbox.bind_clock_twins(module.__dict__)
+
+    def get_source(self, fullname: str) -> str:
+        return self.source.source.decode("utf-8", "replace")
+
+
+def _exec_user_module(source: SourceFile, module: ModuleType, functions_dir: Path) -> None:
+    try:
+        _SourceLoader(source).exec_module(module)
+    except Exception as e:
+        raise _load_error(functions_dir, source.name, e) from e
+
+
+def _compile(source: SourceFile) -> CodeType:
+    filename = str(source.path)
+    # Tracebacks show the lines that were loaded, even after the file changes again.
+    text = source.source.decode("utf-8", "replace")
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    return compile(source.source, filename, "exec", dont_inherit=True)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds the modules of loaded functions packages among the sources read for them."""
+
+    def __init__(self) -> None:
+        self.packages: dict[str, dict[str, SourceFile]] = {}
+
+    def install(self) -> None:
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        package, _, rest = fullname.partition(".")
+        files = self.packages.get(package)
+        if files is None or not rest:
+            return None
+        source = files.get(rest)
+        if source is None:
+            return None  # a namespace package, or a file that is not Python source
+        return importlib.util.spec_from_file_location(
+            fullname,
+            source.path,
+            loader=_SourceLoader(source),
+            submodule_search_locations=[str(source.path.parent)] if source.is_package else None,
+        )
+
+
+_finder = _Finder()
+
+
+def _load_error(functions_dir: Path, name: str, e: BaseException) -> ModuleLoadError:
+    """An import failure pointing at the user's code (their frames only in the traceback)."""
+    rel = name.replace(".", "/") if name else "__init__"
+    where_path: Path | None = None
+    where_line: int | None = None
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if _is_within(Path(f.filename), functions_dir)
+    ]
+    if frames:
+        where_path, where_line = Path(frames[-1].filename), frames[-1].lineno
+    if isinstance(e, SyntaxError) and e.filename and _is_within(Path(e.filename), functions_dir):
+        where_path, where_line = Path(e.filename), e.lineno
+    details = "".join(traceback.format_list(frames))
+    details += "".join(traceback.format_exception_only(type(e), e))
+    location = ""
+    if where_path is not None:
+        shown = f"{functions_dir.name}/{where_path.relative_to(functions_dir).as_posix()}"
+        location = f" ({shown}:{where_line})" if where_line else f" ({shown})"
+    return ModuleLoadError(
+        f"Importing {functions_dir.name}/{rel}.py failed{location}: {type(e).__name__}: {e}",
+        path=where_path,
+        line=where_line,
+        details=details,
+    )
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+# -- change detection ----------------------------------------------------------------------------
+
+
+def _scan(
+    functions_dir: Path, old: dict[str, SourceFile], forced: set[Path]
+) -> dict[str, SourceFile]:
+    """Every .py file under ``functions_dir``; unchanged ones (same size and mtime, not in
+    ``forced``) are taken from ``old`` without being read."""
+    files: dict[str, SourceFile] = {}
+    for dirpath, dirnames, filenames in os.walk(functions_dir):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        base = Path(dirpath)
+        rel_parts = base.relative_to(functions_dir).parts
+        for filename in filenames:
+            if not filename.endswith(".py") or filename.startswith("."):
+                continue
+            stem = filename[:-3]
+            if not stem.isidentifier():
+                continue  # not importable (editor backups such as "x.py~" do not end in .py)
+            is_package = stem == "__init__"
+            name = ".".join(rel_parts if is_package else (*rel_parts, stem))
+            path = base / filename
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            prev = old.get(name)
+            if (
+                prev is not None
+                and prev.mtime_ns == st.st_mtime_ns
+                and prev.size == st.st_size
+                and path not in forced
+            ):
+                files[name] = prev
+                continue
+            try:
+                source = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            if prev is not None and prev.source == source:
+                imports, dynamic = prev.imports, prev.dynamic
+            else:
+                imports, dynamic = _imports_of(source, name, is_package)
+            files[name] = SourceFile(
+                name, path, st.st_mtime_ns, len(source), source, is_package, imports, dynamic
+            )
+    return files
+
+
+def _differs(a: SourceFile | None, b: SourceFile | None) -> bool:
+    if a is None or b is None:
+        return a is not b
+    return a.source != b.source
+
+
+def _changed_names(old: dict[str, SourceFile], new: dict[str, SourceFile]) -> set[str]:
+    names = {n for n, f in new.items() if _differs(old.get(n), f)}
+    return names | (set(old) - set(new))
+
+
+def _importers(files: dict[str, SourceFile], changed: set[str]) -> set[str]:
+    """``changed`` and every module importing one of them, directly or not."""
+    if not changed:
+        return set()
+    by_import: dict[str, set[str]] = {}
+    dynamic = set()
+    for name, f in files.items():
+        if f.dynamic:
+            dynamic.add(name)
+        for dep in f.imports:
+            by_import.setdefault(dep, set()).add(name)
+    out = set(changed) | dynamic
+    todo = list(out)
+    while todo:
+        for importer in by_import.get(todo.pop(), ()):
+            if importer not in out:
+                out.add(importer)
+                todo.append(importer)
+    return out
+
+
+def _imports_of(source: bytes, name: str, is_package: bool) -> tuple[frozenset[str], bool]:
+    """Dotted names (relative to the package) a module may import, and whether it imports by
+    computed names. A file that does not parse imports nothing (importing it will fail)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return frozenset(), False
+    parts = name.split(".") if name else []
+    package = parts if is_package else parts[:-1]
+    found: set[str] = set()
+    dynamic = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            if node.level - 1 > len(package):
+                continue
+            anchor = package[: len(package) - (node.level - 1)]
+            target = anchor + (node.module.split(".") if node.module else [])
+            found.add(".".join(target))
+            for alias in node.names:
+                found.add(".".join([*target, alias.name]))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called in ("import_module", "__import__"):
+                dynamic = True
+    # Importing a.b.c runs a and a.b first; a module's own parent packages run before it.
+    found.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    for dotted in list(found):
+        pieces = dotted.split(".") if dotted else []
+        for i in range(1, len(pieces)):
+            found.add(".".join(pieces[:i]))
+    found.discard(name)
+    return frozenset(found), dynamic

@@ -1,0 +1,148 @@
+"""The deployment's recent function executions, for ``pyconvex logs``.
+
+Recording sits on the hot path of every query, mutation and action, so it only appends a tuple
+to a bounded deque; entries become :class:`LogEntry` objects (and JSON) when someone reads them::
+
+    history = LogHistory(capacity=1000)
+    history.record("query", "messages:list", start_ns, None, ["[LOG] hi"])
+    history.recent(10)                       # the last 10, oldest first
+    async for entry in history.follow(10):   # the last 10, then each new one as it happens
+        print(entry.to_json())
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyconvex.runtime.functions.results import FunctionFailure
+from pyconvex.runtime.functions.sandbox import real_time_ns
+
+DEFAULT_CAPACITY = 1000
+_LETTERS = {"query": "Q", "mutation": "M", "action": "A", "http_action": "H"}
+
+#: (start ns, end ns, kind, path, failure or None, log lines)
+_Raw = tuple[int, int, str, str, FunctionFailure | None, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One function execution: when, what, how long, how it ended, and its log lines."""
+
+    seq: int
+    started_ms: float
+    kind: str
+    path: str
+    duration_ms: float
+    error: str | None
+    log_lines: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def letter(self) -> str:
+        """Q, M, A or H, as Convex's log view shows the kind."""
+        return _LETTERS.get(self.kind, "?")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "timestamp": self.started_ms,
+            "kind": self.kind,
+            "path": self.path,
+            "durationMs": self.duration_ms,
+            "status": "success" if self.error is None else "failure",
+            "error": self.error,
+            "logLines": list(self.log_lines),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> LogEntry:
+        """The inverse of :meth:`to_json` (raises KeyError/TypeError on a malformed object)."""
+        return cls(
+            int(obj["seq"]),
+            float(obj["timestamp"]),
+            str(obj["kind"]),
+            str(obj["path"]),
+            float(obj["durationMs"]),
+            None if obj.get("error") is None else str(obj["error"]),
+            [str(line) for line in obj.get("logLines") or []],
+        )
+
+
+class LogHistory:
+    """A bounded history of executions that readers can follow live."""
+
+    __slots__ = ("_entries", "_waiter", "capacity", "total")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: deque[_Raw] = deque(maxlen=capacity)
+        #: How many executions were ever recorded (the next entry's sequence number).
+        self.total = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def record(
+        self,
+        kind: str,
+        path: str,
+        start_ns: int,
+        failure: FunctionFailure | None,
+        log_lines: list[str],
+    ) -> None:
+        """Note one execution that started at ``start_ns`` (wall clock) and ends now."""
+        self._entries.append((start_ns, real_time_ns(), kind, path, failure, log_lines))
+        self.total += 1
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _entry(self, seq: int) -> LogEntry:
+        start, end, kind, path, failure, lines = self._entries[seq - self.first_seq]
+        return LogEntry(
+            seq,
+            start / 1e6,
+            kind,
+            path,
+            (end - start) / 1e6,
+            None if failure is None else failure.message,
+            lines,
+        )
+
+    @property
+    def first_seq(self) -> int:
+        """The sequence number of the oldest entry still held."""
+        return self.total - len(self._entries)
+
+    def recent(self, n: int | None = None) -> list[LogEntry]:
+        """The last ``n`` entries (all held when None), oldest first."""
+        count = len(self._entries) if n is None else max(0, min(n, len(self._entries)))
+        return [self._entry(seq) for seq in range(self.total - count, self.total)]
+
+    def follow(self, history: int = 0, *, since: int | None = None) -> AsyncIterator[LogEntry]:
+        """Yield the last ``history`` entries (or those from sequence number ``since`` on), then
+        every new one as it is recorded (forever; a reader that falls more than ``capacity``
+        entries behind skips the ones it missed).
+
+        The starting point is fixed by this call, not by the first iteration."""
+        start = self.total - max(0, history) if since is None else since
+        return self._follow(max(self.first_seq, start))
+
+    async def _follow(self, seq: int) -> AsyncIterator[LogEntry]:
+        while True:
+            while seq < self.total:
+                seq = max(seq, self.first_seq)
+                yield self._entry(seq)
+                seq += 1
+            waiter = self._waiter
+            if waiter is None:
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            # asyncio.wait, not await: a cancelled reader must not cancel the shared future.
+            await asyncio.wait({waiter})

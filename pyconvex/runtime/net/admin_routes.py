@@ -1,0 +1,356 @@
+"""Admin HTTP routes for the CLI (``pyconvex data``, ``logs``, ``env``), and admin auth.
+
+Every route needs ``Authorization: Convex <admin key>`` (the key in ``<data_dir>/admin_key``)::
+
+    GET  /api/_pyconvex/tables                          -> {"tables": [{"name", "documents"}]}
+    GET  /api/_pyconvex/tables/<table>?limit=&order=    -> {"documents": [<Convex JSON>]}
+    GET  /api/_pyconvex/logs?history=N&follow=1         -> JSON lines, one execution each
+    GET  /api/_pyconvex/env                             -> {"variables": {name: value}}
+    POST /api/_pyconvex/env {"name", "value"|null}      -> {"name", "outcome"}
+
+Running functions goes through the ordinary HTTP API (``/api/function``), which accepts the
+same header — and ``Convex <admin key>:<base64 identity JSON>`` to act as a user — and then
+allows internal functions (:func:`admin_caller` parses it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from pyconvex.runtime.auth.admin_key import is_admin_key
+from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
+from pyconvex.runtime.functions.env_vars import read_variables as _read_variables
+from pyconvex.runtime.functions.function_path import is_system_path
+from pyconvex.runtime.functions.log_history import LogEntry, LogHistory
+from pyconvex.runtime.functions.results import FunctionResult
+from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store
+from pyconvex.runtime.store.schema_state import SchemaState
+from pyconvex.values import encode_value
+
+PREFIX = "/api/_pyconvex"
+MAX_DOCUMENTS = 10_000
+DEFAULT_ISSUER = "https://pyconvex.test"  # as pyconvex.testing's TestIdentity
+
+# The OIDC claims Convex's UserIdentity names, camelCase as on the wire.
+_STANDARD_CLAIMS = (
+    "tokenIdentifier", "subject", "issuer", "name", "givenName", "familyName", "nickname",
+    "preferredUsername", "profileUrl", "pictureUrl", "email", "emailVerified", "gender",
+    "birthday", "timezone", "language", "phoneNumber", "phoneNumberVerified", "address",
+    "updatedAt",
+)  # fmt: skip
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+_BY_SNAKE = {_snake(c): c for c in _STANDARD_CLAIMS}
+
+
+class UserIdentity:
+    """Who is calling, as ``await ctx.auth.get_user_identity()`` returns it.
+
+    Attributes are the snake_case twins of Convex's ``UserIdentity`` fields
+    (``token_identifier``, ``subject``, ``issuer``, ``name``, ``email``, ``picture_url``, ...;
+    None when the token lacks them); ``claims`` holds every claim as sent, custom ones included
+    (also readable as ``identity["org_id"]``)::
+
+        identity = await ctx.auth.get_user_identity()
+        if identity is None:
+            raise ConvexError("Not signed in")
+        owner = identity.token_identifier
+    """
+
+    __slots__ = ("_key", "claims")
+
+    def __init__(self, claims: Mapping[str, Any]) -> None:
+        out = {_BY_SNAKE.get(k, k): value for k, value in claims.items()}
+        if not isinstance(out.get("issuer"), str):
+            out["issuer"] = DEFAULT_ISSUER
+        if not isinstance(out.get("subject"), str):
+            # Stable for the same claims, so identical subscriptions stay shared.
+            digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
+            out["subject"] = f"user-{digest[:16]}"
+        if not isinstance(out.get("tokenIdentifier"), str):
+            out["tokenIdentifier"] = f"{out['issuer']}|{out['subject']}"
+        self.claims: dict[str, Any] = out
+        self._key = json.dumps(out, sort_keys=True, default=str)
+
+    def __getattr__(self, name: str) -> Any:
+        claims = object.__getattribute__(self, "claims")
+        wire = _BY_SNAKE.get(name)
+        if wire is not None:
+            return claims.get(wire)
+        if name in claims:
+            return claims[name]
+        raise AttributeError(
+            f"UserIdentity has no claim {name!r}; claims: {', '.join(sorted(claims))}."
+        )
+
+    def __getitem__(self, claim: str) -> Any:
+        return self.claims[_BY_SNAKE.get(claim, claim)]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserIdentity) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return f"UserIdentity(token_identifier={self.claims['tokenIdentifier']!r})"
+
+
+class AdminAuthError(Exception):
+    """An admin credential was refused: answered with HTTP 401 ``{"code", "message"}``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: ``admin`` callers may run internal functions; ``identity`` is the
+    user a request acts as (None: no user)."""
+
+    admin: bool = False
+    identity: UserIdentity | None = None
+
+
+PUBLIC = Caller()
+
+
+def identity_from_json(obj: Any) -> UserIdentity:
+    """A :class:`UserIdentity` from a JSON object of claims (raises ValueError otherwise)."""
+    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+        raise ValueError(
+            'An identity must be a JSON object of claims, e.g. {"subject": "user1", "name": '
+            f'"Ann"}}; got {type(obj).__name__}.'
+        )
+    return UserIdentity(obj)
+
+
+def admin_caller(credential: str, admin_key: str | None) -> Caller:
+    """The caller of an ``Authorization: Convex <credential>`` header: ``<admin key>`` or
+    ``<admin key>:<base64 of the identity JSON>``. Raises :class:`AdminAuthError`."""
+    key, _, acting_as = credential.strip().partition(":")
+    if admin_key is None:
+        raise AdminAuthError(
+            "AdminKeyNotConfigured",
+            "The request carries an admin key, but this deployment has none (it runs without a "
+            "data directory); drop the Authorization header to call public functions.",
+        )
+    if not is_admin_key(key, admin_key):
+        raise AdminAuthError(
+            "BadAdminKey",
+            "The admin key is not this deployment's. Use the key in .pyconvex/admin_key of the "
+            "project `pyconvex dev` serves (or pass --admin-key).",
+        )
+    if not acting_as:
+        return Caller(admin=True)
+    try:
+        claims = json.loads(base64.b64decode(acting_as + "=" * (-len(acting_as) % 4)))
+        identity = identity_from_json(claims)
+    except (ValueError, binascii.Error) as e:
+        raise AdminAuthError(
+            "BadActingAsIdentity",
+            f"The identity after the admin key must be base64 of a JSON object of claims: {e}",
+        ) from None
+    return Caller(admin=True, identity=identity)
+
+
+def admin_identity(key: str | None, acting_as: Any, admin_key: str | None) -> UserIdentity | None:
+    """Check an admin ``Authenticate`` on the sync protocol (``tokenType: "Admin"``): the user
+    it acts as (``impersonating``), or None. Raises :class:`AdminAuthError`."""
+    admin_caller(key or "", admin_key)
+    if acting_as is None:
+        return None
+    try:
+        return identity_from_json(acting_as)
+    except ValueError as e:
+        raise AdminAuthError("BadActingAsIdentity", str(e)) from None
+
+
+class AdminDeployment(Protocol):
+    """The part of the Deployment the admin routes use."""
+
+    admin_key: str | None
+    store: Store
+    schema: SchemaState
+    log_history: LogHistory
+
+    async def run_mutation(
+        self, path: str, args: dict[str, Any] | None = None, *, allow_internal: bool = False
+    ) -> FunctionResult: ...
+
+
+def admin_routes(deployment: object) -> list[BaseRoute]:
+    """The admin routes for ``deployment`` (none for stand-ins without admin support)."""
+    if not all(hasattr(deployment, a) for a in ("admin_key", "store", "schema", "log_history")):
+        return []
+    return AdminApi(deployment).routes()  # type: ignore[arg-type]
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    text = json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return Response(text, status_code=status, media_type="application/json")
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class AdminApi:
+    """The ``/api/_pyconvex/...`` admin routes over one deployment."""
+
+    def __init__(self, deployment: AdminDeployment) -> None:
+        self._deployment = deployment
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(f"{PREFIX}/tables", self._wrap(self.tables), methods=["GET"]),
+            Route(f"{PREFIX}/tables/{{table}}", self._wrap(self.documents), methods=["GET"]),
+            Route(f"{PREFIX}/logs", self._wrap(self.logs), methods=["GET"]),
+            Route(f"{PREFIX}/env", self._wrap(self.env_list), methods=["GET"]),
+            Route(f"{PREFIX}/env", self._wrap(self.env_set), methods=["POST"]),
+        ]
+
+    def _wrap(self, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            header = request.headers.get("authorization", "")
+            scheme, _, credential = header.partition(" ")
+            try:
+                if scheme.lower() != "convex" or not credential:
+                    raise AdminAuthError(
+                        "MissingAdminKey",
+                        "This admin route needs 'Authorization: Convex <admin key>' (the key in "
+                        ".pyconvex/admin_key).",
+                    )
+                admin_caller(credential, self._deployment.admin_key)
+                return await handler(request)
+            except AdminAuthError as e:
+                return _json({"code": e.code, "message": e.message}, 401)
+            except _BadRequest as e:
+                return _json({"code": e.code, "message": e.message}, e.status)
+
+        return endpoint
+
+    # -- data -------------------------------------------------------------------------------
+    def _table_names(self) -> list[str]:
+        store_tables = [t.name for t in self._deployment.store.tables.values() if not t.is_system]
+        schema = self._deployment.schema.definition
+        declared = list(schema.tables) if schema is not None else []
+        return sorted(set(store_tables) | set(declared))
+
+    async def tables(self, request: Request) -> Response:
+        tables = self._deployment.store.tables
+        out = []
+        for name in self._table_names():
+            t = tables.get(name)
+            out.append({"name": name, "documents": 0 if t is None else len(t.docs)})
+        return _json({"tables": out})
+
+    async def documents(self, request: Request) -> Response:
+        name = request.path_params["table"]
+        names = self._table_names()
+        if name not in names:
+            raise _BadRequest(
+                404,
+                "TableNotFound",
+                f"No table {name!r} in this deployment. Tables: {', '.join(names) or 'none'}.",
+            )
+        params = request.query_params
+        limit = _int_param(params.get("limit"), "limit", 100, 1, MAX_DOCUMENTS)
+        order = params.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise _BadRequest(400, "BadOrder", f"order must be 'asc' or 'desc', got {order!r}.")
+        store = self._deployment.store
+        table = store.tables.get(name)
+        docs = []
+        if table is not None:
+            scan = table.scan(BY_CREATION_TIME, None, None, order == "desc", store.durable_ts)
+            docs = [encode_value(doc) for _, doc in itertools.islice(scan, limit)]
+        return _json({"table": name, "documents": docs})
+
+    # -- logs -------------------------------------------------------------------------------
+    async def logs(self, request: Request) -> Response:
+        params = request.query_params
+        history = _int_param(params.get("history"), "history", 0, 0, 1_000_000)
+        follow = params.get("follow", "1") not in ("0", "false")
+        log = self._deployment.log_history
+        recent = [e for e in log.recent() if _shown(e)][-history:] if history else []
+        if not follow:
+            lines = "".join(json.dumps(e.to_json()) + "\n" for e in recent)
+            return Response(lines, media_type="application/x-ndjson")
+        # From here on nothing is missed: the position is fixed before "open" is sent.
+        entries = log.follow(since=recent[0].seq if recent else log.total)
+
+        async def stream() -> AsyncIterator[str]:
+            # A first line at once, so the client knows the stream is open.
+            yield json.dumps({"type": "open", "capacity": log.capacity}) + "\n"
+            async for entry in entries:
+                if _shown(entry):
+                    yield json.dumps(entry.to_json()) + "\n"
+
+        return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    # -- environment variables --------------------------------------------------------------
+    async def env_list(self, request: Request) -> Response:
+        return _json({"variables": _read_variables(self._deployment.store)})
+
+    async def env_set(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as e:
+            raise _BadRequest(400, "BadJsonBody", f"The body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise _BadRequest(400, "BadJsonBody", 'The body must be {"name": ..., "value": ...}.')
+        name, value = body.get("name"), body.get("value")
+        try:
+            check_name(name)
+            if value is not None:
+                check_value(str(name), value)
+        except EnvVarError as e:
+            raise _BadRequest(400, "InvalidEnvironmentVariable", str(e)) from None
+        result = await self._deployment.run_mutation(
+            SET_PATH, {"name": name, "value": value}, allow_internal=True
+        )
+        if result.failure is not None:
+            raise _BadRequest(500, "EnvironmentVariableNotSaved", result.failure.message)
+        return _json({"name": name, "outcome": result.value})
+
+
+def _shown(entry: LogEntry) -> bool:
+    # Built-in functions (`pyconvex env` writes) are not the user's executions.
+    return not is_system_path(entry.path)
+
+
+def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if raw is None:
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        n = lo - 1
+    if not lo <= n <= hi:
+        raise _BadRequest(
+            400, "BadParameter", f"{name} must be an integer from {lo} to {hi}, got {raw!r}."
+        )
+    return n

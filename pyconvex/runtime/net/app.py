@@ -1,0 +1,268 @@
+"""The deployment's API server: a Starlette app with the HTTP API and WebSocket sync.
+
+``create_app(deployment)`` builds the ASGI app for the API port; :func:`serve` runs it with
+uvicorn on a socket bound up front, so port 0 works and the real port is known before the
+first client connects::
+
+    deployment = await Deployment.open(Path("convex"), Path(".pyconvex"))
+    await serve(deployment, host="127.0.0.1", port=3210, on_listening=print)
+
+HTTP actions are served on a second "site" port (a later issue): ``serve`` takes ``site_app``
+for it already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Generator
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from pyconvex.runtime.net.admin_routes import admin_routes
+from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
+from pyconvex.runtime.net.outbox import SyncConfig
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.net.sync_session import run_sync_socket
+from pyconvex.runtime.net.sync_socket import sync_websocket_protocol
+
+_ABORT_KEY = "pyconvex.abort"
+_SLASHES = re.compile(r"//+")
+
+
+def server_version() -> str:
+    try:
+        return f"pyconvex {version('pyconvex')}"
+    except PackageNotFoundError:
+        return "pyconvex (development)"
+
+
+class _ConnectionScope:
+    """Outermost ASGI layer: collapses doubled slashes and exposes an abort for sockets.
+
+    The npm client builds ``ws://host:3210//api/1.48.0/sync`` from a URL with a trailing
+    slash. A WebSocket whose peer stops reading cannot be closed through ASGI (the close frame
+    waits for the send buffer to drain), so the sync endpoint needs to abort the TCP connection;
+    uvicorn's ``send`` is a bound method of its protocol, which owns the transport.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        #: The uvicorn ``ws`` protocol class that serves the sync endpoint directly (set by
+        #: create_app; :func:`serve` installs it).
+        self.sync_protocol: type[asyncio.Protocol] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path = scope.get("path", "")
+            if "//" in path:
+                scope = dict(scope)
+                scope["path"] = _SLASHES.sub("/", path)
+            if scope["type"] == "websocket":
+                transport = getattr(getattr(send, "__self__", None), "transport", None)
+                abort = getattr(transport, "abort", None)
+                if callable(abort):
+                    scope = dict(scope)
+                    scope[_ABORT_KEY] = abort
+        await self.app(scope, receive, send)
+
+
+class _WebSocketTransport:
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+
+    async def send_text(self, text: str) -> None:
+        await self._websocket.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._websocket.close(code, reason)
+
+    def abort(self) -> None:
+        abort = self._websocket.scope.get(_ABORT_KEY)
+        if abort is not None:
+            abort()
+
+
+def _committer_stats(deployment: object) -> dict[str, float]:
+    committer = getattr(deployment, "committer", None)
+    if committer is None:
+        return {}
+    return {
+        "batches": committer.batches,
+        "committedMutations": committer.committed,
+        "batchWriteSeconds": committer.write_ns / 1e9,
+        "writerProcessSeconds": committer.writer_ns / 1e9,
+    }
+
+
+def create_app(
+    deployment: HttpDeployment,
+    *,
+    sync_config: SyncConfig | None = None,
+    subscriptions: SubscriptionManager | None = None,
+) -> _ConnectionScope:
+    """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``.
+
+    The app's ``state`` holds ``deployment`` and ``subscriptions`` (the manager is closed at
+    shutdown).
+    """
+    config = sync_config or SyncConfig()
+    manager = subscriptions if subscriptions is not None else SubscriptionManager(deployment)
+    api = HttpApi(deployment)
+
+    async def sync_endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await run_sync_socket(
+            websocket.receive, _WebSocketTransport(websocket), deployment, manager, config
+        )
+
+    async def version_endpoint(request: Request) -> Response:
+        return PlainTextResponse(server_version())
+
+    async def stats_endpoint(request: Request) -> Response:
+        # Counters for benchmarks and the dev console (read-only, no data).
+        return JSONResponse(
+            {
+                "executions": manager.executions,
+                "subscriptions": len(manager),
+                "latestTs": str(deployment.latest_ts),
+                **_committer_stats(deployment),
+            }
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            manager.close()
+
+    app = Starlette(
+        routes=[
+            Route("/version", version_endpoint, methods=["GET"]),
+            Route("/api/_pyconvex/stats", stats_endpoint, methods=["GET"]),
+            WebSocketRoute("/api/sync", sync_endpoint),
+            WebSocketRoute("/api/{client_version}/sync", sync_endpoint),
+            *api.routes(),
+            *admin_routes(deployment),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["*"],
+                max_age=86400,
+            )
+        ],
+        lifespan=lifespan,
+    )
+    app.state.deployment = deployment
+    app.state.subscriptions = manager
+    scope = _ConnectionScope(app)
+    scope.sync_protocol = sync_websocket_protocol(
+        deployment, manager, config, b"server: " + server_version().encode() + b"\r\n"
+    )
+    return scope
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; ``port=0`` picks a free port (read it with ``getsockname``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP, and
+    # without it a Transition sent right after a MutationResponse waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    deployment: HttpDeployment,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3210,
+    on_listening: Callable[[str], None] | None = None,
+    sync_config: SyncConfig | None = None,
+    site_app: ASGIApp | None = None,
+    subscriptions: SubscriptionManager | None = None,
+    stop: asyncio.Event | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve ``deployment`` until SIGINT/SIGTERM (or cancellation).
+
+    ``on_listening`` gets the base URL (with the real port) once the socket listens.
+    ``site_app`` is the HTTP-actions app for the site port (port + 1); not served yet.
+    Setting ``stop`` shuts the server down gracefully, like a signal.
+    """
+    # uvicorn is imported here: importing it loads watchfiles (its reloader), which the
+    # runtime must not pull in at import time (STYLE.md, layering).
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        # The caller owns signals (so the deployment is closed before the process exits).
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    del site_app  # the site port arrives with HTTP actions
+    sock = bind_socket(host, port)
+    actual_port = sock.getsockname()[1]
+    app = create_app(deployment, sync_config=sync_config, subscriptions=subscriptions)
+    config = uvicorn.Config(
+        app,
+        # The sync endpoint's WebSocket is served by hand (sync_websocket.py); other WebSocket
+        # paths fall through to uvicorn's own protocol and the ASGI app.
+        ws=app.sync_protocol or "auto",
+        log_level=log_level,
+        ws_per_message_deflate=False,  # fan-out sends one frame to many sockets
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def request_exit() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, request_exit)
+            installed.append(sig)
+
+    async def wait_for_stop(event: asyncio.Event) -> None:
+        await event.wait()
+        request_exit()
+
+    stopper = None if stop is None else asyncio.create_task(wait_for_stop(stop))
+    try:
+        if on_listening is not None:
+            display_host = f"[{host}]" if ":" in host else host
+            on_listening(f"http://{display_host}:{actual_port}")
+        await server.serve(sockets=[sock])
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        sock.close()

@@ -1,0 +1,509 @@
+"""Shared query subscriptions and their invalidation by commits.
+
+Every socket's queries go through one :class:`SubscriptionManager`. Identical subscriptions
+(same normalised path, same args, same identity, same starting journal) share one
+:class:`Subscription`: one execution, one result, serialised once. When a batch of commits
+becomes durable the manager finds the subscriptions whose read sets contain a written key,
+re-runs each of them once at the new timestamp, and hands every affected subscriber the list of
+its queries whose result changed — so a socket sends one Transition per commit batch.
+
+Read sets are indexed by ``(table, index)`` and by document id, so a write only costs range
+checks against the subscriptions that read that index or that document::
+
+    manager = SubscriptionManager(deployment)
+    sub = manager.subscribe(session, query_id=1, udf_path="messages:list", raw_args=[{}])
+    sub.body  # '{"type":"QueryUpdated","value":[...],"logLines":[],"journal":null}'
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pyconvex.protocol import log_function_lines, query_result_body
+from pyconvex.runtime.functions.function_path import normalize_path
+from pyconvex.runtime.functions.results import (
+    Commit,
+    CommitListener,
+    FunctionFailure,
+    FunctionResult,
+)
+from pyconvex.values import Value, decode_value, encode_value
+
+if TYPE_CHECKING:
+    from pyconvex.runtime.store.read_set import ReadSet
+
+_log = logging.getLogger("pyconvex.sync")
+
+SERVER_ERROR = "Server Error"
+
+
+class QueryRunner(Protocol):
+    """The part of the Deployment the manager needs."""
+
+    @property
+    def latest_ts(self) -> int: ...
+
+    def run_query(
+        self,
+        path: str,
+        args: dict[str, Value],
+        *,
+        identity: object = None,
+        ts: int | None = None,
+        journal: str | None = None,
+        allow_internal: bool = False,
+    ) -> FunctionResult: ...
+
+    def add_commit_listener(self, listener: CommitListener) -> Callable[[], None]: ...
+
+
+class Subscriber(Protocol):
+    """A socket session, told which of its queries changed at ``ts``."""
+
+    def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None: ...
+
+
+def decode_args(raw: Any) -> dict[str, Value]:
+    """Function args from the wire: ``[{...}]`` (positional form) or ``{...}``, Convex-decoded.
+
+    Raises ``ValueError`` naming what was wrong.
+    """
+    if isinstance(raw, list):
+        if len(raw) == 0:
+            return {}
+        if len(raw) != 1:
+            raise ValueError(
+                f"Function args must be an object or an array holding one object; got an array "
+                f"of {len(raw)} items."
+            )
+        raw = raw[0]
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"Function args must be an object or an array holding one object; got "
+            f"{type(raw).__name__}."
+        )
+    value = decode_value(raw)
+    assert isinstance(value, dict)
+    return value
+
+
+def failure_body(failure: FunctionFailure, log_lines: list[str], journal: str | None) -> str:
+    """The serialised QueryFailed body for a failure (errorData only for ConvexError)."""
+    if failure.is_convex_error:
+        try:
+            data = encode_value(failure.data)
+        except ValueError:
+            data = None
+        return query_result_body(
+            None,
+            log_lines,
+            journal,
+            error_message=failure.message,
+            error_data=data,
+            has_error_data=True,
+        )
+    return query_result_body(None, log_lines, journal, error_message=failure.message)
+
+
+def _identity_key(identity: object) -> Hashable:
+    if identity is None:
+        return None
+    try:
+        hash(identity)
+    except TypeError:
+        return ("id", id(identity))
+    return identity
+
+
+class Subscription:
+    """One shared query: its inputs, latest result and who watches it.
+
+    ``body`` is the serialised QueryUpdated/QueryFailed without a ``queryId``; ``version``
+    goes up each time ``body`` changes.
+    """
+
+    __slots__ = (
+        "allow_internal",
+        "args",
+        "body",
+        "identity",
+        "journal",
+        "key",
+        "path",
+        "read_set",
+        "registrations",
+        "requested_journal",
+        "ts",
+        "udf_path",
+        "version",
+        "watchers",
+    )
+
+    def __init__(
+        self,
+        key: tuple[Hashable, ...] | None,
+        udf_path: str,
+        path: str | None,
+        args: dict[str, Value] | None,
+        identity: object,
+        journal: str | None,
+        allow_internal: bool = False,
+    ) -> None:
+        self.key = key
+        self.allow_internal = allow_internal  # an admin session's: internal queries run
+        self.udf_path = udf_path  # as the client sent it, for re-subscribing
+        self.path = path  # normalised; None when the path was invalid
+        self.args = args
+        self.identity = identity
+        self.requested_journal = journal
+        self.journal = journal
+        self.read_set: ReadSet | None = None
+        self.registrations: list[tuple[tuple[str, str], bytes]] = []
+        self.body = ""
+        self.version = 0
+        self.ts = 0
+        self.watchers: dict[Subscriber, set[int]] = {}
+
+    def __repr__(self) -> str:
+        return f"Subscription({self.path or self.udf_path!r}, version={self.version})"
+
+
+class SubscriptionManager:
+    """All subscriptions of one deployment, kept current as commits land.
+
+    ``ts`` is the timestamp up to which commits have been applied: every subscription's result
+    is valid at ``ts``, so sessions put it in their Transitions. ``executions`` counts query
+    runs and ``range_checks`` read-set probes (tests and benchmarks read both).
+    """
+
+    def __init__(self, deployment: QueryRunner) -> None:
+        self._deployment = deployment
+        self.ts = deployment.latest_ts
+        self.executions = 0
+        self.range_checks = 0
+        self._subs: dict[tuple[Hashable, ...], Subscription] = {}
+        # (table, index) -> prefix length -> prefix -> subscriptions with a range under it
+        self._by_range: dict[tuple[str, str], dict[int, dict[bytes, set[Subscription]]]] = {}
+        self._by_id: dict[str, set[Subscription]] = {}
+        self._waiters: list[tuple[int, int, Callable[[], None]]] = []
+        self._waiter_seq = itertools.count()
+        self._remove_listener = deployment.add_commit_listener(self._on_commit)
+
+    def close(self) -> None:
+        self._remove_listener()
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    # -- subscribing ------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        subscriber: Subscriber,
+        query_id: int,
+        udf_path: str,
+        raw_args: Any,
+        *,
+        identity: object = None,
+        journal: str | None = None,
+        component_path: str | None = None,
+        allow_internal: bool = False,
+    ) -> Subscription:
+        """Watch a query for ``subscriber`` under ``query_id``; runs it unless already shared.
+
+        ``allow_internal`` (admin sessions) lets it name internal queries; such subscriptions
+        are never shared with other sessions' ones."""
+        sub = self._lookup(udf_path, raw_args, identity, journal, component_path, allow_internal)
+        sub.watchers.setdefault(subscriber, set()).add(query_id)
+        return sub
+
+    def resubscribe(
+        self,
+        subscriber: Subscriber,
+        query_id: int,
+        old: Subscription,
+        *,
+        identity: object,
+        allow_internal: bool = False,
+    ) -> Subscription:
+        """Move a watched query to a new identity (after Authenticate)."""
+        if old.path is None or old.args is None:
+            return old
+        key = _key(old.path, old.args, identity, old.requested_journal, allow_internal)
+        if key == old.key:
+            return old
+        self.unsubscribe(subscriber, query_id, old)
+        sub = self._subs.get(key) or self._create(
+            key, old.udf_path, old.path, old.args, identity, old.requested_journal, allow_internal
+        )
+        sub.watchers.setdefault(subscriber, set()).add(query_id)
+        return sub
+
+    def unsubscribe(self, subscriber: Subscriber, query_id: int, sub: Subscription) -> None:
+        ids = sub.watchers.get(subscriber)
+        if ids is None:
+            return
+        ids.discard(query_id)
+        if not ids:
+            del sub.watchers[subscriber]
+        if not sub.watchers and sub.key is not None and self._subs.get(sub.key) is sub:
+            del self._subs[sub.key]
+            self._unindex(sub)
+
+    def _lookup(
+        self,
+        udf_path: str,
+        raw_args: Any,
+        identity: object,
+        journal: str | None,
+        component_path: str | None,
+        allow_internal: bool = False,
+    ) -> Subscription:
+        try:
+            path = normalize_path(udf_path)
+        except ValueError as exc:
+            return self._static_failure(udf_path, None, str(exc))
+        if component_path:
+            return self._static_failure(
+                udf_path,
+                path,
+                f"Component paths are not supported (got componentPath {component_path!r}); "
+                "call the function without a componentPath.",
+            )
+        try:
+            args = decode_args(raw_args)
+        except ValueError as exc:
+            return self._static_failure(udf_path, path, f"Invalid arguments for {path}: {exc}")
+        key = _key(path, args, identity, journal, allow_internal)
+        sub = self._subs.get(key)
+        if sub is None:
+            sub = self._create(key, udf_path, path, args, identity, journal, allow_internal)
+        return sub
+
+    def _create(
+        self,
+        key: tuple[Hashable, ...],
+        udf_path: str,
+        path: str,
+        args: dict[str, Value],
+        identity: object,
+        journal: str | None,
+        allow_internal: bool = False,
+    ) -> Subscription:
+        sub = Subscription(key, udf_path, path, args, identity, journal, allow_internal)
+        self._execute(sub, self.ts)
+        self._subs[key] = sub
+        self._index(sub)
+        return sub
+
+    def _static_failure(self, udf_path: str, path: str | None, message: str) -> Subscription:
+        # Never shared and never re-run: nothing it depends on can change by a commit.
+        sub = Subscription(None, udf_path, path, None, None, None)
+        sub.body = query_result_body(None, [], None, error_message=message)
+        sub.ts = self.ts
+        return sub
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _execute(self, sub: Subscription, ts: int) -> bool:
+        """Run ``sub`` at ``ts``; return whether its serialised result changed."""
+        assert sub.path is not None and sub.args is not None
+        self.executions += 1
+        try:
+            result = self._deployment.run_query(
+                sub.path,
+                sub.args,
+                identity=sub.identity,
+                ts=ts,
+                journal=sub.journal,
+                allow_internal=sub.allow_internal,
+            )
+        except Exception:
+            _log.exception("query %s crashed the engine", sub.path)
+            result = FunctionResult(failure=FunctionFailure(SERVER_ERROR))
+        log_function_lines("query", sub.path, result.log_lines)
+        sub.read_set = result.read_set
+        sub.ts = ts
+        if result.journal is not None:
+            sub.journal = result.journal
+        body = self._result_body(sub.path, result, sub.journal)
+        if body == sub.body:
+            return False
+        sub.body = body
+        sub.version += 1
+        return True
+
+    @staticmethod
+    def _result_body(path: str, result: FunctionResult, journal: str | None) -> str:
+        if result.failure is not None:
+            return failure_body(result.failure, result.log_lines, journal)
+        try:
+            return query_result_body(encode_value(result.value), result.log_lines, journal)
+        except ValueError as exc:
+            _log.error("query %s returned a value that is not a Convex value: %s", path, exc)
+            return query_result_body(
+                None,
+                result.log_lines,
+                journal,
+                error_message=f"{SERVER_ERROR}: {path} returned an invalid value: {exc}",
+            )
+
+    # -- invalidation -----------------------------------------------------------------------
+
+    def _index(self, sub: Subscription) -> None:
+        # A range [lo, hi) holds only keys that start with the common prefix of lo and hi, so
+        # ranges are bucketed by (table, index, prefix): a written key is checked only against
+        # the ranges filed under one of its own prefixes, not against every subscription.
+        rs = sub.read_set
+        if rs is None:
+            return
+        registrations = sub.registrations
+        for table_index, ranges in rs.ranges.items():
+            by_length = self._by_range.setdefault(table_index, {})
+            for r in ranges:
+                prefix = _common_prefix(r.lo, r.hi)
+                by_length.setdefault(len(prefix), {}).setdefault(prefix, set()).add(sub)
+                registrations.append((table_index, prefix))
+        for doc_id in rs.ids:
+            self._by_id.setdefault(doc_id, set()).add(sub)
+
+    def _unindex(self, sub: Subscription) -> None:
+        for table_index, prefix in sub.registrations:
+            by_length = self._by_range.get(table_index)
+            if by_length is None:
+                continue
+            by_prefix = by_length.get(len(prefix))
+            if by_prefix is None:
+                continue
+            subs = by_prefix.get(prefix)
+            if subs is None:
+                continue
+            subs.discard(sub)
+            if not subs:
+                del by_prefix[prefix]
+                if not by_prefix:
+                    del by_length[len(prefix)]
+                    if not by_length:
+                        del self._by_range[table_index]
+        sub.registrations = []
+        rs = sub.read_set
+        if rs is None:
+            return
+        for doc_id in rs.ids:
+            subs = self._by_id.get(doc_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_id[doc_id]
+
+    def invalidated_by(self, commits: list[Commit]) -> set[Subscription]:
+        """The subscriptions whose read sets contain a key written by ``commits``."""
+        hit: set[Subscription] = set()
+        by_range, by_id = self._by_range, self._by_id
+        for commit in commits:
+            for entry in commit.writes.entries:
+                subs = by_id.get(entry.doc_id)
+                if subs:
+                    hit |= subs
+                table = entry.table
+                for index, key in entry.keys:
+                    by_length = by_range.get((table, index))
+                    if not by_length:
+                        continue
+                    for length, by_prefix in by_length.items():
+                        candidates = by_prefix.get(key[:length])
+                        if not candidates:
+                            continue
+                        for sub in candidates:
+                            if sub in hit:
+                                continue
+                            self.range_checks += 1
+                            rs = sub.read_set
+                            if rs is not None and rs.contains_key(table, index, key):
+                                hit.add(sub)
+        return hit
+
+    def rerun_all(self) -> None:
+        """Re-run every subscription on the code now deployed (after a push swapped it in),
+        failures included, and hand each subscriber its changed queries in one call."""
+        changed: dict[Subscriber, list[tuple[int, Subscription]]] = {}
+        for sub in list(self._subs.values()):
+            self._unindex(sub)
+            did_change = self._execute(sub, self.ts)
+            self._index(sub)
+            if did_change:
+                for subscriber, query_ids in sub.watchers.items():
+                    changed.setdefault(subscriber, []).extend((qid, sub) for qid in query_ids)
+        for subscriber, entries in changed.items():
+            try:
+                subscriber.subscriptions_updated(self.ts, entries)
+            except Exception:
+                _log.exception("a subscriber failed to take its updates")
+
+    def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
+        fresh = [c for c in commits if c.ts > self.ts]
+        if latest_ts <= self.ts and not fresh:
+            return
+        new_ts = max(latest_ts, self.ts)
+        hit = self.invalidated_by(fresh) if fresh else set()
+        self.ts = new_ts
+        changed: dict[Subscriber, list[tuple[int, Subscription]]] = {}
+        for sub in hit:
+            if sub.key is None or self._subs.get(sub.key) is not sub:
+                continue
+            self._unindex(sub)
+            did_change = self._execute(sub, new_ts)
+            self._index(sub)
+            if did_change:
+                for subscriber, query_ids in sub.watchers.items():
+                    entries = changed.setdefault(subscriber, [])
+                    entries.extend((qid, sub) for qid in query_ids)
+        for subscriber, entries in changed.items():
+            try:
+                subscriber.subscriptions_updated(new_ts, entries)
+            except Exception:
+                _log.exception("a subscriber failed to take its updates")
+        self._fire_waiters()
+
+    # -- waiting for a timestamp --------------------------------------------------------------
+
+    def when_ts_reached(self, ts: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the loop, synchronously) once commits up to ``ts`` are applied."""
+        if ts <= self.ts:
+            callback()
+            return
+        heapq.heappush(self._waiters, (ts, next(self._waiter_seq), callback))
+
+    def _fire_waiters(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.ts:
+            _, _, callback = heapq.heappop(self._waiters)
+            try:
+                callback()
+            except Exception:
+                _log.exception("a timestamp waiter failed")
+
+
+def _common_prefix(lo: bytes, hi: bytes | None) -> bytes:
+    if hi is None:
+        return b""
+    n = min(len(lo), len(hi))
+    i = 0
+    while i < n and lo[i] == hi[i]:
+        i += 1
+    return lo[:i]
+
+
+def _key(
+    path: str, args: dict[str, Value], identity: object, journal: str | None, internal: bool
+) -> tuple[Hashable, ...]:
+    key: tuple[Hashable, ...] = (path, _args_key(args), _identity_key(identity), journal)
+    return (*key, True) if internal else key
+
+
+def _args_key(args: dict[str, Value]) -> str:
+    return json.dumps(encode_value(args), sort_keys=True, separators=(",", ":"))

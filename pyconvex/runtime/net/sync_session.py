@@ -1,0 +1,495 @@
+"""One WebSocket sync session: the server side of PROTOCOL.md §1.
+
+A socket gets an :class:`Outbox` (a bounded queue drained by one writer task, which also sends
+the JSON ``Ping`` when the socket has been idle) and a :class:`SyncSession` (the per-socket state
+machine). Everything but mutations and actions is handled synchronously on the event loop as
+the frame arrives, so a Transition is always built from one consistent view: the subscription
+manager's ``ts``, at which every subscription's result is valid.
+
+Rules the session keeps (the clients break otherwise):
+
+* every Transition starts exactly where the previous one ended;
+* each ModifyQuerySet and Authenticate is answered by a Transition, even an empty one;
+* a successful mutation's response is followed by a Transition whose ts is at least the
+  commit's ts (the npm client resolves the mutation only then);
+* FatalError is kept for real protocol misuse: npm shuts down for good on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pyconvex.protocol import (
+    Action,
+    AddQuery,
+    Authenticate,
+    Connect,
+    Event,
+    ModifyQuerySet,
+    Mutation,
+    ProtocolError,
+    StateVersion,
+    auth_error,
+    fatal_error,
+    function_response,
+    log_function_lines,
+    parse_client_message,
+    query_modification,
+    query_removed,
+    transition_json,
+)
+from pyconvex.runtime.functions.function_path import normalize_path
+from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
+from pyconvex.runtime.net.admin_routes import AdminAuthError, admin_identity
+from pyconvex.runtime.net.outbox import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    FrameSink,
+    Outbox,
+    SyncConfig,
+    Transport,
+)
+from pyconvex.runtime.net.subscriptions import (
+    SERVER_ERROR,
+    QueryRunner,
+    Subscription,
+    SubscriptionManager,
+    decode_args,
+)
+from pyconvex.values import Value, encode_value
+
+_log = logging.getLogger("pyconvex.sync")
+
+AUTH_NOT_CONFIGURED = (
+    "Authentication is not configured in this deployment, so the {kind} token was rejected. "
+    "Add convex/auth_config.py (coming in a later pyconvex version) or stop sending a token "
+    "(remove setAuth / set_auth)."
+)
+
+
+class SyncDeployment(QueryRunner, Protocol):
+    """The part of the Deployment a session needs beyond queries."""
+
+    async def run_mutation(
+        self,
+        path: str,
+        args: dict[str, Value],
+        *,
+        identity: object = None,
+        allow_internal: bool = False,
+        idempotency_key: tuple[str, int] | None = None,
+    ) -> FunctionResult: ...
+
+    async def run_action(
+        self,
+        path: str,
+        args: dict[str, Value],
+        *,
+        identity: object = None,
+        allow_internal: bool = False,
+    ) -> FunctionResult: ...
+
+
+class SyncSession:
+    """The per-socket protocol state machine (PROTOCOL §1.5).
+
+    Feed it frames with :meth:`handle`; it writes to its :class:`Outbox`.
+    """
+
+    def __init__(
+        self,
+        deployment: SyncDeployment,
+        manager: SubscriptionManager,
+        outbox: FrameSink,
+        max_queued_mutations: int = 1024,
+    ) -> None:
+        self._deployment = deployment
+        self._manager = manager
+        self._outbox = outbox
+        self.session_id: str | None = None
+        self.connection_count = 0
+        self.recv_query_set = 0
+        self.recv_identity = 0
+        self.sent = StateVersion()
+        self.identity: object = None
+        self.admin = False  # authenticated with the admin key: internal queries allowed
+        self.queries: dict[int, Subscription] = {}
+        self._owed_ts: int | None = None
+        self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
+        self._max_queued = max_queued_mutations
+        self._input_paused = False
+        self._mutation_worker: asyncio.Task[None] | None = None
+        self._actions: set[asyncio.Task[None]] = set()
+        self.stopped = False
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def handle(self, text: str | bytes) -> None:
+        """Handle one client frame."""
+        if self.stopped:
+            return
+        try:
+            message = parse_client_message(text)
+        except ProtocolError as exc:
+            self.fail(str(exc))
+            return
+        if self.session_id is None and not isinstance(message, Connect):
+            self.fail(
+                f"Expected Connect as the first message on the socket, got "
+                f"{type(message).__name__}."
+            )
+            return
+        try:
+            self._dispatch(message)
+        except ProtocolError as exc:
+            self.fail(str(exc))
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, ModifyQuerySet):
+            self._modify_query_set(message)
+        elif isinstance(message, Mutation):
+            self._enqueue_mutation(message)
+        elif isinstance(message, Action):
+            task = asyncio.create_task(self._run_action(message))
+            self._actions.add(task)
+            task.add_done_callback(self._actions.discard)
+        elif isinstance(message, Authenticate):
+            self._authenticate(message)
+        elif isinstance(message, Connect):
+            self._connect(message)
+        elif isinstance(message, Event):
+            pass  # client metrics only
+
+    def fail(self, error: str) -> None:
+        """Protocol misuse: send FatalError and close the socket."""
+        _log.warning("sync protocol error (session %s): %s", self.session_id, error)
+        self._outbox.send(fatal_error(error))
+        self._outbox.close(CLOSE_PROTOCOL_ERROR, f"ProtocolError: {error}")
+        self.stop()
+
+    def stop(self) -> None:
+        """Forget this socket: drop its subscriptions and cancel its pending work."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for query_id, sub in self.queries.items():
+            self._manager.unsubscribe(self, query_id, sub)
+        self.queries.clear()
+        if self._mutation_worker is not None:
+            self._mutation_worker.cancel()
+        for task in list(self._actions):
+            task.cancel()
+
+    def _connect(self, message: Connect) -> None:
+        if self.session_id is not None:
+            raise ProtocolError("Connect was sent twice on one socket.")
+        self.session_id = message.session_id
+        self.connection_count = message.connection_count
+        latest = max(self._deployment.latest_ts, self._manager.ts)
+        observed = message.max_observed_timestamp
+        if observed is not None and observed > latest:
+            # The client has seen writes this server does not have (e.g. its data directory was
+            # replaced): refuse, without FatalError, so the client keeps retrying.
+            _log.warning(
+                "refusing sync session %s: it observed ts %d, newer than this server's %d",
+                message.session_id,
+                observed,
+                latest,
+            )
+            self._outbox.close(
+                CLOSE_INTERNAL_ERROR,
+                "ClientTimestampAhead: the client has seen a newer timestamp than this server "
+                "holds; was the data directory reset?",
+            )
+            self.stop()
+
+    def _modify_query_set(self, message: ModifyQuerySet) -> None:
+        if message.base_version != self.recv_query_set:
+            raise ProtocolError(
+                f"BaseVersionMismatch: ModifyQuerySet has baseVersion {message.base_version}, "
+                f"but the query set is at version {self.recv_query_set}."
+            )
+        if message.new_version <= message.base_version:
+            raise ProtocolError(
+                f"ModifyQuerySet newVersion {message.new_version} must be greater than "
+                f"baseVersion {message.base_version}."
+            )
+        modifications: list[str] = []
+        for change in message.modifications:
+            if isinstance(change, AddQuery):
+                if change.query_id in self.queries:
+                    raise ProtocolError(
+                        f"ModifyQuerySet adds queryId {change.query_id}, which is already in "
+                        "the query set."
+                    )
+                sub = self._manager.subscribe(
+                    self,
+                    change.query_id,
+                    change.udf_path,
+                    change.args,
+                    identity=self.identity,
+                    journal=change.journal,
+                    component_path=change.component_path,
+                    allow_internal=self.admin,
+                )
+                self.queries[change.query_id] = sub
+                modifications.append(query_modification(change.query_id, sub.body))
+            else:
+                removed = self.queries.pop(change.query_id, None)
+                if removed is None:
+                    raise ProtocolError(
+                        f"ModifyQuerySet removes queryId {change.query_id}, which is not in "
+                        "the query set."
+                    )
+                self._manager.unsubscribe(self, change.query_id, removed)
+                modifications.append(query_removed(change.query_id))
+        self.recv_query_set = message.new_version
+        self._transition(modifications)
+
+    def _authenticate(self, message: Authenticate) -> None:
+        identity: object = None
+        if message.token_type == "Admin":
+            try:
+                admin_key = getattr(self._deployment, "admin_key", None)
+                identity = admin_identity(message.value, message.acting_as, admin_key)
+            except AdminAuthError as exc:
+                self._outbox.send(auth_error(exc.message, self.recv_identity))
+                self._outbox.close(CLOSE_NORMAL, "AuthError: admin key refused")
+                self.stop()
+                return
+        elif message.token_type != "None":
+            self._outbox.send(
+                auth_error(
+                    AUTH_NOT_CONFIGURED.format(kind=message.token_type.lower()),
+                    self.recv_identity,
+                )
+            )
+            self._outbox.close(CLOSE_NORMAL, "AuthError: authentication is not configured")
+            self.stop()
+            return
+        if message.base_version != self.recv_identity:
+            raise ProtocolError(
+                f"BaseVersionMismatch: Authenticate has baseVersion {message.base_version}, "
+                f"but the identity is at version {self.recv_identity}."
+            )
+        self.recv_identity += 1
+        self.identity = identity
+        self.admin = message.token_type == "Admin"
+        # Any result may depend on who asks: move every query to the new identity.
+        modifications: list[str] = []
+        for query_id, old in list(self.queries.items()):
+            sub = self._manager.resubscribe(
+                self, query_id, old, identity=self.identity, allow_internal=self.admin
+            )
+            self.queries[query_id] = sub
+            if sub.body != old.body:
+                modifications.append(query_modification(query_id, sub.body))
+        self._transition(modifications)
+
+    # -- transitions ------------------------------------------------------------------------
+
+    def _transition(self, modifications: list[str]) -> None:
+        end = StateVersion(
+            self.recv_query_set, self.recv_identity, max(self._manager.ts, self.sent.ts)
+        )
+        self._outbox.send(transition_json(self.sent, end, modifications))
+        self.sent = end
+        if self._owed_ts is not None and end.ts >= self._owed_ts:
+            self._owed_ts = None
+
+    def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None:
+        """Called by the manager after a commit batch: push one Transition with the changes."""
+        if self.stopped:
+            return
+        if self._outbox.closed:  # closing (e.g. overloaded): stop costing re-runs
+            self.stop()
+            return
+        modifications = [
+            query_modification(query_id, sub.body)
+            for query_id, sub in changed
+            if self.queries.get(query_id) is sub
+        ]
+        if modifications:
+            self._transition(modifications)
+
+    def _owe_transition(self, ts: int) -> None:
+        """After a MutationResponse: make sure a Transition at >= ts follows it."""
+        self._owed_ts = ts if self._owed_ts is None else max(self._owed_ts, ts)
+        self._manager.when_ts_reached(ts, self._pay_transition)
+
+    def _pay_transition(self) -> None:
+        if self.stopped or self._owed_ts is None or self._manager.ts < self._owed_ts:
+            return
+        self._transition([])
+
+    # -- mutations and actions --------------------------------------------------------------
+
+    def _enqueue_mutation(self, message: Mutation) -> None:
+        self._mutations.put_nowait(message)
+        if self._mutations.qsize() >= self._max_queued and not self._input_paused:
+            pause = getattr(self._outbox, "pause_input", None)
+            if pause is not None:  # the ASGI path cannot pause: its queue just grows
+                self._input_paused = True
+                pause()
+        if self._mutation_worker is None:
+            self._mutation_worker = asyncio.create_task(
+                self._run_mutations(), name="pyconvex-sync-mutations"
+            )
+
+    async def _run_mutations(self) -> None:
+        # One at a time, in arrival order (PROTOCOL §1.5).
+        while True:
+            message = await self._mutations.get()
+            if self._input_paused and self._mutations.qsize() <= self._max_queued // 2:
+                self._input_paused = False
+                self._outbox.resume_input()  # type: ignore[attr-defined]
+            result, path = await self._call(
+                "mutation",
+                message.udf_path,
+                message.args,
+                message.component_path,
+                request_id=message.request_id,
+            )
+            if self.stopped:
+                return
+            frame, ok = _response_frame("Mutation", message.request_id, result, path)
+            self._outbox.send(frame)
+            if ok and result.ts is not None:
+                self._owe_transition(result.ts)
+            elif not ok:
+                # The Rust/Python client completes a mutation that failed with ConvexError only
+                # on the next Transition, so one must follow failures too.
+                self._transition([])
+
+    async def _run_action(self, message: Action) -> None:
+        result, path = await self._call(
+            "action", message.udf_path, message.args, message.component_path
+        )
+        if self.stopped:
+            return
+        self._outbox.send(_response_frame("Action", message.request_id, result, path)[0])
+
+    async def _call(
+        self,
+        kind: str,
+        udf_path: str,
+        raw_args: Any,
+        component_path: str | None,
+        *,
+        request_id: int | None = None,
+    ) -> tuple[FunctionResult, str]:
+        try:
+            path = normalize_path(udf_path)
+        except ValueError as exc:
+            return _failed(str(exc)), udf_path
+        if component_path:
+            return _failed(
+                f"Component paths are not supported (got componentPath {component_path!r})."
+            ), path
+        try:
+            args = decode_args(raw_args)
+        except ValueError as exc:
+            return _failed(f"Invalid arguments for {path}: {exc}"), path
+        try:
+            if kind == "mutation":
+                assert self.session_id is not None and request_id is not None
+                result = await self._deployment.run_mutation(
+                    path,
+                    args,
+                    identity=self.identity,
+                    idempotency_key=(self.session_id, request_id),
+                )
+            else:
+                result = await self._deployment.run_action(path, args, identity=self.identity)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("%s %s crashed the engine", kind, path)
+            return _failed(SERVER_ERROR), path
+        log_function_lines(kind, path, result.log_lines)
+        return result, path
+
+
+def _response_frame(
+    kind: str, request_id: int, result: FunctionResult, path: str
+) -> tuple[str, bool]:
+    """The Mutation/ActionResponse frame for a result, and whether it reports success (a value
+    that cannot be Convex-encoded turns into a failure)."""
+    if result.failure is None:
+        try:
+            encoded = encode_value(result.value)
+        except ValueError as exc:
+            result = _invalid_value_result(path, exc, result)
+        else:
+            frame = function_response(
+                kind, request_id, result=encoded, ts=result.ts,
+                log_lines=result.log_lines, success=True,
+            )  # fmt: skip
+            return frame, True
+    frame = function_response(
+        kind, request_id, ts=None, success=False, log_lines=result.log_lines,
+        **_failure_fields(result),
+    )  # fmt: skip
+    return frame, False
+
+
+def _failed(message: str) -> FunctionResult:
+    return FunctionResult(failure=FunctionFailure(message))
+
+
+def _invalid_value_result(path: str, exc: Exception, result: FunctionResult) -> FunctionResult:
+    _log.error("%s returned a value that is not a Convex value: %s", path, exc)
+    failed = _failed(f"{SERVER_ERROR}: {path} returned an invalid value: {exc}")
+    failed.log_lines = result.log_lines
+    return failed
+
+
+def _failure_fields(result: FunctionResult) -> dict[str, Any]:
+    failure = result.failure
+    assert failure is not None
+    if not failure.is_convex_error:
+        return {"result": failure.message}
+    try:
+        data = encode_value(failure.data)
+    except ValueError:
+        data = None
+    return {"result": failure.message, "error_data": data, "has_error_data": True}
+
+
+async def run_sync_socket(
+    receive: Callable[[], Any],
+    transport: Transport,
+    deployment: SyncDeployment,
+    manager: SubscriptionManager,
+    config: SyncConfig,
+) -> SyncSession:
+    """Drive one accepted socket until the client leaves or the session closes it.
+
+    ``receive`` is an ASGI-style receive callable returning ``websocket.receive`` /
+    ``websocket.disconnect`` messages.
+    """
+    outbox = Outbox(transport, config)
+    session = SyncSession(deployment, manager, outbox)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if outbox.closed:
+                continue  # closing: drain until the client's close arrives
+            text = message.get("text")
+            if text is None:
+                data = message.get("bytes")
+                if data is None:
+                    continue
+                session.fail("Binary frames are not part of the sync protocol; send JSON text.")
+                continue
+            session.handle(text)
+    finally:
+        session.stop()
+        await outbox.aclose()
+    return session

@@ -1,0 +1,234 @@
+"""One query or mutation's view of the store: snapshot reads, writes, read set and limits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Protocol
+
+from pyconvex.errors import InvalidValueError, LimitError, SchemaError
+from pyconvex.runtime.store.duckdb_log import DocumentWrite
+from pyconvex.runtime.store.index import Document, IndexSpec
+from pyconvex.runtime.store.memory import Store, TableState, UndoRecord
+from pyconvex.runtime.store.read_set import ReadSet
+from pyconvex.server.schema import SearchIndexDefinition
+from pyconvex.values import check_document, decode_id
+from pyconvex.values.ids import _base32 as base32
+from pyconvex.values.validators import Validator
+
+_B32 = {c: i for i, c in enumerate("0123456789abcdefghjkmnpqrstvwxyz")}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-transaction limits, as Convex's (documents and bytes read and written)."""
+
+    documents_read: int = 32_000
+    bytes_read: int = 16 * 1024 * 1024
+    documents_written: int = 16_000
+    bytes_written: int = 16 * 1024 * 1024
+
+
+class SchemaView(Protocol):
+    """What a transaction needs to know of the schema."""
+
+    def document_validator(self, table: str) -> Validator | None: ...
+
+    def index_fields(self, table: str, index: str) -> tuple[str, ...] | None: ...
+
+    def index_names(self, table: str) -> list[str]: ...
+
+    def index_specs(self, table: str) -> list[IndexSpec]: ...
+
+    def search_indexes(self, table: str) -> dict[str, SearchIndexDefinition]: ...
+
+
+_VINT: dict[int, bytes] = {}
+
+
+def mint_id(table_number: int) -> str:
+    """A fresh random id of a table (what ``encode_id`` makes, on the insert hot path)."""
+    prefix = _VINT.get(table_number)
+    if prefix is None:
+        prefix = _VINT[table_number] = _vint(table_number)
+    body = prefix + _random16()
+    # Fletcher-16 (mod 256): a = sum of bytes, b = sum of the running sums.
+    a = sum(body) & 0xFF
+    b = sum(accumulate(body)) & 0xFF
+    return base32(body + bytes((a, b)))
+
+
+_pool = b""
+_pool_pos = 0
+
+
+def _random16() -> bytes:
+    # os.urandom is a syscall (~10 us here); draw ids' randomness from a pool refilled 4 KiB
+    # at a time.
+    global _pool, _pool_pos
+    pos = _pool_pos
+    if pos + 16 > len(_pool):
+        _pool = os.urandom(4096)
+        pos = 0
+    _pool_pos = pos + 16
+    return _pool[pos : pos + 16]
+
+
+def _vint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        group = n & 0x7F
+        n >>= 7
+        if not n:
+            out.append(group)
+            return bytes(out)
+        out.append(group | 0x80)
+
+
+def table_number_of(doc_id: str) -> int | None:
+    """The table number of a well-formed id, read from its first byte (fast path)."""
+    if len(doc_id) not in (31, 32):
+        return None
+    a = _B32.get(doc_id[0])
+    b = _B32.get(doc_id[1])
+    if a is None or b is None:
+        return None
+    first = (a << 3) | (b >> 2)
+    if first < 0x80:
+        return first
+    try:
+        return decode_id(doc_id)[0]
+    except InvalidValueError:
+        return None
+
+
+@dataclass(slots=True)
+class Transaction:
+    """State of one running query or mutation.
+
+    ``ts`` is the snapshot read timestamp (None: the head, for mutations). A writable
+    transaction has ``undo`` (its commit timestamp and what it touched).
+    """
+
+    store: Store
+    schema: SchemaView
+    where: str
+    ts: int | None
+    undo: UndoRecord | None = None
+    limits: Limits = field(default_factory=Limits)
+    journal_in: str | None = None
+    journal_out: str | None = None
+    paginated: bool = False
+    reads: ReadSet = field(default_factory=ReadSet)
+    documents_read: int = 0
+    bytes_read: int = 0
+    documents_written: int = 0
+    bytes_written: int = 0
+    new_tables: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def writable(self) -> bool:
+        return self.undo is not None
+
+    # -- reads ---------------------------------------------------------------------------
+    def table(self, name: str) -> TableState | None:
+        return self.store.tables.get(name)
+
+    def table_for_id(self, doc_id: str) -> TableState | None:
+        number = table_number_of(doc_id)
+        if number is None:
+            return None
+        return self.store.tables_by_number.get(number)
+
+    def count_read(self, table: TableState, doc_id: str) -> None:
+        self.documents_read += 1
+        self.bytes_read += table.sizes.get(doc_id, 0)
+        lim = self.limits
+        if self.documents_read > lim.documents_read:
+            raise LimitError(
+                f"{self.where} read more than {lim.documents_read} documents, Convex's limit per "
+                "transaction. Read less: use an index range (with_index) instead of filter, "
+                "take(n) or paginate() instead of collect()."
+            )
+        if self.bytes_read > lim.bytes_read:
+            raise LimitError(
+                f"{self.where} read more than {lim.bytes_read // (1024 * 1024)} MiB, Convex's "
+                "limit per transaction. Read fewer or smaller documents (paginate, take, index)."
+            )
+
+    def get(self, doc_id: str) -> Document | None:
+        self.reads.add_id(doc_id)
+        table = self.table_for_id(doc_id)
+        if table is None:
+            return None
+        doc = table.get(doc_id, self.ts)
+        if doc is not None:
+            self.count_read(table, doc_id)
+        return doc
+
+    def scan(
+        self, table_name: str, index: str, lo: bytes | None, hi: bytes | None, reverse: bool
+    ) -> Iterator[tuple[bytes, Document]]:
+        """Documents of an index range, in order; the caller records what it consumed."""
+        table = self.store.tables.get(table_name)
+        if table is None:
+            return
+        if index not in table.indexes:
+            raise SchemaError(
+                f"{self.where}: index {table_name}.{index} is not built yet (schema push pending)."
+            )
+        for key, doc in table.scan(index, lo, hi, reverse, self.ts):
+            self.count_read(table, doc["_id"])
+            yield key, doc
+
+    # -- writes --------------------------------------------------------------------------
+    def _writable(self, what: str) -> UndoRecord:
+        if self.undo is None:
+            raise SchemaError(f"{self.where}: {what} needs a mutation; queries are read-only.")
+        return self.undo
+
+    def ensure_table(self, name: str) -> TableState:
+        undo = self._writable("creating a table")
+        t = self.store.tables.get(name)
+        if t is None:
+            t = self.store.create_table(name)
+            self.store.set_indexes(t, self.schema.index_specs(name))
+            undo.created_tables.append(name)
+            self.new_tables.append((t.number, name))
+        return t
+
+    def new_id(self, table: TableState) -> str:
+        return mint_id(table.number)
+
+    def put(self, table: TableState, doc_id: str, doc: Document | None) -> None:
+        """Write a validated document (or delete it) at this transaction's commit ts."""
+        undo = self._writable("writing")
+        size = 0
+        if doc is not None:
+            size = check_document(doc, table.name)
+        self.documents_written += 1
+        self.bytes_written += size
+        lim = self.limits
+        if self.documents_written > lim.documents_written:
+            raise LimitError(
+                f"{self.where} wrote more than {lim.documents_written} documents, Convex's limit "
+                "per transaction. Split the work: schedule follow-up mutations for the rest."
+            )
+        if self.bytes_written > lim.bytes_written:
+            raise LimitError(
+                f"{self.where} wrote more than {lim.bytes_written // (1024 * 1024)} MiB, Convex's "
+                "limit per transaction. Split the work into several mutations."
+            )
+        self.store.write(table, doc_id, doc, size, undo)
+
+    def document_writes(self) -> list[DocumentWrite]:
+        """The final version of every document this transaction touched, for persistence."""
+        undo = self.undo
+        if undo is None:
+            return []
+        return [
+            DocumentWrite(undo.ts, t.number, doc_id, t.history[doc_id][-1][1])
+            for t, doc_id in undo.touched
+        ]

@@ -1,0 +1,412 @@
+"""The in-memory, timestamp-versioned document store.
+
+Every table keeps its head documents in a dict and its indexes as sorted key sets. Versions
+written recently (after the garbage-collection horizon) are also kept per document in
+``history`` as ``[(ts, doc_or_None), ...]`` ascending, the first entry (ts 0) being the version
+that was current before them; a reader at snapshot ``ts`` resolves a document through it. A
+document absent from ``history`` has one version, visible to every retained snapshot, and its
+index keys are exactly its current ones — which keeps the common read path a dict lookup.
+
+Mutations run one at a time on the event loop and write straight into the head at their
+commit timestamp (chosen when they start); queries read at the durable timestamp, so they
+never see a write before it is durable. A failed mutation, or a batch DuckDB refused, is undone
+with :meth:`Store.undo`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyconvex.runtime.store.index import Document, IndexSpec, MemoryIndex, id_from_key, key_tail
+from pyconvex.runtime.store.read_set import WriteEntry
+from pyconvex.values import UNSET, encode_float_part, encode_key_part, loads_value
+
+if TYPE_CHECKING:
+    from pyconvex.runtime.store.search_index import TableSearch
+
+_loads = json.loads
+
+
+def parse_document(text: str) -> Document:
+    """A stored document's JSON text as a document (plain JSON unless it has $-forms)."""
+    doc: Document = loads_value(text) if '"$' in text else _loads(text)  # type: ignore[assignment]
+    return doc
+
+
+BY_ID = "by_id"
+BY_CREATION_TIME = "by_creation_time"
+HEAD = None  # snapshot "ts" meaning: the head, including writes not yet durable
+
+# Table numbers of the system tables (user tables are numbered from FIRST_USER_TABLE up).
+SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2}
+FIRST_USER_TABLE = 10  # ids stay 31 characters long for table numbers < 128
+
+
+@dataclass(slots=True)
+class TableState:
+    """One table: head documents, retained history, and its indexes."""
+
+    name: str
+    number: int
+    #: Head documents. Loaded from disk they stay JSON text (a third of the memory) until first
+    #: read; ``doc()`` parses and keeps the parsed form.
+    docs: dict[str, Document | str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    history: dict[str, list[tuple[int, Document | None]]] = field(default_factory=dict)
+    indexes: dict[str, MemoryIndex] = field(default_factory=dict)
+    #: Full-text search indexes (runtime/search.py), attached on the table's first search.
+    search: TableSearch | None = None
+
+    def __post_init__(self) -> None:
+        if BY_CREATION_TIME not in self.indexes:
+            self.indexes[BY_CREATION_TIME] = MemoryIndex(IndexSpec(BY_CREATION_TIME, ()))
+
+    @property
+    def is_system(self) -> bool:
+        return self.name.startswith("_")
+
+    def doc(self, doc_id: str) -> Document | None:
+        """The head version of a document, parsed."""
+        d = self.docs.get(doc_id)
+        if type(d) is str:
+            self.sizes[doc_id] = len(d)
+            d = self.docs[doc_id] = parse_document(d)
+        return d  # type: ignore[return-value]
+
+    def get(self, doc_id: str, ts: int | None) -> Document | None:
+        """The document's version visible at ``ts`` (HEAD = None for the newest)."""
+        h = self.history.get(doc_id)
+        if h is None or ts is None:
+            return self.doc(doc_id)
+        for i in range(len(h) - 1, -1, -1):
+            vts, doc = h[i]
+            if vts <= ts:
+                return doc
+        return None
+
+    def scan(
+        self, index: str, lo: bytes | None, hi: bytes | None, reverse: bool, ts: int | None
+    ) -> Iterator[tuple[bytes, Document]]:
+        """(key, document) pairs of ``index`` in [lo, hi) as seen at ``ts``."""
+        mem = self.indexes[index]
+        spec_key = mem.spec.key
+        history = self.history
+        docs = self.docs
+        for key in mem.scan(lo, hi, reverse):
+            doc_id = id_from_key(key)
+            h = history.get(doc_id)
+            if h is None:
+                d = docs[doc_id]
+                yield key, (self.doc(doc_id) if type(d) is str else d)  # type: ignore[misc]
+                continue
+            doc = self.get(doc_id, ts)
+            if doc is None:
+                continue
+            # A document inserted recently and not changed since has one key: this one.
+            if (len(h) == 2 and h[0][1] is None) or spec_key(doc) == key:
+                yield key, doc
+
+    def all_versions(self, doc_id: str) -> list[Document]:
+        h = self.history.get(doc_id)
+        if h is None:
+            doc = self.doc(doc_id)
+            return [] if doc is None else [doc]
+        return [d for _, d in h if d is not None]
+
+
+@dataclass(slots=True)
+class UndoRecord:
+    """Enough to take one transaction's writes back out of the head."""
+
+    ts: int
+    touched: list[tuple[TableState, str]] = field(default_factory=list)
+    created_tables: list[str] = field(default_factory=list)
+    #: Index keys of each touched document's newest version, computed once when written.
+    new_keys: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+
+
+class Store:
+    """All tables, the commit clock, and version garbage collection."""
+
+    def __init__(self, retention_ns: int = 2_000_000_000) -> None:
+        self.tables: dict[str, TableState] = {}
+        self.tables_by_number: dict[int, TableState] = {}
+        self.head_ts = 0
+        self.durable_ts = 0
+        self.retention_ns = retention_ns
+        self.gc_horizon = 0
+        self._gc_queue: deque[tuple[int, TableState, str]] = deque()
+        self._last_creation_ms = 0.0
+        for name, number in SYSTEM_TABLES.items():
+            self._add_table(name, number)
+
+    # -- tables ---------------------------------------------------------------------------
+    def _add_table(self, name: str, number: int) -> TableState:
+        t = TableState(name, number)
+        self.tables[name] = t
+        self.tables_by_number[number] = t
+        return t
+
+    def next_table_number(self) -> int:
+        user = [n for n in self.tables_by_number if n >= FIRST_USER_TABLE]
+        return max(user, default=FIRST_USER_TABLE - 1) + 1
+
+    def create_table(self, name: str, number: int | None = None) -> TableState:
+        existing = self.tables.get(name)
+        if existing is not None:
+            return existing
+        return self._add_table(name, number if number is not None else self.next_table_number())
+
+    def drop_table(self, name: str) -> None:
+        t = self.tables.pop(name, None)
+        if t is not None:
+            self.tables_by_number.pop(t.number, None)
+
+    def table_for_id(self, doc_id: str, number: int) -> TableState | None:
+        return self.tables_by_number.get(number)
+
+    def set_indexes(self, table: TableState, specs: list[IndexSpec], build: bool = True) -> None:
+        """Make ``table``'s user indexes exactly ``specs``, building new ones from its versions
+        (``build=False``: leave them empty, for :meth:`load` to fill)."""
+        wanted = {s.name: s for s in specs}
+        for name in list(table.indexes):
+            if name != BY_CREATION_TIME and (
+                name not in wanted or wanted[name].fields != table.indexes[name].spec.fields
+            ):
+                del table.indexes[name]
+        for name, spec in wanted.items():
+            if name in table.indexes:
+                continue
+            if not build:
+                table.indexes[name] = MemoryIndex(spec)
+                continue
+            keys = [spec.key(d) for d in _parsed_values(table.docs)]
+            for doc_id, h in table.history.items():
+                head = table.docs.get(doc_id)
+                for _, d in h:
+                    if d is not None and d is not head:
+                        keys.append(spec.key(d))
+            table.indexes[name] = MemoryIndex(spec, sorted(set(keys)))
+
+    # -- clock -----------------------------------------------------------------------------
+    def next_ts(self) -> int:
+        """A fresh commit timestamp: nanoseconds since the epoch, strictly increasing."""
+        ts = time.time_ns()
+        if ts <= self.head_ts:
+            ts = self.head_ts + 1
+        self.head_ts = ts
+        return ts
+
+    def next_creation_time(self, now_ms: float) -> float:
+        """Creation times strictly increase, so by_creation_time follows insertion order."""
+        ct = now_ms
+        if ct <= self._last_creation_ms:
+            ct = self._last_creation_ms + 0.001
+            if ct <= self._last_creation_ms:  # float spacing at this magnitude
+                ct = float.__add__(self._last_creation_ms, 2**-10)
+        self._last_creation_ms = ct
+        return ct
+
+    def observe_creation_time(self, ct: float) -> None:
+        if ct > self._last_creation_ms:
+            self._last_creation_ms = ct
+
+    # -- writes ----------------------------------------------------------------------------
+    def write(
+        self, table: TableState, doc_id: str, new: Document | None, size: int, undo: UndoRecord
+    ) -> None:
+        """Put a new head version of one document at ``undo.ts`` (None deletes)."""
+        ts = undo.ts
+        prev = table.doc(doc_id)
+        h = table.history.get(doc_id)
+        # A brand-new document's keys (each ending in its id) cannot be in any index yet.
+        fresh = prev is None
+        if h is None:
+            h = [(0, prev)]
+            table.history[doc_id] = h
+            undo.touched.append((table, doc_id))
+            self._gc_queue.append((ts, table, doc_id))
+        elif h[-1][0] == ts:
+            # Written earlier in this same transaction: replace that version.
+            replaced = h.pop()[1]
+            fresh = False
+            if replaced is not None:
+                self._drop_unused_keys(table, h, [replaced], keep=new)
+        else:
+            undo.touched.append((table, doc_id))
+            self._gc_queue.append((ts, table, doc_id))
+        h.append((ts, new))
+        if new is None:
+            table.docs.pop(doc_id, None)
+            table.sizes.pop(doc_id, None)
+            undo.new_keys[doc_id] = []
+        else:
+            table.docs[doc_id] = new
+            table.sizes[doc_id] = size
+            keys = []
+            tail = key_tail(new)
+            for name, mem in table.indexes.items():
+                k = mem.spec.key_with_tail(new, tail)
+                if fresh:
+                    mem.keys.add(k)
+                else:
+                    mem.add(k)
+                keys.append((name, k))
+            undo.new_keys[doc_id] = keys
+        if table.search is not None:
+            table.search.on_write(doc_id, prev, new, ts)
+
+    def _drop_unused_keys(
+        self,
+        table: TableState,
+        remaining: list[tuple[int, Document | None]],
+        dropped: list[Document],
+        keep: Document | None = None,
+    ) -> None:
+        for mem in table.indexes.values():
+            key = mem.spec.key
+            live = {key(d) for _, d in remaining if d is not None}
+            if keep is not None:
+                live.add(key(keep))
+            for d in dropped:
+                k = key(d)
+                if k not in live:
+                    mem.discard(k)
+
+    def write_entries(self, undo: UndoRecord) -> list[WriteEntry]:
+        """What the transaction changed, as index keys (old and new) per document."""
+        out: list[WriteEntry] = []
+        new_keys = undo.new_keys
+        for table, doc_id in undo.touched:
+            h = table.history[doc_id]
+            old = h[-2][1] if len(h) >= 2 else None
+            keys = new_keys.get(doc_id, [])
+            if old is not None:
+                keys = keys + [(name, mem.spec.key(old)) for name, mem in table.indexes.items()]
+            if table.search is not None:
+                keys = keys + table.search.write_keys(doc_id, old, h[-1][1])
+            out.append(WriteEntry(table.name, doc_id, tuple(keys)))
+        return out
+
+    def undo(self, undo: UndoRecord) -> None:
+        """Take a transaction's writes back out (it failed, or its batch was not durable)."""
+        for table, doc_id in reversed(undo.touched):
+            h = table.history.get(doc_id)
+            if not h or h[-1][0] != undo.ts:
+                continue
+            _, new = h.pop()
+            prev = h[-1][1]
+            if prev is None:
+                table.docs.pop(doc_id, None)
+                table.sizes.pop(doc_id, None)
+            else:
+                table.docs[doc_id] = prev
+            if new is not None:
+                self._drop_unused_keys(table, h, [new])
+            if len(h) == 1 and h[0][0] == 0:
+                del table.history[doc_id]
+        for name in undo.created_tables:
+            t = self.tables.get(name)
+            if t is not None and not t.docs and not t.history:
+                self.drop_table(name)
+
+    # -- durability and garbage collection -----------------------------------------------
+    def mark_durable(self, ts: int) -> None:
+        if ts > self.durable_ts:
+            self.durable_ts = ts
+        self.collect(self.durable_ts - self.retention_ns)
+
+    def collect(self, horizon: int, budget: int = 100_000) -> None:
+        """Forget versions no snapshot at or after ``horizon`` can see (bounded work)."""
+        horizon = min(horizon, self.durable_ts)
+        if horizon > self.gc_horizon:
+            self.gc_horizon = horizon
+        q = self._gc_queue
+        while q and budget > 0 and q[0][0] <= self.gc_horizon:
+            budget -= 1
+            _, table, doc_id = q.popleft()
+            h = table.history.get(doc_id)
+            if h is None:
+                continue
+            keep = 0
+            for i, (vts, _) in enumerate(h):
+                if vts <= self.gc_horizon:
+                    keep = i
+            if keep == 0:
+                continue
+            dropped = [d for _, d in h[:keep] if d is not None]
+            del h[:keep]
+            if len(h) == 1:
+                del table.history[doc_id]
+            if dropped:
+                self._drop_unused_keys(table, h, dropped)
+
+    def load(
+        self,
+        batches: Iterable[tuple[int, list[str], list[float], list[str], list[list[str | None]]]],
+        index_paths: dict[str, list[str]],
+    ) -> None:
+        """Fill the tables from disk (see ``Persistence.load``): documents stay JSON text, and
+        index keys are built from the indexed fields DuckDB cut out, without parsing documents.
+        """
+        tables = self.tables_by_number
+        keys: dict[int, dict[str, list[bytes]]] = {
+            n: {name: [] for name in t.indexes} for n, t in tables.items()
+        }
+        latest = self._last_creation_ms
+        part = encode_key_part
+        float_part = encode_float_part
+        for number, ids, cts, texts, fragments in batches:
+            table = tables[number]
+            docs = table.docs
+            table_keys = keys[number]
+            paths = index_paths.get(table.name, [])
+            # Each user index as (its key list, positions of its fields among the fragments).
+            user = [
+                (table_keys[name], [paths.index(f) for f in mem.spec.fields])
+                for name, mem in table.indexes.items()
+                if name != BY_CREATION_TIME
+            ]
+            values = [[_fragment(f) for f in col] for col in fragments] if user else []
+            ct_keys = table_keys[BY_CREATION_TIME]
+            for i, doc_id in enumerate(ids):
+                docs[doc_id] = texts[i]
+                raw = doc_id.encode("ascii")
+                tail = float_part(cts[i]) + raw + bytes((len(raw),))
+                ct_keys.append(tail)
+                for index_keys, positions in user:
+                    index_keys.append(b"".join([part(values[p][i]) for p in positions]) + tail)
+            if cts:
+                latest = max(latest, max(cts))
+        self._last_creation_ms = latest
+        for number, by_index in keys.items():
+            table = tables[number]
+            for name, index_keys in by_index.items():
+                index_keys.sort()
+                table.indexes[name] = MemoryIndex(table.indexes[name].spec, index_keys)
+
+
+def _fragment(text: str | None) -> Any:
+    """A field's JSON text as a value (None from SQL: the field is missing)."""
+    if text is None:
+        return UNSET
+    first = text[0]
+    if first == '"' and "\\" not in text:
+        return text[1:-1]  # a plain string: no need for the JSON parser
+    if first in _NUMBER_START:
+        return float(text)  # every JSON number is a float64
+    return loads_value(text) if '"$' in text else _loads(text)
+
+
+_NUMBER_START = frozenset("-0123456789")
+
+
+def _parsed_values(docs: dict[str, Document | str]) -> Iterator[Document]:
+    """Every head document parsed, without keeping the parsed form of those stored as text."""
+    for d in docs.values():
+        yield parse_document(d) if type(d) is str else d  # type: ignore[misc]
