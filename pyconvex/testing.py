@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
 from pyconvex.errors import ConvexError, PyconvexError
+from pyconvex.runtime.auth.identity import UserIdentity
 from pyconvex.runtime.functions.ctx_impl import MutationCtx
 from pyconvex.runtime.functions.deployment import Deployment, function_ref_path
 from pyconvex.runtime.functions.env_vars import SET_PATH
@@ -41,7 +42,6 @@ from pyconvex.runtime.functions.loader import (
     unload,
 )
 from pyconvex.runtime.functions.results import FunctionResult
-from pyconvex.runtime.net.admin_routes import UserIdentity
 from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
 from pyconvex.server.references import FunctionReference, NoArgs

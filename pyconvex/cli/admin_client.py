@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pyconvex.cli.failures import (
+from pyconvex.failures import (
     EXIT_AUTH,
     EXIT_FAILURE,
     EXIT_UNAVAILABLE,

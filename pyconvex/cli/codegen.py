@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 from pyconvex.project import ProjectError, ProjectSettings
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 from pyconvex.project import ProjectError, ProjectSettings
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pyconvex.cli.admin_client import AdminClient, AdminKeyOption, UrlOption, reported_failures
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure
 
 env_app = typer.Typer(
     name="env",

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 from pyconvex.scaffold import (
     DEFAULT_TEMPLATE,
     InitResult,

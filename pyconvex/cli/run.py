@@ -17,7 +17,7 @@ from pyconvex.cli.admin_client import (
     plain,
     reported_failures,
 )
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 
 out = Console()
 err = Console(stderr=True)

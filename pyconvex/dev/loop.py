@@ -40,9 +40,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from pyconvex.cli.failures import EXIT_FAILURE, CliFailure, render_failure
 from pyconvex.dev.codegen_step import Codegen, DevCodegen
 from pyconvex.errors import StorageError
+from pyconvex.failures import EXIT_FAILURE, CliFailure, render_failure
 from pyconvex.project import ProjectSettings
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions.deployment import Deployment
@@ -52,7 +52,6 @@ from pyconvex.runtime.functions.loader import (
     load_functions,
     unload,
 )
-from pyconvex.runtime.functions.results import Commit
 from pyconvex.runtime.functions.schema_push import (
     PushResult,
     SchemaViolation,
@@ -63,6 +62,7 @@ from pyconvex.runtime.functions.schema_push import (
 )
 from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.store.read_set import Commit
 
 DEPLOYMENT_FILE = "deployment.json"
 #: watchfiles: wait this long (ms) after the last change before yielding a batch of changes.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_run import DevProcess, assert_all_documented, flat, invoke, serve_project
 
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE
+from pyconvex.failures import EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE
 
 
 @pytest.fixture(scope="module")

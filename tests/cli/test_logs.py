@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_run import DevProcess, Lines, assert_all_documented, flat, invoke, pyconvex, serve_project
 
-from pyconvex.cli.failures import EXIT_UNAVAILABLE
+from pyconvex.failures import EXIT_UNAVAILABLE
 
 
 @pytest.fixture(scope="module")

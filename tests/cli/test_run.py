@@ -20,8 +20,8 @@ from typer.main import get_command
 from typer.testing import CliRunner, Result
 
 from pyconvex.cli.admin_client import plain
-from pyconvex.cli.failures import EXIT_AUTH, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE
 from pyconvex.cli.main import app
+from pyconvex.failures import EXIT_AUTH, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE
 from pyconvex.values import Int64
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ import pytest
 from conftest import write_project
 from typer.testing import CliRunner, Result
 
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE
 from pyconvex.cli.main import app
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE
 
 
 def _invoke(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:

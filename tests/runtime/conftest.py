@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from pyconvex.runtime.functions.deployment import Deployment
-from pyconvex.runtime.functions.results import Commit, FunctionResult
+from pyconvex.runtime.functions.results import FunctionResult
 from pyconvex.runtime.query.transaction import Limits
+from pyconvex.runtime.store.read_set import Commit
 
 
 def make_project(tmp_path: Path, files: dict[str, str], name: str = "convex") -> Path:

@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import (
+from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.store.read_set import (
     Commit,
     CommitListener,
-    FunctionFailure,
-    FunctionKind,
-    FunctionResult,
+    ReadSet,
+    WriteEntry,
+    WriteSet,
 )
-from pyconvex.runtime.store.read_set import ReadSet, WriteEntry, WriteSet
 
 Doc = dict[str, Any]
 Tables = dict[str, dict[str, Doc]]

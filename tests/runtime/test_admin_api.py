@@ -14,8 +14,9 @@ import pytest
 import websockets
 from conftest import DeploymentFactory, ok
 
+from pyconvex.runtime.auth.callers import admin_caller
+from pyconvex.runtime.auth.identity import UserIdentity
 from pyconvex.runtime.functions.deployment import Deployment
-from pyconvex.runtime.net.admin_routes import UserIdentity, admin_caller
 from pyconvex.runtime.net.app import create_app, serve
 
 SCHEMA = """

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pyconvex.cli.failures import EXIT_FAILURE, EXIT_USAGE
 from pyconvex.cli.main import app
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE
 
 runner = CliRunner()
 

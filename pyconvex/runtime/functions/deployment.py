@@ -33,18 +33,13 @@ from pyconvex.runtime.functions.env_vars import ENV_SOURCE, SYSTEM_FUNCTIONS
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
 from pyconvex.runtime.functions.log_history import LogHistory
-from pyconvex.runtime.functions.results import (
-    CommitListener,
-    FunctionFailure,
-    FunctionKind,
-    FunctionResult,
-)
+from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
 from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, IdResolver
 from pyconvex.runtime.query.transaction import Limits, Transaction
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT, Persistence
 from pyconvex.runtime.store.memory import Store, UndoRecord
-from pyconvex.runtime.store.read_set import WriteSet
+from pyconvex.runtime.store.read_set import CommitListener, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.runtime.store.writer_process import ProcessPersistence
 from pyconvex.server.functions import FunctionDefinition

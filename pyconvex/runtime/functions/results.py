@@ -6,12 +6,11 @@ engine produces them. Nothing here knows about WebSockets or DuckDB.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from pyconvex.runtime.store.read_set import ReadSet, WriteSet
+    from pyconvex.runtime.store.read_set import ReadSet
 
 FunctionKind = Literal["query", "mutation", "action", "http_action"]
 
@@ -49,15 +48,3 @@ class FunctionResult:
     @property
     def ok(self) -> bool:
         return self.failure is None
-
-
-@dataclass(slots=True, frozen=True)
-class Commit:
-    """A durable commit, as announced to commit listeners (one per durable batch entry)."""
-
-    ts: int
-    writes: WriteSet
-
-
-CommitListener = Callable[[int, "list[Commit]"], None]
-"""Called on the event loop after a batch became durable: (new latest ts, commits in ts order)."""

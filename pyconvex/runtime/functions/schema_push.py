@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from pyconvex.errors import ValidationError
 from pyconvex.runtime.functions.loader import LoadedFunctions
-from pyconvex.runtime.functions.results import Commit
 from pyconvex.runtime.query.transaction import table_number_of
 from pyconvex.runtime.store.index import Document, IndexSpec, MemoryIndex
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, TableState, parse_document
+from pyconvex.runtime.store.read_set import Commit
 from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.server.schema import SchemaDefinition
 from pyconvex.values.validator import describe

@@ -1,4 +1,4 @@
-"""Admin HTTP routes for the CLI (``pyconvex data``, ``logs``, ``env``), and admin auth.
+"""Admin HTTP routes for the CLI (``pyconvex data``, ``logs``, ``env``).
 
 Every route needs ``Authorization: Convex <admin key>`` (the key in ``<data_dir>/admin_key``)::
 
@@ -15,20 +15,16 @@ allows internal functions (:func:`admin_caller` parses it).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from pyconvex.runtime.auth.admin_key import is_admin_key
+from pyconvex.runtime.auth.callers import AdminAuthError, admin_caller
 from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
 from pyconvex.runtime.functions.env_vars import read_variables as _read_variables
 from pyconvex.runtime.functions.function_path import is_system_path
@@ -40,147 +36,6 @@ from pyconvex.values import encode_value
 
 PREFIX = "/api/_pyconvex"
 MAX_DOCUMENTS = 10_000
-DEFAULT_ISSUER = "https://pyconvex.test"  # as pyconvex.testing's TestIdentity
-
-# The OIDC claims Convex's UserIdentity names, camelCase as on the wire.
-_STANDARD_CLAIMS = (
-    "tokenIdentifier", "subject", "issuer", "name", "givenName", "familyName", "nickname",
-    "preferredUsername", "profileUrl", "pictureUrl", "email", "emailVerified", "gender",
-    "birthday", "timezone", "language", "phoneNumber", "phoneNumberVerified", "address",
-    "updatedAt",
-)  # fmt: skip
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name)
-
-
-_BY_SNAKE = {_snake(c): c for c in _STANDARD_CLAIMS}
-
-
-class UserIdentity:
-    """Who is calling, as ``await ctx.auth.get_user_identity()`` returns it.
-
-    Attributes are the snake_case twins of Convex's ``UserIdentity`` fields
-    (``token_identifier``, ``subject``, ``issuer``, ``name``, ``email``, ``picture_url``, ...;
-    None when the token lacks them); ``claims`` holds every claim as sent, custom ones included
-    (also readable as ``identity["org_id"]``)::
-
-        identity = await ctx.auth.get_user_identity()
-        if identity is None:
-            raise ConvexError("Not signed in")
-        owner = identity.token_identifier
-    """
-
-    __slots__ = ("_key", "claims")
-
-    def __init__(self, claims: Mapping[str, Any]) -> None:
-        out = {_BY_SNAKE.get(k, k): value for k, value in claims.items()}
-        if not isinstance(out.get("issuer"), str):
-            out["issuer"] = DEFAULT_ISSUER
-        if not isinstance(out.get("subject"), str):
-            # Stable for the same claims, so identical subscriptions stay shared.
-            digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
-            out["subject"] = f"user-{digest[:16]}"
-        if not isinstance(out.get("tokenIdentifier"), str):
-            out["tokenIdentifier"] = f"{out['issuer']}|{out['subject']}"
-        self.claims: dict[str, Any] = out
-        self._key = json.dumps(out, sort_keys=True, default=str)
-
-    def __getattr__(self, name: str) -> Any:
-        claims = object.__getattribute__(self, "claims")
-        wire = _BY_SNAKE.get(name)
-        if wire is not None:
-            return claims.get(wire)
-        if name in claims:
-            return claims[name]
-        raise AttributeError(
-            f"UserIdentity has no claim {name!r}; claims: {', '.join(sorted(claims))}."
-        )
-
-    def __getitem__(self, claim: str) -> Any:
-        return self.claims[_BY_SNAKE.get(claim, claim)]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, UserIdentity) and other._key == self._key
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __repr__(self) -> str:
-        return f"UserIdentity(token_identifier={self.claims['tokenIdentifier']!r})"
-
-
-class AdminAuthError(Exception):
-    """An admin credential was refused: answered with HTTP 401 ``{"code", "message"}``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who sent a request: ``admin`` callers may run internal functions; ``identity`` is the
-    user a request acts as (None: no user)."""
-
-    admin: bool = False
-    identity: UserIdentity | None = None
-
-
-PUBLIC = Caller()
-
-
-def identity_from_json(obj: Any) -> UserIdentity:
-    """A :class:`UserIdentity` from a JSON object of claims (raises ValueError otherwise)."""
-    if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
-        raise ValueError(
-            'An identity must be a JSON object of claims, e.g. {"subject": "user1", "name": '
-            f'"Ann"}}; got {type(obj).__name__}.'
-        )
-    return UserIdentity(obj)
-
-
-def admin_caller(credential: str, admin_key: str | None) -> Caller:
-    """The caller of an ``Authorization: Convex <credential>`` header: ``<admin key>`` or
-    ``<admin key>:<base64 of the identity JSON>``. Raises :class:`AdminAuthError`."""
-    key, _, acting_as = credential.strip().partition(":")
-    if admin_key is None:
-        raise AdminAuthError(
-            "AdminKeyNotConfigured",
-            "The request carries an admin key, but this deployment has none (it runs without a "
-            "data directory); drop the Authorization header to call public functions.",
-        )
-    if not is_admin_key(key, admin_key):
-        raise AdminAuthError(
-            "BadAdminKey",
-            "The admin key is not this deployment's. Use the key in .pyconvex/admin_key of the "
-            "project `pyconvex dev` serves (or pass --admin-key).",
-        )
-    if not acting_as:
-        return Caller(admin=True)
-    try:
-        claims = json.loads(base64.b64decode(acting_as + "=" * (-len(acting_as) % 4)))
-        identity = identity_from_json(claims)
-    except (ValueError, binascii.Error) as e:
-        raise AdminAuthError(
-            "BadActingAsIdentity",
-            f"The identity after the admin key must be base64 of a JSON object of claims: {e}",
-        ) from None
-    return Caller(admin=True, identity=identity)
-
-
-def admin_identity(key: str | None, acting_as: Any, admin_key: str | None) -> UserIdentity | None:
-    """Check an admin ``Authenticate`` on the sync protocol (``tokenType: "Admin"``): the user
-    it acts as (``impersonating``), or None. Raises :class:`AdminAuthError`."""
-    admin_caller(key or "", admin_key)
-    if acting_as is None:
-        return None
-    try:
-        return identity_from_json(acting_as)
-    except ValueError as e:
-        raise AdminAuthError("BadActingAsIdentity", str(e)) from None
 
 
 class AdminDeployment(Protocol):

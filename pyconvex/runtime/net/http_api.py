@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pyconvex.protocol import decode_ts, dumps, encode_ts, log_function_lines
+from pyconvex.runtime.auth.callers import PUBLIC, AdminAuthError, Caller, admin_caller
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
-from pyconvex.runtime.net.admin_routes import PUBLIC, AdminAuthError, Caller, admin_caller
 from pyconvex.runtime.net.subscriptions import SERVER_ERROR, decode_args
 from pyconvex.runtime.net.sync_session import SyncDeployment
 from pyconvex.values import Value, encode_clean, encode_value

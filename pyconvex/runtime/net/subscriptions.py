@@ -26,12 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pyconvex.protocol import log_function_lines, query_result_body
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import (
-    Commit,
-    CommitListener,
-    FunctionFailure,
-    FunctionResult,
-)
+from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
+from pyconvex.runtime.store.read_set import Commit, CommitListener
 from pyconvex.values import Value, decode_value, encode_value
 
 if TYPE_CHECKING:

@@ -41,9 +41,9 @@ from pyconvex.protocol import (
     query_removed,
     transition_json,
 )
+from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
-from pyconvex.runtime.net.admin_routes import AdminAuthError, admin_identity
 from pyconvex.runtime.net.outbox import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_NORMAL,

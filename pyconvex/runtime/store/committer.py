@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pyconvex.errors import StorageError
-from pyconvex.runtime.functions.results import Commit
 from pyconvex.runtime.store.duckdb_log import Batch, DocumentWrite, Persistence
 from pyconvex.runtime.store.memory import Store, UndoRecord
-from pyconvex.runtime.store.read_set import WriteSet
+from pyconvex.runtime.store.read_set import Commit, CommitListener, WriteSet
 from pyconvex.runtime.store.writer_process import ProcessPersistence
 
 log = logging.getLogger("pyconvex.committer")
@@ -41,9 +40,6 @@ class PendingCommit:
     new_tables: list[tuple[int, str]] = field(default_factory=list)
     session_request: tuple[str, int, str] | None = None
     future: asyncio.Future[int] | None = None
-
-
-CommitsListener = Callable[[int, list[Commit]], None]
 
 
 @dataclass(slots=True)
@@ -65,7 +61,7 @@ class Committer:
         #: In-process DuckDB written by this object's thread, or the writer process.
         self.persistence: Persistence | ProcessPersistence = persistence
         self.max_batch = max_batch
-        self.listeners: list[CommitsListener] = []
+        self.listeners: list[CommitListener] = []
         self._queue: list[PendingCommit] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pyconvex-duckdb")
         self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()

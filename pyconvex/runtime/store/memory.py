@@ -20,14 +20,11 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pyconvex.runtime.store.index import Document, IndexSpec, MemoryIndex, id_from_key, key_tail
 from pyconvex.runtime.store.read_set import WriteEntry
 from pyconvex.values import UNSET, encode_float_part, encode_key_part, loads_value
-
-if TYPE_CHECKING:
-    from pyconvex.runtime.store.search_index import TableSearch
 
 _loads = json.loads
 
@@ -36,6 +33,19 @@ def parse_document(text: str) -> Document:
     """A stored document's JSON text as a document (plain JSON unless it has $-forms)."""
     doc: Document = loads_value(text) if '"$' in text else _loads(text)  # type: ignore[assignment]
     return doc
+
+
+class WriteObserver(Protocol):
+    """Derived data kept current by every write to a table (the search indexes of
+    ``search_index.py``): the store calls it and never imports it."""
+
+    def on_write(self, doc_id: str, prev: Document | None, new: Document | None, ts: int) -> None:
+        """A new head version of ``doc_id`` at ``ts`` (``new`` None: deleted)."""
+
+    def write_keys(
+        self, doc_id: str, old: Document | None, new: Document | None
+    ) -> list[tuple[str, bytes]]:
+        """Invalidation keys ``(index name, key)`` of a committed write, for its write set."""
 
 
 BY_ID = "by_id"
@@ -59,8 +69,8 @@ class TableState:
     sizes: dict[str, int] = field(default_factory=dict)
     history: dict[str, list[tuple[int, Document | None]]] = field(default_factory=dict)
     indexes: dict[str, MemoryIndex] = field(default_factory=dict)
-    #: Full-text search indexes (runtime/search.py), attached on the table's first search.
-    search: TableSearch | None = None
+    #: Full-text search indexes (search_index.py), attached on the table's first search.
+    search: WriteObserver | None = None
 
     def __post_init__(self) -> None:
         if BY_CREATION_TIME not in self.indexes:

@@ -9,6 +9,7 @@ subscription is invalidated exactly when some written key falls inside some read
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -32,6 +33,18 @@ class WriteSet:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+@dataclass(slots=True, frozen=True)
+class Commit:
+    """A durable commit, as announced to commit listeners (one per durable batch entry)."""
+
+    ts: int
+    writes: WriteSet
+
+
+CommitListener = Callable[[int, "list[Commit]"], None]
+"""Called on the event loop after a batch became durable: (new latest ts, commits in ts order)."""
 
 
 class KeyRange(NamedTuple):

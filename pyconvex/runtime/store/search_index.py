@@ -469,7 +469,7 @@ def search_index(
     Indexes no longer ``declared`` by the schema are dropped, so writes stop maintaining them.
     """
     search = table.search
-    if search is None:
+    if not isinstance(search, TableSearch):
         search = table.search = TableSearch()
     names = set(declared)
     for name in [n for n in search.indexes if n not in names]:
