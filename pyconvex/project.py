@@ -1,20 +1,33 @@
-"""A pyconvex project on disk: its directory and the ``[tool.pyconvex]`` settings.
+"""A pyconvex project on disk: its directory, the ``[tool.pyconvex]`` settings, and the two
+files in its data directory that say how to reach the deployment serving it::
 
-settings = ProjectSettings.load(Path.cwd())
-settings.functions_dir  # Path(".../convex")
+    settings = ProjectSettings.load(Path.cwd())
+    settings.functions_dir                       # Path(".../convex")
+    running_deployment(settings.data_dir)        # RunningDeployment(url=..., pid=...) or None
+    read_admin_key(settings.data_dir)            # the key `pyconvex dev` created, or None
+
+``<data_dir>/deployment.json`` (``{"url", "pid"}``) exists while ``pyconvex dev`` serves;
+``<data_dir>/admin_key`` (mode 0600) is created at its first start.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyconvex.errors import PyconvexError
+
 DEFAULT_PORT = 3210
+ADMIN_KEY_FILE = "admin_key"
+DEPLOYMENT_FILE = "deployment.json"
 
 
-class ProjectError(Exception):
+class ProjectError(PyconvexError):
     """The project directory or its pyproject.toml settings are unusable."""
 
 
@@ -80,3 +93,80 @@ def _string(table: dict[str, Any], key: str, default: str) -> str:
     if not isinstance(value, str) or not value:
         raise ProjectError(f"[tool.pyconvex] {key} must be a non-empty string, got {value!r}.")
     return value
+
+
+# -- the data directory's well-known files -------------------------------------------------------
+
+
+def admin_key_path(data_dir: Path) -> Path:
+    """``<data_dir>/admin_key``: the deployment's admin key (mode 0600)."""
+    return data_dir / ADMIN_KEY_FILE
+
+
+def read_admin_key(data_dir: Path) -> str | None:
+    """The admin key stored in ``data_dir``, or None when there is none yet."""
+    try:
+        text = admin_key_path(data_dir).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDeployment:
+    """The process serving a data directory, and the URL that reaches it."""
+
+    url: str
+    pid: int
+
+
+def deployment_file(data_dir: Path) -> Path:
+    """``<data_dir>/deployment.json``: ``{"url": ..., "pid": ...}`` while ``pyconvex dev`` runs."""
+    return data_dir / DEPLOYMENT_FILE
+
+
+def running_deployment(data_dir: Path) -> RunningDeployment | None:
+    """The live process serving ``data_dir``, or None.
+
+    A file left behind by a process that is gone counts as none.
+    """
+    try:
+        info = json.loads(deployment_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    url, pid = info.get("url"), info.get("pid")
+    if not isinstance(url, str) or isinstance(pid, bool) or not isinstance(pid, int):
+        return None
+    return RunningDeployment(url, pid) if _alive(pid) else None
+
+
+def write_deployment_file(data_dir: Path, url: str) -> None:
+    """Record this process as the one serving ``data_dir`` at ``url`` (written atomically)."""
+    path = deployment_file(data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    tmp.replace(path)
+
+
+def remove_deployment_file(data_dir: Path) -> None:
+    """Remove ``deployment.json`` if this process wrote it (on exit)."""
+    path = deployment_file(data_dir)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True

@@ -1,4 +1,5 @@
-"""The WebSocket sync protocol's messages (PROTOCOL.md §1): parsing and serialising.
+"""The WebSocket sync protocol's messages (PROTOCOL.md §1): parsing and serialising; and the
+admin log stream's entries (``GET /api/_pyconvex/logs``, one :class:`LogEntry` per line).
 
 Client frames are parsed into small frozen dataclasses; anything malformed raises
 :class:`ProtocolError`, which the session turns into a ``FatalError``. Server messages are
@@ -413,3 +414,56 @@ def log_function_lines(kind: str, path: str, lines: list[str]) -> None:
     letter = {"query": "Q", "mutation": "M", "action": "A"}.get(kind, "F")
     for line in lines:
         _log.info("[CONVEX %s(%s)] %s", letter, path, line)
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin log stream (GET /api/_pyconvex/logs): one JSON object per execution
+
+_LETTERS = {"query": "Q", "mutation": "M", "action": "A", "http_action": "H"}
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One function execution: when, what, how long, how it ended, and its log lines."""
+
+    seq: int
+    started_ms: float
+    kind: str
+    path: str
+    duration_ms: float
+    error: str | None
+    log_lines: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def letter(self) -> str:
+        """Q, M, A or H, as Convex's log view shows the kind."""
+        return _LETTERS.get(self.kind, "?")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "timestamp": self.started_ms,
+            "kind": self.kind,
+            "path": self.path,
+            "durationMs": self.duration_ms,
+            "status": "success" if self.error is None else "failure",
+            "error": self.error,
+            "logLines": list(self.log_lines),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> LogEntry:
+        """The inverse of :meth:`to_json` (raises KeyError/TypeError on a malformed object)."""
+        return cls(
+            int(obj["seq"]),
+            float(obj["timestamp"]),
+            str(obj["kind"]),
+            str(obj["path"]),
+            float(obj["durationMs"]),
+            None if obj.get("error") is None else str(obj["error"]),
+            [str(line) for line in obj.get("logLines") or []],
+        )

@@ -25,15 +25,19 @@ LAYERS: dict[str, set[str]] = {
     # The package's front door re-exports the author API.
     "pyconvex": BASE | {"pyconvex.server"},
     "pyconvex.protocol": BASE,
-    "pyconvex.project": set(),
+    # The project on disk: settings, and where its data directory keeps the admin key and the
+    # running deployment's address (read by the runtime, the client and the dev loop).
+    "pyconvex.project": {"pyconvex.errors"},
     # A failure as a person reads it (what, where, hint, exit code), for the CLI and dev loop.
-    "pyconvex.failures": set(),
-    "pyconvex.runtime.auth": BASE,
+    "pyconvex.failures": {"pyconvex.errors"},
+    "pyconvex.runtime.auth": BASE | {"pyconvex.project"},
     "pyconvex.runtime.store": BASE | {"pyconvex.server"},
     "pyconvex.runtime.query": BASE | {"pyconvex.server", "pyconvex.runtime.store"},
     "pyconvex.runtime.functions": BASE
     | {
         "pyconvex.server",
+        # The log history hands out the admin log stream's entries (protocol.LogEntry).
+        "pyconvex.protocol",
         "pyconvex.runtime.store",
         "pyconvex.runtime.query",
         "pyconvex.runtime.auth",

@@ -36,6 +36,10 @@ def test_mypy_strict_is_clean() -> None:
         ("pyconvex", ["duckdb", "typer", "rich", "starlette"]),
         ("pyconvex.values", ["duckdb", "starlette", "pyconvex.runtime"]),
         ("pyconvex.client", ["duckdb"]),
+        (
+            "pyconvex.client.admin",
+            ["duckdb", "typer", "rich", "starlette", "pyconvex.runtime", "httpx", "websockets"],
+        ),
     ],
 )
 def test_layers_import_one_way(module: str, forbidden: list[str]) -> None:

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pyconvex.cli.admin_client import (
-    AdminClient,
+from pyconvex.cli.admin_command import (
     AdminKeyOption,
     UrlOption,
+    admin_client,
     plain,
     reported_failures,
 )
@@ -56,7 +56,7 @@ def data(
 ) -> None:
     """List the tables with their document counts, or show a table's documents."""
     with reported_failures():
-        client = AdminClient.locate(url, admin_key)
+        client = admin_client(url, admin_key)
         if table is None:
             rows: list[dict[str, Any]] = [
                 {"table": name, "documents": count} for name, count in client.tables()

@@ -37,7 +37,7 @@ def dev(
     except ProjectError as exc:
         render_failure(CliFailure("Cannot start pyconvex dev", detail=str(exc), code=EXIT_USAGE))
         raise typer.Exit(EXIT_USAGE) from None
-    from pyconvex.dev.loop import run_dev
+    from pyconvex.dev.serve import run_dev
     from pyconvex.runtime.net.event_loop import run
 
     _configure_logging()

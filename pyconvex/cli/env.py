@@ -12,7 +12,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pyconvex.cli.admin_client import AdminClient, AdminKeyOption, UrlOption, reported_failures
+from pyconvex.cli.admin_command import (
+    AdminKeyOption,
+    UrlOption,
+    admin_client,
+    reported_failures,
+)
 from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure
 
 env_app = typer.Typer(
@@ -49,7 +54,7 @@ def set_(
                     hint=f"pyconvex env set {name} VALUE (or {name}=VALUE).",
                     code=EXIT_USAGE,
                 )
-        outcome = AdminClient.locate(url, admin_key).env_set(name, value)
+        outcome = admin_client(url, admin_key).env_set(name, value)
     out.print(escape(_SET.get(outcome, "{name}: " + outcome).format(name=name)))
 
 
@@ -61,7 +66,7 @@ def get(
 ) -> None:
     """Print a variable's value."""
     with reported_failures():
-        variables = AdminClient.locate(url, admin_key).env_list()
+        variables = admin_client(url, admin_key).env_list()
         if name not in variables:
             raise CliFailure(
                 f"No environment variable {name}",
@@ -76,7 +81,7 @@ def get(
 def list_(url: UrlOption = None, admin_key: AdminKeyOption = None) -> None:
     """Print every variable as NAME=VALUE."""
     with reported_failures():
-        variables = AdminClient.locate(url, admin_key).env_list()
+        variables = admin_client(url, admin_key).env_list()
     if not variables:
         err.print("No environment variables set: pyconvex env set NAME VALUE")
     for name in sorted(variables):
@@ -91,5 +96,5 @@ def remove(
 ) -> None:
     """Remove a variable."""
     with reported_failures():
-        outcome = AdminClient.locate(url, admin_key).env_set(name, None)
+        outcome = admin_client(url, admin_key).env_set(name, None)
     out.print(f"Removed {name}." if outcome == "removed" else f"{name} was not set.")

@@ -9,8 +9,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pyconvex.cli.admin_client import AdminClient, AdminKeyOption, UrlOption, reported_failures
-from pyconvex.runtime.functions.log_history import LogEntry
+from pyconvex.cli.admin_command import (
+    AdminKeyOption,
+    UrlOption,
+    admin_client,
+    reported_failures,
+)
+from pyconvex.protocol import LogEntry
 
 out = Console(highlight=False)
 
@@ -29,7 +34,7 @@ def logs(
 ) -> None:
     """Show function executions (kind, path, duration, outcome, log lines) live."""
     with reported_failures():
-        client = AdminClient.locate(url, admin_key)
+        client = admin_client(url, admin_key)
 
         def opened() -> None:
             out.print(f"[dim]Watching logs of {client.url} (Ctrl-C to stop)...[/dim]")

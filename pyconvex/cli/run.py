@@ -9,14 +9,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pyconvex.cli.admin_client import (
-    AdminClient,
+from pyconvex.cli.admin_command import (
     AdminKeyOption,
-    FunctionOutcome,
     UrlOption,
+    admin_client,
     plain,
     reported_failures,
 )
+from pyconvex.client.admin import FunctionOutcome
 from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 
 out = Console()
@@ -55,7 +55,7 @@ def run(
     with reported_failures():
         fn_args = _json_object(args, "the arguments (JSON)", "{}")
         claims = None if identity is None else _json_object(identity, "--identity", None)
-        client = AdminClient.locate(url, admin_key)
+        client = admin_client(url, admin_key)
         if watch:
             try:
                 for outcome in client.watch_query(function, fn_args, claims):

@@ -17,19 +17,15 @@
     loop.notice({Path("convex/messages.py")})     # what the watcher does on a save
     await loop.step()                             # True: pushed, False: refused, None: no-op
 
-It lives under ``cli/`` because it drives watchfiles and codegen, which ``pyconvex.runtime``
-must not import. While it serves, ``<data_dir>/deployment.json`` tells the admin commands
-where the deployment is.
+It lives above ``pyconvex.runtime`` because it drives watchfiles and codegen, which the runtime
+must not import. Serving it (the ``pyconvex dev`` command) is :mod:`pyconvex.dev.serve`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -43,8 +39,7 @@ from rich.markup import escape
 from pyconvex.dev.codegen_step import Codegen, DevCodegen
 from pyconvex.errors import StorageError
 from pyconvex.failures import EXIT_FAILURE, CliFailure, render_failure
-from pyconvex.project import ProjectSettings
-from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.project import ProjectSettings, running_deployment
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.functions.loader import (
     LoadedFunctions,
@@ -60,80 +55,20 @@ from pyconvex.runtime.functions.schema_push import (
     schema_json,
     write_accepted_schema,
 )
-from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.store.read_set import Commit
 
-DEPLOYMENT_FILE = "deployment.json"
 #: watchfiles: wait this long (ms) after the last change before yielding a batch of changes.
 WATCH_STEP_MS = 30
-_WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
 
 log = logging.getLogger("pyconvex.dev")
 
 
-# -- the running deployment's address -------------------------------------------------------------
-
-
-def deployment_file(data_dir: Path) -> Path:
-    """``<data_dir>/deployment.json``: ``{"url": ..., "pid": ...}`` while ``pyconvex dev`` runs."""
-    return data_dir / DEPLOYMENT_FILE
-
-
-def read_running_deployment(data_dir: Path) -> dict[str, Any] | None:
-    """The ``{"url", "pid"}`` of the live process serving ``data_dir``, or None.
-
-    A file left behind by a process that is gone counts as none.
-    """
-    try:
-        info = json.loads(deployment_file(data_dir).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
-        return None
-    return info if _alive(info["pid"]) else None
-
-
-def write_deployment_file(data_dir: Path, url: str) -> None:
-    """Record this process as the one serving ``data_dir`` at ``url`` (written atomically)."""
-    path = deployment_file(data_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
-    tmp.replace(path)
-
-
-def remove_deployment_file(data_dir: Path) -> None:
-    """Remove ``deployment.json`` if this process wrote it (on exit)."""
-    path = deployment_file(data_dir)
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(path.read_text()).get("pid") == os.getpid():
-            path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def local_url(url: str) -> str:
-    """The URL the admin commands should use: a wildcard listen address becomes 127.0.0.1."""
-    scheme, _, rest = url.partition("://")
-    host, _, port = rest.rpartition(":")
-    return f"{scheme}://127.0.0.1:{port}" if host in _WILDCARD_HOSTS else url
-
-
 def busy_failure(data_dir: Path, detail: str | None = None) -> CliFailure:
     """The error for a data directory another pyconvex process holds."""
-    running = read_running_deployment(data_dir)
+    running = running_deployment(data_dir)
     who = (
-        f"pyconvex dev (pid {running['pid']}) is serving it at {running['url']}."
+        f"pyconvex dev (pid {running.pid}) is serving it at {running.url}."
         if running
         else "Another process holds its database (DuckDB allows one writer process)."
     )
@@ -490,63 +425,3 @@ def _schema_only(loaded: LoadedFunctions) -> LoadedFunctions:
         functions_dir=loaded.functions_dir,
         files=loaded.files,
     )
-
-
-# -- the command ----------------------------------------------------------------------------------
-
-
-async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool = False) -> int:
-    """``pyconvex dev``: serve and push on every save until interrupted (``once``: push and
-    return the exit code). Raises :class:`CliFailure` for what stops it from starting."""
-    running = read_running_deployment(settings.data_dir)
-    if running is not None:
-        raise busy_failure(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_admin_key(settings.data_dir)
-    loop = DevLoop(settings)
-    stop = asyncio.Event()
-    try:
-        if not once:
-            await loop.watch(stop)
-        await loop.open(settings.data_dir)
-        freeze_loaded_state()
-        if once:
-            loop.announce_startup()
-            ok = loop.latest is not None and loop.serving is loop.latest
-            return 0 if ok else EXIT_FAILURE
-        await _serve(loop, settings, host, port, stop)
-    finally:
-        stop.set()
-        await loop.close()
-        thaw_frozen_state()
-    return 0
-
-
-async def _serve(
-    loop: DevLoop, settings: ProjectSettings, host: str, port: int, stop: asyncio.Event
-) -> None:
-    from pyconvex.runtime.net.app import serve
-
-    deployment = loop.deployment
-    assert deployment is not None
-    manager = SubscriptionManager(deployment)
-    loop.manager = manager
-    pusher: asyncio.Task[None] | None = None
-
-    def listening(url: str) -> None:
-        nonlocal pusher
-        # Tests and tools parse this exact line.
-        print(f"pyconvex dev: serving {url}", flush=True)
-        write_deployment_file(settings.data_dir, local_url(url))
-        loop.announce_startup()
-        pusher = asyncio.create_task(loop.run(stop), name="pyconvex-dev-loop")
-
-    try:
-        await serve(deployment, host=host, port=port, on_listening=listening, subscriptions=manager)
-    finally:
-        stop.set()
-        if pusher is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(pusher, 15)
-        remove_deployment_file(settings.data_dir)
-        sys.stdout.flush()

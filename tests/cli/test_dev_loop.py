@@ -19,16 +19,16 @@ from typer.testing import CliRunner
 
 from pyconvex.cli.main import app
 from pyconvex.dev.codegen_step import Codegen
-from pyconvex.dev.loop import (
-    DevLoop,
-    busy_failure,
+from pyconvex.dev.loop import DevLoop, busy_failure
+from pyconvex.dev.serve import local_url
+from pyconvex.project import (
+    ProjectSettings,
+    RunningDeployment,
     deployment_file,
-    local_url,
-    read_running_deployment,
     remove_deployment_file,
+    running_deployment,
     write_deployment_file,
 )
-from pyconvex.project import ProjectSettings
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.functions.loader import LoadedFunctions
 from pyconvex.server.schema import SchemaDefinition
@@ -405,10 +405,10 @@ async def test_watcher_pushes_saved_files(dev: Any) -> None:
 
 
 def test_deployment_file_round_trip(tmp_path: Path) -> None:
-    assert read_running_deployment(tmp_path) is None
+    assert running_deployment(tmp_path) is None
     write_deployment_file(tmp_path, "http://127.0.0.1:4000")
-    info = read_running_deployment(tmp_path)
-    assert info == {"url": "http://127.0.0.1:4000", "pid": os.getpid()}
+    info = running_deployment(tmp_path)
+    assert info == RunningDeployment("http://127.0.0.1:4000", os.getpid())
     remove_deployment_file(tmp_path)
     assert not deployment_file(tmp_path).exists()
 
@@ -422,7 +422,7 @@ def test_stale_deployment_file_is_ignored(tmp_path: Path) -> None:
     )
     dead = int(proc.stdout)
     deployment_file(tmp_path).write_text(json.dumps({"url": "http://x:1", "pid": dead}))
-    assert read_running_deployment(tmp_path) is None
+    assert running_deployment(tmp_path) is None
 
 
 def test_busy_names_the_other_server(tmp_path: Path) -> None:

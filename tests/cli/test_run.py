@@ -19,7 +19,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner, Result
 
-from pyconvex.cli.admin_client import plain
+from pyconvex.cli.admin_command import plain
 from pyconvex.cli.main import app
 from pyconvex.failures import EXIT_AUTH, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE
 from pyconvex.values import Int64

@@ -8,7 +8,8 @@ import contextlib
 
 from conftest import DeploymentFactory
 
-from pyconvex.runtime.functions.log_history import LogEntry, LogHistory
+from pyconvex.protocol import LogEntry
+from pyconvex.runtime.functions.log_history import LogHistory
 from pyconvex.runtime.functions.results import FunctionFailure
 
 FUNCTIONS = {

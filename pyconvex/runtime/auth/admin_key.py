@@ -1,4 +1,5 @@
-"""The deployment's admin key: created at first start, kept in ``<data_dir>/admin_key`` (0600).
+"""The deployment's admin key: created at first start, kept in ``<data_dir>/admin_key`` (0600;
+where it lives is the project's: :mod:`pyconvex.project`).
 
 Admin requests carry it as ``Authorization: Convex <admin key>`` (HTTP) or an Authenticate
 message with ``tokenType: "Admin"`` (WebSocket), as Convex's own CLI and dashboard do.
@@ -11,12 +12,9 @@ import os
 import secrets
 from pathlib import Path
 
-ADMIN_KEY_FILE = "admin_key"
+from pyconvex.project import admin_key_path, read_admin_key
+
 _PREFIX = "pyconvex-local|"
-
-
-def admin_key_path(data_dir: Path) -> Path:
-    return data_dir / ADMIN_KEY_FILE
 
 
 def ensure_admin_key(data_dir: Path) -> str:
@@ -31,15 +29,6 @@ def ensure_admin_key(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key
-
-
-def read_admin_key(data_dir: Path) -> str | None:
-    """The admin key stored in ``data_dir``, or None when there is none yet."""
-    try:
-        text = admin_key_path(data_dir).read_text().strip()
-    except FileNotFoundError:
-        return None
-    return text or None
 
 
 def is_admin_key(candidate: str, key: str | None) -> bool:

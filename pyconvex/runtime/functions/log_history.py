@@ -1,7 +1,8 @@
 """The deployment's recent function executions, for ``pyconvex logs``.
 
 Recording sits on the hot path of every query, mutation and action, so it only appends a tuple
-to a bounded deque; entries become :class:`LogEntry` objects (and JSON) when someone reads them::
+to a bounded deque; entries become :class:`~pyconvex.protocol.LogEntry` objects (and JSON) when
+someone reads them::
 
     history = LogHistory(capacity=1000)
     history.record("query", "messages:list", start_ns, None, ["[LOG] hi"])
@@ -15,64 +16,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
+from pyconvex.protocol import LogEntry
 from pyconvex.runtime.functions.results import FunctionFailure
 from pyconvex.runtime.functions.sandbox import real_time_ns
 
 DEFAULT_CAPACITY = 1000
-_LETTERS = {"query": "Q", "mutation": "M", "action": "A", "http_action": "H"}
 
 #: (start ns, end ns, kind, path, failure or None, log lines)
 _Raw = tuple[int, int, str, str, FunctionFailure | None, list[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One function execution: when, what, how long, how it ended, and its log lines."""
-
-    seq: int
-    started_ms: float
-    kind: str
-    path: str
-    duration_ms: float
-    error: str | None
-    log_lines: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def letter(self) -> str:
-        """Q, M, A or H, as Convex's log view shows the kind."""
-        return _LETTERS.get(self.kind, "?")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "timestamp": self.started_ms,
-            "kind": self.kind,
-            "path": self.path,
-            "durationMs": self.duration_ms,
-            "status": "success" if self.error is None else "failure",
-            "error": self.error,
-            "logLines": list(self.log_lines),
-        }
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> LogEntry:
-        """The inverse of :meth:`to_json` (raises KeyError/TypeError on a malformed object)."""
-        return cls(
-            int(obj["seq"]),
-            float(obj["timestamp"]),
-            str(obj["kind"]),
-            str(obj["path"]),
-            float(obj["durationMs"]),
-            None if obj.get("error") is None else str(obj["error"]),
-            [str(line) for line in obj.get("logLines") or []],
-        )
 
 
 class LogHistory:

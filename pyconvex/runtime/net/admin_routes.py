@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from pyconvex.protocol import LogEntry
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_caller
 from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
 from pyconvex.runtime.functions.env_vars import read_variables as _read_variables
 from pyconvex.runtime.functions.function_path import is_system_path
-from pyconvex.runtime.functions.log_history import LogEntry, LogHistory
+from pyconvex.runtime.functions.log_history import LogHistory
 from pyconvex.runtime.functions.results import FunctionResult
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store
 from pyconvex.runtime.store.schema_state import SchemaState

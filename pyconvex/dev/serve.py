@@ -1,0 +1,93 @@
+"""``pyconvex dev``: open the project's deployment, serve it, and push every save until stopped.
+
+::
+
+    code = await run_dev(ProjectSettings.load(Path.cwd()), "127.0.0.1", 3210)
+
+While it serves, ``<data_dir>/deployment.json`` tells the admin commands where it is
+(:func:`pyconvex.project.running_deployment`). The loop itself is :mod:`pyconvex.dev.loop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+
+from pyconvex.dev.loop import DevLoop, busy_failure
+from pyconvex.failures import EXIT_FAILURE
+from pyconvex.project import (
+    ProjectSettings,
+    remove_deployment_file,
+    running_deployment,
+    write_deployment_file,
+)
+from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
+
+_WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
+
+
+def local_url(url: str) -> str:
+    """The URL the admin commands should use: a wildcard listen address becomes 127.0.0.1."""
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}://127.0.0.1:{port}" if host in _WILDCARD_HOSTS else url
+
+
+async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool = False) -> int:
+    """``pyconvex dev``: serve and push on every save until interrupted (``once``: push and
+    return the exit code). Raises :class:`~pyconvex.failures.CliFailure` for what stops it from
+    starting."""
+    if running_deployment(settings.data_dir) is not None:
+        raise busy_failure(settings.data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_admin_key(settings.data_dir)
+    loop = DevLoop(settings)
+    stop = asyncio.Event()
+    try:
+        if not once:
+            await loop.watch(stop)
+        await loop.open(settings.data_dir)
+        freeze_loaded_state()
+        if once:
+            loop.announce_startup()
+            ok = loop.latest is not None and loop.serving is loop.latest
+            return 0 if ok else EXIT_FAILURE
+        await _serve(loop, settings, host, port, stop)
+    finally:
+        stop.set()
+        await loop.close()
+        thaw_frozen_state()
+    return 0
+
+
+async def _serve(
+    loop: DevLoop, settings: ProjectSettings, host: str, port: int, stop: asyncio.Event
+) -> None:
+    from pyconvex.runtime.net.app import serve
+
+    deployment = loop.deployment
+    assert deployment is not None
+    manager = SubscriptionManager(deployment)
+    loop.manager = manager
+    pusher: asyncio.Task[None] | None = None
+
+    def listening(url: str) -> None:
+        nonlocal pusher
+        # Tests and tools parse this exact line.
+        print(f"pyconvex dev: serving {url}", flush=True)
+        write_deployment_file(settings.data_dir, local_url(url))
+        loop.announce_startup()
+        pusher = asyncio.create_task(loop.run(stop), name="pyconvex-dev-loop")
+
+    try:
+        await serve(deployment, host=host, port=port, on_listening=listening, subscriptions=manager)
+    finally:
+        stop.set()
+        if pusher is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(pusher, 15)
+        remove_deployment_file(settings.data_dir)
+        sys.stdout.flush()
