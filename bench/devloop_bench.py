@@ -281,11 +281,9 @@ def codegen_cold_s(functions: Path) -> float:
     return statistics.median(times)
 
 
-def codegen_s(functions: Path) -> float | None:
-    try:
-        from pyconvex.codegen import generate  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+def codegen_s(functions: Path) -> float:
+    from pyconvex.codegen import generate
+
     times = []
     for _ in range(3):
         shutil.rmtree(functions / "_generated", ignore_errors=True)  # every file written anew

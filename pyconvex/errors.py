@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 
-class ConvexError(Exception):
+class PyconvexError(Exception):
+    """Base class of every error pyconvex defines, :class:`ConvexError` included.
+
+    Catch it to handle anything pyconvex raised (a function's ``ConvexError`` too)::
+
+        except PyconvexError as e:
+            print(e)
+    """
+
+
+class ConvexError(PyconvexError):
     """An error whose ``data`` reaches the client (Convex's ``ConvexError``).
 
     Raise it from a query, mutation or action to send structured data to the caller::
@@ -22,10 +32,6 @@ class ConvexError(Exception):
     def __init__(self, data: Any = None) -> None:
         self.data = data
         super().__init__(data if isinstance(data, str) else "ConvexError")
-
-
-class PyconvexError(Exception):
-    """Base class of every error pyconvex raises on its own."""
 
 
 class InvalidValueError(PyconvexError, ValueError):
@@ -47,10 +53,6 @@ class ValidationError(PyconvexError, ValueError):
 
 class SchemaError(PyconvexError):
     """A schema definition or a write against the schema is invalid."""
-
-
-class FunctionNotFoundError(PyconvexError):
-    """No function is registered at the requested path (or it is internal)."""
 
 
 class LimitError(PyconvexError):

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from pyconvex.errors import PyconvexError
+
 #: Exit codes (sorted by how to recover, as Convex's CLI does).
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the operation failed (function error, refused push): fix and retry
@@ -26,7 +28,7 @@ err_console = Console(stderr=True)
 
 
 @dataclass
-class CliFailure(Exception):
+class CliFailure(PyconvexError):
     """A failure a command reports to the user and exits with ``code``."""
 
     what: str

@@ -23,11 +23,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from pyconvex.errors import PyconvexError
+
 MAX_U64 = 2**64 - 1
 _log = logging.getLogger("pyconvex.functions")
 
 
-class ProtocolError(Exception):
+class ProtocolError(PyconvexError):
     """A client frame breaks the sync protocol (malformed, or sent out of order)."""
 
 

@@ -1,7 +1,8 @@
 """What a generated module is made of, before libcst renders it: type expressions and plans.
 
-Plans are small frozen dataclasses, so equal plans render to equal code and :mod:`render`
-can memoize them: on a dev-loop save only what changed is rendered again.
+Plans are small frozen dataclasses, so equal plans render to equal code and
+:mod:`~pyconvex.codegen.python_source` can memoize them: on a dev-loop save only what changed is
+rendered again.
 
     >>> t = union(Sub("list", (Name("str"),)), Name("None"))
     >>> source(t), width(t)

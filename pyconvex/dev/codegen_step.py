@@ -57,14 +57,12 @@ class Codegen:
         self._api_step = step
 
     def _resolve(self) -> None:
-        try:
-            from pyconvex import codegen
-        except ImportError:
-            codegen = None  # type: ignore[assignment]
+        from pyconvex import codegen  # libcst: imported only when something is generated
+
         if self._schema_step is _LAZY:
-            self._schema_step = getattr(codegen, "generate_schema_modules", None)
+            self._schema_step = codegen.generate_schema_modules
         if self._api_step is _LAZY:
-            self._api_step = getattr(codegen, "generate_api_modules", None)
+            self._api_step = codegen.generate_api_modules
 
 
 class DevCodegen:

@@ -2,11 +2,13 @@
 
 :class:`DevLoop` keeps one running :class:`Deployment` in step with the functions directory:
 
-1. load the changed modules (``runtime.modules``: only what changed and what imports it), with
-   ``_generated/server.py`` written (codegen) after ``schema.py`` and before the other modules;
+1. load the changed modules (``runtime.functions.loader``: only what changed and what imports
+   it), with ``_generated/server.py`` written (codegen) after ``schema.py`` and before the other
+   modules;
 2. regenerate ``_generated/api.py`` & co. from the loaded functions;
-3. push (``runtime.push``): check the stored documents against the new schema, build new
-   indexes, drop removed ones, swap code and schema in one step and re-run every subscription;
+3. push (``runtime.functions.schema_push``): check the stored documents against the new schema,
+   build new indexes, drop removed ones, swap code and schema in one step and re-run every
+   subscription;
 4. print "ready in N ms" — or one error block, in which case the last good code keeps serving.
    A refused push is tried again when a file changes or a commit touches the refused table.
 

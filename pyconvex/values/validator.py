@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
-from pyconvex.errors import ValidationError
+from pyconvex.errors import PyconvexError, ValidationError
 from pyconvex.values.value import UNSET, Int64, Value, short_repr, value_type_name
 
 WHERE = "\x00WHERE\x00"  # replaced by " at <path>" once the full path is known
@@ -34,7 +34,7 @@ class IdResolver(Protocol):
         ...
 
 
-class Mismatch(Exception):
+class Mismatch(PyconvexError):
     """Internal: a value failed deep inside; each container adds its segment while unwinding."""
 
     def __init__(self, message: str) -> None:

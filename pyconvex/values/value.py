@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
-from pyconvex.errors import InvalidValueError
+from pyconvex.errors import InvalidValueError, PyconvexError
 
 MIN_INT64 = -(1 << 63)
 MAX_INT64 = (1 << 63) - 1
@@ -98,7 +98,7 @@ Value: TypeAlias = bool | float | Int64 | str | bytes | list["Value"] | dict[str
 """
 
 
-class PathError(Exception):
+class PathError(PyconvexError):
     """Internal: an invalid value deep inside a container; the path is built while unwinding.
 
     Building ``.a[3].b`` strings for every element on the happy path would cost; instead each
@@ -401,7 +401,7 @@ def check_document(doc: dict[str, Value], table: str = "") -> int:
     return size
 
 
-class _TooDeep(Exception):
+class _TooDeep(PyconvexError):
     pass
 
 

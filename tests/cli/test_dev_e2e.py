@@ -212,10 +212,6 @@ def test_subscriptions_follow_edits_without_reconnecting(
 def test_init_then_dev_then_edit(
     tmp_path: Path, node: str, processes: list[Any], template: str
 ) -> None:
-    import pyconvex.codegen
-
-    if not hasattr(pyconvex.codegen, "generate"):
-        pytest.skip("pyconvex init needs codegen (pyconvex.codegen.generate), not there yet")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),

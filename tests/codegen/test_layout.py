@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import GOLDEN
 
 from pyconvex.codegen.layout import code, expression
@@ -36,7 +35,6 @@ RUFF_CONFIG = "line-length = 100"
 
 
 def _ruff_unformatted(directory: Path) -> str:
-    pytest.importorskip("ruff")
     (directory / "ruff.toml").write_text(RUFF_CONFIG + "\n")
     done = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", "--diff", "."],

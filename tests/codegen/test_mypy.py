@@ -13,8 +13,6 @@ import pytest
 
 from pyconvex.codegen import generate
 
-pytest.importorskip("mypy")
-
 # Every line ending in "# error: <text>" must get a mypy error containing <text>; no other
 # line of the project may get one. (A bad patch is reported against the audit_log overload:
 # mypy names the first overload that matches with type arguments erased, and that table's

@@ -57,7 +57,6 @@ def test_mypy_strict_passes_on_the_functions_and_tests(project: Path, mypy_cache
 
 
 def test_ruff_is_clean_on_the_scaffold(project: Path) -> None:
-    pytest.importorskip("ruff")
     check = run(project, "ruff", "check", "--output-format", "concise", ".")
     assert check.returncode == 0, check.stdout + check.stderr
     fmt = run(project, "ruff", "format", "--check", ".")

@@ -197,7 +197,7 @@ class Deployment:
 
         return remove
 
-    # -- pushes (runtime/push.py) ------------------------------------------------------------
+    # -- pushes (schema_push.py) -------------------------------------------------------------
     def swap(self, loaded: LoadedFunctions, schema: SchemaState) -> None:
         """Serve ``loaded`` under ``schema`` from the next call on (one synchronous step, so no
         call sees half of it). The store's indexes must already match ``schema``."""

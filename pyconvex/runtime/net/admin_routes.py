@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from pyconvex.errors import PyconvexError
 from pyconvex.protocol import LogEntry
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_caller
 from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
@@ -64,7 +65,7 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(text, status_code=status, media_type="application/json")
 
 
-class _BadRequest(Exception):
+class _BadRequest(PyconvexError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from pyconvex.errors import PyconvexError
 from pyconvex.protocol import decode_ts, dumps, encode_ts, log_function_lines
 from pyconvex.runtime.auth.callers import PUBLIC, AdminAuthError, Caller, admin_caller
 from pyconvex.runtime.functions.function_path import normalize_path
@@ -42,7 +43,7 @@ class HttpDeployment(SyncDeployment, Protocol):
     def function_kind(self, path: str) -> FunctionKind | None: ...
 
 
-class RequestError(Exception):
+class RequestError(PyconvexError):
     """A request-level problem: answered with ``status`` and ``{"code", "message"}``."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

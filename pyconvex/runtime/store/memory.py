@@ -121,13 +121,6 @@ class TableState:
             if (len(h) == 2 and h[0][1] is None) or spec_key(doc) == key:
                 yield key, doc
 
-    def all_versions(self, doc_id: str) -> list[Document]:
-        h = self.history.get(doc_id)
-        if h is None:
-            doc = self.doc(doc_id)
-            return [] if doc is None else [doc]
-        return [d for _, d in h if d is not None]
-
 
 @dataclass(slots=True)
 class UndoRecord:
@@ -221,10 +214,6 @@ class Store:
                 ct = float.__add__(self._last_creation_ms, 2**-10)
         self._last_creation_ms = ct
         return ct
-
-    def observe_creation_time(self, ct: float) -> None:
-        if ct > self._last_creation_ms:
-            self._last_creation_ms = ct
 
     # -- writes ----------------------------------------------------------------------------
     def write(
