@@ -22,8 +22,8 @@ class Auth:
         return self._identity
 
 
-class _NotYet:
-    """Placeholder for ctx members that arrive in a later pyconvex version."""
+class _Unavailable:
+    """A ctx member the deployment was opened without (e.g. a stand-in in tests)."""
 
     __slots__ = ("_what",)
 
@@ -31,25 +31,22 @@ class _NotYet:
         self._what = what
 
     def __getattr__(self, name: str) -> Any:
-        raise PyconvexError(
-            f"ctx.{self._what}.{name} is not available in this version of pyconvex yet "
-            f"({self._what} arrives with its own issue)."
-        )
+        raise PyconvexError(f"ctx.{self._what}.{name} is not available in this deployment.")
 
 
-_STORAGE = _NotYet("storage")
-_SCHEDULER = _NotYet("scheduler")
+_STORAGE = _Unavailable("storage")
+_SCHEDULER = _Unavailable("scheduler")
 
 
 class QueryCtx:
-    """``ctx`` in a query: ``db`` (reader), ``auth``, ``storage``."""
+    """``ctx`` in a query: ``db`` (reader), ``auth``, ``storage`` (reader)."""
 
     __slots__ = ("auth", "db", "storage")
 
-    def __init__(self, db: DatabaseReader, auth: Auth) -> None:
+    def __init__(self, db: DatabaseReader, auth: Auth, storage: Any = None) -> None:
         self.db = db
         self.auth = auth
-        self.storage: Any = _STORAGE
+        self.storage: Any = _STORAGE if storage is None else storage
 
 
 class MutationCtx:
@@ -57,33 +54,53 @@ class MutationCtx:
 
     __slots__ = ("auth", "db", "scheduler", "storage")
 
-    def __init__(self, db: DatabaseWriter, auth: Auth) -> None:
+    def __init__(
+        self, db: DatabaseWriter, auth: Auth, storage: Any = None, scheduler: Any = None
+    ) -> None:
         self.db = db
         self.auth = auth
-        self.storage: Any = _STORAGE
-        self.scheduler: Any = _SCHEDULER
+        self.storage: Any = _STORAGE if storage is None else storage
+        self.scheduler: Any = _SCHEDULER if scheduler is None else scheduler
 
 
 Runner = Callable[[Any, "dict[str, Any] | None"], Awaitable[Any]]
 
 
 class ActionCtx:
-    """``ctx`` in an action: ``run_query``, ``run_mutation``, ``run_action``, ``auth``.
+    """``ctx`` in an action: ``run_query``, ``run_mutation``, ``run_action``, ``auth``,
+    ``storage``, ``scheduler`` and ``run_blocking``.
 
     Functions are named by a ``"module:function"`` string or a generated reference.
     """
 
-    __slots__ = ("_run_action", "_run_mutation", "_run_query", "auth", "scheduler", "storage")
+    __slots__ = (
+        "_run_action",
+        "_run_blocking",
+        "_run_mutation",
+        "_run_query",
+        "auth",
+        "scheduler",
+        "storage",
+    )
 
     def __init__(
-        self, auth: Auth, run_query: Runner, run_mutation: Runner, run_action: Runner
+        self,
+        auth: Auth,
+        run_query: Runner,
+        run_mutation: Runner,
+        run_action: Runner,
+        *,
+        storage: Any = None,
+        scheduler: Any = None,
+        run_blocking: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.auth = auth
         self._run_query = run_query
         self._run_mutation = run_mutation
         self._run_action = run_action
-        self.storage: Any = _STORAGE
-        self.scheduler: Any = _SCHEDULER
+        self._run_blocking = run_blocking
+        self.storage: Any = _STORAGE if storage is None else storage
+        self.scheduler: Any = _SCHEDULER if scheduler is None else scheduler
 
     async def run_query(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         """Run a query (public or internal) in its own transaction and return its value."""
@@ -96,3 +113,20 @@ class ActionCtx:
     async def run_action(self, fn: Any, args: dict[str, Any] | None = None) -> Any:
         """Run another action."""
         return await self._run_action(fn, args)
+
+    async def run_blocking(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run blocking code (``time.sleep``, ``requests``, file work) on a worker thread, so
+        the server keeps serving meanwhile::
+
+            page = await ctx.run_blocking(requests.get, "https://example.com", timeout=10)
+        """
+        if self._run_blocking is None:
+            return fn(*args, **kwargs)
+        return await self._run_blocking(fn, *args, **kwargs)
+
+    async def vector_search(self, *args: Any, **kwargs: Any) -> Any:
+        """Vector search over a table's vector index."""
+        raise PyconvexError(
+            "pyconvex does not support vector search (ctx.vector_search): vector indexes "
+            "cannot be defined in a pyconvex schema."
+        )

@@ -28,7 +28,9 @@ from typing import Any
 from pyconvex.errors import ConvexError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions import sandbox
-from pyconvex.runtime.functions.ctx_impl import ActionCtx, Auth, MutationCtx, QueryCtx
+from pyconvex.runtime.functions.action_runner import ActionRunner
+from pyconvex.runtime.functions.action_runner import function_ref_path as function_ref_path
+from pyconvex.runtime.functions.ctx_impl import Auth, MutationCtx, QueryCtx
 from pyconvex.runtime.functions.env_vars import ENV_SOURCE, SYSTEM_FUNCTIONS
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
@@ -47,20 +49,6 @@ from pyconvex.values import dumps_value, loads_value, to_value
 
 log = logging.getLogger("pyconvex.functions")
 DB_FILE = DB_FILE_DEFAULT
-
-
-def function_ref_path(fn: Any) -> str:
-    """The path of a function reference: a "module:name" string, a FunctionDefinition, or a
-    generated reference (anything with a ``path`` or ``function_path`` attribute)."""
-    if isinstance(fn, str):
-        return fn
-    for attr in ("path", "function_path"):
-        p = getattr(fn, attr, None)
-        if isinstance(p, str) and p:
-            return p
-    raise PyconvexError(
-        f"Expected a function reference (api.module.fn or 'module:fn'), got {type(fn).__name__}."
-    )
 
 
 class Deployment:
@@ -88,6 +76,7 @@ class Deployment:
         self.log_history = LogHistory()
         self.admin_key: str | None = None
         self._normalized: dict[str, str] = {}
+        self.actions = ActionRunner(self)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -165,6 +154,7 @@ class Deployment:
 
     async def close(self) -> None:
         """Flush pending commits and close the database."""
+        self.actions.close()
         await self.committer.close()
         if isinstance(self.persistence, ProcessPersistence):
             await self.persistence.close()
@@ -333,7 +323,7 @@ class Deployment:
             store, self.schema, where, snapshot, limits=self.limits, journal_in=journal
         )
         scope = sandbox.ExecutionScope(
-            sandbox.real_time_ns(), zlib.crc32(fn.path.encode()) ^ snapshot
+            sandbox.real_time_ns(), zlib.crc32(fn.path.encode()) ^ snapshot, where=where
         )
         self.executions += 1
         token = sandbox.enter(scope)
@@ -380,7 +370,7 @@ class Deployment:
         undo = UndoRecord(ts)
         where = f"mutation {fn.path}"
         tx = Transaction(store, self.schema, where, None, undo, self.limits)
-        scope = sandbox.ExecutionScope(sandbox.real_time_ns(), ts)
+        scope = sandbox.ExecutionScope(sandbox.real_time_ns(), ts, where=where)
         self.executions += 1
         token = sandbox.enter(scope)
         env_token = ENV_SOURCE.set(tx)
@@ -437,49 +427,12 @@ class Deployment:
         identity: Any = None,
         allow_internal: bool = False,
     ) -> FunctionResult:
-        """Run an action: a plain coroutine that may do I/O and call other functions."""
+        """Run an action: a plain coroutine that may do I/O and call other functions
+        (``action_runner``: time limit, concurrency cap)."""
         fn = self._resolve(path, "action", allow_internal)
         if isinstance(fn, FunctionFailure):
             return FunctionResult(failure=fn)
-        where = f"action {fn.path}"
-        scope = sandbox.ExecutionScope(sandbox.real_time_ns(), 0, deterministic=False)
-        ctx = ActionCtx(
-            Auth(identity),
-            lambda f, a: self._call_from_action("query", f, a, identity, scope),
-            lambda f, a: self._call_from_action("mutation", f, a, identity, scope),
-            lambda f, a: self._call_from_action("action", f, a, identity, scope),
-        )
-        self.executions += 1
-        env_token = ENV_SOURCE.set(self.store)
-        with sandbox.scope(scope):
-            try:
-                handler_args = self._args(fn, args, None)
-                value = self._result_value(fn, await fn.handler(ctx, **handler_args))
-            except Exception as e:
-                failure = self._failure(e, where)
-                self.log_history.record("action", fn.path, scope.now_ns, failure, scope.log_lines)
-                return FunctionResult(failure=failure, log_lines=scope.log_lines)
-            finally:
-                ENV_SOURCE.reset(env_token)
-        self.log_history.record("action", fn.path, scope.now_ns, None, scope.log_lines)
-        return FunctionResult(value, None, scope.log_lines)
-
-    async def _call_from_action(
-        self, kind: str, fn: Any, args: Any, identity: Any, scope: sandbox.ExecutionScope
-    ) -> Any:
-        path = function_ref_path(fn)
-        if kind == "query":
-            result = self.run_query(path, args, identity=identity, allow_internal=True)
-        elif kind == "mutation":
-            result = await self.run_mutation(path, args, identity=identity, allow_internal=True)
-        else:
-            result = await self.run_action(path, args, identity=identity, allow_internal=True)
-        scope.log_lines.extend(result.log_lines)
-        if result.failure is not None:
-            if result.failure.is_convex_error:
-                raise ConvexError(result.failure.data)
-            raise PyconvexError(result.failure.message)
-        return result.value
+        return await self.actions.run(fn, args, identity)
 
 
 def writer_process_enabled() -> bool:

@@ -22,12 +22,13 @@ import io
 import logging
 import random
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, SupportsIndex, TextIO
 
 from pyconvex.errors import TransactionIOError
 
@@ -35,11 +36,26 @@ USER_LOGGER = "pyconvex.user"
 
 
 class ExecutionScope:
-    """Per-execution state the proxies read: frozen time, lazy seeded RNG, log lines."""
+    """Per-execution state the proxies read: frozen time, lazy seeded RNG, log lines.
 
-    __slots__ = ("_rng", "deterministic", "log_lines", "now_ns", "partial", "seed")
+    ``where`` names the execution in errors ("query messages:list"); ``loop_thread`` is the
+    thread of the event loop an action runs on (0 for queries and mutations): a blocking call
+    made there stalls the server, and is reported once (``warned``).
+    """
 
-    def __init__(self, now_ns: int, seed: int, deterministic: bool = True) -> None:
+    __slots__ = (
+        "_rng",
+        "deterministic",
+        "log_lines",
+        "loop_thread",
+        "now_ns",
+        "partial",
+        "seed",
+        "warned",
+        "where",
+    )
+
+    def __init__(self, now_ns: int, seed: int, deterministic: bool = True, where: str = "") -> None:
         # Microseconds: what datetime can hold, so every clock a function reads agrees.
         self.now_ns = now_ns - now_ns % 1000
         self.seed = seed
@@ -47,6 +63,9 @@ class ExecutionScope:
         self.log_lines: list[str] = []
         self.partial = ""
         self._rng: random.Random | None = None
+        self.where = where
+        self.loop_thread = 0
+        self.warned = False
 
     @property
     def rng(self) -> random.Random:
@@ -243,14 +262,100 @@ def bind_clock_twins(namespace: dict[str, Any]) -> None:
             namespace[name] = twin
 
 
+#: Audit events (``sys.addaudithook``) of blocking or outside-world operations: forbidden in
+#: queries and mutations, reported in actions when made on the event loop's thread.
+_IO_EVENTS = frozenset(
+    {
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+        "socket.sendto",
+        "time.sleep",
+        "subprocess.Popen",
+        "os.system",
+        "os.posix_spawn",
+        "os.fork",
+        "urllib.Request",
+        "http.client.connect",
+        "smtplib.connect",
+        "ftplib.connect",
+    }
+)
+
+
+def _describe_event(event: str, args: tuple[Any, ...]) -> str:
+    if event == "time.sleep":
+        return f"time.sleep({args[0]!r})" if args else "time.sleep()"
+    if event == "urllib.Request" and args:
+        return f"urllib.request for {args[1]!s}" if len(args) > 1 else "urllib.request"
+    if event in ("socket.connect", "socket.sendto") and len(args) > 1:
+        return f"a network connection to {args[-1]!r} ({event})"
+    if event.startswith("socket.get") and args:
+        return f"a DNS lookup of {args[0]!r} ({event})"
+    if event in ("subprocess.Popen", "os.system", "os.posix_spawn"):
+        return f"starting a process ({event})"
+    return event
+
+
+def _blocks(event: str, args: tuple[Any, ...]) -> bool:
+    """Whether the operation waits (a non-blocking socket's connect returns at once)."""
+    if event == "socket.connect" and args:
+        timeout = getattr(args[0], "gettimeout", None)
+        return timeout is None or timeout() != 0.0
+    if event == "time.sleep":
+        return bool(args) and bool(args[0])
+    return event not in ("subprocess.Popen", "os.posix_spawn", "os.fork", "socket.sendto")
+
+
+_real_sleep = time.sleep
+
+
+def _proxy_sleep(secs: float | SupportsIndex, /) -> None:
+    # Python < 3.12 raises no audit event for time.sleep.
+    _audit("time.sleep", (secs,))
+    _real_sleep(secs)
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _IO_EVENTS:
+        return
+    scope = _scope_var.get()
+    if scope is None:
+        return
+    if scope.deterministic:
+        what = scope.where or "this query or mutation"
+        raise TransactionIOError(
+            f"{what} tried {_describe_event(event, args)}. Queries and mutations are "
+            "deterministic transactions and may not do I/O, sleep or start processes: do it in "
+            "an action (@action), which can then call this function with ctx.run_query / "
+            "ctx.run_mutation."
+        )
+    if scope.warned or scope.loop_thread != threading.get_ident() or not _blocks(event, args):
+        return
+    scope.warned = True
+    message = (
+        f"{scope.where or 'this action'} called {_describe_event(event, args)} on the server's "
+        "event loop, which stalls every other request until it returns. Use an async API "
+        "(await asyncio.sleep, httpx.AsyncClient) or run blocking code with "
+        "`await ctx.run_blocking(fn, *args)`."
+    )
+    # A log line of the action (shown to its caller and in the dev console and logs).
+    scope.log("WARN", message)
+
+
 def install() -> None:
-    """Install the time/random/uuid proxies and the log handler (idempotent)."""
+    """Install the time/random/uuid proxies, the I/O audit hook and the log handler
+    (idempotent)."""
     global _installed
     if _installed:
         return
     _installed = True
+    sys.addaudithook(_audit)
     time.time = _proxy_time
     time.time_ns = _proxy_time_ns
+    if sys.version_info < (3, 12):
+        time.sleep = _proxy_sleep
     for name in _RANDOM_FUNCS:
         if hasattr(random, name):
             _real_random[name] = getattr(random, name)
