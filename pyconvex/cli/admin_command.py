@@ -55,6 +55,7 @@ AdminKeyOption = Annotated[
     str | None,
     typer.Option(
         "--admin-key",
+        metavar="KEY",
         envvar=ADMIN_KEY_ENV,
         show_default=False,
         help="The deployment's admin key (default: .pyconvex/admin_key of this project).",
@@ -122,18 +123,17 @@ def failure_of(error: ClientError | ProjectError) -> CliFailure:
 
 
 def plain(value: Value) -> Any:
-    """A Convex value as plain JSON for people to read: int64 and integral floats as integers,
-    bytes as ``{"$bytes": base64}``, NaN and infinities as strings::
+    """A Convex value as plain JSON for people to read, numbers as Python shows them (and as
+    ``ConvexTest`` returns them): a float64 keeps its decimal point (``2.0``), an int64 is an
+    integer (``5``); bytes become ``{"$bytes": base64}``, NaN and infinities strings::
 
-        plain({"n": Int64(5), "x": 2.0, "b": b"hi"})  # {'n': 5, 'x': 2, 'b': {'$bytes': 'aGk='}}
+        plain({"n": Int64(5), "x": 2.0, "b": b"hi"})  # {'n': 5, 'x': 2.0, 'b': {'$bytes': 'aGk='}}
     """
     if isinstance(value, Int64):
         return int(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value).replace("inf", "Infinity").replace("nan", "NaN")
-        if value.is_integer() and abs(value) < 2**53:
-            return int(value)
         return value
     if isinstance(value, bytes):
         return {"$bytes": base64.b64encode(value).decode()}

@@ -19,6 +19,8 @@ from pyconvex.cli.admin_command import (
     plain,
     reported_failures,
 )
+from pyconvex.errors import PyconvexError
+from pyconvex.values import decode_id
 
 out = Console()
 
@@ -40,7 +42,7 @@ def data(
         typer.Argument(help="The table to show (default: list the tables).", show_default=False),
     ] = None,
     limit: Annotated[
-        int, typer.Option(min=1, max=10_000, help="How many documents to show.")
+        int, typer.Option(min=1, max=10_000, metavar="N", help="How many documents to show.")
     ] = 100,
     order: Annotated[
         Order, typer.Option(help="desc: newest first; asc: oldest first (by _creationTime).")
@@ -83,10 +85,26 @@ def _print_table(rows: list[dict[str, Any]], empty: str) -> None:
     columns.sort(key=lambda c: (c != "_id", c == "_creationTime"))
     grid = Table(show_lines=False)
     for name in columns:
-        grid.add_column(name, overflow="fold")
+        # An id is copied whole into the next command: never wrapped across lines.
+        width = _id_width([row.get(name) for row in rows])
+        if width:
+            grid.add_column(name, no_wrap=True, min_width=max(width, len(name)))
+        else:
+            grid.add_column(name, overflow="fold")
     for row in rows:
         grid.add_row(*(_cell(name, row.get(name, ...)) for name in columns))
     out.print(grid)
+
+
+def _id_width(values: list[Any]) -> int:
+    """The widest value when every value present is an id, else 0."""
+    present = [value for value in values if value is not None]
+    for value in present:
+        try:
+            decode_id(value)
+        except PyconvexError:
+            return 0
+    return max((len(value) for value in present), default=0)
 
 
 def _cell(column: str, value: Any) -> Text:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 from pyconvex.scaffold import (
@@ -18,6 +18,7 @@ from pyconvex.scaffold import (
     create_project,
     template_names,
 )
+from pyconvex.scaffold.next_steps import next_steps
 
 TEMPLATE_HELP = (
     "The project to start from: 'chat' (default) a real-time chat with users, conversations, "
@@ -81,25 +82,14 @@ def _create(directory: Path, template: str, force: bool) -> InitResult:
 
 
 def _next_steps(result: InitResult) -> None:
-    console = Console()
+    console = Console(highlight=False, soft_wrap=True)  # commands are copied: never wrapped
     console.print(
         f"[green]Created[/] the [bold]{result.template}[/] project [bold]{result.project_name}"
         f"[/] in {result.root} ({len(result.files)} files, convex/_generated/ written)."
     )
     console.print("\nNext steps:")
-    if result.root.resolve() != Path.cwd().resolve():
-        console.print(f"  [bold]cd {_shell_path(result.root)}[/]")
-    console.print(
-        "  [bold]pyconvex dev[/]          serve it on http://127.0.0.1:3210, reloading on save"
-    )
-    console.print("  [bold]python -m pytest[/]      run its tests (in process, no server)")
-    console.print("  [bold]mypy convex tests[/]     type-check the functions and tests")
+    steps = next_steps(result.root, cwd=Path.cwd())
+    width = max(len(step.command) for step in steps)
+    for step in steps:
+        console.print(f"  [bold]{escape(step.command.ljust(width))}[/]  {escape(step.what)}")
     console.print("See README.md in the project for what is there and how to call it.")
-
-
-def _shell_path(path: Path) -> str:
-    try:
-        shown = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        shown = str(path)
-    return f'"{shown}"' if " " in shown else shown

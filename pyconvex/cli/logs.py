@@ -23,7 +23,9 @@ out = Console(highlight=False)
 def logs(
     history: Annotated[
         int,
-        typer.Option(min=0, help="First print this many recent executions from the history."),
+        typer.Option(
+            min=0, metavar="N", help="First print this many recent executions from the history."
+        ),
     ] = 10,
     follow: Annotated[
         bool,

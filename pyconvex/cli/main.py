@@ -1,10 +1,14 @@
-"""The ``pyconvex`` command line (typer): one small module per command."""
+"""The ``pyconvex`` command line (typer): one small module per command, assembled here."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from pyconvex import __version__
 from pyconvex.cli.codegen import codegen
+from pyconvex.cli.command import Command, typer_app
 from pyconvex.cli.data import data
 from pyconvex.cli.dev import dev
 from pyconvex.cli.env import env_app
@@ -12,23 +16,31 @@ from pyconvex.cli.init import init
 from pyconvex.cli.logs import logs
 from pyconvex.cli.run import run
 
-app = typer.Typer(
-    name="pyconvex",
-    help="A reactive backend for Python in the model of Convex.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+app = typer_app("pyconvex", "A reactive backend for Python in the model of Convex.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"pyconvex {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print pyconvex's version and exit.",
+        ),
+    ] = False,
+) -> None:
     """A reactive backend for Python in the model of Convex."""
 
 
-app.command()(dev)
-app.command()(init)
-app.command()(codegen)
-app.command()(run)
-app.command()(data)
-app.command()(logs)
+for command in (dev, init, codegen, run, data, logs):
+    app.command(cls=Command)(command)
 app.add_typer(env_app)

@@ -1,4 +1,7 @@
-"""``pyconvex run FN [JSON]``: run a function on the running deployment and print its result."""
+"""``pyconvex run FN [ARGS]``: run a function on the running deployment and print its result.
+
+Arguments and ``--identity`` are JSON5, as in Convex's CLI: ``'{body: "hi", n: 2}'``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from pyconvex.cli.admin_command import (
     reported_failures,
 )
 from pyconvex.client.admin import FunctionOutcome
+from pyconvex.errors import PyconvexError
 from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
+from pyconvex.values import decode_value, encode_value
 
 out = Console()
 err = Console(stderr=True)
@@ -30,21 +35,22 @@ def run(
     args: Annotated[
         str | None,
         typer.Argument(
-            help='Its arguments as a JSON object, e.g. \'{"body": "hi"}\' (default: {}).',
+            help="Its arguments as a JSON5 object, e.g. '{body: \"hi\"}' (default: {}).",
             show_default=False,
         ),
     ] = None,
     watch: Annotated[
         bool,
         typer.Option(
-            "--watch", help="For a public query: print the result again on every change (Ctrl-C)."
+            "--watch", help="For a query: print the result again on every change (Ctrl-C)."
         ),
     ] = False,
     identity: Annotated[
         str | None,
         typer.Option(
-            help='Run as this user: a JSON object of claims, e.g. \'{"subject": "u1", '
-            '"name": "Ann"}\' (ctx.auth.get_user_identity() returns it).',
+            metavar="JSON",
+            help='Run as this user: a JSON5 object of claims, e.g. \'{subject: "u1", '
+            'name: "Ann"}\' (ctx.auth.get_user_identity() returns it).',
             show_default=False,
         ),
     ] = None,
@@ -53,8 +59,8 @@ def run(
 ) -> None:
     """Run a query, mutation or action (internal ones too) and print its result as JSON."""
     with reported_failures():
-        fn_args = _json_object(args, "the arguments (JSON)", "{}")
-        claims = None if identity is None else _json_object(identity, "--identity", None)
+        fn_args = _wire_args(_json5_object(args, "The arguments"))
+        claims = None if identity is None else _json5_object(identity, "--identity")
         client = admin_client(url, admin_key)
         if watch:
             try:
@@ -66,23 +72,41 @@ def run(
             raise typer.Exit(EXIT_FAILURE)
 
 
-def _json_object(text: str | None, what: str, default: Any) -> Any:
+def _json5_object(text: str | None, what: str) -> dict[str, Any]:
+    import json5
+
     if text is None:
-        return json.loads(default)
+        return {}
     try:
-        value = json.loads(text)
+        value = json5.loads(text)
     except ValueError as e:
         raise CliFailure(
-            f"{what} is not valid JSON", detail=f"{e}\n  {text}", code=EXIT_USAGE
+            f"{what} are not valid JSON5" if what.endswith("s") else f"{what} is not valid JSON5",
+            detail=f"{e}\n  {text}",
+            hint="Write an object, e.g. '{body: \"hi\", n: 2}' (keys may be unquoted).",
+            code=EXIT_USAGE,
         ) from None
     if not isinstance(value, dict):
         raise CliFailure(
-            f"{what} must be a JSON object",
+            f"{what} must be an object",
             detail=f"got {type(value).__name__}: {text}",
-            hint='Wrap the values in an object, e.g. \'{"body": "hi"}\'.',
+            hint="Wrap the values in an object, e.g. '{body: \"hi\"}'.",
             code=EXIT_USAGE,
         )
     return value
+
+
+def _wire_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments in Convex's JSON: ``{"$integer": ...}`` read as an int64, Infinity and
+    NaN sent as the floats they are."""
+    try:
+        encoded = encode_value(decode_value(args))
+    except PyconvexError as e:
+        raise CliFailure(
+            "The arguments are not Convex values", detail=str(e), code=EXIT_USAGE
+        ) from None
+    assert isinstance(encoded, dict)
+    return encoded
 
 
 def _show(function: str, outcome: FunctionOutcome) -> bool:

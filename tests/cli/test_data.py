@@ -83,3 +83,16 @@ def test_bad_options_are_usage_errors(dev: DevProcess, monkeypatch: pytest.Monke
     assert r.exit_code == EXIT_USAGE
     r = invoke(dev.root, "data", "messages", "--limit", "0", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_USAGE
+
+
+def test_ids_are_never_wrapped(
+    dev: DevProcess, bodies: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "50")  # narrower than an id plus the other columns
+    r = invoke(dev.root, "data", "messages", monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    listed = invoke(dev.root, "data", "messages", "--format", "json", monkeypatch=monkeypatch)
+    ids = [d["_id"] for d in json.loads(listed.stdout)]
+    lines = r.stdout.splitlines()
+    for doc_id in ids:
+        assert any(doc_id in line for line in lines), f"{doc_id} is wrapped in:\n{r.stdout}"

@@ -43,6 +43,25 @@ def test_set_get_list_remove_and_functions_see_it(
     assert cli("run", "messages:greeting") == '"hello"\n'
 
 
+def test_aliases_and_a_value_from_stdin(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    def cli(*args: str, input: str | None = None) -> str:
+        r = invoke(dev.root, *args, monkeypatch=monkeypatch, input=input)
+        assert r.exit_code == 0, r.output
+        return r.stdout
+
+    # `env set NAME` reads the value from stdin (one trailing newline dropped): no secret in
+    # the shell history.
+    assert cli("env", "set", "TOKEN", input="s3cret value\n") == "Set TOKEN.\n"
+    assert cli("env", "get", "TOKEN") == "s3cret value\n"
+    assert cli("env", "rm", "TOKEN") == "Removed TOKEN.\n"
+    assert cli("env", "set", "TOKEN", input="two\nlines\n") == "Set TOKEN.\n"
+    assert cli("env", "get", "TOKEN") == "two\nlines\n"
+    assert cli("env", "unset", "TOKEN") == "Removed TOKEN.\n"
+    assert cli("env", "unset", "TOKEN") == "TOKEN was not set.\n"
+    help_text = cli("env", "--help")
+    assert "rm" not in help_text.split() and "also: env rm, env unset" in flat(help_text)
+
+
 def test_missing_variable(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     r = invoke(dev.root, "env", "get", "NOPE", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_FAILURE

@@ -4,6 +4,7 @@ tests (data, logs, env) share: :class:`DevProcess`, :func:`flat`, :func:`invoke`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -70,6 +71,16 @@ async def whoami(ctx):
     if identity is None:
         return None
     return {"subject": identity.subject, "name": identity.name}
+
+
+@query
+async def numbers(ctx):
+    return {"f": 2.0, "i": 3, "big": __import__("pyconvex").Int64(5)}
+
+
+@query(args={"x": v.string(), "n": v.float64(), "big": v.int64()})
+async def echo(ctx, x, n, big):
+    return {"x": x, "n": n, "big": big}
 
 
 @query
@@ -203,12 +214,14 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     yield from serve_project(tmp_path_factory)
 
 
-def invoke(root: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> Result:
+def invoke(
+    root: Path, *args: str, monkeypatch: pytest.MonkeyPatch, input: str | None = None
+) -> Result:
     """Run the CLI in process from ``root`` (so it finds the deployment through .pyconvex/)."""
     monkeypatch.chdir(root)
     monkeypatch.delenv("PYCONVEX_URL", raising=False)
     monkeypatch.delenv("PYCONVEX_ADMIN_KEY", raising=False)
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return CliRunner().invoke(app, list(args), catch_exceptions=False, input=input)
 
 
 def flat(text: str) -> str:
@@ -266,7 +279,33 @@ def test_internal_functions_and_identity(dev: DevProcess, monkeypatch: pytest.Mo
 def test_values_print_as_readable_json(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     r = invoke(dev.root, "run", "messages:typed", monkeypatch=monkeypatch)
     assert " ".join(r.stdout.split()) == '{ "n": 7, "b": { "$bytes": "aGk=" }, "x": 1.5 }'
-    assert plain([Int64(-2), 3.0, float("nan"), float("-inf")]) == [-2, 3, "NaN", "-Infinity"]
+    shown = json.dumps(plain([Int64(-2), 3.0, float("nan"), float("-inf")]))
+    assert shown == '[-2, 3.0, "NaN", "-Infinity"]'
+
+
+def test_numbers_print_as_convex_test_returns_them(
+    dev: DevProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A float64 keeps its decimal point (ConvexTest returns 2.0), an int64 is an integer.
+    r = invoke(dev.root, "run", "messages:numbers", monkeypatch=monkeypatch)
+    assert json.loads(r.stdout) == {"f": 2.0, "i": 3.0, "big": 5}
+    assert " ".join(r.stdout.split()) == '{ "f": 2.0, "i": 3.0, "big": 5 }'
+
+
+def test_arguments_and_identity_are_json5(
+    dev: DevProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = invoke(
+        dev.root, "run", "messages:echo", "{x: 'one', n: 2, big: {'$integer': 'BQAAAAAAAAA='},}",
+        monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"x": "one", "n": 2.0, "big": 5}
+    r = invoke(
+        dev.root, "run", "messages:whoami", "--identity", "{subject: 'u1', name: 'Ann'}",
+        monkeypatch=monkeypatch,
+    )  # fmt: skip
+    assert json.loads(r.stdout) == {"subject": "u1", "name": "Ann"}
 
 
 def test_function_errors_are_one_block_with_exit_code_1(
@@ -291,9 +330,10 @@ def test_function_errors_are_one_block_with_exit_code_1(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["messages:send", "{body: 1}"], "the arguments (JSON) is not valid JSON"),
-        (["messages:send", "[1]"], "the arguments (JSON) must be a JSON object"),
-        (["messages:whoami", "--identity", '"u1"'], "--identity must be a JSON object"),
+        (["messages:send", "{body: }"], "The arguments are not valid JSON5"),
+        (["messages:send", "[1]"], "The arguments must be an object"),
+        (["messages:whoami", "--identity", '"u1"'], "--identity must be an object"),
+        (["messages:whoami", "--identity", "{a"], "--identity is not valid JSON5"),
     ],
 )
 def test_bad_input_is_a_usage_error(
@@ -358,12 +398,12 @@ def test_watch_prints_each_new_result_until_interrupted(dev: DevProcess) -> None
     try:
         assert watcher.stdout is not None
         lines = Lines(watcher.stdout)
-        first = float(lines.lines[lines.wait_for(r"^\d+$")])
+        first = float(lines.lines[lines.wait_for(r"^\d+\.0$")])
         sender = pyconvex(dev.root, "run", "messages:send", '{"body": "watched"}')
         assert sender.wait(60) == 0
         assert sender.stdout is not None
         sender.stdout.close()
-        second = float(lines.lines[lines.wait_for(rf"^{int(first) + 1}$")])
+        second = float(lines.lines[lines.wait_for(rf"^{first + 1}$")])
         assert second == first + 1
     finally:
         watcher.send_signal(signal.SIGINT)

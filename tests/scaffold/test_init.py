@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +102,56 @@ def test_init_again_on_an_untouched_project_succeeds(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path / "app")]).exit_code == 0
     result = runner.invoke(app, ["init", str(tmp_path / "app")])
     assert result.exit_code == 0, result.output
+
+
+def test_next_steps_are_commands_that_work_from_where_init_ran(tmp_path: Path) -> None:
+    # Run as a user would: the venv's pyconvex by path, not on PATH; every printed command
+    # then works as printed (pyconvex dev is started and stopped; mypy runs in test_projects).
+    env = {k: v for k, v in os.environ.items() if k not in ("PYCONVEX_URL", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != Path(sys.executable).parent
+    )
+    scripts = Path(sys.executable).parent
+    done = subprocess.run(
+        [str(scripts / "pyconvex"), "init", "app", "-t", "blank"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = done.stdout.split("Next steps:\n")[1].splitlines()
+    commands = [line.strip().split("  ")[0] for line in steps if line.startswith("  ")]
+    assert commands[0] == "cd app"
+    assert commands[1].endswith("pyconvex dev") and commands[1] != "pyconvex dev"
+    assert commands[-1].endswith("python -m mypy convex tests")
+    project = tmp_path / "app"
+    for command in commands[1:-1]:
+        if command.endswith("pyconvex dev"):
+            command += " --once"  # the same server start, exiting after the first push
+        if "pip install" in command:
+            continue  # the test extra's tools are installed already (next test)
+        run = subprocess.run(
+            command, shell=True, cwd=project, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, f"{command}:\n{run.stdout}\n{run.stderr}"
+
+
+def test_next_steps_install_the_dev_extra_when_its_tools_are_missing(tmp_path: Path) -> None:
+    from pyconvex.scaffold.next_steps import next_steps
+
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "pyconvex").write_text("")
+    steps = next_steps(
+        tmp_path / "app", cwd=tmp_path, executable=venv / "python", missing_tools=["mypy"]
+    )
+    commands = [s.command for s in steps]
+    assert commands == [
+        "cd app",
+        "../.venv/bin/pyconvex dev",
+        "../.venv/bin/python -m pip install -e '.[dev]'",
+        "../.venv/bin/python -m pytest",
+        "../.venv/bin/python -m mypy convex tests",
+    ]
+    pyproject = Path(__file__).parents[2] / "pyconvex/templates/blank/pyproject.toml.jinja"
+    text = pyproject.read_text()
+    assert "[project.optional-dependencies]" in text and '"mypy>=' in text
+    assert "bypass-selection = true" in text  # installing the project installs no package
