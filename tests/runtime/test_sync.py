@@ -1,20 +1,24 @@
-"""The sync session state machine, driven in process against the fake deployment."""
+"""The sync session state machine, driven in process against the fake deployment.
+
+Each client is the real socket (:class:`SyncSocket`, websockets' Sans-I/O protocol) over a fake
+transport: see sync_loopback.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
 
 from pyconvex.protocol import decode_ts, encode_ts
-from pyconvex.runtime.net.outbox import OVERLOADED_REASON, Outbox, SyncConfig
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
-from pyconvex.runtime.net.sync_session import SyncSession
+from pyconvex.runtime.net.sync_session import OVERLOADED_REASON
+from pyconvex.runtime.net.sync_socket import SyncConfig, SyncEndpoint
 
 try:
     from runtime.fake_deployment import FakeConvexError, FakeDeployment, FakeReader, FakeWriter
+    from runtime.sync_loopback import LoopbackClient
 except ImportError:
     from fake_deployment import (  # type: ignore[no-redef]
         FakeConvexError,
@@ -22,100 +26,13 @@ except ImportError:
         FakeReader,
         FakeWriter,
     )
-
-SESSION = "4d6c0c4e-2f3a-4c55-9d0e-000000000001"
-
-
-class FakeTransport:
-    """Collects frames; ``gate`` (when set) holds every send until opened, like a stuck peer."""
-
-    def __init__(self) -> None:
-        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.closed: tuple[int, str] | None = None
-        self.closed_event = asyncio.Event()
-        self.aborted = False
-        self.gate: asyncio.Event | None = None
-
-    async def send_text(self, text: str) -> None:
-        if self.gate is not None:
-            await self.gate.wait()
-        self.frames.put_nowait(json.loads(text))
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.gate is not None:
-            await self.gate.wait()
-        self.closed = (code, reason)
-        self.closed_event.set()
-
-    def abort(self) -> None:
-        self.aborted = True
-        self.closed_event.set()
+    from sync_loopback import LoopbackClient  # type: ignore[no-redef]
 
 
-class Client:
-    def __init__(
-        self,
-        deployment: FakeDeployment,
-        manager: SubscriptionManager,
-        config: SyncConfig | None = None,
-    ) -> None:
-        self.transport = FakeTransport()
-        self.outbox = Outbox(self.transport, config or SyncConfig())
-        self.session = SyncSession(deployment, manager, self.outbox)
-        self.version = {"querySet": 0, "identity": 0, "ts": encode_ts(0)}
-        self.query_set = 0
-        self.identity = 0
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.session.handle(json.dumps(message))
-
-    def connect(self, session_id: str = SESSION, **extra: Any) -> None:
-        self.send(
-            {
-                "type": "Connect",
-                "sessionId": session_id,
-                "connectionCount": 0,
-                "lastCloseReason": "InitialConnect",
-                "clientTs": 0,
-                **extra,
-            }
-        )
-
-    def modify(self, *modifications: dict[str, Any]) -> None:
-        self.send(
-            {
-                "type": "ModifyQuerySet",
-                "baseVersion": self.query_set,
-                "newVersion": self.query_set + 1,
-                "modifications": list(modifications),
-            }
-        )
-        self.query_set += 1
-
-    def add(self, query_id: int, path: str, args: dict[str, Any] | None = None) -> None:
-        self.modify({"type": "Add", "queryId": query_id, "udfPath": path, "args": [args or {}]})
-
-    async def recv(self) -> dict[str, Any]:
-        frame = await asyncio.wait_for(self.transport.frames.get(), 10)
-        if frame["type"] == "Transition":
-            assert frame["startVersion"] == self.version, "Transition does not chain"
-            self.version = frame["endVersion"]
-        return frame
-
-    async def transition(self) -> dict[str, Any]:
-        frame = await self.recv()
-        assert frame["type"] == "Transition", frame
-        return frame
-
-    def pending(self) -> list[dict[str, Any]]:
-        frames = []
-        while not self.transport.frames.empty():
-            frames.append(self.transport.frames.get_nowait())
-        return frames
-
-    async def stop(self) -> None:
-        self.session.stop()
-        await self.outbox.aclose()
+def Client(
+    deployment: FakeDeployment, manager: SubscriptionManager, config: SyncConfig | None = None
+) -> LoopbackClient:
+    return LoopbackClient(SyncEndpoint(deployment, manager, config))
 
 
 async def settle() -> None:
@@ -352,8 +269,8 @@ async def test_bad_base_version_is_fatal(
     c.send({"type": "ModifyQuerySet", "baseVersion": 5, "newVersion": 6, "modifications": []})
     frame = await c.recv()
     assert frame["type"] == "FatalError" and "BaseVersionMismatch" in frame["error"]
-    await asyncio.wait_for(c.transport.closed_event.wait(), 10)
-    assert c.transport.closed is not None and c.transport.closed[1].startswith("ProtocolError")
+    await asyncio.wait_for(c.gone.wait(), 10)
+    assert c.close_frame is not None and c.close_frame.reason.startswith("ProtocolError")
     await c.stop()
 
 
@@ -371,7 +288,7 @@ async def test_malformed_frames_are_fatal(
 ) -> None:
     c = Client(deployment, manager)
     c.connect()
-    c.session.handle(frame)
+    c.send(frame)
     error = await c.recv()
     assert error["type"] == "FatalError" and expected in error["error"]
     await c.stop()
@@ -399,9 +316,9 @@ async def test_client_ahead_of_server_is_refused_without_fatal_error(
 ) -> None:
     c = Client(deployment, manager)
     c.connect(maxObservedTimestamp=encode_ts(deployment.latest_ts + 1))
-    await asyncio.wait_for(c.transport.closed_event.wait(), 10)
+    await asyncio.wait_for(c.gone.wait(), 10)
     assert c.pending() == []
-    assert c.transport.closed is not None and c.transport.closed[0] != 1000
+    assert c.close_frame is not None and c.close_frame.code != 1000
     await c.stop()
 
 
@@ -504,7 +421,7 @@ async def test_authenticate_none_bumps_identity_and_user_token_is_refused(
     error = await c.recv()
     assert error["type"] == "AuthError" and error["authUpdateAttempted"] is True
     assert error["baseVersion"] == 1 and "not configured" in error["error"]
-    await asyncio.wait_for(c.transport.closed_event.wait(), 10)
+    await asyncio.wait_for(c.gone.wait(), 10)
     await c.stop()
 
 
@@ -522,7 +439,7 @@ async def test_stuck_client_is_closed_without_stalling_others(
 ) -> None:
     config = SyncConfig(max_outbound_bytes=2_000, close_timeout=0.01)
     stuck = Client(deployment, manager, config)
-    stuck.transport.gate = asyncio.Event()  # never opens: the peer reads nothing
+    stuck.transport.stuck = True  # the peer reads nothing
     healthy = Client(deployment, manager, config)
     for i, c in enumerate((stuck, healthy)):
         c.connect(session_id=f"s{i}")
@@ -531,27 +448,32 @@ async def test_stuck_client_is_closed_without_stalling_others(
     for n in range(40):
         deployment.write(lambda db, n=n: db.insert("messages", {"channel": "a", "body": "x" * n}))
         assert len((await healthy.transition())["modifications"]) == 1
-        if stuck.outbox.closed:
+        if stuck.socket.closed:
             break
-    assert stuck.outbox.closed, "the stuck client was never disconnected"
-    await asyncio.wait_for(stuck.transport.closed_event.wait(), 10)
+    assert stuck.socket.closed, "the stuck client was never disconnected"
+    await asyncio.wait_for(stuck.gone.wait(), 10)
     assert stuck.transport.aborted  # its close frame could not be written either
     deployment.write(lambda db: db.insert("messages", {"channel": "a", "body": "after"}))
     assert (await healthy.transition())["modifications"][0]["value"][-1] == "after"
-    await stuck.stop()
     await healthy.stop()
 
 
-async def test_slow_client_gets_an_overload_close_reason() -> None:
-    transport = FakeTransport()
-    transport.gate = asyncio.Event()
-    outbox = Outbox(transport, SyncConfig(max_outbound_bytes=100, close_timeout=10))
-    for _ in range(10):
-        outbox.send("x" * 40)
-    assert outbox.closed
-    transport.gate.set()  # the client catches up and reads the close frame
-    await asyncio.wait_for(transport.closed_event.wait(), 10)
-    assert transport.closed is not None
-    assert transport.closed[1].startswith(OVERLOADED_REASON)
-    assert not transport.aborted
-    await outbox.aclose()
+async def test_slow_client_gets_an_overload_close_reason(
+    deployment: FakeDeployment, manager: SubscriptionManager
+) -> None:
+    c = Client(deployment, manager, SyncConfig(max_outbound_bytes=300, close_timeout=10))
+    c.transport.stuck = True
+    c.connect()
+    c.add(1, "messages:list", {"channel": "a"})
+    for n in range(20):
+        deployment.write(lambda db, n=n: db.insert("messages", {"channel": "a", "body": "x" * n}))
+        await settle()
+        if c.socket.closed:
+            break
+    assert c.socket.closed
+    c.transport.unstick()  # the client catches up and reads the close frame
+    assert c.close_frame is not None
+    assert c.close_frame.code == 1013
+    assert c.close_frame.reason.startswith(OVERLOADED_REASON)
+    await asyncio.wait_for(c.gone.wait(), 10)  # it answered the close: the server hung up
+    assert not c.transport.aborted

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 
 from pyconvex.protocol import decode_ts
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.net.app import serve
-from pyconvex.runtime.net.outbox import OVERLOADED_REASON, SyncConfig
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.net.sync_session import OVERLOADED_REASON
+from pyconvex.runtime.net.sync_socket import SyncConfig
 
 try:
     from runtime.fake_deployment import FakeDeployment, FakeReader
@@ -111,7 +112,7 @@ class Sync:
 
     @classmethod
     async def open(cls, url: str, session_id: str = "session-1") -> Sync:
-        client = cls(await websockets.connect(url))
+        client = cls(await connect(url))
         await client.send(
             {
                 "type": "Connect",
@@ -246,7 +247,7 @@ async def test_slow_reader_is_closed_and_others_keep_up() -> None:
     config = SyncConfig(max_outbound_bytes=256 * 1024, close_timeout=60)
     srv, stop, task = await start_server(deployment, config)
     # max_queue=1: once a frame waits unread, the client stops reading its TCP socket.
-    slow = Sync(await websockets.connect(srv.ws_url + "/api/sync", max_queue=1))
+    slow = Sync(await connect(srv.ws_url + "/api/sync", max_queue=1))
     await slow.send(
         {
             "type": "Connect",

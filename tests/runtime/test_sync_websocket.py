@@ -1,24 +1,26 @@
-"""The sync endpoint's hand-written WebSocket: framing edge cases over a raw TCP socket.
+"""The sync endpoint's WebSocket on a real server: framing edge cases over a raw TCP socket.
 
 The happy paths (and the official clients) are covered by test_sync_server.py and
-tests/clients; here a bare asyncio stream sends exactly the bytes we want.
+tests/clients; here a bare asyncio stream sends exactly the bytes we want, and these tests
+check what the socket (websockets' Sans-I/O protocol under it) does with them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import struct
 from collections.abc import AsyncIterator
 
 import pytest
-import websockets
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from pyconvex.runtime.net.app import serve
-from pyconvex.runtime.net.sync_socket import accept_key, encode_frame
+from pyconvex.runtime.net.sync_socket import SyncConfig, SyncSocket
 
 try:
     from runtime.fake_deployment import FakeDeployment
@@ -56,6 +58,12 @@ async def url() -> AsyncIterator[str]:
     yield await listening
     stop.set()
     await task
+
+
+def accept_key(key: bytes) -> bytes:
+    """RFC 6455 §4.2.2: what the server must answer to Sec-WebSocket-Key."""
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    return base64.b64encode(hashlib.sha1(key + guid).digest())
 
 
 def masked(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
@@ -125,12 +133,6 @@ class Raw:
         self.writer.close()
 
 
-def test_encode_frame_lengths() -> None:
-    assert encode_frame(0x1, b"hi") == b"\x81\x02hi"
-    assert encode_frame(0x1, b"x" * 200)[:4] == b"\x81\x7e\x00\xc8"
-    assert encode_frame(0x2, b"x" * 70000)[:10] == b"\x82\x7f" + struct.pack("!Q", 70000)
-
-
 async def test_fragmented_and_batched_frames_are_reassembled(url: str) -> None:
     raw, _ = await Raw.open(url)
     data = SUBSCRIBE.encode()
@@ -170,24 +172,47 @@ async def test_client_close_is_answered(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("frame", "code", "reason"),
+    ("frame", "code"),
     [
-        (masked(0x1, b"{}", mask=False), 1002, "masked"),
-        (masked(0x1, b"\xff\xfe"), 1007, "UTF-8"),
-        (masked(0x0, b"x"), 1002, "continuation"),
-        (masked(0x9, b"x", fin=False), 1002, "fragmented"),
-        (bytes((0xC1, 0x80)) + b"\0\0\0\0", 1002, "extension"),
+        (masked(0x1, b"{}", mask=False), 1002),  # client frames must be masked
+        (masked(0x1, b"\xff\xfe"), 1007),  # text that is not UTF-8
+        (masked(0x0, b"x"), 1002),  # a continuation without a message
+        (masked(0x9, b"x", fin=False), 1002),  # a fragmented control frame
+        (bytes((0xC1, 0x80)) + b"\0\0\0\0", 1002),  # an extension bit nobody negotiated
     ],
 )
-async def test_framing_errors_close_with_a_reason(
-    url: str, frame: bytes, code: int, reason: str
-) -> None:
+async def test_framing_errors_close_with_a_reason(url: str, frame: bytes, code: int) -> None:
     raw, _ = await Raw.open(url)
     raw.send(masked(0x1, CONNECT.encode()) + frame)
     got_code, got_reason = await raw.close_frame()
     assert got_code == code
-    assert reason in got_reason
+    assert got_reason  # says what was wrong
+    assert await asyncio.wait_for(raw.reader.read(), 10) == b""  # and the server hangs up
     raw.close()
+
+
+async def test_message_over_the_size_limit_is_refused() -> None:
+    deployment = FakeDeployment()
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(
+            deployment,
+            host="127.0.0.1",
+            port=0,
+            on_listening=listening.set_result,
+            stop=stop,
+            sync_config=SyncConfig(max_message_bytes=1000),
+        )
+    )
+    try:
+        raw, _ = await Raw.open(await listening)
+        raw.send(masked(0x1, CONNECT.encode()) + masked(0x1, b"x" * 1001))
+        assert (await raw.close_frame())[0] == 1009
+        raw.close()
+    finally:
+        stop.set()
+        await task
 
 
 async def test_binary_frame_is_a_fatal_protocol_error(url: str) -> None:
@@ -205,19 +230,19 @@ async def test_bad_upgrade_gets_400(url: str) -> None:
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         b"GET /api/sync HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: abc\r\n\r\n"
+        b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
     response = await asyncio.wait_for(reader.read(), 10)
     assert response.startswith(b"HTTP/1.1 400")
-    assert b"version 13" in response
+    assert b"Sec-WebSocket-Version" in response  # the body names the bad header
     writer.close()
 
 
-async def test_other_websocket_paths_still_reach_the_app(url: str) -> None:
-    # Not the sync endpoint: uvicorn's own protocol and Starlette answer (no such route).
+async def test_other_websocket_paths_are_not_found(url: str) -> None:
     with pytest.raises(InvalidStatus) as info:
-        await websockets.connect(url.replace("http://", "ws://") + "/api/nope")
-    assert info.value.response.status_code == 403
+        await connect(url.replace("http://", "ws://") + "/api/nope")
+    assert info.value.response.status_code == 404
+    assert b"/api/sync" in info.value.response.body
 
 
 async def test_doubled_slashes_reach_the_sync_endpoint(url: str) -> None:
@@ -231,17 +256,14 @@ async def test_doubled_slashes_reach_the_sync_endpoint(url: str) -> None:
 async def test_a_client_flooding_mutations_is_paused_and_every_mutation_still_runs_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pyconvex.runtime.net.outbox import SyncConfig
-    from pyconvex.runtime.net.sync_socket import _SyncWebSocketProtocol
-
     pauses: list[int] = []
-    real_pause = _SyncWebSocketProtocol.pause_input
+    real_pause = SyncSocket.pause_input
 
-    def counting_pause(self: _SyncWebSocketProtocol) -> None:
+    def counting_pause(self: SyncSocket) -> None:
         pauses.append(1)
         real_pause(self)
 
-    monkeypatch.setattr(_SyncWebSocketProtocol, "pause_input", counting_pause)
+    monkeypatch.setattr(SyncSocket, "pause_input", counting_pause)
     deployment = FakeDeployment()
     seen: list[float] = []
     deployment.mutation("m:put")(lambda db, args: seen.append(args["i"]))

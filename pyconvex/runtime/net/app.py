@@ -20,24 +20,21 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from pyconvex.runtime.net.admin_routes import admin_routes
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
-from pyconvex.runtime.net.outbox import SyncConfig
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
-from pyconvex.runtime.net.sync_session import run_sync_socket
-from pyconvex.runtime.net.sync_socket import sync_websocket_protocol
+from pyconvex.runtime.net.sync_socket import SyncConfig, SyncEndpoint, SyncSocket
 
-_ABORT_KEY = "pyconvex.abort"
 _SLASHES = re.compile(r"//+")
 
 
@@ -49,49 +46,36 @@ def server_version() -> str:
 
 
 class _ConnectionScope:
-    """Outermost ASGI layer: collapses doubled slashes and exposes an abort for sockets.
+    """Outermost ASGI layer: collapses doubled slashes in HTTP paths.
 
     The npm client builds ``ws://host:3210//api/1.48.0/sync`` from a URL with a trailing
-    slash. A WebSocket whose peer stops reading cannot be closed through ASGI (the close frame
-    waits for the send buffer to drain), so the sync endpoint needs to abort the TCP connection;
-    uvicorn's ``send`` is a bound method of its protocol, which owns the transport.
+    slash, and HTTP clients do the same with ``//api/query``.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, sync: SyncEndpoint) -> None:
         self.app = app
-        #: The uvicorn ``ws`` protocol class that serves the sync endpoint directly (set by
-        #: create_app; :func:`serve` installs it).
-        self.sync_protocol: type[asyncio.Protocol] | None = None
+        #: The sync WebSocket endpoint: :func:`serve` has uvicorn run its sockets.
+        self.sync = sync
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] == "http":
             path = scope.get("path", "")
             if "//" in path:
                 scope = dict(scope)
                 scope["path"] = _SLASHES.sub("/", path)
-            if scope["type"] == "websocket":
-                transport = getattr(getattr(send, "__self__", None), "transport", None)
-                abort = getattr(transport, "abort", None)
-                if callable(abort):
-                    scope = dict(scope)
-                    scope[_ABORT_KEY] = abort
         await self.app(scope, receive, send)
 
 
-class _WebSocketTransport:
-    def __init__(self, websocket: WebSocket) -> None:
-        self._websocket = websocket
+def uvicorn_ws_protocol(endpoint: SyncEndpoint) -> type[asyncio.Protocol]:
+    """The class uvicorn's ``ws`` setting takes: uvicorn hands it every WebSocket upgrade
+    (built with uvicorn's keyword arguments); it registers each socket in the server's
+    connections, so a graceful shutdown closes them (``shutdown()``, close code 1012)."""
 
-    async def send_text(self, text: str) -> None:
-        await self._websocket.send_text(text)
+    class UvicornSyncSocket(SyncSocket):
+        def __init__(self, config: Any, server_state: Any, app_state: Any, **_: Any) -> None:
+            super().__init__(endpoint, server_state.connections)
 
-    async def close(self, code: int, reason: str) -> None:
-        await self._websocket.close(code, reason)
-
-    def abort(self) -> None:
-        abort = self._websocket.scope.get(_ABORT_KEY)
-        if abort is not None:
-            abort()
+    return UvicornSyncSocket
 
 
 def _committer_stats(deployment: object) -> dict[str, float]:
@@ -121,12 +105,6 @@ def create_app(
     manager = subscriptions if subscriptions is not None else SubscriptionManager(deployment)
     api = HttpApi(deployment)
 
-    async def sync_endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await run_sync_socket(
-            websocket.receive, _WebSocketTransport(websocket), deployment, manager, config
-        )
-
     async def version_endpoint(request: Request) -> Response:
         return PlainTextResponse(server_version())
 
@@ -152,8 +130,6 @@ def create_app(
         routes=[
             Route("/version", version_endpoint, methods=["GET"]),
             Route("/api/_pyconvex/stats", stats_endpoint, methods=["GET"]),
-            WebSocketRoute("/api/sync", sync_endpoint),
-            WebSocketRoute("/api/{client_version}/sync", sync_endpoint),
             *api.routes(),
             *admin_routes(deployment),
         ],
@@ -170,11 +146,9 @@ def create_app(
     )
     app.state.deployment = deployment
     app.state.subscriptions = manager
-    scope = _ConnectionScope(app)
-    scope.sync_protocol = sync_websocket_protocol(
-        deployment, manager, config, b"server: " + server_version().encode() + b"\r\n"
+    return _ConnectionScope(
+        app, SyncEndpoint(deployment, manager, config, server_header=server_version())
     )
-    return scope
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -228,9 +202,9 @@ async def serve(
     app = create_app(deployment, sync_config=sync_config, subscriptions=subscriptions)
     config = uvicorn.Config(
         app,
-        # The sync endpoint's WebSocket is served by hand (sync_websocket.py); other WebSocket
-        # paths fall through to uvicorn's own protocol and the ASGI app.
-        ws=app.sync_protocol or "auto",
+        # Every WebSocket upgrade goes to the sync endpoint's sockets (sync_socket.py), not
+        # through ASGI: frames are handed to the session as they arrive.
+        ws=uvicorn_ws_protocol(app.sync),
         log_level=log_level,
         ws_per_message_deflate=False,  # fan-out sends one frame to many sockets
         lifespan="on",

@@ -1,10 +1,10 @@
 """One WebSocket sync session: the server side of PROTOCOL.md §1.
 
-A socket gets an :class:`Outbox` (a bounded queue drained by one writer task, which also sends
-the JSON ``Ping`` when the socket has been idle) and a :class:`SyncSession` (the per-socket state
-machine). Everything but mutations and actions is handled synchronously on the event loop as
-the frame arrives, so a Transition is always built from one consistent view: the subscription
-manager's ``ts``, at which every subscription's result is valid.
+Each socket (:mod:`.sync_socket`) has a :class:`SyncSession`, the per-socket state machine,
+which it feeds every text message as it arrives and which sends through the socket's
+:class:`FrameSink`. Everything but mutations and actions is handled synchronously on the event
+loop, so a Transition is always built from one consistent view: the subscription manager's
+``ts``, at which every subscription's result is valid.
 
 Rules the session keeps (the clients break otherwise):
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from pyconvex.protocol import (
@@ -44,15 +43,6 @@ from pyconvex.protocol import (
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
-from pyconvex.runtime.net.outbox import (
-    CLOSE_INTERNAL_ERROR,
-    CLOSE_NORMAL,
-    CLOSE_PROTOCOL_ERROR,
-    FrameSink,
-    Outbox,
-    SyncConfig,
-    Transport,
-)
 from pyconvex.runtime.net.subscriptions import (
     SERVER_ERROR,
     QueryRunner,
@@ -63,6 +53,14 @@ from pyconvex.runtime.net.subscriptions import (
 from pyconvex.values import Value, encode_value
 
 _log = logging.getLogger("pyconvex.sync")
+
+# Close codes and reasons. npm backs off by the reason's prefix (PROTOCOL §1.7); 1000/1001/
+# 1005/4040 count as normal closes there, anything else is logged and reconnected.
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1008
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
+OVERLOADED_REASON = "SubscriptionsWorkerFullError"
 
 AUTH_NOT_CONFIGURED = (
     "Authentication is not configured in this deployment, so the {kind} token was rejected. "
@@ -94,22 +92,41 @@ class SyncDeployment(QueryRunner, Protocol):
     ) -> FunctionResult: ...
 
 
+class FrameSink(Protocol):
+    """Where a :class:`SyncSession` sends its frames: its socket."""
+
+    @property
+    def closed(self) -> bool:
+        """No more frames are accepted (the socket is closing or gone)."""
+        ...
+
+    def send(self, text: str) -> None: ...
+
+    def close(self, code: int, reason: str, *, flush: bool = True) -> None: ...
+
+    def pause_input(self) -> None:
+        """Stop reading the client's frames (TCP backpressure) until :meth:`resume_input`."""
+        ...
+
+    def resume_input(self) -> None: ...
+
+
 class SyncSession:
     """The per-socket protocol state machine (PROTOCOL §1.5).
 
-    Feed it frames with :meth:`handle`; it writes to its :class:`Outbox`.
+    Feed it frames with :meth:`handle`; it writes to its :class:`FrameSink`.
     """
 
     def __init__(
         self,
         deployment: SyncDeployment,
         manager: SubscriptionManager,
-        outbox: FrameSink,
+        sink: FrameSink,
         max_queued_mutations: int = 1024,
     ) -> None:
         self._deployment = deployment
         self._manager = manager
-        self._outbox = outbox
+        self._sink = sink
         self.session_id: str | None = None
         self.connection_count = 0
         self.recv_query_set = 0
@@ -167,8 +184,8 @@ class SyncSession:
     def fail(self, error: str) -> None:
         """Protocol misuse: send FatalError and close the socket."""
         _log.warning("sync protocol error (session %s): %s", self.session_id, error)
-        self._outbox.send(fatal_error(error))
-        self._outbox.close(CLOSE_PROTOCOL_ERROR, f"ProtocolError: {error}")
+        self._sink.send(fatal_error(error))
+        self._sink.close(CLOSE_PROTOCOL_ERROR, f"ProtocolError: {error}")
         self.stop()
 
     def stop(self) -> None:
@@ -200,7 +217,7 @@ class SyncSession:
                 observed,
                 latest,
             )
-            self._outbox.close(
+            self._sink.close(
                 CLOSE_INTERNAL_ERROR,
                 "ClientTimestampAhead: the client has seen a newer timestamp than this server "
                 "holds; was the data directory reset?",
@@ -257,18 +274,18 @@ class SyncSession:
                 admin_key = getattr(self._deployment, "admin_key", None)
                 identity = admin_identity(message.value, message.acting_as, admin_key)
             except AdminAuthError as exc:
-                self._outbox.send(auth_error(exc.message, self.recv_identity))
-                self._outbox.close(CLOSE_NORMAL, "AuthError: admin key refused")
+                self._sink.send(auth_error(exc.message, self.recv_identity))
+                self._sink.close(CLOSE_NORMAL, "AuthError: admin key refused")
                 self.stop()
                 return
         elif message.token_type != "None":
-            self._outbox.send(
+            self._sink.send(
                 auth_error(
                     AUTH_NOT_CONFIGURED.format(kind=message.token_type.lower()),
                     self.recv_identity,
                 )
             )
-            self._outbox.close(CLOSE_NORMAL, "AuthError: authentication is not configured")
+            self._sink.close(CLOSE_NORMAL, "AuthError: authentication is not configured")
             self.stop()
             return
         if message.base_version != self.recv_identity:
@@ -296,7 +313,7 @@ class SyncSession:
         end = StateVersion(
             self.recv_query_set, self.recv_identity, max(self._manager.ts, self.sent.ts)
         )
-        self._outbox.send(transition_json(self.sent, end, modifications))
+        self._sink.send(transition_json(self.sent, end, modifications))
         self.sent = end
         if self._owed_ts is not None and end.ts >= self._owed_ts:
             self._owed_ts = None
@@ -305,7 +322,7 @@ class SyncSession:
         """Called by the manager after a commit batch: push one Transition with the changes."""
         if self.stopped:
             return
-        if self._outbox.closed:  # closing (e.g. overloaded): stop costing re-runs
+        if self._sink.closed:  # closing (e.g. overloaded): stop costing re-runs
             self.stop()
             return
         modifications = [
@@ -331,10 +348,8 @@ class SyncSession:
     def _enqueue_mutation(self, message: Mutation) -> None:
         self._mutations.put_nowait(message)
         if self._mutations.qsize() >= self._max_queued and not self._input_paused:
-            pause = getattr(self._outbox, "pause_input", None)
-            if pause is not None:  # the ASGI path cannot pause: its queue just grows
-                self._input_paused = True
-                pause()
+            self._input_paused = True
+            self._sink.pause_input()
         if self._mutation_worker is None:
             self._mutation_worker = asyncio.create_task(
                 self._run_mutations(), name="pyconvex-sync-mutations"
@@ -346,7 +361,7 @@ class SyncSession:
             message = await self._mutations.get()
             if self._input_paused and self._mutations.qsize() <= self._max_queued // 2:
                 self._input_paused = False
-                self._outbox.resume_input()  # type: ignore[attr-defined]
+                self._sink.resume_input()
             result, path = await self._call(
                 "mutation",
                 message.udf_path,
@@ -357,7 +372,7 @@ class SyncSession:
             if self.stopped:
                 return
             frame, ok = _response_frame("Mutation", message.request_id, result, path)
-            self._outbox.send(frame)
+            self._sink.send(frame)
             if ok and result.ts is not None:
                 self._owe_transition(result.ts)
             elif not ok:
@@ -371,7 +386,7 @@ class SyncSession:
         )
         if self.stopped:
             return
-        self._outbox.send(_response_frame("Action", message.request_id, result, path)[0])
+        self._sink.send(_response_frame("Action", message.request_id, result, path)[0])
 
     async def _call(
         self,
@@ -458,38 +473,3 @@ def _failure_fields(result: FunctionResult) -> dict[str, Any]:
     except ValueError:
         data = None
     return {"result": failure.message, "error_data": data, "has_error_data": True}
-
-
-async def run_sync_socket(
-    receive: Callable[[], Any],
-    transport: Transport,
-    deployment: SyncDeployment,
-    manager: SubscriptionManager,
-    config: SyncConfig,
-) -> SyncSession:
-    """Drive one accepted socket until the client leaves or the session closes it.
-
-    ``receive`` is an ASGI-style receive callable returning ``websocket.receive`` /
-    ``websocket.disconnect`` messages.
-    """
-    outbox = Outbox(transport, config)
-    session = SyncSession(deployment, manager, outbox)
-    try:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            if outbox.closed:
-                continue  # closing: drain until the client's close arrives
-            text = message.get("text")
-            if text is None:
-                data = message.get("bytes")
-                if data is None:
-                    continue
-                session.fail("Binary frames are not part of the sync protocol; send JSON text.")
-                continue
-            session.handle(text)
-    finally:
-        session.stop()
-        await outbox.aclose()
-    return session
