@@ -5,10 +5,15 @@ closing handshake; this module moves bytes between it and the transport and hand
 message to the socket's :class:`~pyconvex.runtime.net.sync_session.SyncSession` *synchronously*,
 as it arrives (no task, queue or ``await`` per frame: a fan-out writes to a thousand sockets).
 
-Outgoing frames queue up inside the protocol; every socket with something queued is written
-once, at the next turn of the event loop (:meth:`SyncEndpoint.flush`), so a MutationResponse
-and the Transition after it leave in one ``write``. The transport's buffer is the socket's
-outbound queue: past ``SyncConfig.max_outbound_bytes`` the socket is closed as overloaded.
+Outgoing frames queue up per socket; every socket with something queued is written once, at
+the next turn of the event loop (:meth:`SyncEndpoint.flush`), so a MutationResponse and the
+Transition after it leave in one ``writelines`` (one ``writev``; the frames' pieces are not
+joined first). Text frames are framed here (:func:`text_frame_header`), not by
+``ServerProtocol.send_text``, which serialises each frame through a ``Frame`` object: a
+commit's fan-out sends one frame per subscriber, and that doubled the per-frame cost; the
+protocol's own output (pongs, the closing handshake) is queued in the same order. The
+transport's buffer is the socket's outbound queue: past ``SyncConfig.max_outbound_bytes`` the
+socket is closed as overloaded.
 
 :class:`SyncSocket` is the ``ws`` protocol class uvicorn runs for the API port (see
 :func:`~pyconvex.runtime.net.app.serve`): ``/api/sync`` and ``/api/<client version>/sync`` are
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -71,6 +77,16 @@ class SyncConfig:
     close_timeout: float = 5.0
     max_queued_mutations: int = 1024
     max_message_bytes: int = 16 * 1024 * 1024
+
+
+def text_frame_header(length: int) -> bytes:
+    """The header of a final, unmasked text frame with a ``length``-byte payload (RFC 6455
+    §5.2; a server never masks, and no extension is negotiated)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 def truncate_reason(reason: str) -> str:
@@ -137,9 +153,12 @@ class SyncSocket(asyncio.Protocol):
         self._session: SyncSession | None = None
         self._fragments: list[bytes | bytearray | memoryview] = []
         self._fragment_op = Opcode.TEXT
+        self._out: list[bytes] = []  # bytes to write at the next loop turn
+        self._eof = False  # ...and then close the connection
         self._dirty = False
         self._lost = False
-        self.closed = False  # no more frames accepted (our close sent, or the peer is gone)
+        #: No frames accepted: not open yet, our close sent, or the peer closed or is gone.
+        self.closed = True
         self._ping_timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
         self._last_sent = 0.0
@@ -157,21 +176,22 @@ class SyncSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         ws = self._ws
         ws.receive_data(data)
+        self._take_output()  # pongs, or the answer to a close
+        if self._session is not None and ws.state is not State.OPEN:
+            # The peer closed, or broke the protocol (websockets has queued the close frame).
+            self.closed = True
+            self._session.stop()
         for event in ws.events_received():
             if isinstance(event, Frame):
                 self._frame(event)
             elif isinstance(event, Request):
                 self._handshake(event)
-        if self._session is not None and ws.state is not State.OPEN:
-            # The peer closed, or broke the protocol (websockets has sent the close frame).
-            self.closed = True
-            self._session.stop()
-        self._queue_write()
 
     def eof_received(self) -> bool | None:
         self._ws.receive_eof()
+        self.closed = True
         self._stop_session()
-        self._queue_write()
+        self._take_output()
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -213,11 +233,16 @@ class SyncSocket(asyncio.Protocol):
 
     def send(self, text: str) -> None:
         """Queue one text frame; it is written at the next turn of the event loop."""
-        if self.closed or self._ws.state is not State.OPEN:
+        if self.closed:
             return
-        self._ws.send_text(text.encode("utf-8"))
+        payload = text.encode("utf-8")
+        out = self._out
+        out.append(text_frame_header(len(payload)))
+        out.append(payload)
         self.sent_frames += 1
-        self._queue_write()
+        if not self._dirty:
+            self._dirty = True
+            self._endpoint.mark_dirty(self)
 
     def close(self, code: int, reason: str, *, flush: bool = True) -> None:
         """Send a close frame and accept no more frames; abort if the peer has not closed the
@@ -231,7 +256,7 @@ class SyncSocket(asyncio.Protocol):
         self.closed = True
         if self._ws.state is State.OPEN:
             self._ws.send_close(code, truncate_reason(reason))
-            self._queue_write()
+            self._take_output()
         config = self._config
         timeout = config.close_timeout if flush else min(config.close_timeout, 1.0)
         self._abort_timer = self._loop.call_later(timeout, self._abort)
@@ -239,17 +264,16 @@ class SyncSocket(asyncio.Protocol):
     def flush(self) -> None:
         """Write what the protocol has queued, in one write (called once per loop turn)."""
         self._dirty = False
-        data = self._ws.data_to_send()
+        out = self._out
         transport = self.transport
-        if not data or transport is None or self._lost or transport.is_closing():
+        if transport is None or self._lost or transport.is_closing():
+            out.clear()
             return
-        eof = data[-1] == b""
-        if eof:
-            data.pop()
-        if data:
-            transport.write(data[0] if len(data) == 1 else b"".join(data))
+        if out:
+            self._out = []
+            transport.writelines(out)
             self._last_sent = self._loop.time()
-        if eof:
+        if self._eof:
             # websockets ends the stream after a closing handshake or a failed connection.
             self.closed = True
             transport.close()
@@ -268,7 +292,16 @@ class SyncSocket(asyncio.Protocol):
 
     # -- internals -------------------------------------------------------------------------
 
-    def _queue_write(self) -> None:
+    def _take_output(self) -> None:
+        """Queue what websockets has to send (after each call into it), in order."""
+        data = self._ws.data_to_send()
+        if not data:
+            return
+        for chunk in data:
+            if chunk:
+                self._out.append(chunk)
+            else:
+                self._eof = True  # websockets' signal to close the TCP connection
         if not self._dirty:
             self._dirty = True
             self._endpoint.mark_dirty(self)
@@ -278,15 +311,18 @@ class SyncSocket(asyncio.Protocol):
         path = _SLASHES.sub("/", request.path.split("?", 1)[0])
         if not SYNC_PATH.match(path):
             ws.send_response(ws.reject(404, NOT_SYNC_PATH.format(path=path)))
+            self._take_output()
             self.flush()
             return
         response = ws.accept(request)
         if self._endpoint.server_header:
             response.headers["Server"] = self._endpoint.server_header
         ws.send_response(response)
+        self._take_output()
         self.flush()  # the response goes out now, whatever else this loop turn queues
         if ws.state is not State.OPEN:
             return  # a bad upgrade request: answered 4xx, the connection closes
+        self.closed = False
         endpoint = self._endpoint
         self._session = SyncSession(
             endpoint.deployment, endpoint.manager, self, self._config.max_queued_mutations
@@ -328,9 +364,9 @@ class SyncSocket(asyncio.Protocol):
         _log.warning("closing a sync socket: %s", reason)
         if self._ws.state is State.OPEN:
             self._ws.fail(code, reason)
+            self._take_output()
         self.closed = True
         self._stop_session()
-        self._queue_write()
 
     def _stop_session(self) -> None:
         if self._session is not None:
