@@ -31,8 +31,10 @@ from pyconvex.errors import ConvexError, PyconvexError
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.ctx_impl import ActionCtx, Auth
 from pyconvex.runtime.functions.env_vars import ENV_SOURCE
+from pyconvex.runtime.functions.function_path import function_ref_path
 from pyconvex.runtime.functions.log_history import LogHistory
-from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
+from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.functions.scheduler import ActionScheduler
 from pyconvex.runtime.query.transaction import Transaction
 from pyconvex.runtime.store.memory import Store
 from pyconvex.server.functions import FunctionDefinition
@@ -70,6 +72,8 @@ class ActionHost(Protocol):
         self, path: str, kind: str, allow_internal: bool
     ) -> FunctionDefinition | FunctionFailure: ...
 
+    def function_kind(self, path: str) -> FunctionKind | None: ...
+
     def _args(
         self, fn: FunctionDefinition, args: Any, tx: Transaction | None
     ) -> dict[str, Any]: ...
@@ -80,7 +84,7 @@ class ActionHost(Protocol):
     def _failure(e: BaseException, where: str) -> FunctionFailure: ...
 
 
-#: Builds the ``ctx.storage`` / ``ctx.scheduler`` of an action (set by the deployment).
+#: Builds the ``ctx.storage`` of an action (set by the deployment).
 ServiceFactory = Callable[[], Any]
 
 
@@ -93,7 +97,6 @@ class ActionRunner:
         self.running = 0
         self.waiting = 0
         self.storage: ServiceFactory | None = None
-        self.scheduler: ServiceFactory | None = None
         self._slots: asyncio.Semaphore | None = None
         self._slots_size = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -130,7 +133,9 @@ class ActionRunner:
             lambda f, a: self._call("mutation", f, a, identity, scope),
             lambda f, a: self._call("action", f, a, identity, scope),
             storage=self.storage() if self.storage is not None else None,
-            scheduler=self.scheduler() if self.scheduler is not None else None,
+            scheduler=ActionScheduler(
+                lambda f, a: self._call("mutation", f, a, None, scope), self.host.function_kind
+            ),
             run_blocking=self.run_blocking,
         )
 
@@ -226,20 +231,6 @@ class ActionRunner:
 
 class ActionTimeout(PyconvexError):
     """An action ran past its time limit."""
-
-
-def function_ref_path(fn: Any) -> str:
-    """The path of a function reference: a "module:name" string, a FunctionDefinition, or a
-    generated reference (anything with a ``path`` or ``function_path`` attribute)."""
-    if isinstance(fn, str):
-        return fn
-    for attr in ("path", "function_path"):
-        p = getattr(fn, attr, None)
-        if isinstance(p, str) and p:
-            return p
-    raise PyconvexError(
-        f"Expected a function reference (api.module.fn or 'module:fn'), got {type(fn).__name__}."
-    )
 
 
 def _duration(seconds: float) -> str:

@@ -29,13 +29,16 @@ from pyconvex.errors import ConvexError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
-from pyconvex.runtime.functions.action_runner import function_ref_path as function_ref_path
 from pyconvex.runtime.functions.ctx_impl import Auth, MutationCtx, QueryCtx
-from pyconvex.runtime.functions.env_vars import ENV_SOURCE, SYSTEM_FUNCTIONS
+from pyconvex.runtime.functions.env_vars import ENV_SOURCE
+from pyconvex.runtime.functions.function_path import function_ref_path as function_ref_path
 from pyconvex.runtime.functions.function_path import normalize_path
+from pyconvex.runtime.functions.job_runner import JobRunner
 from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
 from pyconvex.runtime.functions.log_history import LogHistory
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.functions.scheduler import TransactionScheduler
+from pyconvex.runtime.functions.system_functions import SYSTEM_FUNCTIONS
 from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, IdResolver
 from pyconvex.runtime.query.transaction import Limits, Transaction
 from pyconvex.runtime.store.committer import Committer, PendingCommit
@@ -77,6 +80,8 @@ class Deployment:
         self.admin_key: str | None = None
         self._normalized: dict[str, str] = {}
         self.actions = ActionRunner(self)
+        #: Runs ``_scheduled_functions`` when due (started by :meth:`open`).
+        self.jobs = JobRunner(self)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -142,6 +147,7 @@ class Deployment:
             writer.view_columns = persistence.view_columns
             dep.persistence = committer.persistence = writer
         committer.start()
+        dep.jobs.start(ready=bool(loaded.functions))
         return dep
 
     def _view_tables(self) -> list[tuple[str, int, dict[str, str]]]:
@@ -154,6 +160,7 @@ class Deployment:
 
     async def close(self) -> None:
         """Flush pending commits and close the database."""
+        await self.jobs.close()
         self.actions.close()
         await self.committer.close()
         if isinstance(self.persistence, ProcessPersistence):
@@ -195,6 +202,7 @@ class Deployment:
         self.functions = loaded.functions
         self.schema = schema
         self.persistence.view_columns = schema.view_columns()
+        self.jobs.functions_changed()
 
     async def create_tables(self, names: list[str]) -> None:
         """Create empty tables, with their schema indexes, as one durable commit."""
@@ -353,8 +361,12 @@ class Deployment:
         identity: Any = None,
         allow_internal: bool = False,
         idempotency_key: tuple[str, int] | None = None,
+        in_transaction: Callable[[Transaction], None] | None = None,
     ) -> FunctionResult:
-        """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts)."""
+        """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts).
+
+        ``in_transaction(tx)`` runs after the handler returned, inside its transaction: what it
+        writes commits with the mutation (the scheduler records a job's success that way)."""
         if idempotency_key is not None:
             seen = self.session_results.get(idempotency_key)
             if seen is not None:
@@ -376,10 +388,14 @@ class Deployment:
         env_token = ENV_SOURCE.set(tx)
         try:
             handler_args = self._args(fn, args, tx)
-            value = sandbox.drive(
-                fn.handler(MutationCtx(DatabaseWriter(tx), Auth(identity)), **handler_args), where
+            ctx = MutationCtx(
+                DatabaseWriter(tx),
+                Auth(identity),
+                scheduler=TransactionScheduler(tx, self.function_kind),
             )
-            value = self._result_value(fn, value)
+            value = self._result_value(fn, sandbox.drive(fn.handler(ctx, **handler_args), where))
+            if in_transaction is not None:
+                in_transaction(tx)
         except Exception as e:
             store.undo(undo)
             failure = self._failure(e, where)

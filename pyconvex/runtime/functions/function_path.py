@@ -13,6 +13,9 @@ reconnect. Every entry point normalises with :func:`normalize_path` before looki
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from pyconvex.errors import PyconvexError
 
 MAX_IDENTIFIER_LENGTH = 64
 
@@ -118,3 +121,17 @@ def _check_name(path: str, name: str) -> None:
             f"Invalid function path {path!r}: the function name {name!r} must be an "
             "identifier (a letter or '_', then letters, digits or '_')."
         )
+
+
+def function_ref_path(fn: Any) -> str:
+    """The path of a function reference: a "module:name" string, a FunctionDefinition, or a
+    generated reference (anything with a ``path`` or ``function_path`` attribute)."""
+    if isinstance(fn, str):
+        return fn
+    for attr in ("path", "function_path"):
+        p = getattr(fn, attr, None)
+        if isinstance(p, str) and p:
+            return p
+    raise PyconvexError(
+        f"Expected a function reference (api.module.fn or 'module:fn'), got {type(fn).__name__}."
+    )

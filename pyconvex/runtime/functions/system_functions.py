@@ -1,0 +1,13 @@
+"""pyconvex's built-in functions: internal mutations under ``_system/`` that the deployment
+resolves when no user function has the path (only pyconvex itself and the admin key reach
+them): writing environment variables, and the scheduler's bookkeeping."""
+
+from __future__ import annotations
+
+from pyconvex.runtime.functions import env_vars, scheduler
+from pyconvex.server.functions import FunctionDefinition
+
+SYSTEM_FUNCTIONS: dict[str, FunctionDefinition] = {
+    **env_vars.SYSTEM_FUNCTIONS,
+    **scheduler.FUNCTIONS,
+}
