@@ -36,7 +36,12 @@ from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.job_runner import JobRunner
 from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
 from pyconvex.runtime.functions.log_history import LogHistory
-from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.functions.results import (
+    AppliedMutation,
+    FunctionFailure,
+    FunctionKind,
+    FunctionResult,
+)
 from pyconvex.runtime.functions.scheduler import TransactionScheduler
 from pyconvex.runtime.functions.system_functions import SYSTEM_FUNCTIONS
 from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, IdResolver
@@ -73,7 +78,8 @@ class Deployment:
         self.committer = committer
         self.limits = limits
         self.session_results: dict[tuple[str, int], tuple[int, str]] = {}
-        self.last_commit_ts = store.durable_ts
+        #: The newest commit handed to the committer: ``(ts, future resolved when durable)``.
+        self._last_pending: tuple[int, asyncio.Future[int]] | None = None
         self.executions = 0
         #: Recent executions for `pyconvex logs`; the admin key (None: in-memory deployment).
         self.log_history = LogHistory()
@@ -219,8 +225,9 @@ class Deployment:
             new_tables.append((table.number, name))
         if not new_tables:
             return
-        self.last_commit_ts = ts
-        await self.committer.submit(PendingCommit(ts, undo, WriteSet([]), [], new_tables))
+        durable = self.committer.submit(PendingCommit(ts, undo, WriteSet([]), [], new_tables))
+        self._last_pending = (ts, durable)
+        await asyncio.shield(durable)
 
     async def refresh_views(self) -> None:
         """Re-create the per-table SQL views (after the schema's columns changed)."""
@@ -367,16 +374,45 @@ class Deployment:
 
         ``in_transaction(tx)`` runs after the handler returned, inside its transaction: what it
         writes commits with the mutation (the scheduler records a job's success that way)."""
+        applied = self.apply_mutation(
+            path,
+            args,
+            identity=identity,
+            allow_internal=allow_internal,
+            idempotency_key=idempotency_key,
+            in_transaction=in_transaction,
+        )
+        return await applied.outcome()
+
+    def apply_mutation(
+        self,
+        path: str,
+        args: dict[str, Any] | None = None,
+        *,
+        identity: Any = None,
+        allow_internal: bool = False,
+        idempotency_key: tuple[str, int] | None = None,
+        in_transaction: Callable[[Transaction], None] | None = None,
+    ) -> AppliedMutation:
+        """Run a mutation now and apply its writes to memory; report it once it is durable
+        (:meth:`AppliedMutation.outcome`).
+
+        The next mutation may run at once, before this one is durable, and read its writes:
+        mutations pipeline. So everything run after a commit depends on it — its own commit
+        is in a later batch, or it waits for that commit (``wait_ts``) — and if that batch
+        fails, the committer takes every later commit out of memory and they all fail.
+        """
         if idempotency_key is not None:
             seen = self.session_results.get(idempotency_key)
-            if seen is not None:
+            if seen is not None:  # a client re-sent it (reconnect): answer as the first time
                 ts, encoded = seen
-                await self.committer.wait_durable(ts)
-                if idempotency_key in self.session_results:
-                    return FunctionResult(loads_value(encoded), ts=max(ts, self.store.durable_ts))
+                value = FunctionResult(loads_value(encoded), ts=ts)
+                if ts <= self.store.durable_ts:
+                    return AppliedMutation(value)
+                return AppliedMutation(value, *self._pending_commit())
         fn = self._resolve(path, "mutation", allow_internal)
         if isinstance(fn, FunctionFailure):
-            return FunctionResult(failure=fn)
+            return AppliedMutation(FunctionResult(failure=fn))
         store = self.store
         ts = store.next_ts()
         undo = UndoRecord(ts)
@@ -400,39 +436,67 @@ class Deployment:
             store.undo(undo)
             failure = self._failure(e, where)
             self.log_history.record("mutation", fn.path, scope.now_ns, failure, scope.log_lines)
-            return FunctionResult(failure=failure, log_lines=scope.log_lines)
+            # It may have failed because of what it read: report it after what it read.
+            return AppliedMutation(
+                FunctionResult(failure=failure, log_lines=scope.log_lines), *self._pending_commit()
+            )
         finally:
             ENV_SOURCE.reset(env_token)
             sandbox.exit(scope, token)
         if not undo.touched and not undo.created_tables:
             # Read-only: it may have read commits that are not durable yet.
-            await self.committer.wait_durable(self.last_commit_ts)
-            self.log_history.record("mutation", fn.path, scope.now_ns, None, scope.log_lines)
-            return FunctionResult(value, None, scope.log_lines, store.durable_ts)
-        session = None
+            wait_ts, durable = self._pending_commit()
+            result = FunctionResult(value, None, scope.log_lines, max(store.durable_ts, wait_ts))
+            return self._reported(AppliedMutation(result, wait_ts, durable), fn.path, scope, None)
+        encoded = dumps_value(value) if idempotency_key is not None else ""
         if idempotency_key is not None:
-            encoded = dumps_value(value)
             self.session_results[idempotency_key] = (ts, encoded)
-            session = (idempotency_key[0], idempotency_key[1], encoded)
         pending = PendingCommit(
             ts,
             undo,
             WriteSet(store.write_entries(undo)),
             tx.document_writes(),
             tx.new_tables,
-            session,
+            None if idempotency_key is None else (*idempotency_key, encoded),
         )
-        self.last_commit_ts = ts
+        result = FunctionResult(value, None, scope.log_lines, ts)
         try:
-            await self.committer.submit(pending)
+            durable = self.committer.submit(pending)
         except StorageError as e:
-            if idempotency_key is not None:
+            store.undo(undo)
+            durable = asyncio.get_running_loop().create_future()
+            durable.set_exception(e)
+        self._last_pending = (ts, durable)
+        return self._reported(AppliedMutation(result, ts, durable), fn.path, scope, idempotency_key)
+
+    def _pending_commit(self) -> tuple[int, asyncio.Future[int] | None]:
+        """The newest commit not yet durable, as ``(ts, future)``, or ``(0, None)``."""
+        last = self._last_pending
+        if last is None or last[1].done():
+            return 0, None
+        return last
+
+    def _reported(
+        self,
+        applied: AppliedMutation,
+        path: str,
+        scope: sandbox.ExecutionScope,
+        idempotency_key: tuple[str, int] | None,
+    ) -> AppliedMutation:
+        """Record the call in the log history once its outcome is known; forget its result if
+        its batch failed (a re-send must run it again)."""
+
+        def done(_: object = None) -> None:
+            result = applied.settle()
+            if result.failure is not None and idempotency_key is not None:
                 self.session_results.pop(idempotency_key, None)
-            failure = FunctionFailure(f"Server Error\n{e}")
-            self.log_history.record("mutation", fn.path, scope.now_ns, failure, scope.log_lines)
-            return FunctionResult(failure=failure, log_lines=scope.log_lines)
-        self.log_history.record("mutation", fn.path, scope.now_ns, None, scope.log_lines)
-        return FunctionResult(value, None, scope.log_lines, ts)
+            self.log_history.record("mutation", path, scope.now_ns, result.failure, scope.log_lines)
+
+        if applied.durable is None:
+            done()
+        else:
+            applied.durable.add_done_callback(done)
+        return applied
 
     # -- actions ---------------------------------------------------------------------------
     async def run_action(

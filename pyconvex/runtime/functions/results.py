@@ -6,6 +6,8 @@ engine produces them. Nothing here knows about WebSockets or DuckDB.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,3 +50,42 @@ class FunctionResult:
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+
+@dataclass(slots=True)
+class AppliedMutation:
+    """A mutation that has run and whose writes are applied to memory, but that may not be
+    reported yet: until ``wait_ts`` is durable, the batch it wrote or read from may still fail.
+
+    ``durable`` resolves once ``wait_ts`` is durable (None: nothing to wait for), or raises
+    the ``StorageError`` of the batch that failed; :meth:`settle` then gives what to report::
+
+        applied = deployment.apply_mutation("messages:send", {"body": "hi"})
+        result = await applied.outcome()   # once durable: the value, or the storage failure
+    """
+
+    result: FunctionResult
+    wait_ts: int = 0
+    durable: asyncio.Future[int] | None = None
+
+    def settle(self) -> FunctionResult:
+        """What to report, once ``durable`` is done (or ``wait_ts`` is known to be durable):
+        the result, or the failure of the batch it depended on."""
+        fut = self.durable
+        if fut is None or not fut.done():
+            return self.result
+        error = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
+        if error is None:
+            return self.result
+        return FunctionResult(
+            failure=FunctionFailure(f"Server Error\n{error}"), log_lines=self.result.log_lines
+        )
+
+    async def outcome(self) -> FunctionResult:
+        """Wait until it may be reported; then :meth:`settle`."""
+        fut = self.durable
+        if fut is not None and not fut.done():
+            # shield: a caller giving up must not cancel a future other mutations share.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(fut)
+        return self.settle()
