@@ -15,8 +15,14 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pyconvex.errors import StorageError
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.functions.results import (
+    AppliedMutation,
+    FunctionFailure,
+    FunctionKind,
+    FunctionResult,
+)
 from pyconvex.runtime.store.read_set import (
     Commit,
     CommitListener,
@@ -114,14 +120,22 @@ def _failure(exc: Exception) -> FunctionFailure:
 class FakeDeployment:
     """In-memory tables, registered functions, commit listeners, idempotent mutations.
 
-    ``listeners_first``: call commit listeners before ``run_mutation`` resolves (True) or
-    after, from a later loop callback (False) — the session must cope with both orders.
+    Mutations pipeline as in the engine: ``apply_mutation`` applies to memory at once, and
+    everything applied during one loop turn becomes durable together at the next (one
+    "batch"). ``listeners_first``: call the commit listeners before the batch's futures
+    resolve (True) or after, from a later loop callback (False) — the session must cope with
+    both orders. ``fail_next_batch``: the next batch fails, as a storage error would.
     """
 
     def __init__(self, *, start_ts: int = 1_000_000, listeners_first: bool = False) -> None:
         self.tables: Tables = {}
         self._snapshots: list[tuple[int, Tables]] = [(start_ts, {})]
-        self._ts = start_ts
+        self._ts = start_ts  # durable
+        self._head_ts = start_ts  # applied to memory
+        self._durable_tables: Tables = {}
+        self._batch: list[tuple[int, WriteSet, asyncio.Future[int]]] = []
+        self.fail_next_batch = False
+        self.batches = 0
         self._ids = itertools.count(1)
         self._listeners: list[CommitListener] = []
         self._idempotent: dict[tuple[str, int], FunctionResult] = {}
@@ -229,30 +243,78 @@ class FakeDeployment:
         allow_internal: bool = False,
         idempotency_key: tuple[str, int] | None = None,
     ) -> FunctionResult:
+        applied = self.apply_mutation(path, args, idempotency_key=idempotency_key)
+        return await applied.outcome()
+
+    def apply_mutation(
+        self,
+        path: str,
+        args: dict[str, Any],
+        *,
+        identity: object = None,
+        allow_internal: bool = False,
+        idempotency_key: tuple[str, int] | None = None,
+    ) -> AppliedMutation:
         path = normalize_path(path)
         if idempotency_key is not None and idempotency_key in self._idempotent:
-            return self._idempotent[idempotency_key]
+            return AppliedMutation(self._idempotent[idempotency_key])
         fn = self.mutations.get(path)
         if fn is None:
-            return FunctionResult(
-                failure=FunctionFailure(f"Could not find public function for '{path}'")
+            return AppliedMutation(
+                FunctionResult(
+                    failure=FunctionFailure(f"Could not find public function for '{path}'")
+                )
             )
         self.mutation_runs.append(path)
         working = copy.deepcopy(self.tables)
         writer = FakeWriter(working, self._ids)
+        pending = self._batch[-1] if self._batch else None
+        wait = (pending[0], pending[2]) if pending else (0, None)
         try:
             value = fn(writer, args)
         except Exception as exc:
-            return FunctionResult(failure=_failure(exc), log_lines=writer.log_lines)
-        await asyncio.sleep(0)  # "durability"
-        ts = self.commit(working, writer.writes, notify=self.listeners_first)
+            return AppliedMutation(
+                FunctionResult(failure=_failure(exc), log_lines=writer.log_lines), *wait
+            )
+        if not writer.writes.entries:
+            result = FunctionResult(
+                value=value, log_lines=writer.log_lines, ts=max(self._ts, wait[0])
+            )
+            return AppliedMutation(result, *wait)
+        self._head_ts += 1
+        ts = self._head_ts
+        self.tables = working
+        self._snapshots.append((ts, copy.deepcopy(working)))
+        durable: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._commit_batch)
+        self._batch.append((ts, writer.writes, durable))
         result = FunctionResult(value=value, log_lines=writer.log_lines, ts=ts)
         if idempotency_key is not None:
             self._idempotent[idempotency_key] = result
+        return AppliedMutation(result, ts, durable)
+
+    def _commit_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if self.fail_next_batch:
+            self.fail_next_batch = False
+            self.tables = copy.deepcopy(self._durable_tables)
+            self._head_ts = self._ts
+            self._snapshots = [(t, tables) for t, tables in self._snapshots if t <= self._ts]
+            for _, _, fut in batch:
+                fut.set_exception(StorageError("the disk is full"))
+            return
+        self.batches += 1
+        latest = batch[-1][0]
+        self._ts = latest
+        self._durable_tables = copy.deepcopy(self.tables)
+        commits = [Commit(ts, writes) for ts, writes, _ in batch]
+        if self.listeners_first:
+            self._notify(latest, commits)
+        for ts, _, fut in batch:
+            fut.set_result(ts)
         if not self.listeners_first:
-            commit = Commit(ts, writer.writes)
-            asyncio.get_running_loop().call_soon(self._notify, ts, [commit])
-        return result
+            asyncio.get_running_loop().call_soon(self._notify, latest, commits)
 
     async def run_action(
         self,
@@ -276,8 +338,10 @@ class FakeDeployment:
 
     def commit(self, tables: Tables, writes: WriteSet, *, notify: bool = True) -> int:
         """Make ``tables`` the new state at a fresh ts; tell the listeners if ``notify``."""
-        self._ts += 1
+        self._head_ts += 1
+        self._ts = self._head_ts
         self.tables = tables
+        self._durable_tables = copy.deepcopy(tables)
         self._snapshots.append((self._ts, copy.deepcopy(tables)))
         if notify:
             self._notify(self._ts, [Commit(self._ts, writes)])

@@ -163,8 +163,9 @@ async def test_mutation_response_then_transition_at_its_ts(listeners_first: bool
     assert decode_ts(t["endVersion"]["ts"]) >= commit_ts
     updates = [m["value"] for f in [*before, t, *c.pending()] for m in f["modifications"]]
     assert updates == [["x"]]
-    if listeners_first:
-        assert len(before) == 1 and t["modifications"] == []
+    # Nothing came before the response, and the Transition right after it has the write.
+    assert before == []
+    assert [m["value"] for m in t["modifications"]] == [["x"]]
     await c.stop()
 
 
@@ -477,3 +478,75 @@ async def test_slow_client_gets_an_overload_close_reason(
     assert c.close_frame.reason.startswith(OVERLOADED_REASON)
     await asyncio.wait_for(c.gone.wait(), 10)  # it answered the close: the server hung up
     assert not c.transport.aborted
+
+
+@pytest.mark.parametrize("listeners_first", [False, True])
+async def test_many_mutations_in_flight_answer_before_their_transition_without_delaying_others(
+    deployment: FakeDeployment, listeners_first: bool
+) -> None:
+    deployment.listeners_first = listeners_first  # True: as the committer does
+    manager = SubscriptionManager(deployment)
+    writer = Client(deployment, manager)
+    observer = Client(deployment, manager)
+    for i, c in enumerate((writer, observer)):
+        c.connect(session_id=f"s{i}")
+        c.add(1, "messages:list", {"channel": "a"})
+        await c.transition()
+    n = 40
+    for i in range(n):
+        writer.mutation(i, "messages:send", {"channel": "a", "body": str(i)})
+    # They ran one after another without waiting to be durable: one commit batch for all.
+    assert deployment.mutation_runs == ["messages:send"] * n
+    responded: list[int] = []
+    shown: list[str] = []
+    while len(responded) < n or len(shown) < n:
+        frame = await writer.recv()
+        if frame["type"] == "MutationResponse":
+            assert frame["success"] is True
+            responded.append(frame["requestId"])
+            # The other socket's Transition went out in the same write round, not after.
+            assert not observer.frames.empty()
+        else:
+            assert frame["type"] == "Transition"
+            for m in frame["modifications"]:
+                shown = m["value"]
+                # Only writes whose responses came first.
+                assert {int(body) for body in shown} <= set(responded)
+    assert responded == list(range(n))
+    assert deployment.batches == 1
+    seen = (await observer.transition())["modifications"][0]["value"]
+    assert seen == [str(i) for i in range(n)]
+    await writer.stop()
+    await observer.stop()
+
+
+async def test_a_failed_batch_fails_every_mutation_that_ran_after_it(
+    deployment: FakeDeployment, manager: SubscriptionManager
+) -> None:
+    @deployment.mutation("messages:count_now")
+    def count_now(db: FakeWriter, args: dict[str, Any]) -> Any:
+        return float(len(db.where("messages", "channel", "a")))
+
+    @deployment.mutation("messages:refuse_if_any")
+    def refuse_if_any(db: FakeWriter, args: dict[str, Any]) -> Any:
+        if db.where("messages", "channel", "a"):
+            raise FakeConvexError({"code": "NOT_EMPTY"})
+
+    c = Client(deployment, manager)
+    c.connect()
+    c.add(1, "messages:list", {"channel": "a"})
+    await c.transition()
+    deployment.fail_next_batch = True
+    c.mutation(0, "messages:send", {"channel": "a", "body": "lost"})
+    c.mutation(1, "messages:count_now", {})  # read-only: it read the lost write
+    c.mutation(2, "messages:refuse_if_any", {})  # failed because of the lost write
+    responses = [await c.recv() for _ in range(3)]
+    assert [r["requestId"] for r in responses] == [0, 1, 2]
+    for r in responses:
+        assert r["success"] is False and "the disk is full" in r["result"], r
+        assert "errorData" not in r  # not the ConvexError the handler raised
+    assert (await c.transition())["modifications"] == []
+    c.mutation(3, "messages:send", {"channel": "a", "body": "kept"})
+    assert (await c.recv())["success"] is True
+    assert (await c.transition())["modifications"][0]["value"] == ["kept"]
+    await c.stop()

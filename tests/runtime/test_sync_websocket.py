@@ -266,7 +266,9 @@ async def test_a_client_flooding_mutations_is_paused_and_every_mutation_still_ru
     monkeypatch.setattr(SyncSocket, "pause_input", counting_pause)
     deployment = FakeDeployment()
     seen: list[float] = []
-    deployment.mutation("m:put")(lambda db, args: seen.append(args["i"]))
+    deployment.mutation("m:put")(
+        lambda db, args: (seen.append(args["i"]), db.insert("t", {"i": args["i"]}))
+    )
     listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pyconvex.protocol import (
@@ -42,7 +44,7 @@ from pyconvex.protocol import (
 )
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
+from pyconvex.runtime.functions.results import AppliedMutation, FunctionFailure, FunctionResult
 from pyconvex.runtime.net.subscriptions import (
     SERVER_ERROR,
     QueryRunner,
@@ -61,6 +63,8 @@ CLOSE_PROTOCOL_ERROR = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 OVERLOADED_REASON = "SubscriptionsWorkerFullError"
+#: Mutations a session runs in one turn of the event loop before letting other sockets in.
+MUTATIONS_PER_TURN = 64
 
 AUTH_NOT_CONFIGURED = (
     "Authentication is not configured in this deployment, so the {kind} token was rejected. "
@@ -71,6 +75,16 @@ AUTH_NOT_CONFIGURED = (
 
 class SyncDeployment(QueryRunner, Protocol):
     """The part of the Deployment a session needs beyond queries."""
+
+    def apply_mutation(
+        self,
+        path: str,
+        args: dict[str, Value],
+        *,
+        identity: object = None,
+        allow_internal: bool = False,
+        idempotency_key: tuple[str, int] | None = None,
+    ) -> AppliedMutation: ...
 
     async def run_mutation(
         self,
@@ -136,10 +150,12 @@ class SyncSession:
         self.admin = False  # authenticated with the admin key: internal queries allowed
         self.queries: dict[int, Subscription] = {}
         self._owed_ts: int | None = None
-        self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
+        self._waiting: deque[Mutation] = deque()  # received, not run yet
+        self._in_flight: deque[_InFlight] = deque()  # run, response not sent yet
+        self._turn_runs = 0  # mutations run in this turn of the event loop
+        self._next_turn_scheduled = False
         self._max_queued = max_queued_mutations
         self._input_paused = False
-        self._mutation_worker: asyncio.Task[None] | None = None
         self._actions: set[asyncio.Task[None]] = set()
         self.stopped = False
 
@@ -196,8 +212,8 @@ class SyncSession:
         for query_id, sub in self.queries.items():
             self._manager.unsubscribe(self, query_id, sub)
         self.queries.clear()
-        if self._mutation_worker is not None:
-            self._mutation_worker.cancel()
+        self._waiting.clear()
+        self._in_flight.clear()
         for task in list(self._actions):
             task.cancel()
 
@@ -325,12 +341,15 @@ class SyncSession:
         if self._sink.closed:  # closing (e.g. overloaded): stop costing re-runs
             self.stop()
             return
+        # This session's own mutations in the batch are reported first: their responses must
+        # precede the Transition that shows their writes.
+        sent = bool(self._in_flight) and self._send_responses(ts) is not None
         modifications = [
             query_modification(query_id, sub.body)
             for query_id, sub in changed
             if self.queries.get(query_id) is sub
         ]
-        if modifications:
+        if modifications or sent:
             self._transition(modifications)
 
     def _owe_transition(self, ts: int) -> None:
@@ -343,90 +362,149 @@ class SyncSession:
             return
         self._transition([])
 
-    # -- mutations and actions --------------------------------------------------------------
+    # -- mutations: a pipeline per session ---------------------------------------------------
+    #
+    # Mutations run one at a time in arrival order (PROTOCOL §1.5), each as soon as the one
+    # before it is applied to memory (Deployment.apply_mutation), not once it is durable: the
+    # next runs while the committer makes the previous one durable. Responses leave in arrival
+    # order, each once what it wrote or read is durable, and always before the Transition that
+    # carries its writes: the npm client drops an optimistic update only when a Transition at
+    # or after its ts follows the response, and holds both documents until then.
 
     def _enqueue_mutation(self, message: Mutation) -> None:
-        self._mutations.put_nowait(message)
-        if self._mutations.qsize() >= self._max_queued and not self._input_paused:
+        self._waiting.append(message)
+        self._run_waiting()
+        if not self._input_paused and self._backlog() >= self._max_queued:
             self._input_paused = True
             self._sink.pause_input()
-        if self._mutation_worker is None:
-            self._mutation_worker = asyncio.create_task(
-                self._run_mutations(), name="pyconvex-sync-mutations"
-            )
 
-    async def _run_mutations(self) -> None:
-        # One at a time, in arrival order (PROTOCOL §1.5).
-        while True:
-            message = await self._mutations.get()
-            if self._input_paused and self._mutations.qsize() <= self._max_queued // 2:
-                self._input_paused = False
-                self._sink.resume_input()
-            result, path = await self._call(
-                "mutation",
-                message.udf_path,
-                message.args,
-                message.component_path,
-                request_id=message.request_id,
-            )
-            if self.stopped:
-                return
-            frame, ok = _response_frame("Mutation", message.request_id, result, path)
+    def _backlog(self) -> int:
+        return len(self._waiting) + len(self._in_flight)
+
+    def _run_waiting(self) -> None:
+        """Run the mutations received so far, at once, but at most ``MUTATIONS_PER_TURN`` per
+        loop turn: a client flooding mutations must not hold the event loop (and every other
+        socket); the rest run in the following turns."""
+        waiting = self._waiting
+        while waiting and not self.stopped and self._turn_runs < MUTATIONS_PER_TURN:
+            if not self._next_turn_scheduled:
+                self._next_turn_scheduled = True
+                asyncio.get_running_loop().call_soon(self._next_turn)
+            self._turn_runs += 1
+            self._run(waiting.popleft())
+
+    def _next_turn(self) -> None:
+        self._next_turn_scheduled = False
+        self._turn_runs = 0
+        self._run_waiting()
+
+    def _run(self, message: Mutation) -> None:
+        path, args, problem = _call_target(message.udf_path, message.args, message.component_path)
+        if problem is not None:
+            applied = AppliedMutation(_failed(problem))
+        else:
+            assert self.session_id is not None and args is not None
+            try:
+                applied = self._deployment.apply_mutation(
+                    path,
+                    args,
+                    identity=self.identity,
+                    idempotency_key=(self.session_id, message.request_id),
+                )
+            except Exception:
+                _log.exception("mutation %s crashed the engine", path)
+                applied = AppliedMutation(_failed(SERVER_ERROR))
+            log_function_lines("mutation", path, applied.result.log_lines)
+        self._in_flight.append(_InFlight(message.request_id, path, applied))
+        if applied.durable is None or applied.durable.done():
+            self._responses_ready()
+        else:
+            applied.durable.add_done_callback(self._responses_ready)
+
+    def _responses_ready(self, _: object = None) -> None:
+        """A mutation may be reported: send what can go, then a Transition after it."""
+        if self.stopped:
+            return
+        owed = self._send_responses(self._manager.ts)
+        if owed is None:
+            return
+        if owed <= self._manager.ts:
+            self._transition([])
+        else:  # the subscriptions have not caught up with the commit yet
+            self._owe_transition(owed)
+
+    def _send_responses(self, durable_ts: int) -> int | None:
+        """Send the responses at the head of the pipeline that may be reported (everything up
+        to ``durable_ts`` is durable). Returns None if none was sent, else the ts a Transition
+        must reach after them (0 if only failures were sent: the Rust/Python client completes
+        a failed mutation only on the next Transition, so one must follow those too)."""
+        in_flight = self._in_flight
+        owed: int | None = None
+        while in_flight:
+            head = in_flight[0]
+            applied = head.applied
+            durable = applied.durable
+            if durable is not None and not durable.done() and applied.wait_ts > durable_ts:
+                break
+            in_flight.popleft()
+            result = applied.settle()
+            frame, ok = _response_frame("Mutation", head.request_id, result, head.path)
             self._sink.send(frame)
-            if ok and result.ts is not None:
-                self._owe_transition(result.ts)
-            elif not ok:
-                # The Rust/Python client completes a mutation that failed with ConvexError only
-                # on the next Transition, so one must follow failures too.
-                self._transition([])
+            ts = result.ts if ok and result.ts is not None else 0
+            owed = ts if owed is None else max(owed, ts)
+        if self._input_paused and self._backlog() <= self._max_queued // 2:
+            self._input_paused = False
+            self._sink.resume_input()
+        return owed
+
+    # -- actions ----------------------------------------------------------------------------
 
     async def _run_action(self, message: Action) -> None:
-        result, path = await self._call(
-            "action", message.udf_path, message.args, message.component_path
-        )
+        path, args, problem = _call_target(message.udf_path, message.args, message.component_path)
+        if problem is not None:
+            result = _failed(problem)
+        else:
+            assert args is not None
+            try:
+                result = await self._deployment.run_action(path, args, identity=self.identity)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("action %s crashed the engine", path)
+                result = _failed(SERVER_ERROR)
+            log_function_lines("action", path, result.log_lines)
         if self.stopped:
             return
         self._sink.send(_response_frame("Action", message.request_id, result, path)[0])
 
-    async def _call(
-        self,
-        kind: str,
-        udf_path: str,
-        raw_args: Any,
-        component_path: str | None,
-        *,
-        request_id: int | None = None,
-    ) -> tuple[FunctionResult, str]:
-        try:
-            path = normalize_path(udf_path)
-        except ValueError as exc:
-            return _failed(str(exc)), udf_path
-        if component_path:
-            return _failed(
-                f"Component paths are not supported (got componentPath {component_path!r})."
-            ), path
-        try:
-            args = decode_args(raw_args)
-        except ValueError as exc:
-            return _failed(f"Invalid arguments for {path}: {exc}"), path
-        try:
-            if kind == "mutation":
-                assert self.session_id is not None and request_id is not None
-                result = await self._deployment.run_mutation(
-                    path,
-                    args,
-                    identity=self.identity,
-                    idempotency_key=(self.session_id, request_id),
-                )
-            else:
-                result = await self._deployment.run_action(path, args, identity=self.identity)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("%s %s crashed the engine", kind, path)
-            return _failed(SERVER_ERROR), path
-        log_function_lines(kind, path, result.log_lines)
-        return result, path
+
+@dataclass(slots=True)
+class _InFlight:
+    """A mutation that has run and whose response has not been sent."""
+
+    request_id: int
+    path: str
+    applied: AppliedMutation
+
+
+def _call_target(
+    udf_path: str, raw_args: Any, component_path: str | None
+) -> tuple[str, dict[str, Value] | None, str | None]:
+    """``(normalised path, decoded args, None)``, or ``(path, None, what is wrong)``."""
+    try:
+        path = normalize_path(udf_path)
+    except ValueError as exc:
+        return udf_path, None, str(exc)
+    if component_path:
+        return (
+            path,
+            None,
+            f"Component paths are not supported (got componentPath {component_path!r}).",
+        )
+    try:
+        return path, decode_args(raw_args), None
+    except ValueError as exc:
+        return path, None, f"Invalid arguments for {path}: {exc}"
 
 
 def _response_frame(

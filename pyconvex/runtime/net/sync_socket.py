@@ -66,9 +66,9 @@ class SyncConfig:
     ``max_outbound_bytes``: a socket whose unsent frames exceed this is closed as overloaded.
     ``close_timeout``: how long a close may wait on a stuck client before the TCP connection
     is aborted.
-    ``max_queued_mutations``: mutations a socket may have waiting before its input is paused
-    (TCP backpressure on a client that sends faster than they commit); reading resumes at
-    half of it.
+    ``max_queued_mutations``: mutations a socket may have unanswered (waiting to run, or run
+    and waiting to be durable) before its input is paused (TCP backpressure on a client that
+    sends faster than they commit); reading resumes at half of it.
     ``max_message_bytes``: the largest client message (Convex's limit on function arguments).
     """
 
