@@ -435,6 +435,9 @@ class LogEntry:
     duration_ms: float
     error: str | None
     log_lines: list[str]
+    #: For an uncaught exception: its traceback with the user's frames only, and with all.
+    traceback: str | None = None
+    full_traceback: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -455,6 +458,8 @@ class LogEntry:
             "status": "success" if self.error is None else "failure",
             "error": self.error,
             "logLines": list(self.log_lines),
+            "traceback": self.traceback,
+            "fullTraceback": self.full_traceback,
         }
 
     @classmethod
@@ -466,6 +471,12 @@ class LogEntry:
             str(obj["kind"]),
             str(obj["path"]),
             float(obj["durationMs"]),
-            None if obj.get("error") is None else str(obj["error"]),
+            _optional_str(obj.get("error")),
             [str(line) for line in obj.get("logLines") or []],
+            _optional_str(obj.get("traceback")),
+            _optional_str(obj.get("fullTraceback")),
         )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)

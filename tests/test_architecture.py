@@ -63,6 +63,8 @@ LAYERS: dict[str, set[str]] = {
         "pyconvex.codegen",
         "pyconvex.project",
         "pyconvex.failures",
+        # The dev console prints the log history's entries (protocol.LogEntry).
+        "pyconvex.protocol",
     },
     # The command line sits on top of everything (``python -m pyconvex`` is its door).
     "pyconvex.cli": set(),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 from pyconvex.errors import PyconvexError
@@ -46,3 +48,32 @@ def test_value_errors_stay_value_errors() -> None:
 
     for cls in (InvalidValueError, ValidationError, EnvVarError):
         assert issubclass(cls, ValueError) and issubclass(cls, PyconvexError)
+
+
+PROMISES = re.compile(
+    r"later issue|later (pyconvex )?version|future version|coming (soon|in)", re.I
+)
+
+
+def test_no_message_promises_a_future_version() -> None:
+    # A missing feature says plainly "pyconvex does not support X" (docstrings may plan ahead).
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and PROMISES.search(node.value)
+            ):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value[:80]}")
+    assert found == []

@@ -6,7 +6,6 @@ The loop itself (watch, load, codegen, schema push, swap) is :mod:`pyconvex.dev.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +28,12 @@ def dev(
             "(exit code 0: pushed, 1: refused or failed to load).",
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show pyconvex's own frames in tracebacks, not only yours."
+        ),
+    ] = False,
 ) -> None:
     """Serve the functions in ./convex on http://HOST:PORT and push every save until Ctrl-C."""
     try:
@@ -37,14 +42,15 @@ def dev(
     except ProjectError as exc:
         render_failure(CliFailure("Cannot start pyconvex dev", detail=str(exc), code=EXIT_USAGE))
         raise typer.Exit(EXIT_USAGE) from None
-    from pyconvex.dev.serve import run_dev
+    from pyconvex.dev.serve import run_dev, stopped_message
     from pyconvex.runtime.net.event_loop import run
 
     _configure_logging()
     chosen = settings.port if port is None else port
     try:
-        code = run(run_dev(settings, host, chosen, once=once))
+        code = run(run_dev(settings, host, chosen, once=once, verbose=verbose))
     except KeyboardInterrupt:
+        print(stopped_message(settings), flush=True)
         code = 0
     except CliFailure as failure:
         render_failure(failure)
@@ -63,10 +69,7 @@ def dev(
 
 
 def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    functions = logging.getLogger("pyconvex.functions")
-    functions.addHandler(handler)
-    functions.setLevel(logging.INFO)
-    functions.propagate = False
+    # Function executions are printed from the deployment's log history (dev/console.py), once
+    # each; the engine's per-call echo is for servers without a console.
+    logging.getLogger("pyconvex.functions").propagate = False
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

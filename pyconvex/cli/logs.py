@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from pyconvex.cli.admin_command import (
     AdminKeyOption,
@@ -15,9 +13,9 @@ from pyconvex.cli.admin_command import (
     admin_client,
     reported_failures,
 )
-from pyconvex.protocol import LogEntry
+from pyconvex.dev.console import ExecutionPrinter
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # a traceback line stays one line
 
 
 def logs(
@@ -27,6 +25,10 @@ def logs(
             min=0, metavar="N", help="First print this many recent executions from the history."
         ),
     ] = 10,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show pyconvex's own frames in tracebacks too."),
+    ] = False,
     follow: Annotated[
         bool,
         typer.Option(help="Keep streaming new executions until Ctrl-C (--no-follow: stop)."),
@@ -42,25 +44,9 @@ def logs(
             out.print(f"[dim]Watching logs of {client.url} (Ctrl-C to stop)...[/dim]")
 
         entries = client.follow_logs(history, opened) if follow else client.log_history(history)
+        printer = ExecutionPrinter(out, verbose=verbose)
         try:
             for entry in entries:
-                print_entry(entry)
+                printer.print(entry)
         except KeyboardInterrupt:
             return
-
-
-def print_entry(entry: LogEntry) -> None:
-    """One execution: ``time kind path duration outcome``, then its log lines indented."""
-    when = datetime.fromtimestamp(entry.started_ms / 1000).isoformat(
-        sep=" ", timespec="milliseconds"
-    )
-    outcome = "[green]success[/green]" if entry.ok else "[red]failure[/red]"
-    out.print(
-        f"[dim]{when}[/dim] [bold]{entry.letter}[/bold] {escape(entry.path)} "
-        f"[dim]{entry.duration_ms:.1f} ms[/dim] {outcome}"
-    )
-    for line in entry.log_lines:
-        out.print(f"    {escape(line)}")
-    if entry.error is not None:
-        for line in entry.error.splitlines():
-            out.print(f"    [red]{escape(line)}[/red]")

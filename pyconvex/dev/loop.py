@@ -92,6 +92,8 @@ class _Attempt:
     started: float
     #: Print "ready" at once (the start-up push waits until the server listens).
     announce: bool = True
+    #: Files of the functions directory deleted since the last push (named in "ready").
+    deleted: tuple[Path, ...] = ()
 
 
 class DevLoop:
@@ -120,6 +122,8 @@ class DevLoop:
         self.pushes = 0
         self._refused_tables: set[str] = set()
         self._changed: set[Path] = set()
+        #: The last load failed (its error is on screen): the next good load says "ready".
+        self._load_failed = False
         self._retry = False
         self._wake = asyncio.Event()
         self._remove_listener: Callable[[], None] | None = None
@@ -140,6 +144,7 @@ class DevLoop:
                     raise
                 loaded = self._load(previous, changed or set())
         except ModuleLoadError as e:
+            self._load_failed = True
             self._report(self._load_failure(e))
             return None
         except Exception as e:
@@ -153,7 +158,9 @@ class DevLoop:
                     "serving meanwhile.",
                 )
             )
+            self._load_failed = True
             return None
+        self._load_failed = False
         serving_package = self.serving.package if self.serving is not None else None
         if previous is not None and previous.package not in (loaded.package, serving_package):
             unload(previous)
@@ -263,14 +270,27 @@ class DevLoop:
         return True
 
     def _ready(self, result: PushResult, attempt: _Attempt) -> None:
-        ms = (time.perf_counter() - attempt.started) * 1000
         for line in result.diff.summary():
             self.out.print(f"  {escape(line)}")
+        self._ready_unchanged(attempt)
+
+    def _ready_unchanged(self, attempt: _Attempt) -> None:
+        """The "ready in N ms (...)" line: how many functions, and which of the user's files
+        were reloaded or removed."""
+        ms = (time.perf_counter() - attempt.started) * 1000
         n = len(attempt.loaded.functions)
-        changed = sorted(attempt.loaded.executed)
         what = f"{n} function{'s' if n != 1 else ''}"
+        changed = sorted(
+            c
+            for c in attempt.loaded.executed
+            if c != "_generated" and not c.startswith("_generated.")
+        )
         if self.pushes > 1 and changed and len(changed) <= 3:
             what += ", reloaded " + ", ".join(_module_file(c) for c in changed)
+        if attempt.deleted:
+            what += ", removed " + ", ".join(
+                _relative(p, self.functions_dir) for p in attempt.deleted
+            )
         self.out.print(f"pyconvex dev: ready in {ms:.0f} ms ({escape(what)})")
 
     def _violation_failure(self, v: SchemaViolation) -> CliFailure:
@@ -355,20 +375,26 @@ class DevLoop:
         changed, self._changed = self._changed, set()
         retry, self._retry = self._retry, False
         loaded: LoadedFunctions | None
+        deleted = tuple(sorted(p for p in changed if not p.exists()))
         if changed:
             before = self.latest
+            recovering = self._load_failed
             loaded = self.load(changed)
             if loaded is None:
                 return False
             unchanged = not loaded.executed and not loaded.removed
             if unchanged and before is self.serving and not self._refused_tables:
                 self.serving = self.latest = loaded
-                return None  # saved without changes
+                if not recovering:
+                    return None  # saved without changes
+                # The file that failed was fixed back or deleted: say the code is good again.
+                self._ready_unchanged(_Attempt(loaded, started, deleted=deleted))
+                return True
         elif retry and self.latest is not None and self.latest is not self.serving:
             loaded = self.latest
         else:
             return None
-        return await self.push(_Attempt(loaded, started))
+        return await self.push(_Attempt(loaded, started, deleted=deleted))
 
     async def _watch(self, stop: asyncio.Event) -> None:
         from watchfiles import PythonFilter, awatch
@@ -412,6 +438,13 @@ class _Progress:
             return
         self.last = now
         self.out.print(f"  {escape(what)}: {done:,}/{total:,} documents")
+
+
+def _relative(path: Path, directory: Path) -> str:
+    try:
+        return path.relative_to(directory).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _module_file(name: str) -> str:

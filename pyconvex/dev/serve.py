@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import sys
 
+from pyconvex.dev.console import ExecutionFeed, ExecutionPrinter
 from pyconvex.dev.loop import DevLoop, busy_failure
 from pyconvex.failures import EXIT_FAILURE
 from pyconvex.project import (
@@ -29,6 +30,15 @@ from pyconvex.runtime.net.subscriptions import SubscriptionManager
 _WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
 
 
+def stopped_message(settings: ProjectSettings) -> str:
+    """What ``pyconvex dev`` says when Ctrl-C stops it."""
+    try:
+        data = settings.data_dir.relative_to(settings.root).as_posix() + "/"
+    except ValueError:
+        data = str(settings.data_dir)
+    return f"pyconvex dev: stopped. The data is kept in {data}; `pyconvex dev` serves it again."
+
+
 def local_url(url: str) -> str:
     """The URL the admin commands should use: a wildcard listen address becomes 127.0.0.1."""
     scheme, _, rest = url.partition("://")
@@ -36,10 +46,17 @@ def local_url(url: str) -> str:
     return f"{scheme}://127.0.0.1:{port}" if host in _WILDCARD_HOSTS else url
 
 
-async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool = False) -> int:
+async def run_dev(
+    settings: ProjectSettings,
+    host: str,
+    port: int,
+    *,
+    once: bool = False,
+    verbose: bool = False,
+) -> int:
     """``pyconvex dev``: serve and push on every save until interrupted (``once``: push and
-    return the exit code). Raises :class:`~pyconvex.failures.CliFailure` for what stops it from
-    starting."""
+    return the exit code). ``verbose`` shows pyconvex's own frames in tracebacks. Raises
+    :class:`~pyconvex.failures.CliFailure` for what stops it from starting."""
     if running_deployment(settings.data_dir) is not None:
         raise busy_failure(settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +72,7 @@ async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool
             loop.announce_startup()
             ok = loop.latest is not None and loop.serving is loop.latest
             return 0 if ok else EXIT_FAILURE
-        await _serve(loop, settings, host, port, stop)
+        await _serve(loop, settings, host, port, stop, verbose)
     finally:
         stop.set()
         await loop.close()
@@ -64,7 +81,12 @@ async def run_dev(settings: ProjectSettings, host: str, port: int, *, once: bool
 
 
 async def _serve(
-    loop: DevLoop, settings: ProjectSettings, host: str, port: int, stop: asyncio.Event
+    loop: DevLoop,
+    settings: ProjectSettings,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    verbose: bool,
 ) -> None:
     from pyconvex.runtime.net.app import serve
 
@@ -73,6 +95,10 @@ async def _serve(
     manager = SubscriptionManager(deployment)
     loop.manager = manager
     pusher: asyncio.Task[None] | None = None
+    feed = ExecutionFeed(
+        deployment.log_history, ExecutionPrinter(loop.out, verbose=verbose, full_date=False)
+    )
+    executions = asyncio.create_task(feed.run(), name="pyconvex-dev-console")
 
     def listening(url: str) -> None:
         nonlocal pusher
@@ -86,8 +112,13 @@ async def _serve(
         await serve(deployment, host=host, port=port, on_listening=listening, subscriptions=manager)
     finally:
         stop.set()
+        executions.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await executions
+        feed.drain()
         if pusher is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(pusher, 15)
         remove_deployment_file(settings.data_dir)
-        sys.stdout.flush()
+    loop.out.print(stopped_message(settings))
+    sys.stdout.flush()

@@ -133,3 +133,62 @@ def test_dev_serves_on_a_free_port_until_interrupted(tmp_path: Path, configured:
     assert code == 0
     assert (project / ("state" if configured else ".pyconvex")).is_dir()
     assert any("saying hello" in line for line in lines)  # log lines reach the console
+
+
+CONSOLE_FUNCTIONS = """
+from pyconvex import mutation, query, v
+
+@query(args={})
+async def hello(ctx):
+    print("saying hello")
+    return "hello"
+
+def helper():
+    return 1 / 0
+
+@query(args={})
+async def crash(ctx):
+    print("about to fail")
+    return helper()
+
+@mutation(args={"n": v.float64()})
+async def takes(ctx, n):
+    return n
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_console_shows_each_execution_once_with_the_users_frames(
+    tmp_path: Path, verbose: bool
+) -> None:
+    project = make_project(tmp_path)
+    (project / "convex" / "greet.py").write_text(CONSOLE_FUNCTIONS)
+    proc, url, lines, reader = _start(project, "--port", "0", *(["-v"] if verbose else []))
+    try:
+        calls = [
+            ("query", "greet:hello", {}),
+            ("query", "greet:crash", {}),
+            ("mutation", "greet:takes", {"n": "x"}),  # refused by the argument validator
+            ("query", "greet:nope", {}),  # no such function
+        ]
+        for kind, path, args in calls:
+            httpx.post(f"{url}/api/{kind}", json={"path": path, "args": args}, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(20)
+        reader.join(20)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert code == 0
+    shown = [line.rstrip("\n") for line in lines]
+    text = "\n".join(shown)
+    assert text.count("saying hello") == 1  # each log line once, under its function
+    header = next(i for i, line in enumerate(shown) if "greet:hello" in line)
+    assert shown[header + 1].strip() == "[LOG] saying hello"
+    assert re.search(r'greet\.py", line \d+, in crash', text) and "ZeroDivisionError" in text
+    assert ("pyconvex/runtime/functions" in text) == verbose  # pyconvex's frames: -v only
+    assert "Value at .n must be v.float64(), got string 'x'" in text
+    assert "Could not find public function for 'greet:nope'" in text
+    assert shown[-1] == (
+        "pyconvex dev: stopped. The data is kept in .pyconvex/; `pyconvex dev` serves it again."
+    )

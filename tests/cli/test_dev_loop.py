@@ -523,3 +523,46 @@ async def test_start_with_a_broken_module_serves_once_it_is_fixed(dev: Any, tmp_
     h.edit("other.py", OTHER)
     assert await h.loop.step() is True
     assert h.query("messages:hello") == "hello" and h.query("other:ping") == "pong"
+
+
+# -- what the console says ------------------------------------------------------------------------
+
+
+async def test_deleting_a_broken_file_recovers_and_says_so(dev: Any) -> None:
+    h = await dev()
+    h.edit("broken.py", "def broken(:\n")
+    assert await h.loop.step() is False
+    assert "convex/broken.py:1" in h.err
+    ready_before = h.out.count("pyconvex dev: ready in")
+    path = h.loop.functions_dir / "broken.py"
+    path.unlink()
+    h.loop.notice({path})
+    assert await h.loop.step() is True
+    assert h.out.count("pyconvex dev: ready in") == ready_before + 1
+    assert "removed broken.py" in h.out.splitlines()[-1]
+    assert h.query("other:ping") == "pong"
+    # A later save without changes is quiet again.
+    h.edit("other.py", OTHER)
+    assert await h.loop.step() is None
+
+
+async def test_fixing_a_broken_file_back_to_what_serves_says_ready(dev: Any) -> None:
+    h = await dev()
+    h.edit("other.py", "def broken(:\n")
+    assert await h.loop.step() is False
+    h.edit("other.py", OTHER)  # back to the code that serves: nothing to push, but say so
+    assert await h.loop.step() is True
+    assert h.out.splitlines()[-1].startswith("pyconvex dev: ready in")
+
+
+async def test_reload_lines_name_the_users_files_not_generated_ones(dev: Any) -> None:
+    h = await dev(codegen=Codegen())
+    h.edit("uses.py", "from ._generated.api import api\n")
+    assert await h.loop.step() is True
+    # A new function changes _generated/api.py, which reloads too: only user files are named.
+    h.edit("more.py", OTHER.replace("ping", "pong"))
+    assert await h.loop.step() is True
+    assert h.loop.serving is not None
+    assert any(m.startswith("_generated") for m in h.loop.serving.executed)
+    last = h.out.splitlines()[-1]
+    assert "reloaded more.py, uses.py" in last and "_generated" not in last

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_run import DevProcess, Lines, assert_all_documented, flat, invoke, pyconvex, serve_project
+from test_run import DevProcess, Lines, assert_all_documented, invoke, pyconvex, serve_project
 
 from pyconvex.failures import EXIT_UNAVAILABLE
 
@@ -30,12 +30,19 @@ def test_history_shows_kind_path_outcome_and_log_lines(
     r = invoke(dev.root, "logs", "--history", "2", "--no-follow", monkeypatch=monkeypatch)
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert len(lines) == 6, lines  # 2 executions, one log line, three error lines
     assert " M messages:send " in lines[0] and lines[0].endswith(" success")
     assert lines[1] == "    [LOG] sending logged"
     assert " Q messages:crash " in lines[2] and lines[2].endswith(" failure")
-    assert "Uncaught RuntimeError: boom" in flat("\n".join(lines[3:]))
+    trace = "\n".join(lines[3:])
+    assert 'messages.py", line' in trace and "in crash" in trace
+    assert "RuntimeError: boom" in trace
+    assert "pyconvex/runtime" not in trace  # the user's frames only, each on one line
+    assert all(line.startswith("    ") for line in lines[3:])
     assert "_system" not in r.stdout  # `pyconvex env` writes are not the user's executions
+    verbose = invoke(
+        dev.root, "logs", "--history", "2", "--no-follow", "-v", monkeypatch=monkeypatch
+    )
+    assert "pyconvex/runtime/functions" in verbose.stdout
 
 
 def test_follow_streams_new_executions_until_interrupted(dev: DevProcess) -> None:

@@ -114,7 +114,9 @@ async def test_every_execution_is_recorded_with_its_log_lines(
         ("M", "jobs:fail", False),
         ("Q", "jobs:look", True),  # called by the action: its own execution
         ("A", "jobs:work", True),
-    ]  # a call to a missing function runs nothing and is not recorded
+        ("Q", "jobs:missing", False),  # runs nothing, but the developer sees what was asked
+    ]
+    assert entries[-1].error is not None and "Could not find" in entries[-1].error
     assert entries[0].log_lines == ["[LOG] looking"]
     assert entries[1].error is not None and "nope" in entries[1].error
     assert entries[1].log_lines == ["[LOG] about to fail"]

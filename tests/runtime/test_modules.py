@@ -303,14 +303,28 @@ async def test_convex_error_data_reaches_the_caller(dep: Any) -> None:
     assert f.is_convex_error and f.data == "plain message"
 
 
-async def test_other_exceptions_are_server_errors(dep: Any, caplog: Any) -> None:
+async def test_other_exceptions_are_server_errors(dep: Any) -> None:
     f = dep.run_query("messages:crash", {}).failure
     assert not f.is_convex_error and f.data is None
     assert f.message.startswith("Server Error")
     assert (
         "Uncaught ValueError: secret internals" in f.message and "query messages:crash" in f.message
     )
-    assert "Traceback" in caplog.text  # the full traceback goes to the logs
+    # The traceback is kept for the developer (dev console, pyconvex logs), never sent: the
+    # user's frames only, and all frames for --verbose.
+    assert "Traceback" not in f.message
+    assert "messages.py" in f.traceback and "ValueError: secret internals" in f.traceback
+    assert "pyconvex/runtime" not in f.traceback
+    assert "pyconvex/runtime/functions/deployment.py" in f.full_traceback
+    entry = dep.log_history.recent(1)[0]
+    assert (entry.traceback, entry.full_traceback) == (f.traceback, f.full_traceback)
+
+
+async def test_calls_of_missing_functions_are_logged(dep: Any) -> None:
+    f = dep.run_query("messages:nope", {}).failure
+    assert "Could not find public function" in f.message
+    entry = dep.log_history.recent(1)[0]
+    assert (entry.path, entry.error) == ("messages:nope", f.message)
 
 
 # -- arguments and returns ------------------------------------------------------------------------

@@ -17,9 +17,7 @@ import asyncio
 import contextlib
 import difflib
 import json
-import logging
 import os
-import traceback
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +39,7 @@ from pyconvex.runtime.functions.results import (
     FunctionFailure,
     FunctionKind,
     FunctionResult,
+    traceback_texts,
 )
 from pyconvex.runtime.functions.scheduler import TransactionScheduler
 from pyconvex.runtime.functions.system_functions import SYSTEM_FUNCTIONS
@@ -55,7 +54,6 @@ from pyconvex.runtime.store.writer_process import ProcessPersistence
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.values import dumps_value, loads_value, to_value
 
-log = logging.getLogger("pyconvex.functions")
 DB_FILE = DB_FILE_DEFAULT
 
 
@@ -299,6 +297,12 @@ class Deployment:
                 ) from None
         return to_value(value)
 
+    def _unresolved(self, kind: str, path: str, failure: FunctionFailure) -> FunctionResult:
+        """A call of a function that does not exist (or of another kind): in the log too, so
+        the developer sees what the client asked for."""
+        self.log_history.record(kind, path, sandbox.real_time_ns(), failure, [])
+        return FunctionResult(failure=failure)
+
     @staticmethod
     def _failure(e: BaseException, where: str) -> FunctionFailure:
         if isinstance(e, ConvexError):
@@ -306,8 +310,12 @@ class Deployment:
             return FunctionFailure(f"Uncaught ConvexError: {_short(data)}", True, data)
         if isinstance(e, _ArgsError | _ReturnsError):
             return FunctionFailure(str(e))
-        log.error("%s failed:\n%s", where, "".join(traceback.format_exception(e)))
-        return FunctionFailure(f"Server Error\nUncaught {type(e).__name__}: {e}\n    at {where}")
+        user, full = traceback_texts(e)
+        return FunctionFailure(
+            f"Server Error\nUncaught {type(e).__name__}: {e}\n    at {where}",
+            traceback=user,
+            full_traceback=full,
+        )
 
     # -- queries ---------------------------------------------------------------------------
     def run_query(
@@ -323,7 +331,7 @@ class Deployment:
         """Run a query at ``ts`` (default: the latest durable timestamp)."""
         fn = self._resolve(path, "query", allow_internal)
         if isinstance(fn, FunctionFailure):
-            return FunctionResult(failure=fn)
+            return self._unresolved("query", path, fn)
         store = self.store
         snapshot = store.durable_ts if ts is None else ts
         if snapshot < store.gc_horizon or snapshot > store.durable_ts:
@@ -412,7 +420,7 @@ class Deployment:
                 return AppliedMutation(value, *self._pending_commit())
         fn = self._resolve(path, "mutation", allow_internal)
         if isinstance(fn, FunctionFailure):
-            return AppliedMutation(FunctionResult(failure=fn))
+            return AppliedMutation(self._unresolved("mutation", path, fn))
         store = self.store
         ts = store.next_ts()
         undo = UndoRecord(ts)
@@ -511,7 +519,7 @@ class Deployment:
         (``action_runner``: time limit, concurrency cap)."""
         fn = self._resolve(path, "action", allow_internal)
         if isinstance(fn, FunctionFailure):
-            return FunctionResult(failure=fn)
+            return self._unresolved("action", path, fn)
         return await self.actions.run(fn, args, identity)
 
 

@@ -66,6 +66,8 @@ class LogHistory:
             (end - start) / 1e6,
             None if failure is None else failure.message,
             lines,
+            None if failure is None else failure.traceback,
+            None if failure is None else failure.full_traceback,
         )
 
     @property

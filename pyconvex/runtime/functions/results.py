@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import traceback as tb
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -17,17 +19,48 @@ if TYPE_CHECKING:
 FunctionKind = Literal["query", "mutation", "action", "http_action"]
 
 
+#: pyconvex's own source files: frames there are hidden from a user's traceback.
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[2]) + "/"
+
+
 @dataclass(slots=True)
 class FunctionFailure:
     """Why a function failed, as the client should see it.
 
     ``data`` is the ConvexError payload (a Convex value) when ``is_convex_error`` is true;
     for any other exception it is None and ``message`` is a generic server-error text.
+    ``traceback`` (the user's frames only) and ``full_traceback`` (pyconvex's frames too) are
+    set for an uncaught exception other than ConvexError: they are for the developer's console
+    and ``pyconvex logs``, never sent to a client.
     """
 
     message: str
     is_convex_error: bool = False
     data: Any = None
+    traceback: str | None = None
+    full_traceback: str | None = None
+
+
+def traceback_texts(error: BaseException) -> tuple[str, str]:
+    """``error``'s traceback with the user's frames only, and with every frame::
+
+    user, full = traceback_texts(e)   # user: "Traceback ...\n  File "convex/m.py" ..."
+    """
+    full = "".join(tb.format_exception(error))
+    report = tb.TracebackException.from_exception(error)
+    _drop_own_frames(report, set())
+    return "".join(report.format()), full
+
+
+def _drop_own_frames(report: tb.TracebackException, seen: set[int]) -> None:
+    if id(report) in seen:
+        return
+    seen.add(id(report))
+    frames = [f for f in report.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    report.stack = tb.StackSummary.from_list(frames)
+    for linked in (report.__cause__, report.__context__):
+        if linked is not None:
+            _drop_own_frames(linked, seen)
 
 
 @dataclass(slots=True)

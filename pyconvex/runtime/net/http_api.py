@@ -34,7 +34,8 @@ FORMATS: tuple[Format, ...] = ("convex_encoded_json", "json")
 
 AUTH_NOT_CONFIGURED = (
     "The request carries an Authorization: Bearer token, but authentication is not configured "
-    "in this deployment; add convex/auth_config.py (later issue) or drop the token."
+    "in this deployment: pyconvex does not support sign-in providers (convex/auth_config.py). "
+    "Drop the token."
 )
 _CALLER = "pyconvex.caller"  # request.scope key: the Caller that _wrap authorised
 

@@ -67,8 +67,8 @@ OVERLOADED_REASON = "SubscriptionsWorkerFullError"
 MUTATIONS_PER_TURN = 64
 
 AUTH_NOT_CONFIGURED = (
-    "Authentication is not configured in this deployment, so the {kind} token was rejected. "
-    "Add convex/auth_config.py (coming in a later pyconvex version) or stop sending a token "
+    "Authentication is not configured in this deployment, so the {kind} token was rejected: "
+    "pyconvex does not support sign-in providers (convex/auth_config.py). Stop sending a token "
     "(remove setAuth / set_auth)."
 )
 
