@@ -20,6 +20,7 @@ then ``pyconvex dev`` serves them to the official Convex clients.
 from typing import TYPE_CHECKING, Any
 
 from pyconvex.errors import ConvexError
+from pyconvex.server.crons import Crons
 from pyconvex.server.functions import (
     FunctionDefinition,
     action,
@@ -54,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "UNSET",
     "ConvexError",
+    "Crons",
     "FunctionDefinition",
     "Id",
     "Int64",

@@ -27,6 +27,7 @@ from pyconvex.errors import ConvexError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
+from pyconvex.runtime.functions.cron_runner import CronRunner
 from pyconvex.runtime.functions.ctx_impl import Auth, MutationCtx, QueryCtx
 from pyconvex.runtime.functions.env_vars import ENV_SOURCE
 from pyconvex.runtime.functions.function_path import function_ref_path as function_ref_path
@@ -86,6 +87,8 @@ class Deployment:
         self.actions = ActionRunner(self)
         #: Runs ``_scheduled_functions`` when due (started by :meth:`open`).
         self.jobs = JobRunner(self)
+        #: Fires the cron jobs of ``crons.py`` (started by :meth:`open`).
+        self.crons = CronRunner(self)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -152,6 +155,7 @@ class Deployment:
             dep.persistence = committer.persistence = writer
         committer.start()
         dep.jobs.start(ready=bool(loaded.functions))
+        dep.crons.start(ready=bool(loaded.functions))
         return dep
 
     def _view_tables(self) -> list[tuple[str, int, dict[str, str]]]:
@@ -164,6 +168,7 @@ class Deployment:
 
     async def close(self) -> None:
         """Flush pending commits and close the database."""
+        await self.crons.close()
         await self.jobs.close()
         self.actions.close()
         await self.committer.close()
@@ -207,6 +212,7 @@ class Deployment:
         self.schema = schema
         self.persistence.view_columns = schema.view_columns()
         self.jobs.functions_changed()
+        self.crons.functions_changed()
 
     async def create_tables(self, names: list[str]) -> None:
         """Create empty tables, with their schema indexes, as one durable commit."""

@@ -30,15 +30,18 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
 
 from pyconvex.errors import PyconvexError
 from pyconvex.runtime.functions import sandbox
+from pyconvex.runtime.functions.function_path import function_ref_path, normalize_path
+from pyconvex.server.crons import Crons
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.server.schema import SchemaDefinition
+from pyconvex.values import to_value
 
 _counter = itertools.count(1)
 SPECIAL_MODULES = ("schema", "http", "crons", "auth_config")
@@ -100,6 +103,8 @@ class LoadedFunctions:
     removed: frozenset[str] = frozenset()
     #: With ``keep_going``: the modules that failed to import (their functions are missing).
     errors: list[ModuleLoadError] = field(default_factory=list)
+    #: ``crons`` of ``crons.py`` (None without one).
+    crons: Crons | None = None
 
 
 def module_paths(functions_dir: Path) -> list[str]:
@@ -305,7 +310,35 @@ class _Load:
                     continue  # imported from another module: registered there
                 value.path = f"{mod_path}:{name}"
                 loaded.functions[value.path] = value
+        self._load_crons(loaded)
         return loaded
+
+    def _load_crons(self, loaded: LoadedFunctions) -> None:
+        """``crons`` of ``crons.py``, each job naming a mutation or action that exists."""
+        module = loaded.modules.get("crons")
+        if module is None:
+            return
+        where = self.dir / "crons.py"
+        crons = getattr(module, "crons", None)
+        if crons is None:
+            crons = getattr(module, "default", None)
+        if crons is None:
+            return  # no cron jobs (yet)
+        problem = None
+        if not isinstance(crons, Crons):
+            problem = f"must set `crons = Crons()`, got {type(crons).__name__}"
+        else:
+            for job in crons:
+                problem = _cron_problem(job.name, job.function, job.args, loaded.functions)
+                if problem is not None:
+                    break
+        if problem is None:
+            loaded.crons = crons
+            return
+        error = ModuleLoadError(f"{self.dir.name}/crons.py {problem}.", path=where)
+        if not self.keep_going:
+            raise error
+        loaded.errors.append(error)
 
     def _rollback(self) -> None:
         if self.fresh_package:
@@ -323,6 +356,28 @@ class _Load:
             setattr(parent, attr, value)
         if self.old_sources is not None:
             _finder.packages[self.package] = self.old_sources
+
+
+def _cron_problem(
+    name: str, fn: object, args: Mapping[str, object], functions: dict[str, FunctionDefinition]
+) -> str | None:
+    try:
+        path = normalize_path(function_ref_path(fn))
+    except (PyconvexError, ValueError) as e:
+        return f"has cron {name!r} with a function that is not one: {e}"
+    found = functions.get(path)
+    if found is None:
+        return f"has cron {name!r} running {path}, which does not exist"
+    try:
+        to_value(dict(args))
+    except (PyconvexError, ValueError) as e:
+        return f"has cron {name!r} with arguments that are not Convex values: {e}"
+    if found.kind not in ("mutation", "action"):
+        return (
+            f"has cron {name!r} running {path}, a {found.kind}: crons run mutations and "
+            "actions"
+        )
+    return None
 
 
 # -- finding and executing sources ---------------------------------------------------------------

@@ -1,13 +1,14 @@
 """pyconvex's built-in functions: internal mutations under ``_system/`` that the deployment
 resolves when no user function has the path (only pyconvex itself and the admin key reach
-them): writing environment variables, and the scheduler's bookkeeping."""
+them): writing environment variables, the scheduler's and the cron jobs' bookkeeping."""
 
 from __future__ import annotations
 
-from pyconvex.runtime.functions import env_vars, scheduler
+from pyconvex.runtime.functions import cron_runner, env_vars, scheduler
 from pyconvex.server.functions import FunctionDefinition
 
 SYSTEM_FUNCTIONS: dict[str, FunctionDefinition] = {
     **env_vars.SYSTEM_FUNCTIONS,
     **scheduler.FUNCTIONS,
+    **cron_runner.FUNCTIONS,
 }
