@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from pyconvex.dev.typecheck import TypecheckMode
 from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure, render_failure
 from pyconvex.project import ProjectError, ProjectSettings
 
@@ -28,6 +29,14 @@ def dev(
             "(exit code 0: pushed, 1: refused or failed to load).",
         ),
     ] = False,
+    typecheck: Annotated[
+        TypecheckMode,
+        typer.Option(
+            help="After each push, type-check convex/ with mypy (pyright when configured) in the "
+            "background: enable (mypy required; --once fails on errors), try (when installed), "
+            "disable.",
+        ),
+    ] = TypecheckMode.try_,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -48,7 +57,7 @@ def dev(
     _configure_logging()
     chosen = settings.port if port is None else port
     try:
-        code = run(run_dev(settings, host, chosen, once=once, verbose=verbose))
+        code = run(run_dev(settings, host, chosen, once=once, verbose=verbose, typecheck=typecheck))
     except KeyboardInterrupt:
         print(stopped_message(settings), flush=True)
         code = 0

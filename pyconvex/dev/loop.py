@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pyconvex.dev.codegen_step import Codegen, DevCodegen
+from pyconvex.dev.typecheck import TypeCheck, TypecheckMode
 from pyconvex.errors import StorageError
 from pyconvex.failures import EXIT_FAILURE, CliFailure, render_failure
 from pyconvex.project import ProjectSettings, running_deployment
@@ -106,12 +107,14 @@ class DevLoop:
         out: Console | None = None,
         err: Console | None = None,
         codegen: Codegen | None = None,
+        typecheck: TypecheckMode | str = TypecheckMode.disable,
     ) -> None:
         self.settings = settings
         self.functions_dir = settings.functions_dir.resolve()
         self.out = out or Console(highlight=False, soft_wrap=True)
         self.err = err or Console(stderr=True, highlight=False)
         self.generator = DevCodegen(self.functions_dir, settings.data_dir, codegen or Codegen())
+        self.typecheck = TypeCheck(settings.root, self.functions_dir, mode=typecheck, out=self.out)
         self.deployment: Deployment | None = None
         self.manager: SubscriptionManager | None = None
         #: The code serving, and the newest code that imported (refused pushes keep it here).
@@ -267,6 +270,7 @@ class DevLoop:
             self._ready(result, attempt)
         else:
             self._startup = (result, attempt)
+        self.typecheck.start()
         return True
 
     def _ready(self, result: PushResult, attempt: _Attempt) -> None:
@@ -417,6 +421,7 @@ class DevLoop:
         if self._watcher is not None and not self._watcher.done():
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._watcher, 10)
+        await self.typecheck.close()
         remove, self._remove_listener = self._remove_listener, None
         if remove is not None:
             remove()

@@ -16,6 +16,7 @@ import sys
 
 from pyconvex.dev.console import ExecutionFeed, ExecutionPrinter
 from pyconvex.dev.loop import DevLoop, busy_failure
+from pyconvex.dev.typecheck import TypecheckMode
 from pyconvex.failures import EXIT_FAILURE
 from pyconvex.project import (
     ProjectSettings,
@@ -53,15 +54,17 @@ async def run_dev(
     *,
     once: bool = False,
     verbose: bool = False,
+    typecheck: TypecheckMode | str = TypecheckMode.try_,
 ) -> int:
     """``pyconvex dev``: serve and push on every save until interrupted (``once``: push and
-    return the exit code). ``verbose`` shows pyconvex's own frames in tracebacks. Raises
+    return the exit code). ``verbose`` shows pyconvex's own frames in tracebacks; ``typecheck``
+    runs mypy after each push (:mod:`pyconvex.dev.typecheck`). Raises
     :class:`~pyconvex.failures.CliFailure` for what stops it from starting."""
     if running_deployment(settings.data_dir) is not None:
         raise busy_failure(settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_admin_key(settings.data_dir)
-    loop = DevLoop(settings)
+    loop = DevLoop(settings, typecheck=typecheck)
     stop = asyncio.Event()
     try:
         if not once:
@@ -71,7 +74,9 @@ async def run_dev(
         if once:
             loop.announce_startup()
             ok = loop.latest is not None and loop.serving is loop.latest
-            return 0 if ok else EXIT_FAILURE
+            checked = await loop.typecheck.wait()
+            strict = loop.typecheck.mode is TypecheckMode.enable
+            return 0 if ok and (checked or not strict) else EXIT_FAILURE
         await _serve(loop, settings, host, port, stop, verbose)
     finally:
         stop.set()
