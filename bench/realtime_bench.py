@@ -27,6 +27,7 @@ from realtime.phases import log
 QUICK = {
     "rtt_count": 300,
     "rtt_max_s": 10,
+    "idle_count": 60,
     "tput_s": 4,
     "fanout_writes": 15,
     "fanout1_writes": 30,
@@ -35,11 +36,14 @@ QUICK = {
 FULL = {
     "rtt_count": 2000,
     "rtt_max_s": 30,
+    "idle_count": 200,
     "tput_s": 10,
     "fanout_writes": 50,
     "fanout1_writes": 100,
     "distinct_writes": 20,
 }
+#: Seconds between writes in the idle-latency workloads (a chat message after a pause).
+IDLE_S = 0.05
 
 
 def machine() -> dict[str, Any]:
@@ -72,6 +76,14 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
             "pocketbase_mutation_rtt_p50_ms": r["rtt_p50_ms"],
             "pocketbase_mutation_rtt_p99_ms": r["rtt_p99_ms"],
         }
+        log(f"  {r}")
+        log(f"PocketBase: create RTT, {IDLE_S * 1000:.0f} ms between creates")
+        r = phases.rtt(
+            mod,
+            {**base, "warmup": 20, "count": cfg["idle_count"], "max_seconds": 60, "pause": IDLE_S},
+            pb.cpu,
+        )
+        out["pocketbase_idle_mutation_rtt_p50_ms"] = r["rtt_p50_ms"]
         log(f"  {r}")
         log("PocketBase: creates/s with 64 in flight")
         t = phases.throughput(
@@ -108,9 +120,15 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
                 f"pocketbase_fanout_{n}_p50_ms": f["p50_ms"],
                 f"pocketbase_fanout_{n}_p99_ms": f["p99_ms"],
             }
+            if n == 1:  # the writes are IDLE_S apart (phases.fanout's pause)
+                out["pocketbase_idle_write_to_subscriber_p50_ms"] = f["p50_ms"]
             if n == 1000:
+                issued = f["writes"] + f["writes_missed"]
                 out |= {
                     "pocketbase_fanout_1000_server_cpu_s": f["server_cpu_s"],
+                    "pocketbase_fanout_1000_server_cpu_us_per_delivery": round(
+                        f["server_cpu_s"] * 1e6 / (issued * n), 2
+                    ),
                     "pocketbase_fanout_1000_client_cpu_s": f["client_cpu_s"],
                     "pocketbase_fanout_1000_writes_missed": f["writes_missed"],
                 }

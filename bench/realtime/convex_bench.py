@@ -20,6 +20,10 @@ from .servers import Pyconvex
 from .workers import WorkerPool
 
 MOD = "realtime.convex_workload"
+#: Seconds between writes in the idle-latency workloads (a chat message after a pause).
+IDLE_S = 0.05
+#: A chat message's body in the list fan-out (~100 bytes of JSON per message with its fields).
+BODY = "The quick brown fox jumps over the lazy dog while the band plays on."
 # Where the server exposes its query-execution counter (asked of the server side; see README).
 STATS_PATHS = [
     os.environ.get("PYCONVEX_STATS_PATH", ""),
@@ -166,6 +170,38 @@ def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dic
     return out
 
 
+def list100(server: Pyconvex, writer: Writer, writes: int, procs: int) -> dict[str, Any]:
+    """1,000 subscribers of a chat-style query returning the newest 100 of >= 100 messages;
+    each write re-sends the whole list to every one (as Convex's protocol does)."""
+    for i in range(150):
+        writer.mutation("bench:post", {"seq": float(i), "author": "seed", "body": BODY})
+    n, seq0 = 1000, 2 * 10**6
+    log(f"pyconvex: fan-out of a 100-message list to {n} WebSocket subscribers")
+    f = phases.fanout(
+        MOD,
+        {"url": server.url, "query": "bench:latest100"},
+        n,
+        writes,
+        procs,
+        lambda seq: writer.mutation(
+            "bench:post", {"seq": float(seq0 + seq), "author": "bench", "body": BODY}
+        ),
+        server.cpu,
+        seq0=seq0,
+    )
+    log(f"  {f}")
+    issued = f["writes"] + f["writes_missed"]
+    return {
+        "fanout_1000_list100_all_p50_ms": f["p50_ms"],
+        "fanout_1000_list100_all_p99_ms": f["p99_ms"],
+        "fanout_1000_list100_server_cpu_us_per_delivery": round(
+            f["server_cpu_s"] * 1e6 / (issued * n), 2
+        ),
+        "fanout_1000_list100_client_cpu_s": f["client_cpu_s"],
+        "fanout_1000_list100_writes_missed": f["writes_missed"],
+    }
+
+
 def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
     (tmp / "pyconvex-run").mkdir()
     server = Pyconvex(tmp / "pyconvex-run")
@@ -194,6 +230,17 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             out["mutation_rtt_without_commit_ms"] = round(
                 r["rtt_p50_ms"] - split["duckdb_commit_ms"], 3
             )
+        log(f"pyconvex: mutation RTT, one in flight, {IDLE_S * 1000:.0f} ms between mutations")
+        r = phases.rtt(
+            MOD,
+            {**base, "warmup": 20, "count": cfg["idle_count"], "max_seconds": 60, "pause": IDLE_S},
+            server.cpu,
+        )
+        log(f"  {r}")
+        out |= {
+            "idle_mutation_rtt_p50_ms": r["rtt_p50_ms"],
+            "idle_mutation_rtt_p99_ms": r["rtt_p99_ms"],
+        }
         log("pyconvex: mutations/s with 64 in flight")
         t = phases.throughput(
             MOD, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, procs, server.cpu
@@ -203,6 +250,13 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             "mutations_per_s_64": t["per_s"],
             "mutations_64_server_cpu_s": t["server_cpu_s"],
             "mutations_64_client_cpu_s": t["client_cpu_s"],
+        }
+        log("pyconvex: mutations/s with 64 in flight on ONE socket")
+        t = phases.pipelined(MOD, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, server.cpu)
+        log(f"  {t}")
+        out |= {
+            "mutations_per_s_1socket_64": t["per_s"],
+            "mutations_1socket_64_server_cpu_s": t["server_cpu_s"],
         }
         writer = Writer(server.url)
         try:
@@ -225,12 +279,15 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
                 )
                 log(f"  {f}")
                 out |= {f"fanout_{n}_p50_ms": f["p50_ms"], f"fanout_{n}_p99_ms": f["p99_ms"]}
+                if n == 1:  # the writes are IDLE_S apart (phases.fanout's pause)
+                    out["idle_write_to_subscriber_p50_ms"] = f["p50_ms"]
                 if n == 1000:
                     out |= {
                         "fanout_1000_server_cpu_s": f["server_cpu_s"],
                         "fanout_1000_client_cpu_s": f["client_cpu_s"],
                         "fanout_1000_writes_missed": f["writes_missed"],
                     }
+            out |= list100(server, writer, cfg["fanout_writes"], procs)
         finally:
             writer.close()
         log("pyconvex: 1,000 distinct subscriptions, one write")

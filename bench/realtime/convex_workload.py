@@ -13,14 +13,18 @@ from .convex_ws import SyncConnection
 from .raw_ws import RawWebSocket
 
 SEQ = re.compile(rb'"seq":(\d+)')
-SUBSCRIBE_LATEST = json.dumps(
-    {
-        "type": "ModifyQuerySet",
-        "baseVersion": 0,
-        "newVersion": 1,
-        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "bench:latest", "args": [{}]}],
-    }
-)
+RESPONSE = re.compile(rb'"type":"MutationResponse","requestId":(\d+),"success":(true|false)')
+
+
+def subscribe_message(udf_path: str) -> str:
+    return json.dumps(
+        {
+            "type": "ModifyQuerySet",
+            "baseVersion": 0,
+            "newVersion": 1,
+            "modifications": [{"type": "Add", "queryId": 0, "udfPath": udf_path, "args": [{}]}],
+        }
+    )
 
 
 def connect_message() -> str:
@@ -45,7 +49,8 @@ async def _open_many(url: str, n: int, batch: int = 50) -> list[SyncConnection]:
 
 
 async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
-    """Sequential mutations on one socket: one in flight."""
+    """Sequential mutations on one socket: one in flight, ``pause`` seconds apart (0: back to
+    back)."""
     conn = await SyncConnection(p["url"]).open()
     for i in range(p["warmup"]):
         await conn.mutation("bench:write", {"seq": float(i), "body": "warmup"})
@@ -54,7 +59,10 @@ async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     resolved_lat: list[float] = []
     response_lat: list[float] = []
     deadline = time.monotonic() + p["max_seconds"]
+    pause = p.get("pause", 0)
     for i in range(p["count"]):
+        if pause:
+            await asyncio.sleep(pause)
         t0 = time.monotonic()
         _, responded, resolved = await conn.mutation(
             "bench:write", {"seq": float(i), "body": "rtt"}
@@ -90,9 +98,62 @@ async def throughput(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     return {"completed": counted}
 
 
+async def pipelined(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
+    """One socket with `in_flight` mutations outstanding (a new one sent as each response
+    arrives), for `seconds`: what one client putting all its writes on one WebSocket gets.
+
+    A bare RawWebSocket that finds responses by their bytes, so the client stays cheap."""
+    sent = 0
+    outstanding = 0
+    counted = 0
+    failed = 0
+    end_at = 0.0
+    start_at = 0.0
+    done = asyncio.Event()
+    ws: RawWebSocket | None = None
+
+    def send_next() -> None:
+        nonlocal sent, outstanding
+        assert ws is not None
+        ws.send_text(
+            f'{{"type":"Mutation","requestId":{sent},"udfPath":"bench:write","args":'
+            f'[{{"seq":{sent}.0,"body":"pipelined"}}]}}'
+        )
+        sent += 1
+        outstanding += 1
+
+    def on_text(data: bytes) -> None:
+        nonlocal outstanding, counted, failed
+        m = RESPONSE.search(data)
+        if m is None:
+            return
+        outstanding -= 1
+        now = time.time()
+        if m.group(2) != b"true":
+            failed += 1
+        elif start_at <= now <= end_at:
+            counted += 1
+        if now < end_at:
+            send_next()
+        elif outstanding == 0:
+            done.set()
+
+    ws = await RawWebSocket.connect(p["url"], "/api/sync", on_text)
+    ws.send_text(connect_message())
+    ctl.ready()
+    start_at = await ctl.receive("go")
+    end_at = start_at + p["seconds"]
+    for _ in range(p["in_flight"]):
+        send_next()
+    await asyncio.wait_for(done.wait(), p["seconds"] + 60)
+    ws.close()
+    return {"completed": counted, "failed": failed}
+
+
 async def fanout(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
-    """`subscribers` sockets subscribed to the same query (bench:latest); report per seq when
-    every one of them has the new result (the coordinator writes).
+    """`subscribers` sockets subscribed to the same query (`query`, default bench:latest);
+    report per seq when every one of them has the new result (the coordinator writes). The
+    seq found is the first in the result: the newest document's, for a newest-first list.
 
     The receivers use the bare RawWebSocket and look at the payload bytes only (no JSON decode),
     so that 1,000 messages per write cost the client little next to the server."""
@@ -128,6 +189,7 @@ async def fanout(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
 
         return on_text
 
+    subscribe = subscribe_message(p.get("query", "bench:latest"))
     socks: list[RawWebSocket] = []
     for i in range(0, n, 50):
         batch = await asyncio.gather(
@@ -138,7 +200,7 @@ async def fanout(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
         )
         for ws in batch:
             ws.send_text(connect_message())
-            ws.send_text(SUBSCRIBE_LATEST)
+            ws.send_text(subscribe)
         socks += batch
     await asyncio.wait_for(all_answered.wait(), 120)
     ctl.ready({"subscribers": n})

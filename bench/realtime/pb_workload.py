@@ -20,7 +20,8 @@ async def _create(conn: HttpConnection, collection: str, body: dict[str, Any]) -
 
 
 async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
-    """Sequential creates on one keep-alive connection: one request in flight."""
+    """Sequential creates on one keep-alive connection: one request in flight, ``pause``
+    seconds apart (0: back to back)."""
     conn = await HttpConnection(p["host"], p["port"]).open()
     for i in range(p["warmup"]):
         await _create(conn, "bench", {"seq": i, "body": "warmup"})
@@ -28,7 +29,10 @@ async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     await ctl.receive("go")
     lat: list[float] = []
     deadline = time.monotonic() + p["max_seconds"]
+    pause = p.get("pause", 0)
     for i in range(p["count"]):
+        if pause:
+            await asyncio.sleep(pause)
         t0 = time.perf_counter()
         await _create(conn, "bench", {"seq": i, "body": "rtt"})
         lat.append(time.perf_counter() - t0)

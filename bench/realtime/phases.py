@@ -89,6 +89,27 @@ def throughput(
     return {"per_s": round(completed / params["seconds"], 1), **cpu.done(worker_cpu)}
 
 
+def pipelined(
+    module: str, params: dict[str, Any], server_cpu: Callable[[], float]
+) -> dict[str, Any]:
+    """One client, one socket, `in_flight` mutations outstanding for `seconds`."""
+    pool = WorkerPool(module, "pipelined", 1, params)
+    try:
+        pool.wait_ready(60)
+        start_at = time.time() + 0.5
+        cpu = CpuMeter(server_cpu)
+        pool.broadcast("go", start_at)
+        deadline = time.monotonic() + params["seconds"] + 90
+        while pool.results[0] is None and time.monotonic() < deadline:
+            pool.messages(0.5)
+        results, worker_cpu = pool.finish(10)
+    finally:
+        pool.kill()
+    if results[0]["failed"]:
+        raise RuntimeError(f"{results[0]['failed']} pipelined mutations failed")
+    return {"per_s": round(results[0]["completed"] / params["seconds"], 1), **cpu.done(worker_cpu)}
+
+
 def _poll(pools: list[WorkerPool], timeout: float) -> list[tuple[int, Any]]:
     """Messages from single-worker pools, waiting up to `timeout` for the first."""
     conns = [p.conns[0] for p in pools]

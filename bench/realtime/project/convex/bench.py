@@ -29,3 +29,14 @@ async def by_key(ctx, key):
 @mutation(args={"key": v.string(), "seq": v.float64()})
 async def put_key(ctx, key, seq):
     return await ctx.db.insert("docs", {"key": key, "seq": seq})
+
+
+@query(args={})
+async def latest100(ctx):
+    """A chat-style list: the newest 100 messages (the list fan-out workload)."""
+    return await ctx.db.query("feed").order("desc").take(100)
+
+
+@mutation(args={"seq": v.float64(), "author": v.string(), "body": v.string()})
+async def post(ctx, seq, author, body):
+    return await ctx.db.insert("feed", {"seq": seq, "author": author, "body": body})
