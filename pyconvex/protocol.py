@@ -3,8 +3,8 @@ admin log stream's entries (``GET /api/_pyconvex/logs``, one :class:`LogEntry` p
 
 Client frames are parsed into small frozen dataclasses; anything malformed raises
 :class:`ProtocolError`, which the session turns into a ``FatalError``. Server messages are
-built as JSON text directly, because a Transition fanned out to a thousand sockets should not
-be re-serialised a thousand times (see :func:`transition_json`).
+built as JSON text directly; a Transition is built as byte pieces around each query result's
+bytes, encoded once per result however many sockets it goes to (see :func:`transition_parts`).
 
 Timestamps travel as u64 little-endian in padded standard base64::
 
@@ -21,7 +21,7 @@ import binascii
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from pyconvex.errors import PyconvexError
 
@@ -289,9 +289,9 @@ _PARSERS: dict[str, Any] = {
 # Server -> client
 
 
-@dataclass(frozen=True, slots=True)
-class StateVersion:
-    """A client's view: query set version, identity version and timestamp."""
+class StateVersion(NamedTuple):
+    """A client's view: query set version, identity version and timestamp (a tuple: compared
+    in C, once per socket per commit)."""
 
     query_set: int = 0
     identity: int = 0
@@ -313,17 +313,66 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def transition_json(start: StateVersion, end: StateVersion, modifications: list[str]) -> str:
-    """A Transition frame from already-serialised modifications (see :func:`query_modification`)."""
-    return (
+#: One modification of a Transition as ``(prefix, shared)`` bytes: the whole modification is
+#: ``prefix + shared``; ``shared`` is a query result's bytes, the same object for every socket.
+Modification: TypeAlias = tuple[bytes, bytes]
+
+
+def transition_parts(
+    start: StateVersion, end: StateVersion, modifications: list[Modification]
+) -> list[bytes]:
+    """A Transition as byte pieces, to be written back to back (``writelines``): the large
+    shared result bytes are never copied into a per-socket message. The list may be returned
+    again for the next identical Transition: do not change it.
+
+    >>> b"".join(transition_parts(StateVersion(), StateVersion(1), []))
+    b'{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},"endVersion":{"querySet":1,"identity":0,"ts":"AAAAAAAAAAA="},"modifications":[]}'
+    """
+    global _last_transition
+    last_start, last_end, last_modifications, last_parts = _last_transition
+    # A commit's fan-out sends most sockets the same Transition (same versions, same query
+    # ids, the same shared result): build it once. The list comparison is cheap, as the shared
+    # bytes compare by identity.
+    if start == last_start and end == last_end and modifications == last_modifications:
+        return last_parts
+    parts: list[bytes] = []
+    pending = _transition_head(start, end)
+    separator = b""
+    for prefix, shared in modifications:
+        pending += separator + prefix
+        separator = b","
+        if shared:
+            parts.append(pending)
+            parts.append(shared)
+            pending = b""
+    parts.append(pending + b"]}")
+    _last_transition = (start, end, modifications, parts)
+    return parts
+
+
+_last_transition: tuple[StateVersion | None, StateVersion | None, list[Modification], list[bytes]]
+_last_transition = (None, None, [], [])
+
+
+def _transition_head(start: StateVersion, end: StateVersion) -> bytes:
+    # After a commit every socket whose query changed gets a Transition, most of them between
+    # the same two versions: build that head once.
+    global _last_head
+    last_start, last_end, head = _last_head
+    if start == last_start and end == last_end:
+        return head
+    head = (
         '{"type":"Transition","startVersion":'
         + start.to_text()
         + ',"endVersion":'
         + end.to_text()
         + ',"modifications":['
-        + ",".join(modifications)
-        + "]}"
-    )
+    ).encode()
+    _last_head = (start, end, head)
+    return head
+
+
+_last_head: tuple[StateVersion | None, StateVersion | None, bytes] = (None, None, b"")
 
 
 def query_result_body(
@@ -350,13 +399,28 @@ def query_result_body(
     return dumps(body)
 
 
-def query_modification(query_id: int, body: str) -> str:
-    """Splice a query id into a serialised result body: ``{"queryId":7,"type":...}``."""
-    return '{"queryId":' + str(query_id) + "," + body[1:]
+def shared_body(body: str) -> bytes:
+    """A serialised result body as the bytes :func:`query_modification` shares between
+    sockets: everything after its opening brace."""
+    return body.encode()[1:]
 
 
-def query_removed(query_id: int) -> str:
-    return '{"type":"QueryRemoved","queryId":' + str(query_id) + "}"
+def query_modification(query_id: int, shared: bytes) -> Modification:
+    """A QueryUpdated/QueryFailed modification: the query id spliced into the result's shared
+    bytes (:func:`shared_body`): ``{"queryId":7,"type":...}``."""
+    prefix = _QUERY_ID_PREFIXES.get(query_id)
+    if prefix is None:
+        prefix = b'{"queryId":%d,' % query_id
+        if query_id < 1024:
+            _QUERY_ID_PREFIXES[query_id] = prefix
+    return prefix, shared
+
+
+_QUERY_ID_PREFIXES: dict[int, bytes] = {}
+
+
+def query_removed(query_id: int) -> Modification:
+    return b'{"type":"QueryRemoved","queryId":%d}' % query_id, b""
 
 
 def function_response(

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pyconvex.protocol import log_function_lines, query_result_body
+from pyconvex.protocol import log_function_lines, query_result_body, shared_body
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
 from pyconvex.runtime.store.read_set import Commit, CommitListener
@@ -119,8 +119,9 @@ def _identity_key(identity: object) -> Hashable:
 class Subscription:
     """One shared query: its inputs, latest result and who watches it.
 
-    ``body`` is the serialised QueryUpdated/QueryFailed without a ``queryId``; ``version``
-    goes up each time ``body`` changes.
+    ``body`` is the serialised QueryUpdated/QueryFailed without a ``queryId``, and
+    ``shared`` the same as the bytes every subscriber's Transition is written around (encoded
+    once per result); ``version`` goes up each time ``body`` changes.
     """
 
     __slots__ = (
@@ -134,6 +135,7 @@ class Subscription:
         "read_set",
         "registrations",
         "requested_journal",
+        "shared",
         "ts",
         "udf_path",
         "version",
@@ -161,6 +163,7 @@ class Subscription:
         self.read_set: ReadSet | None = None
         self.registrations: list[tuple[tuple[str, str], bytes]] = []
         self.body = ""
+        self.shared = b""
         self.version = 0
         self.ts = 0
         self.watchers: dict[Subscriber, set[int]] = {}
@@ -301,6 +304,7 @@ class SubscriptionManager:
         # Never shared and never re-run: nothing it depends on can change by a commit.
         sub = Subscription(None, udf_path, path, None, None, None)
         sub.body = query_result_body(None, [], None, error_message=message)
+        sub.shared = shared_body(sub.body)
         sub.ts = self.ts
         return sub
 
@@ -331,6 +335,7 @@ class SubscriptionManager:
         if body == sub.body:
             return False
         sub.body = body
+        sub.shared = shared_body(body)
         sub.version += 1
         return True
 
@@ -427,19 +432,13 @@ class SubscriptionManager:
     def rerun_all(self) -> None:
         """Re-run every subscription on the code now deployed (after a push swapped it in),
         failures included, and hand each subscriber its changed queries in one call."""
-        changed: dict[Subscriber, list[tuple[int, Subscription]]] = {}
+        changed: list[Subscription] = []
         for sub in list(self._subs.values()):
             self._unindex(sub)
-            did_change = self._execute(sub, self.ts)
+            if self._execute(sub, self.ts):
+                changed.append(sub)
             self._index(sub)
-            if did_change:
-                for subscriber, query_ids in sub.watchers.items():
-                    changed.setdefault(subscriber, []).extend((qid, sub) for qid in query_ids)
-        for subscriber, entries in changed.items():
-            try:
-                subscriber.subscriptions_updated(self.ts, entries)
-            except Exception:
-                _log.exception("a subscriber failed to take its updates")
+        self._hand_out(self.ts, changed)
 
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
         fresh = [c for c in commits if c.ts > self.ts]
@@ -448,23 +447,38 @@ class SubscriptionManager:
         new_ts = max(latest_ts, self.ts)
         hit = self.invalidated_by(fresh) if fresh else set()
         self.ts = new_ts
-        changed: dict[Subscriber, list[tuple[int, Subscription]]] = {}
+        changed: list[Subscription] = []
         for sub in hit:
             if sub.key is None or self._subs.get(sub.key) is not sub:
                 continue
             self._unindex(sub)
-            did_change = self._execute(sub, new_ts)
+            if self._execute(sub, new_ts):
+                changed.append(sub)
             self._index(sub)
-            if did_change:
-                for subscriber, query_ids in sub.watchers.items():
-                    entries = changed.setdefault(subscriber, [])
-                    entries.extend((qid, sub) for qid in query_ids)
-        for subscriber, entries in changed.items():
+        self._hand_out(new_ts, changed)
+        self._fire_waiters()
+
+    def _hand_out(self, ts: int, changed: list[Subscription]) -> None:
+        """Give every subscriber all its queries among ``changed``, in one call each."""
+        if len(changed) == 1:
+            # The usual fan-out, one shared query to many sockets: no grouping per subscriber.
+            # (A copy: a subscriber may drop its subscriptions while being told.)
+            sub = changed[0]
+            for subscriber, query_ids in list(sub.watchers.items()):
+                try:
+                    subscriber.subscriptions_updated(ts, [(qid, sub) for qid in query_ids])
+                except Exception:
+                    _log.exception("a subscriber failed to take its updates")
+            return
+        grouped: dict[Subscriber, list[tuple[int, Subscription]]] = {}
+        for sub in changed:
+            for subscriber, query_ids in sub.watchers.items():
+                grouped.setdefault(subscriber, []).extend((qid, sub) for qid in query_ids)
+        for subscriber, entries in grouped.items():
             try:
-                subscriber.subscriptions_updated(new_ts, entries)
+                subscriber.subscriptions_updated(ts, entries)
             except Exception:
                 _log.exception("a subscriber failed to take its updates")
-        self._fire_waiters()
 
     # -- waiting for a timestamp --------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from pyconvex.protocol import (
     Authenticate,
     Connect,
     Event,
+    Modification,
     ModifyQuerySet,
     Mutation,
     ProtocolError,
@@ -40,7 +41,7 @@ from pyconvex.protocol import (
     parse_client_message,
     query_modification,
     query_removed,
-    transition_json,
+    transition_parts,
 )
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
 from pyconvex.runtime.functions.function_path import normalize_path
@@ -115,6 +116,11 @@ class FrameSink(Protocol):
         ...
 
     def send(self, text: str) -> None: ...
+
+    def send_parts(self, parts: list[bytes]) -> None:
+        """One text frame whose UTF-8 payload is ``parts`` back to back (written without
+        joining them; the list is not changed)."""
+        ...
 
     def close(self, code: int, reason: str, *, flush: bool = True) -> None: ...
 
@@ -251,7 +257,7 @@ class SyncSession:
                 f"ModifyQuerySet newVersion {message.new_version} must be greater than "
                 f"baseVersion {message.base_version}."
             )
-        modifications: list[str] = []
+        modifications: list[Modification] = []
         for change in message.modifications:
             if isinstance(change, AddQuery):
                 if change.query_id in self.queries:
@@ -270,7 +276,7 @@ class SyncSession:
                     allow_internal=self.admin,
                 )
                 self.queries[change.query_id] = sub
-                modifications.append(query_modification(change.query_id, sub.body))
+                modifications.append(query_modification(change.query_id, sub.shared))
             else:
                 removed = self.queries.pop(change.query_id, None)
                 if removed is None:
@@ -313,23 +319,23 @@ class SyncSession:
         self.identity = identity
         self.admin = message.token_type == "Admin"
         # Any result may depend on who asks: move every query to the new identity.
-        modifications: list[str] = []
+        modifications: list[Modification] = []
         for query_id, old in list(self.queries.items()):
             sub = self._manager.resubscribe(
                 self, query_id, old, identity=self.identity, allow_internal=self.admin
             )
             self.queries[query_id] = sub
             if sub.body != old.body:
-                modifications.append(query_modification(query_id, sub.body))
+                modifications.append(query_modification(query_id, sub.shared))
         self._transition(modifications)
 
     # -- transitions ------------------------------------------------------------------------
 
-    def _transition(self, modifications: list[str]) -> None:
+    def _transition(self, modifications: list[Modification]) -> None:
         end = StateVersion(
             self.recv_query_set, self.recv_identity, max(self._manager.ts, self.sent.ts)
         )
-        self._sink.send(transition_json(self.sent, end, modifications))
+        self._sink.send_parts(transition_parts(self.sent, end, modifications))
         self.sent = end
         if self._owed_ts is not None and end.ts >= self._owed_ts:
             self._owed_ts = None
@@ -344,10 +350,11 @@ class SyncSession:
         # This session's own mutations in the batch are reported first: their responses must
         # precede the Transition that shows their writes.
         sent = bool(self._in_flight) and self._send_responses(ts) is not None
+        queries = self.queries
         modifications = [
-            query_modification(query_id, sub.body)
+            query_modification(query_id, sub.shared)
             for query_id, sub in changed
-            if self.queries.get(query_id) is sub
+            if queries.get(query_id) is sub
         ]
         if modifications or sent:
             self._transition(modifications)

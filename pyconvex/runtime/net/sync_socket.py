@@ -136,8 +136,9 @@ class SyncEndpoint:
     def flush(self) -> None:
         """Write every socket's queued frames (one write each)."""
         dirty, self._dirty = self._dirty, []
+        now = self._loop.time() if self._loop is not None else 0.0
         for sock in dirty:
-            sock.flush()
+            sock.flush(now)
 
 
 class SyncSocket(asyncio.Protocol):
@@ -244,6 +245,20 @@ class SyncSocket(asyncio.Protocol):
             self._dirty = True
             self._endpoint.mark_dirty(self)
 
+    def send_parts(self, parts: list[bytes]) -> None:
+        """Queue one text frame made of ``parts`` (UTF-8 bytes, written back to back by one
+        ``writelines`` without being joined: a query result shared by many sockets is not
+        copied per socket; ``parts`` itself is not changed)."""
+        if self.closed:
+            return
+        out = self._out
+        out.append(text_frame_header(sum(map(len, parts))))
+        out += parts
+        self.sent_frames += 1
+        if not self._dirty:
+            self._dirty = True
+            self._endpoint.mark_dirty(self)
+
     def close(self, code: int, reason: str, *, flush: bool = True) -> None:
         """Send a close frame and accept no more frames; abort if the peer has not closed the
         connection after ``close_timeout``.
@@ -261,8 +276,9 @@ class SyncSocket(asyncio.Protocol):
         timeout = config.close_timeout if flush else min(config.close_timeout, 1.0)
         self._abort_timer = self._loop.call_later(timeout, self._abort)
 
-    def flush(self) -> None:
-        """Write what the protocol has queued, in one write (called once per loop turn)."""
+    def flush(self, now: float | None = None) -> None:
+        """Write what is queued, in one ``writelines`` (called once per loop turn, with the
+        loop's clock as ``now``)."""
         self._dirty = False
         out = self._out
         transport = self.transport
@@ -270,9 +286,9 @@ class SyncSocket(asyncio.Protocol):
             out.clear()
             return
         if out:
-            self._out = []
-            transport.writelines(out)
-            self._last_sent = self._loop.time()
+            transport.writelines(out)  # the transport keeps the pieces, not the list
+            out.clear()
+            self._last_sent = self._loop.time() if now is None else now
         if self._eof:
             # websockets ends the stream after a closing handshake or a failed connection.
             self.closed = True
