@@ -97,7 +97,13 @@ async def test_set_update_remove_and_read_everywhere(deployment: DeploymentFacto
     assert await set_var(dep, "MODEL", "gpt-2") == "updated"
     assert await set_var(dep, "OTHER", "x") == "created"
     assert ok(dep.run_query("config:model")) == "gpt-2"
-    assert ok(dep.run_query("config:everything")) == {"MODEL": "gpt-2", "OTHER": "x"}
+    # Every deployment also has its URLs (CONVEX_CLOUD_URL, CONVEX_SITE_URL), as Convex's.
+    assert ok(dep.run_query("config:everything")) == {
+        "MODEL": "gpt-2",
+        "OTHER": "x",
+        "CONVEX_CLOUD_URL": "http://127.0.0.1:3210",
+        "CONVEX_SITE_URL": "http://127.0.0.1:3211",
+    }
     assert ok(await dep.run_mutation("config:remember")) == "gpt-2"
     assert ok(await dep.run_action("config:from_action")) == ["gpt-2", "gpt-2"]
     assert read_variables(dep.store) == {"MODEL": "gpt-2", "OTHER": "x"}

@@ -29,7 +29,15 @@ from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
 from pyconvex.runtime.functions.cron_runner import CronRunner
 from pyconvex.runtime.functions.ctx_impl import Auth, MutationCtx, QueryCtx
-from pyconvex.runtime.functions.env_vars import ENV_SOURCE
+from pyconvex.runtime.functions.env_vars import ENV_SOURCE, set_builtin_variables
+from pyconvex.runtime.functions.file_storage import (
+    DEFAULT_ORIGIN,
+    DEFAULT_SITE_ORIGIN,
+    ActionStorage,
+    FileStorage,
+    StorageReader,
+    StorageWriter,
+)
 from pyconvex.runtime.functions.function_path import function_ref_path as function_ref_path
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.job_runner import JobRunner
@@ -46,6 +54,7 @@ from pyconvex.runtime.functions.scheduler import TransactionScheduler
 from pyconvex.runtime.functions.system_functions import SYSTEM_FUNCTIONS
 from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, IdResolver
 from pyconvex.runtime.query.transaction import Limits, Transaction
+from pyconvex.runtime.store.blob_store import LocalBlobStore
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT, Persistence
 from pyconvex.runtime.store.memory import Store, UndoRecord
@@ -89,6 +98,9 @@ class Deployment:
         self.jobs = JobRunner(self)
         #: Fires the cron jobs of ``crons.py`` (started by :meth:`open`).
         self.crons = CronRunner(self)
+        #: ``_storage`` and the blobs (opened by :meth:`open`).
+        self.storage = FileStorage(self)
+        self.actions.storage = lambda: ActionStorage(self.storage)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -156,6 +168,8 @@ class Deployment:
         committer.start()
         dep.jobs.start(ready=bool(loaded.functions))
         dep.crons.start(ready=bool(loaded.functions))
+        await dep.storage.start(LocalBlobStore(None if data_dir is None else data_dir / "storage"))
+        dep.set_urls(DEFAULT_ORIGIN, DEFAULT_SITE_ORIGIN)
         return dep
 
     def _view_tables(self) -> list[tuple[str, int, dict[str, str]]]:
@@ -172,10 +186,20 @@ class Deployment:
         await self.jobs.close()
         self.actions.close()
         await self.committer.close()
+        await self.storage.close()
         if isinstance(self.persistence, ProcessPersistence):
             await self.persistence.close()
         else:
             self.persistence.close()
+
+    def set_urls(self, cloud_url: str, site_url: str) -> None:
+        """Where clients reach this deployment (the API port) and its HTTP actions (the site
+        port): upload and file URLs start with ``cloud_url``, and functions read both as
+        ``env["CONVEX_CLOUD_URL"]`` / ``env["CONVEX_SITE_URL"]``."""
+        self.storage.origin = cloud_url
+        set_builtin_variables(
+            self.store, {"CONVEX_CLOUD_URL": cloud_url, "CONVEX_SITE_URL": site_url}
+        )
 
     async def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run SQL on the DuckDB file (after every commit made so far), e.g. over the views::
@@ -359,10 +383,8 @@ class Deployment:
         env_token = ENV_SOURCE.set(tx)
         try:
             handler_args = self._args(fn, args, tx)
-            value = sandbox.drive(
-                fn.handler(QueryCtx(DatabaseReader(tx), Auth(identity)), **handler_args), where
-            )
-            value = self._result_value(fn, value)
+            ctx = QueryCtx(DatabaseReader(tx), Auth(identity), StorageReader(tx, self.storage))
+            value = self._result_value(fn, sandbox.drive(fn.handler(ctx, **handler_args), where))
             failure = None
         except Exception as e:
             failure = self._failure(e, where)
@@ -441,7 +463,8 @@ class Deployment:
             ctx = MutationCtx(
                 DatabaseWriter(tx),
                 Auth(identity),
-                scheduler=TransactionScheduler(tx, self.function_kind),
+                StorageWriter(tx, self.storage),
+                TransactionScheduler(tx, self.function_kind),
             )
             value = self._result_value(fn, sandbox.drive(fn.handler(ctx, **handler_args), where))
             if in_transaction is not None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from pyconvex.errors import ConvexError, PyconvexError
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store
@@ -34,6 +35,16 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 #: What ``env`` reads from: the running query's or mutation's transaction, or (in an action)
 #: the deployment's store. Set by the deployment around each execution.
 ENV_SOURCE: ContextVar[Transaction | Store | None] = ContextVar("pyconvex_env", default=None)
+
+
+#: Variables every deployment has (its URLs, once it serves), by store; a variable set with
+#: ``pyconvex env set`` under the same name wins.
+_BUILTIN: WeakKeyDictionary[Store, dict[str, str]] = WeakKeyDictionary()
+
+
+def set_builtin_variables(store: Store, variables: dict[str, str]) -> None:
+    """Give the deployment of ``store`` built-in variables (``CONVEX_SITE_URL``, ...)."""
+    _BUILTIN[store] = dict(variables)
 
 
 class EnvVarError(PyconvexError, ValueError):
@@ -120,7 +131,10 @@ class Environment(Mapping[str, str]):
                 "variables belong to the deployment); read it inside the handler, not at import "
                 "time."
             )
-        return read_variables(source)
+        store = source if isinstance(source, Store) else source.store
+        builtin = _BUILTIN.get(store)
+        variables = read_variables(source)
+        return variables if builtin is None else {**builtin, **variables}
 
     def __getitem__(self, name: str) -> str:
         variables = self._variables()

@@ -1,14 +1,15 @@
 """pyconvex's built-in functions: internal mutations under ``_system/`` that the deployment
 resolves when no user function has the path (only pyconvex itself and the admin key reach
-them): writing environment variables, the scheduler's and the cron jobs' bookkeeping."""
+them): writing environment variables, the scheduler's, the cron jobs' and file storage's bookkeeping."""
 
 from __future__ import annotations
 
-from pyconvex.runtime.functions import cron_runner, env_vars, scheduler
+from pyconvex.runtime.functions import cron_runner, env_vars, file_storage, scheduler
 from pyconvex.server.functions import FunctionDefinition
 
 SYSTEM_FUNCTIONS: dict[str, FunctionDefinition] = {
     **env_vars.SYSTEM_FUNCTIONS,
     **scheduler.FUNCTIONS,
     **cron_runner.FUNCTIONS,
+    **file_storage.FUNCTIONS,
 }

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyconvex.runtime.net.admin_routes import admin_routes
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
+from pyconvex.runtime.net.storage_routes import storage_routes
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_socket import SyncConfig, SyncEndpoint, SyncSocket
 
@@ -132,6 +133,7 @@ def create_app(
             Route("/api/_pyconvex/stats", stats_endpoint, methods=["GET"]),
             *api.routes(),
             *admin_routes(deployment),
+            *storage_routes(deployment),
         ],
         middleware=[
             Middleware(
@@ -149,6 +151,13 @@ def create_app(
     return _ConnectionScope(
         app, SyncEndpoint(deployment, manager, config, server_header=server_version())
     )
+
+
+def _local(url: str) -> str:
+    """``url`` as this machine reaches it (a wildcard host becomes 127.0.0.1)."""
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}://127.0.0.1:{port}" if host in ("0.0.0.0", "[::]", "") else url
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -229,10 +238,14 @@ async def serve(
         request_exit()
 
     stopper = None if stop is None else asyncio.create_task(wait_for_stop(stop))
+    display_host = f"[{host}]" if ":" in host else host
+    url = f"http://{display_host}:{actual_port}"
+    set_urls = getattr(deployment, "set_urls", None)
+    if callable(set_urls):
+        set_urls(_local(url), _local(f"http://{display_host}:{actual_port + 1}"))
     try:
         if on_listening is not None:
-            display_host = f"[{host}]" if ":" in host else host
-            on_listening(f"http://{display_host}:{actual_port}")
+            on_listening(url)
         await server.serve(sockets=[sock])
     finally:
         if stopper is not None:

@@ -44,7 +44,15 @@ class SystemReader:
             )
         return Query(self._tx, table)
 
-    async def get(self, doc_id: str) -> Document | None:
+    async def get(self, table_or_id: str, doc_id: str | None = None) -> Document | None:
+        """A system document by id: ``get(id)`` or, as Convex spells it now,
+        ``get("_storage", id)``."""
+        if doc_id is None:
+            doc_id = table_or_id
+        else:
+            table = self._tx.table_for_id(doc_id) if isinstance(doc_id, str) else None
+            if table is not None and table.name != table_or_id:
+                return None
         doc = self._tx.get(doc_id)
         return None if doc is None else copy_doc(doc)
 
