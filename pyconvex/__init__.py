@@ -30,6 +30,7 @@ from pyconvex.server.functions import (
     mutation,
     query,
 )
+from pyconvex.server.http_router import HttpRouter, cors_headers, http_action
 from pyconvex.server.pagination import pagination_opts_validator
 from pyconvex.server.schema import SchemaDefinition, TableDefinition, define_schema, define_table
 from pyconvex.values import UNSET, Int64, Value
@@ -57,6 +58,7 @@ __all__ = [
     "ConvexError",
     "Crons",
     "FunctionDefinition",
+    "HttpRouter",
     "Id",
     "Int64",
     "SchemaDefinition",
@@ -65,9 +67,11 @@ __all__ = [
     "Value",
     "__version__",
     "action",
+    "cors_headers",
     "define_schema",
     "define_table",
     "env",
+    "http_action",
     "internal_action",
     "internal_mutation",
     "internal_query",

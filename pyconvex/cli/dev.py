@@ -20,6 +20,14 @@ def dev(
     port: Annotated[
         int | None, typer.Option(help="API port (0 picks a free one). Default: 3210.")
     ] = None,
+    site_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of the HTTP actions of convex/http.py (Convex's site port). Default: the "
+            "API port + 1 (3211); a free one when --port is 0.",
+            show_default=False,
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     once: Annotated[
         bool,
@@ -57,7 +65,17 @@ def dev(
     _configure_logging()
     chosen = settings.port if port is None else port
     try:
-        code = run(run_dev(settings, host, chosen, once=once, verbose=verbose, typecheck=typecheck))
+        code = run(
+            run_dev(
+                settings,
+                host,
+                chosen,
+                once=once,
+                verbose=verbose,
+                typecheck=typecheck,
+                site_port=site_port,
+            )
+        )
     except KeyboardInterrupt:
         print(stopped_message(settings), flush=True)
         code = 0
@@ -69,7 +87,8 @@ def dev(
             CliFailure(
                 f"Cannot listen on {host}:{chosen}",
                 detail=str(exc),
-                hint="Pick another port with --port (0 picks a free one), or stop what uses it.",
+                hint="Pick other ports with --port / --site-port (0 picks a free one), or stop "
+                "what uses them.",
             )
         )
         raise typer.Exit(EXIT_FAILURE) from None

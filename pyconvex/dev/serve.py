@@ -55,10 +55,12 @@ async def run_dev(
     once: bool = False,
     verbose: bool = False,
     typecheck: TypecheckMode | str = TypecheckMode.try_,
+    site_port: int | None = None,
 ) -> int:
     """``pyconvex dev``: serve and push on every save until interrupted (``once``: push and
     return the exit code). ``verbose`` shows pyconvex's own frames in tracebacks; ``typecheck``
-    runs mypy after each push (:mod:`pyconvex.dev.typecheck`). Raises
+    runs mypy after each push (:mod:`pyconvex.dev.typecheck`); HTTP actions are served on
+    ``site_port`` (default: ``port + 1``). Raises
     :class:`~pyconvex.failures.CliFailure` for what stops it from starting."""
     if running_deployment(settings.data_dir) is not None:
         raise busy_failure(settings.data_dir)
@@ -77,7 +79,7 @@ async def run_dev(
             checked = await loop.typecheck.wait()
             strict = loop.typecheck.mode is TypecheckMode.enable
             return 0 if ok and (checked or not strict) else EXIT_FAILURE
-        await _serve(loop, settings, host, port, stop, verbose)
+        await _serve(loop, settings, host, port, stop, verbose, site_port)
     finally:
         stop.set()
         await loop.close()
@@ -92,6 +94,7 @@ async def _serve(
     port: int,
     stop: asyncio.Event,
     verbose: bool,
+    site_port: int | None = None,
 ) -> None:
     from pyconvex.runtime.net.app import serve
 
@@ -109,12 +112,20 @@ async def _serve(
         nonlocal pusher
         # Tests and tools parse this exact line.
         print(f"pyconvex dev: serving {url}", flush=True)
+        print(f"pyconvex dev: HTTP actions at {deployment.site_url}", flush=True)
         write_deployment_file(settings.data_dir, local_url(url))
         loop.announce_startup()
         pusher = asyncio.create_task(loop.run(stop), name="pyconvex-dev-loop")
 
     try:
-        await serve(deployment, host=host, port=port, on_listening=listening, subscriptions=manager)
+        await serve(
+            deployment,
+            host=host,
+            port=port,
+            site_port=site_port,
+            on_listening=listening,
+            subscriptions=manager,
+        )
     finally:
         stop.set()
         executions.cancel()

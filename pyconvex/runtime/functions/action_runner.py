@@ -174,6 +174,38 @@ class ActionRunner:
             return FunctionResult(failure=failure, log_lines=scope.log_lines)
         return FunctionResult(value, None, scope.log_lines)
 
+    async def run_http(
+        self,
+        label: str,
+        handler: Callable[[Any, Any], Any],
+        request: Any,
+        check: Callable[[Any], Any],
+        identity: Any = None,
+    ) -> tuple[Any, FunctionFailure | None]:
+        """Run an HTTP action's ``handler(ctx, request)``; ``check`` validates what it returned
+        (raises if it is not a response). Recorded in the log history as ``label``
+        ("GET /hello")."""
+        host = self.host
+        where = f"HTTP action {label}"
+        failure: FunctionFailure | None = None
+        response: Any = None
+        async with self.slot():
+            scope = sandbox.ExecutionScope(
+                sandbox.real_time_ns(), 0, deterministic=False, where=where
+            )
+            scope.loop_thread = threading.get_ident()
+            ctx = self.make_ctx(identity, scope)
+            env_token = ENV_SOURCE.set(host.store)
+            with sandbox.scope(scope):
+                try:
+                    response = check(await self.with_deadline(handler(ctx, request), where))
+                except Exception as e:
+                    failure = host._failure(e, where)
+                finally:
+                    ENV_SOURCE.reset(env_token)
+        host.log_history.record("http_action", label, scope.now_ns, failure, scope.log_lines)
+        return response, failure
+
     async def with_deadline(self, awaitable: Any, where: str) -> Any:
         """Await ``awaitable`` within the time limit; past it, raise :class:`ActionTimeout`."""
         limit = self.limits.timeout_s

@@ -101,6 +101,8 @@ class Deployment:
         #: ``_storage`` and the blobs (opened by :meth:`open`).
         self.storage = FileStorage(self)
         self.actions.storage = lambda: ActionStorage(self.storage)
+        #: Where HTTP actions are served (set when the server listens; see :meth:`set_urls`).
+        self.site_url = DEFAULT_SITE_ORIGIN
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -197,6 +199,7 @@ class Deployment:
         port): upload and file URLs start with ``cloud_url``, and functions read both as
         ``env["CONVEX_CLOUD_URL"]`` / ``env["CONVEX_SITE_URL"]``."""
         self.storage.origin = cloud_url
+        self.site_url = site_url
         set_builtin_variables(
             self.store, {"CONVEX_CLOUD_URL": cloud_url, "CONVEX_SITE_URL": site_url}
         )

@@ -40,6 +40,7 @@ from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.function_path import function_ref_path, normalize_path
 from pyconvex.server.crons import Crons
 from pyconvex.server.functions import FunctionDefinition
+from pyconvex.server.http_router import HttpRouter
 from pyconvex.server.schema import SchemaDefinition
 from pyconvex.values import to_value
 
@@ -105,6 +106,8 @@ class LoadedFunctions:
     errors: list[ModuleLoadError] = field(default_factory=list)
     #: ``crons`` of ``crons.py`` (None without one).
     crons: Crons | None = None
+    #: ``http`` of ``http.py``: the HTTP action routes (None without one).
+    http: HttpRouter | None = None
 
 
 def module_paths(functions_dir: Path) -> list[str]:
@@ -311,7 +314,27 @@ class _Load:
                 value.path = f"{mod_path}:{name}"
                 loaded.functions[value.path] = value
         self._load_crons(loaded)
+        self._load_http(loaded)
         return loaded
+
+    def _load_http(self, loaded: LoadedFunctions) -> None:
+        """``http`` of ``http.py`` (an HttpRouter)."""
+        module = loaded.modules.get("http")
+        if module is None:
+            return
+        router = getattr(module, "http", None)
+        if router is None:
+            router = getattr(module, "default", None)
+        if router is None or isinstance(router, HttpRouter):
+            loaded.http = router
+            return
+        error = ModuleLoadError(
+            f"{self.dir.name}/http.py must set `http = HttpRouter()`, got {type(router).__name__}.",
+            path=self.dir / "http.py",
+        )
+        if not self.keep_going:
+            raise error
+        loaded.errors.append(error)
 
     def _load_crons(self, loaded: LoadedFunctions) -> None:
         """``crons`` of ``crons.py``, each job naming a mutation or action that exists."""

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyconvex.runtime.net.admin_routes import admin_routes
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
+from pyconvex.runtime.net.site import site_app as default_site_app
 from pyconvex.runtime.net.storage_routes import storage_routes
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_socket import SyncConfig, SyncEndpoint, SyncSocket
@@ -47,7 +48,8 @@ def server_version() -> str:
 
 
 class _ConnectionScope:
-    """Outermost ASGI layer: collapses doubled slashes in HTTP paths.
+    """Outermost ASGI layer: collapses doubled slashes in HTTP paths, and hands the site's
+    requests (those on the site port, and ``/http/...`` on the API port) to the site app.
 
     The npm client builds ``ws://host:3210//api/1.48.0/sync`` from a URL with a trailing
     slash, and HTTP clients do the same with ``//api/query``.
@@ -57,13 +59,27 @@ class _ConnectionScope:
         self.app = app
         #: The sync WebSocket endpoint: :func:`serve` has uvicorn run its sockets.
         self.sync = sync
+        #: HTTP actions (``site.py``), and the port they are served on (set by :func:`serve`).
+        self.site: ASGIApp | None = None
+        self.site_port: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope.get("path", "")
             if "//" in path:
                 scope = dict(scope)
-                scope["path"] = _SLASHES.sub("/", path)
+                scope["path"] = path = _SLASHES.sub("/", path)
+            site = self.site
+            if site is not None:
+                server = scope.get("server")
+                if server is not None and server[1] == self.site_port:
+                    await site(scope, receive, send)
+                    return
+                if path.startswith("/http/"):
+                    scope = dict(scope)
+                    scope["path"] = path[len("/http") :]
+                    await site(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
 
@@ -185,14 +201,16 @@ async def serve(
     on_listening: Callable[[str], None] | None = None,
     sync_config: SyncConfig | None = None,
     site_app: ASGIApp | None = None,
+    site_port: int | None = None,
     subscriptions: SubscriptionManager | None = None,
     stop: asyncio.Event | None = None,
     log_level: str = "warning",
 ) -> None:
     """Serve ``deployment`` until SIGINT/SIGTERM (or cancellation).
 
-    ``on_listening`` gets the base URL (with the real port) once the socket listens.
-    ``site_app`` is the HTTP-actions app for the site port (port + 1); not served yet.
+    ``on_listening`` gets the base URL (with the real port) once the socket listens. HTTP
+    actions (``site_app``, by default the deployment's) are served on ``site_port`` (default:
+    ``port + 1``, Convex's site port; a free one when ``port`` is 0) and under ``/http/``.
     Setting ``stop`` shuts the server down gracefully, like a signal.
     """
     # uvicorn is imported here: importing it loads watchfiles (its reloader), which the
@@ -205,10 +223,25 @@ async def serve(
         def capture_signals(self) -> Generator[None, None, None]:
             yield
 
-    del site_app  # the site port arrives with HTTP actions
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
     app = create_app(deployment, sync_config=sync_config, subscriptions=subscriptions)
+    sockets = [sock]
+    app.site = site_app if site_app is not None else default_site_app(deployment)
+    if app.site is not None:
+        if site_port is None:
+            site_port = actual_port + 1 if port else 0
+        try:
+            site_sock = bind_socket(host, site_port)
+        except OSError as e:
+            sock.close()
+            raise OSError(
+                e.errno,
+                f"Cannot listen on the site port {site_port} for HTTP actions ({e.strerror}); "
+                "pick another with --site-port",
+            ) from e
+        sockets.append(site_sock)
+        app.site_port = site_sock.getsockname()[1]
     config = uvicorn.Config(
         app,
         # Every WebSocket upgrade goes to the sync endpoint's sockets (sync_socket.py), not
@@ -240,16 +273,18 @@ async def serve(
     stopper = None if stop is None else asyncio.create_task(wait_for_stop(stop))
     display_host = f"[{host}]" if ":" in host else host
     url = f"http://{display_host}:{actual_port}"
+    site_url = f"http://{display_host}:{app.site_port or actual_port + 1}"
     set_urls = getattr(deployment, "set_urls", None)
     if callable(set_urls):
-        set_urls(_local(url), _local(f"http://{display_host}:{actual_port + 1}"))
+        set_urls(_local(url), _local(site_url))
     try:
         if on_listening is not None:
             on_listening(url)
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
     finally:
         if stopper is not None:
             stopper.cancel()
         for sig in installed:
             loop.remove_signal_handler(sig)
-        sock.close()
+        for each in sockets:
+            each.close()
