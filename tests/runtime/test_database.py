@@ -17,6 +17,9 @@ from pyconvex import define_schema, define_table, v
 
 schema = define_schema({
     "channels": define_table({"name": v.string()}),
+    # Any document goes here (a schema declares every table written to).
+    "anything": define_table(v.any()),
+    "scratch": define_table(v.any()),
     "messages": define_table({
         "channel": v.id("channels"),
         "body": v.string(),
@@ -326,12 +329,28 @@ async def test_id_fields_must_point_at_their_table(dep: Any) -> None:
     assert ".channel" in msg
 
 
-async def test_schemaless_table_next_to_schema_tables(dep: Any) -> None:
+async def test_any_table_next_to_schema_tables(dep: Any) -> None:
     a = ok(await insert(dep, "scratch", {"anything": [1.0, {"goes": True}]}))
     b = ok(await insert(dep, "scratch", {"totally": "different"}))
     docs = ok(dep.run_query("db:all", {"table": "scratch"}))
     assert [d["_id"] for d in docs] == [a, b]
     assert ok(await dep.run_mutation("db:replace", {"id": a, "doc": {"x": 1.0}}))["x"] == 1.0
+
+
+async def test_a_table_the_schema_does_not_declare_is_refused(dep: Any) -> None:
+    # As Convex's schema validation: a misspelt table is not silently created.
+    msg = failure_message(await insert(dep, "message", {"body": "x"}))
+    assert "cannot write to table 'message': the schema does not declare it" in msg
+    assert "Did you mean 'messages'?" in msg
+    assert "anything, channels, messages, scratch" in msg
+    assert "message" not in [t for t in dep.store.tables]
+    # Reading it gives the same error: an empty result would hide the typo.
+    msg = failure_message(dep.run_query("db:all", {"table": "chanels"}))
+    assert "cannot read table 'chanels'" in msg and "Did you mean 'channels'?" in msg
+    msg = failure_message(dep.run_query("db:all", {"table": "zzz"}))
+    assert "cannot read table 'zzz'" in msg and "Did you mean" not in msg
+    # A declared table nobody wrote yet reads as empty.
+    assert ok(dep.run_query("db:all", {"table": "scratch"})) == []
 
 
 async def test_project_without_schema(deployment: Any) -> None:
@@ -358,13 +377,17 @@ async def test_schema_validation_false_accepts_mismatching_documents(deployment:
         ("deep_nesting", "nested more than 16 levels"),
     ],
 )
-async def test_invalid_values_are_refused_by_the_store(dep: Any, kind: str, expected: str) -> None:
+async def test_invalid_values_are_refused_by_the_store(
+    deployment: Any, kind: str, expected: str
+) -> None:
+    dep = await deployment({"db.py": DB})  # no schema: the store itself checks values
     msg = failure_message(await dep.run_mutation("db:insert_bad", {"kind": kind}))
     assert "mutation db:insert_bad" in msg and expected in msg
     assert ok(dep.run_query("db:all", {"table": "raw"})) == []
 
 
-async def test_infinity_and_nan_are_valid_float64(dep: Any) -> None:
+async def test_infinity_and_nan_are_valid_float64(deployment: Any) -> None:
+    dep = await deployment({"db.py": DB})
     doc_id = ok(await dep.run_mutation("db:insert_bad", {"kind": "non_finite"}))
     doc = ok(dep.run_query("db:get", {"id": doc_id}))
     assert doc["inf"] == float("inf") and doc["nan"] != doc["nan"]

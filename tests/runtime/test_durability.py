@@ -28,6 +28,8 @@ schema = define_schema({
     "pairs": define_table({"i": v.float64(), "side": v.string(),
                            "partner": v.optional(v.id("pairs")), "payload": v.string()})
         .index("by_i", ["i"]),
+    "free": define_table(v.any()),
+    "notes": define_table(v.any()),
 })
 """
 

@@ -108,6 +108,9 @@ class DatabaseReader:
                 f"{self._tx.where}: db.query() takes a user table name, got {table!r}"
                 + (" (system tables: db.system.query)" if isinstance(table, str) else "")
             )
+        if table not in self._tx.store.tables:
+            # Reading a table that neither the schema nor the data knows is a misspelling.
+            self._tx.check_declared(table, "read")
         return Query(self._tx, table)
 
     def normalize_id(self, table: str, id_str: str) -> str | None:

@@ -44,6 +44,10 @@ class SchemaView(Protocol):
 
     def search_indexes(self, table: str) -> dict[str, SearchIndexDefinition]: ...
 
+    def undeclared(self, table: str) -> list[str] | None: ...
+
+    def declared_tables(self) -> list[str]: ...
+
 
 _VINT: dict[int, bytes] = {}
 
@@ -183,6 +187,19 @@ class Transaction:
             self.count_read(table, doc["_id"])
             yield key, doc
 
+    def check_declared(self, table: str, doing: str) -> None:
+        """Refuse a table the schema does not declare (only when there is a schema)."""
+        close = self.schema.undeclared(table)
+        if close is None:
+            return
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        declared = ", ".join(self.schema.declared_tables())
+        raise SchemaError(
+            f"{self.where}: cannot {doing} table {table!r}: the schema does not declare it "
+            f"(its tables: {declared}).{hint} Fix the name, or add the table to "
+            "convex/schema.py."
+        )
+
     # -- writes --------------------------------------------------------------------------
     def _writable(self, what: str) -> UndoRecord:
         if self.undo is None:
@@ -191,6 +208,7 @@ class Transaction:
 
     def ensure_table(self, name: str) -> TableState:
         undo = self._writable("creating a table")
+        self.check_declared(name, "write to")
         t = self.store.tables.get(name)
         if t is None:
             t = self.store.create_table(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from pyconvex.runtime.store.index import IndexSpec
 from pyconvex.server.schema import SchemaDefinition, SearchIndexDefinition
 from pyconvex.values.validators import ObjectValidator, Validator
@@ -27,6 +29,18 @@ class SchemaState:
             return None
         t = s.tables.get(table)
         return None if t is None else t.document
+
+    def undeclared(self, table: str) -> list[str] | None:
+        """None when ``table`` may be used; else the declared tables closest to its name (a
+        schema with validation declares every table a function may write)."""
+        s = self.definition
+        if s is None or not s.schema_validation or table in s.tables or table[:1] == "_":
+            return None
+        return difflib.get_close_matches(table, list(s.tables), n=3, cutoff=0.6)
+
+    def declared_tables(self) -> list[str]:
+        """The schema's tables, sorted (none without a schema)."""
+        return sorted(self.definition.tables) if self.definition is not None else []
 
     def index_fields(self, table: str, index: str) -> tuple[str, ...] | None:
         return self._indexes.get(table, {}).get(index)
