@@ -31,7 +31,7 @@ from pyconvex.server.functions import (
     query,
 )
 from pyconvex.server.http_router import HttpRouter, cors_headers, http_action
-from pyconvex.server.pagination import pagination_opts_validator
+from pyconvex.server.pagination import pagination_opts_validator, pagination_result_validator
 from pyconvex.server.schema import SchemaDefinition, TableDefinition, define_schema, define_table
 from pyconvex.values import UNSET, Int64, Value
 from pyconvex.values.annotations import Id
@@ -77,6 +77,7 @@ __all__ = [
     "internal_query",
     "mutation",
     "pagination_opts_validator",
+    "pagination_result_validator",
     "query",
     "v",
 ]

@@ -43,15 +43,26 @@ class PaginationOptions(TypedDict):
     maximumBytesRead: NotRequired[float]
 
 
-class PaginationResult(TypedDict, Generic[DocT]):
-    """One page of ``.paginate(...)``: ``{"page": [...], "isDone": bool, "continueCursor": str}``.
+#: ``pageStatus`` of a page: split it in two (``splitCursor``) because it grew, or because it
+#: hit a read limit and is incomplete.
+PageStatus = Literal["SplitRecommended", "SplitRequired"]
 
-    result = await ctx.db.query("messages").paginate({"numItems": 20, "cursor": None})
+
+class PaginationResult(TypedDict, Generic[DocT]):
+    """One page of ``.paginate(...)``, as Convex returns it: ``page``, ``isDone``,
+    ``continueCursor``, and ``splitCursor`` / ``pageStatus`` for clients that split pages::
+
+        result = await ctx.db.query("messages").paginate({"numItems": 20, "cursor": None})
+
+    Return it whole (``{**result, "page": enriched}``) so ``usePaginatedQuery`` can split a
+    page that grew. Its validator is ``pagination_result_validator(item)``.
     """
 
     page: list[DocT]
     isDone: bool
     continueCursor: str
+    splitCursor: NotRequired[str | None]
+    pageStatus: NotRequired[PageStatus | None]
 
 
 class Expression(Protocol):

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Generic, Literal, NotRequired, Required, Type
 from pyconvex.values.validators import (
     IntValidator,
     ObjectValidator,
+    UnionValidator,
     Validator,
     v,
 )
@@ -144,7 +145,14 @@ def validator_from_annotation(tp: object, where: str = "") -> Validator:
         args = tuple(arg for arg in args if arg is not Unset)
         if len(args) == 1:
             return validator_from_annotation(args[0], where)
-        members = [validator_from_annotation(arg, where) for arg in args]
+        members: list[Validator] = []
+        for arg in args:
+            member = validator_from_annotation(arg, where)
+            # `Literal["a", "b"] | None` is one union of three members, as Convex writes it.
+            if isinstance(member, UnionValidator) and not member.is_optional:
+                members.extend(member.members)
+            else:
+                members.append(member)
         # Put null last so `X | None` reads like Convex's v.union(X, v.null()).
         members.sort(key=lambda m: m.kind == "null")
         return v.union(*members)

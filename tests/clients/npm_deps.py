@@ -23,8 +23,7 @@ def node_with_client_deps(what: str) -> str:
     node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
     if node_bin is None or npm_bin is None:
         pytest.skip(f"node/npm not found on PATH: {what} need Node >= 18")
-    installed = CLIENTS / "node_modules" / "convex" / "package.json"
-    if not installed.exists() or json.loads(installed.read_text())["version"] != CONVEX_NPM_VERSION:
+    if not _installed():
         done = subprocess.run(
             [npm_bin, "ci", "--no-audit", "--no-fund"],
             cwd=CLIENTS,
@@ -35,3 +34,14 @@ def node_with_client_deps(what: str) -> str:
         if done.returncode != 0:
             pytest.fail(f"npm ci failed in {CLIENTS}:\n{done.stdout}\n{done.stderr}")
     return node_bin
+
+
+def _installed() -> bool:
+    """Whether node_modules holds every package of package.json at its pinned version."""
+    pinned = json.loads((CLIENTS / "package.json").read_text())["dependencies"]
+    assert pinned["convex"] == CONVEX_NPM_VERSION
+    for name, version in pinned.items():
+        manifest = CLIENTS / "node_modules" / name / "package.json"
+        if not manifest.exists() or json.loads(manifest.read_text())["version"] != version:
+            return False
+    return True

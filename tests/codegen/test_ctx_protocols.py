@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from pyconvex.codegen.server_module import server_plan
 from pyconvex.runtime.functions.ctx_impl import ActionCtx, Auth, MutationCtx, QueryCtx
 from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, SystemReader
@@ -9,8 +11,8 @@ from pyconvex.runtime.query.filter import FilterBuilder
 from pyconvex.runtime.query.index_range import IndexRangeBuilder
 from pyconvex.runtime.query.query_impl import Query
 from pyconvex.server import ctx, db
-from pyconvex.server.pagination import pagination_opts_validator
-from pyconvex.values import validator_from_annotation
+from pyconvex.server.pagination import pagination_opts_validator, pagination_result_validator
+from pyconvex.values import v, validator_from_annotation
 
 
 def _members(protocol: type) -> set[str]:
@@ -59,3 +61,18 @@ def test_generated_database_and_ctx_protocols_match_the_runtime() -> None:
 
 def test_pagination_options_annotation_is_the_pagination_validator() -> None:
     assert validator_from_annotation(db.PaginationOptions) == pagination_opts_validator
+
+
+def test_pagination_result_annotation_is_the_pagination_result_validator() -> None:
+    class Item(TypedDict):
+        n: float
+
+    annotated = validator_from_annotation(db.PaginationResult[Item])
+    assert annotated == pagination_result_validator(v.object({"n": v.float64()}))
+    assert set(annotated.fields) == {
+        "page",
+        "isDone",
+        "continueCursor",
+        "splitCursor",
+        "pageStatus",
+    }

@@ -29,6 +29,12 @@ async def add(ctx, n, tag):
     return await ctx.db.insert("items", {"n": n, "tag": tag})
 
 
+@mutation(args={"count": v.float64()})
+async def add_many(ctx, count):
+    for i in range(int(count)):
+        await ctx.db.insert("items", {"n": float(i), "tag": "many"})
+
+
 @mutation(args={"id": v.id("items")})
 async def remove(ctx, id):
     await ctx.db.delete(id)
@@ -101,7 +107,9 @@ async def test_page_shape_and_opaque_cursor(dep: Any) -> None:
     await add(dep, 1)
     await add(dep, 2)
     first = ok(dep.run_query("items:standard", {"paginationOpts": {"numItems": 1, "cursor": None}}))
-    assert set(first) == {"page", "isDone", "continueCursor"}
+    # Convex's whole result: a page of one row has no middle to split at.
+    assert set(first) == {"page", "isDone", "continueCursor", "splitCursor", "pageStatus"}
+    assert first["splitCursor"] is None and first["pageStatus"] is None
     assert [d["n"] for d in first["page"]] == [1.0] and first["isDone"] is False
     assert isinstance(first["continueCursor"], str) and first["continueCursor"]
     second = ok(
@@ -206,6 +214,7 @@ async def test_maximum_rows_read_ends_a_page_early(dep: Any) -> None:
         )
     )
     assert p["page"] == [0.0, 2.0] and p["isDone"] is False
+    assert p["pageStatus"] == "SplitRequired"  # incomplete: the client must split it
     rest = ok(
         dep.run_query(
             "items:page", {"opts": {"numItems": 5, "cursor": p["continueCursor"]}, "even": True}
@@ -281,8 +290,18 @@ async def test_cursor_of_another_query_is_refused(dep: Any) -> None:
 @pytest.mark.parametrize(
     ("opts", "expected"),
     [
-        ({"cursor": None}, "numItems"),
-        ({"numItems": -1, "cursor": None}, "numItems"),
+        ({"cursor": None}, "`options.numItems` must be a positive number. Received `undefined`"),
+        ({"numItems": -1, "cursor": None}, "`options.numItems` must be a positive number"),
+        ({"numItems": 0, "cursor": None}, "Must request at least 1 document while paginating"),
+        ({"numItems": 32001, "cursor": None}, "Requested too many items: 32001"),
+        (
+            {"numItems": 1, "cursor": None, "maximumRowsRead": 0},
+            "maximumRowsRead and maximumBytesRead must be greater than 0",
+        ),
+        (
+            {"numItems": 1, "cursor": None, "maximumBytesRead": 0},
+            "maximumRowsRead and maximumBytesRead must be greater than 0",
+        ),
         ({"numItems": 1, "cursor": None, "bogus": 1}, "unknown pagination option"),
         ({"numItems": 1, "cursor": 5}, "cursor must be a string or null"),
         ("not a dict", "paginate() takes"),
@@ -293,4 +312,96 @@ async def test_bad_pagination_options(dep: Any, opts: Any, expected: str) -> Non
 
 
 async def test_one_paginated_query_per_function(dep: Any) -> None:
-    assert "only one paginated query" in failure_message(dep.run_query("items:twice", {}))
+    msg = failure_message(dep.run_query("items:twice", {}))
+    assert "ran multiple paginated queries. Convex only supports a single paginated" in msg
+
+
+def opts_page(dep: Any, opts: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return ok(dep.run_query("items:page", {"opts": opts, **kw}))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("order", "left", "right"),
+    [("asc", [0, 10, 20, 30], [40, 50, 60]), ("desc", [60, 50, 40, 30], [20, 10, 0])],
+)
+async def test_split_cursor_cuts_a_page_into_two_that_cover_it(
+    dep: Any, order: str, left: list[float], right: list[float]
+) -> None:
+    for i in range(7):
+        await add(dep, i * 10)
+    first = page(dep, 7, None, index="by_n", order=order)
+    assert first["page"] == left + right and first["pageStatus"] is None
+    split, end = first["splitCursor"], first["continueCursor"]
+    assert isinstance(split, str) and split not in (end, "")
+    kw = {"index": "by_n", "order": order}
+    one = opts_page(dep, {"numItems": 7, "cursor": None, "endCursor": split}, **kw)
+    two = opts_page(dep, {"numItems": 7, "cursor": split, "endCursor": end}, **kw)
+    # (cursor, split] and (split, end]: the middle row ends the first half.
+    assert one["page"] == left and one["continueCursor"] == split and one["isDone"] is False
+    assert two["page"] == right and two["continueCursor"] == end
+
+
+async def test_split_cursor_counts_the_rows_a_filter_dropped(dep: Any) -> None:
+    for i in range(10):
+        await add(dep, i)
+    first = page(dep, 3, None, even=True)  # reads rows 0..4, keeps 0, 2, 4
+    assert first["page"] == [0, 2, 4]
+    one = opts_page(
+        dep, {"numItems": 3, "cursor": None, "endCursor": first["splitCursor"]}, even=True
+    )
+    assert one["page"] == [0, 2]  # the middle of the five rows read is row 2
+
+
+async def test_a_page_of_two_rows_has_no_split_cursor(dep: Any) -> None:
+    for i in range(5):
+        await add(dep, i)
+    assert page(dep, 2, None)["splitCursor"] is None
+    assert isinstance(page(dep, 3, None)["splitCursor"], str)
+
+
+async def test_split_recommended_past_three_quarters_of_maximum_rows_read(dep: Any) -> None:
+    for i in range(10):
+        await add(dep, i * 10)
+    base = {"cursor": None, "maximumRowsRead": 8}
+    assert opts_page(dep, {**base, "numItems": 6})["pageStatus"] is None
+    seven = opts_page(dep, {**base, "numItems": 7})
+    assert len(seven["page"]) == 7 and seven["pageStatus"] == "SplitRecommended"
+    # A page bounded by its end cursor reads its whole range, whatever the limit, and asks
+    # to be split once it grew past 3/4 of it.
+    first = opts_page(dep, {"numItems": 3, "cursor": None, "maximumRowsRead": 4}, index="by_n")
+    assert first["page"] == [0, 10, 20] and first["pageStatus"] is None
+    await add(dep, 5)
+    await add(dep, 15)
+    grown = opts_page(
+        dep,
+        {"numItems": 3, "cursor": None, "endCursor": first["continueCursor"], "maximumRowsRead": 4},
+        index="by_n",
+    )
+    assert grown["page"] == [0, 5, 10, 15, 20] and grown["pageStatus"] == "SplitRecommended"
+
+
+async def test_split_required_when_maximum_bytes_read_stops_a_page(dep: Any) -> None:
+    for i in range(4):
+        await add(dep, i)
+    first = opts_page(dep, {"numItems": 3, "cursor": None, "maximumBytesRead": 1})
+    # The row that went over the limit is returned; the page is incomplete.
+    assert first["page"] == [0] and first["isDone"] is False
+    assert first["pageStatus"] == "SplitRequired"
+    rest = page(dep, 5, first["continueCursor"])
+    assert rest["page"] == [1, 2, 3] and rest["isDone"] is True
+
+
+async def test_a_range_that_ends_at_the_read_limit_is_done(dep: Any) -> None:
+    for i in range(3):
+        await add(dep, i)
+    p = opts_page(dep, {"numItems": 5, "cursor": None, "maximumRowsRead": 3})
+    # Complete (not SplitRequired), though it read more than 3/4 of the limit.
+    assert p["page"] == [0, 1, 2] and p["isDone"] is True
+    assert p["pageStatus"] == "SplitRecommended"
+
+
+async def test_split_recommended_for_a_page_of_more_than_6144_items(dep: Any) -> None:
+    ok(await dep.run_mutation("items:add_many", {"count": 6145.0}))
+    big = page(dep, 6145, None)
+    assert len(big["page"]) == 6145 and big["pageStatus"] == "SplitRecommended"
+    assert page(dep, 6144, None)["pageStatus"] is None

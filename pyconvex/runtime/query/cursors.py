@@ -8,7 +8,6 @@ A cursor names its table and index so that a cursor from another query is refuse
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from pyconvex.errors import InvalidCursorError
 
@@ -42,30 +41,3 @@ def decode_cursor(cursor: str, table: str, index: str, where: str) -> bytes | No
             f"paginates {table}.{index}. Start again from cursor null."
         )
     return None if pos[:1] == b"e" else pos[1:]
-
-
-def parse_options(opts: Any, where: str) -> tuple[int, str | None, str | None, int | None]:
-    """(num_items, cursor, end_cursor, maximum_rows_read) from paginationOpts."""
-    if not isinstance(opts, dict):
-        raise InvalidCursorError(
-            f"{where}: paginate() takes {{'numItems': n, 'cursor': None | str}}, got "
-            f"{type(opts).__name__}."
-        )
-    allowed = {"numItems", "num_items", "cursor", "endCursor", "end_cursor", "id",
-               "maximumRowsRead", "maximumBytesRead"}  # fmt: skip
-    unknown = set(opts) - allowed
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown pagination option(s) {sorted(unknown)}; allowed: numItems, "
-            "cursor, endCursor, maximumRowsRead, maximumBytesRead, id."
-        )
-    n = opts.get("numItems", opts.get("num_items"))
-    if isinstance(n, bool) or not isinstance(n, int | float) or n != n or n < 0:
-        raise ValueError(f"{where}: paginate() needs numItems, a number >= 0; got {n!r}.")
-    cursor = opts.get("cursor")
-    end = opts.get("endCursor", opts.get("end_cursor"))
-    for name, c in (("cursor", cursor), ("endCursor", end)):
-        if c is not None and not isinstance(c, str):
-            raise InvalidCursorError(f"InvalidCursor: {where}: {name} must be a string or null.")
-    max_rows = opts.get("maximumRowsRead")
-    return int(n), cursor, end, int(max_rows) if isinstance(max_rows, int | float) else None

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from pyconvex.errors import PyconvexError, SchemaError
-from pyconvex.runtime.query.cursors import decode_cursor, encode_cursor, parse_options
+from pyconvex.runtime.query.cursors import decode_cursor, encode_cursor
 from pyconvex.runtime.query.filter import FilterBuilder, matches
 from pyconvex.runtime.query.index_range import IndexRangeBuilder
+from pyconvex.runtime.query.page import parse_options, scan_page
 from pyconvex.runtime.query.search_query import SearchFilterBuilder, SearchQuery, compile_search
 from pyconvex.runtime.query.transaction import Transaction
 from pyconvex.runtime.store.index import Document
@@ -255,11 +256,16 @@ class Query:
         return docs[0] if docs else None
 
     async def paginate(self, opts: Any) -> dict[str, Any]:
-        """One page: ``{"page": [...], "isDone": bool, "continueCursor": str}``.
+        """One page, as Convex's ``queryPage`` returns it::
 
-        ``opts`` is Convex's paginationOpts (``numItems``, ``cursor``, optional ``endCursor``).
-        In a subscription the page keeps its end position when re-run, so pages grow or shrink
-        instead of shifting.
+            {"page": [...], "isDone": bool, "continueCursor": str,
+             "splitCursor": str | None, "pageStatus": "SplitRecommended" | "SplitRequired" | None}
+
+        ``opts`` is Convex's paginationOpts: ``numItems``, ``cursor``, and optionally
+        ``endCursor``, ``maximumRowsRead``, ``maximumBytesRead`` (see ``page.py``). In a
+        subscription the page keeps its end position when re-run, so pages grow or shrink
+        instead of shifting; ``splitCursor`` and ``pageStatus`` tell a client when to split a
+        page that grew.
         """
         tx = self._tx
         self._start()
@@ -267,31 +273,38 @@ class Query:
             raise SchemaError(
                 f"{tx.where}: paginate() over by_id is not supported; use another index."
             )
+        options = parse_options(opts, tx.where, tx.limits.documents_read)
         if tx.paginated:
             raise PyconvexError(
-                f"{tx.where}: only one paginated query is allowed per function (like Convex)."
+                "This query or mutation function ran multiple paginated queries. Convex only "
+                f"supports a single paginated query in each function ({tx.where}: paginate "
+                "once, and use take() or collect() for the other reads)."
             )
         tx.paginated = True
-        num, cursor, end_cursor, max_rows = parse_options(opts, tx.where)
+        cursor, end_cursor = options.cursor, options.end_cursor
         if end_cursor is None and tx.journal_in is not None:
             end_cursor = tx.journal_in
         if self._search is not None:
             keep = self._keep if self._filters else None
-            docs, done, cont = self._search.page(num, cursor, end_cursor, max_rows, keep)
+            docs, done, cont = self._search.page(
+                options.num_items, cursor, end_cursor, options.maximum_rows_read, keep
+            )
             tx.journal_out = cont
-            return {"page": [copy_doc(d) for d in docs], "isDone": done, "continueCursor": cont}
+            # Like Convex: a search page is never split (splitting would not make it cheaper).
+            return _result([copy_doc(d) for d in docs], done, cont, None, None)
         index = self._index
         reverse = self._order == "desc"
         lo, hi = self._lo, self._hi
         if cursor is not None:
             start = decode_cursor(cursor, self._table, index, tx.where)
             if start is None:  # the end cursor: nothing after it
-                return {"page": [], "isDone": True, "continueCursor": cursor}
+                tx.journal_out = cursor
+                return _result([], True, cursor, None, None)
             if reverse:
                 hi = start if hi is None or start < hi else hi
             else:
-                nxt = start + b"\x00"
-                lo = max(lo, nxt)
+                lo = max(lo, start + b"\x00")
+        end_key: bytes | None = None
         if end_cursor is not None:
             end_key = decode_cursor(end_cursor, self._table, index, tx.where)
             if end_key is not None:
@@ -300,15 +313,20 @@ class Query:
                 else:
                     bound = end_key + b"\x00"
                     hi = bound if hi is None or bound < hi else hi
-            pairs = self._run(None, lo, hi)[0]
-            page = [copy_doc(d) for _, d in pairs]
-            tx.journal_out = end_cursor
-            return {"page": page, "isDone": end_key is None, "continueCursor": end_cursor}
-        pairs, exhausted, last_key = self._run(num, lo, hi, max_rows)
-        page = [copy_doc(d) for _, d in pairs]
-        cont = encode_cursor(self._table, index, None if exhausted else last_key)
+        keep = self._keep if self._filters else None
+        limit = None if end_cursor is not None else options.num_items
+        scan = scan_page(tx, self._table, index, lo, hi, reverse, keep, limit, options)
+        page = [copy_doc(d) for _, d in scan.pairs]
+        if end_cursor is not None:
+            cont, done = end_cursor, end_key is None
+        else:
+            done = scan.exhausted
+            cont = encode_cursor(self._table, index, None if done else scan.last_key)
+        split = (
+            None if scan.split_key is None else encode_cursor(self._table, index, scan.split_key)
+        )
         tx.journal_out = cont
-        return {"page": page, "isDone": exhausted, "continueCursor": cont}
+        return _result(page, done, cont, split, scan.status)
 
     def __aiter__(self) -> AsyncIterator[Document]:
         return self._aiter()
@@ -316,3 +334,15 @@ class Query:
     async def _aiter(self) -> AsyncIterator[Document]:
         for doc in self._collect(None):
             yield doc
+
+
+def _result(
+    page: list[Document], done: bool, cont: str, split: str | None, status: str | None
+) -> dict[str, Any]:
+    return {
+        "page": page,
+        "isDone": done,
+        "continueCursor": cont,
+        "splitCursor": split,
+        "pageStatus": status,
+    }
