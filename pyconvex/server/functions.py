@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
@@ -47,6 +48,8 @@ class FunctionDefinition:
 
 def _where(fn: Callable[..., Any]) -> str:
     module = getattr(fn, "__module__", "?")
+    # The loader imports convex/ under a private package name: show the module as written.
+    module = re.sub(r"^_pyconvex_fn_\d+\.?", "", module) or "__init__"
     return f"{module}.{getattr(fn, '__qualname__', '?')}"
 
 
@@ -77,9 +80,36 @@ def _build(
             f"{where}: args= takes a dict of validators, e.g. args={{'body': v.string()}}, "
             f"got {type(args).__name__}."
         )
+    if validator is not None:
+        _check_parameters(where, fn, params[1:], validator)
     if returns is None:
         returns = returns_validator_from_signature(fn)
     return FunctionDefinition(kind, visibility, fn, validator, returns)
+
+
+def _check_parameters(
+    where: str, fn: Callable[..., Any], params: list[inspect.Parameter], args: ObjectValidator
+) -> None:
+    """Every declared argument must reach the handler as a keyword parameter."""
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = {p.name for p in params if p.kind in keyword}
+    missing = [name for name in args.fields if name not in names]
+    if not missing:
+        return
+    wanted = ", ".join(args.fields)
+    if [p.name for p in params] == ["args"]:
+        raise TypeError(
+            f"{where}: arguments arrive as keyword parameters, not as one `args` object (the "
+            f"TypeScript shape (ctx, args)): write async def {fn.__name__}(ctx, {wanted}) — or "
+            f"(ctx, **args) for a dict."
+        )
+    raise TypeError(
+        f"{where}: args= declares {', '.join(repr(m) for m in missing)}, but the handler has no "
+        f"such parameter; each argument arrives as a keyword parameter: "
+        f"async def {fn.__name__}(ctx, {wanted})."
+    )
 
 
 def _decorator(kind: FunctionType, visibility: Visibility) -> Any:

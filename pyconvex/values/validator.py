@@ -34,6 +34,18 @@ class IdResolver(Protocol):
         ...
 
 
+def _number_hint(validator: Validator, value: object) -> str:
+    """The usual slip between Convex's two number types, explained."""
+    if validator.kind == "int64" and type(value) is float and value.is_integer():
+        return (
+            " (a plain number is a float64; an int64 is Int64(n) in Python, n as a BigInt "
+            "(5n) in JavaScript, {\"$integer\": ...} in JSON — or declare v.float64())"
+        )
+    if validator.kind == "float64" and type(value) is Int64:
+        return " (Int64 is Convex's 64-bit integer; for a number pass an int or a float)"
+    return ""
+
+
 class Mismatch(PyconvexError):
     """Internal: a value failed deep inside; each container adds its segment while unwinding."""
 
@@ -104,7 +116,9 @@ class Validator:
 
     def _fail(self, value: object) -> Mismatch:
         expected = source_for_message(self._source())
-        return Mismatch(f"Value{WHERE} must be {expected}, got {describe(value)}")
+        return Mismatch(
+            f"Value{WHERE} must be {expected}, got {describe(value)}{_number_hint(self, value)}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Convex's JSON form of this validator (what the real backend stores for schemas).

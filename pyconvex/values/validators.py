@@ -137,6 +137,22 @@ class V:
         return "v"
 
 
+def _no_such_validator(self: V, name: str) -> object:
+    import difflib
+
+    known = [n for n in dir(V) if not n.startswith("_")]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" Did you mean v.{close[0]}()?" if close else ""
+    raise AttributeError(
+        f"v has no validator {name!r}.{hint} The validators: "
+        + ", ".join(f"v.{n}()" for n in sorted(known))
+        + "."
+    )
+
+
+# Set outside the class body: mypy must not see a __getattr__, or it would accept v.strng().
+V.__getattr__ = _no_such_validator  # type: ignore[attr-defined]
+
 v = V()
 """The validator builder: ``v.string()``, ``v.object({...})``, ``v.optional(...)``, ...
 

@@ -7,6 +7,7 @@ us into that canonical form and says exactly where and why anything is wrong.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, TypeAlias
 
 from pyconvex.errors import InvalidValueError, PyconvexError
@@ -289,6 +290,8 @@ _SUGGESTIONS: dict[str, str] = {
     "Decimal": "use float, or str to keep every digit",
     "UUID": "use str(uuid)",
     "complex": "store the real and imaginary parts as two floats",
+    "Query": "a query is not its result: finish it with `await ....collect()`, `.take(n)`, "
+    "`.first()` or `.unique()`",
 }
 
 
@@ -315,6 +318,12 @@ def _convert_other(obj: object, depth: int) -> Value:
             "'no field' (use None, Convex's null, for an empty value)"
         )
     name = type(obj).__name__
+    if inspect.iscoroutine(obj):
+        obj.close()  # never awaited: say so here, not in a RuntimeWarning later
+        raise PathError(
+            f"coroutine {getattr(obj, '__qualname__', '')}() is not a Convex value: did you "
+            "forget `await`? (e.g. `return await ctx.db.query(\"tasks\").collect()`)"
+        )
     hint = _SUGGESTIONS.get(name, "use None, bool, float, Int64, str, bytes, list or dict")
     raise PathError(f"{name} {_short_repr(obj)} is not a Convex value ({hint})")
 

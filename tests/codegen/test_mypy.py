@@ -62,7 +62,7 @@ async def wrong_ctx(ctx: MutationCtx) -> None: ...
 
 
 @query(args={"x": v.string()})
-async def queries_cannot_write(ctx: QueryCtx) -> None:
+async def queries_cannot_write(ctx: QueryCtx, x: str) -> None:
     await ctx.db.insert("channels", {"name": "x"})  # error: "DatabaseReader" has no attribute "insert"
 """
 

@@ -127,9 +127,20 @@ def test_root_path_prefix() -> None:
         (v.string(), None, "Value must be v.string(), got null"),
         (v.float64(), "1", "Value must be v.float64(), got string '1'"),
         (v.float64(), True, "Value must be v.float64(), got boolean True"),
-        (v.float64(), Int64(1), "Value must be v.float64(), got int64 1"),
+        (
+            v.float64(),
+            Int64(1),
+            "Value must be v.float64(), got int64 1 (Int64 is Convex's 64-bit integer; for a "
+            "number pass an int or a float)",
+        ),
         (v.float64(), 2**60, "Value must be v.float64(), got int 1152921504606846976"),
-        (v.int64(), 1.0, "Value must be v.int64(), got float64 1.0"),
+        (
+            v.int64(),
+            1.0,
+            "Value must be v.int64(), got float64 1.0 (a plain number is a float64; an int64 is "
+            'Int64(n) in Python, n as a BigInt (5n) in JavaScript, {"$integer": ...} in JSON — or '
+            "declare v.float64())",
+        ),
         (v.int64(), True, "Value must be v.int64(), got boolean True"),
         (
             v.int64(),

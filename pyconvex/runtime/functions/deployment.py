@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pyconvex.errors import ConvexError, PyconvexError, StorageError
+from pyconvex.errors import ConvexError, InvalidValueError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
@@ -316,7 +316,14 @@ class Deployment:
         try:
             out = fn.args.validate(args, "", IdResolver(tx) if tx is not None else None)
         except ValueError as e:
-            raise _ArgsError(f"ArgumentValidationError: {fn.path}: {e}") from None
+            hint = ""
+            if list(fn.args.fields) == ["args"] and "args" not in args:
+                hint = (
+                    f" ({fn.name}(ctx, args) takes one argument named 'args': in pyconvex each "
+                    f"argument is its own keyword parameter, e.g. {fn.name}(ctx, "
+                    f"{', '.join(args) or 'name'}))"
+                )
+            raise _ArgsError(f"ArgumentValidationError: {fn.path}: {e}{hint}") from None
         assert isinstance(out, dict)
         return out
 
@@ -328,7 +335,14 @@ class Deployment:
                 raise _ReturnsError(
                     f"ReturnsValidationError: {fn.path} returned a value that does not match returns=: {e}"
                 ) from None
-        return to_value(value)
+        try:
+            return to_value(value)
+        except InvalidValueError as e:
+            raise _ReturnsError(
+                f"{fn.path} returned a value that is not a Convex value: {e}. What a function "
+                "returns goes to the client: return None, bool, int/float, Int64, str, bytes, or "
+                "lists and dicts of them."
+            ) from None
 
     def _unresolved(self, kind: str, path: str, failure: FunctionFailure) -> FunctionResult:
         """A call of a function that does not exist (or of another kind): in the log too, so

@@ -49,6 +49,22 @@ def _arith(name: str, a: Any, b: Any, op: Callable[[Any, Any], Any]) -> Any:
 class FilterBuilder:
     """Builds filter expressions; passed to the ``filter`` callback."""
 
+    def __getitem__(self, name: object) -> Any:
+        raise TypeError(
+            f"In .filter(lambda q: ...), q builds an expression, it is not the document: "
+            f"write q.field({name!r}) instead of q[{name!r}], e.g. "
+            f".filter(lambda q: q.eq(q.field({name!r}), value))."
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"In .filter(lambda q: ...), q has no {name!r}: it builds expressions from "
+            f"q.field(path), q.eq/neq/lt/lte/gt/gte, q.and_/or_/not_ and q.add/sub/mul/div/mod/"
+            f"neg; for a document field write q.field({name!r})."
+        )
+
     def field(self, path: str) -> Expression:
         """The value of a (dotted) field of the document; missing fields are undefined."""
         parts = tuple(path.split("."))
