@@ -6,23 +6,26 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from test_run import DevProcess, assert_all_documented, flat, invoke, serve_project
+from support.cli import assert_all_documented, flat, invoke, serve_project
 
+from pyconvex.dev.launcher import DevServer
 from pyconvex.failures import EXIT_USAGE
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     yield from serve_project(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def bodies(dev: DevProcess) -> list[str]:
+def bodies(dev: DevServer) -> list[str]:
     """Three messages, sent in this order."""
     sent = ["first", "second [b]markup[/b]", "third"]
     with pytest.MonkeyPatch.context() as mp:
         for body in sent:
-            r = invoke(dev.root, "run", "messages:send", json.dumps({"body": body}), monkeypatch=mp)
+            r = invoke(
+                dev.project, "run", "messages:send", json.dumps({"body": body}), monkeypatch=mp
+            )
             assert r.exit_code == 0, r.output
     return sent
 
@@ -32,12 +35,12 @@ def test_every_option_is_documented() -> None:
 
 
 def test_lists_tables_with_document_counts(
-    dev: DevProcess, bodies: list[str], monkeypatch: pytest.MonkeyPatch
+    dev: DevServer, bodies: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = invoke(dev.root, "data", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", monkeypatch=monkeypatch)
     assert r.exit_code == 0, r.output
     assert "empty 0" in flat(r.stdout) and "messages 3" in flat(r.stdout)
-    r = invoke(dev.root, "data", "--format", "json", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", "--format", "json", monkeypatch=monkeypatch)
     assert json.loads(r.stdout) == [
         {"table": "empty", "documents": 0},
         {"table": "messages", "documents": 3},
@@ -45,53 +48,53 @@ def test_lists_tables_with_document_counts(
 
 
 def test_shows_newest_or_oldest_documents(
-    dev: DevProcess, bodies: list[str], monkeypatch: pytest.MonkeyPatch
+    dev: DevServer, bodies: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = invoke(dev.root, "data", "messages", "--format", "jsonl", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", "messages", "--format", "jsonl", monkeypatch=monkeypatch)
     docs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [d["body"] for d in docs] == bodies[::-1]
     assert all(set(d) == {"_id", "_creationTime", "body"} for d in docs)
     r = invoke(
-        dev.root, "data", "messages", "--order", "asc", "--limit", "2", "--format", "json",
+        dev.project, "data", "messages", "--order", "asc", "--limit", "2", "--format", "json",
         monkeypatch=monkeypatch,
     )  # fmt: skip
     assert [d["body"] for d in json.loads(r.stdout)] == bodies[:2]
 
 
 def test_table_format_shows_fields_as_written(
-    dev: DevProcess, bodies: list[str], monkeypatch: pytest.MonkeyPatch
+    dev: DevServer, bodies: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = invoke(dev.root, "data", "messages", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", "messages", monkeypatch=monkeypatch)
     assert r.exit_code == 0
     text = flat(r.stdout)
     assert "_id body _creationTime" in text
     assert "second [b]markup[/b]" in text  # not taken as rich markup
-    r = invoke(dev.root, "data", "empty", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", "empty", monkeypatch=monkeypatch)
     assert "Table empty is empty." in r.stdout
 
 
-def test_unknown_table_lists_the_tables(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = invoke(dev.root, "data", "mesages", monkeypatch=monkeypatch)
+def test_unknown_table_lists_the_tables(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = invoke(dev.project, "data", "mesages", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_USAGE
     text = flat(r.stderr)
     assert "Cannot show table mesages" in text
     assert "No table 'mesages' in this deployment. Tables: empty, messages." in text
 
 
-def test_bad_options_are_usage_errors(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = invoke(dev.root, "data", "messages", "--order", "up", monkeypatch=monkeypatch)
+def test_bad_options_are_usage_errors(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = invoke(dev.project, "data", "messages", "--order", "up", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_USAGE
-    r = invoke(dev.root, "data", "messages", "--limit", "0", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", "messages", "--limit", "0", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_USAGE
 
 
 def test_ids_are_never_wrapped(
-    dev: DevProcess, bodies: list[str], monkeypatch: pytest.MonkeyPatch
+    dev: DevServer, bodies: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "50")  # narrower than an id plus the other columns
-    r = invoke(dev.root, "data", "messages", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "data", "messages", monkeypatch=monkeypatch)
     assert r.exit_code == 0, r.output
-    listed = invoke(dev.root, "data", "messages", "--format", "json", monkeypatch=monkeypatch)
+    listed = invoke(dev.project, "data", "messages", "--format", "json", monkeypatch=monkeypatch)
     ids = [d["_id"] for d in json.loads(listed.stdout)]
     lines = r.stdout.splitlines()
     for doc_id in ids:

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_run import DevProcess, assert_all_documented, flat, invoke, serve_project
+from support.cli import assert_all_documented, flat, invoke, serve_project
 
+from pyconvex.dev.launcher import DevServer
 from pyconvex.failures import EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_USAGE
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     yield from serve_project(tmp_path_factory)
 
 
@@ -22,10 +23,10 @@ def test_every_option_is_documented(command: str) -> None:
 
 
 def test_set_get_list_remove_and_functions_see_it(
-    dev: DevProcess, monkeypatch: pytest.MonkeyPatch
+    dev: DevServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def cli(*args: str) -> str:
-        r = invoke(dev.root, *args, monkeypatch=monkeypatch)
+        r = invoke(dev.project, *args, monkeypatch=monkeypatch)
         assert r.exit_code == 0, r.output
         return r.stdout
 
@@ -43,9 +44,9 @@ def test_set_get_list_remove_and_functions_see_it(
     assert cli("run", "messages:greeting") == '"hello"\n'
 
 
-def test_aliases_and_a_value_from_stdin(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aliases_and_a_value_from_stdin(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
     def cli(*args: str, input: str | None = None) -> str:
-        r = invoke(dev.root, *args, monkeypatch=monkeypatch, input=input)
+        r = invoke(dev.project, *args, monkeypatch=monkeypatch, input=input)
         assert r.exit_code == 0, r.output
         return r.stdout
 
@@ -62,8 +63,8 @@ def test_aliases_and_a_value_from_stdin(dev: DevProcess, monkeypatch: pytest.Mon
     assert "rm" not in help_text.split() and "also: env rm, env unset" in flat(help_text)
 
 
-def test_missing_variable(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = invoke(dev.root, "env", "get", "NOPE", monkeypatch=monkeypatch)
+def test_missing_variable(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = invoke(dev.project, "env", "get", "NOPE", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_FAILURE
     assert "No environment variable NOPE" in flat(r.stderr)
     assert "pyconvex env set NOPE VALUE" in flat(r.stderr)
@@ -79,9 +80,9 @@ def test_missing_variable(dev: DevProcess, monkeypatch: pytest.MonkeyPatch) -> N
     ],
 )
 def test_bad_names_and_values_are_refused(
-    dev: DevProcess, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+    dev: DevServer, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
-    r = invoke(dev.root, "env", "set", *args, monkeypatch=monkeypatch)
+    r = invoke(dev.project, "env", "set", *args, monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_USAGE
     assert message in flat(r.stderr)
 

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_run import DevProcess, Lines, assert_all_documented, invoke, pyconvex, serve_project
+from support.cli import assert_all_documented, invoke, pyconvex, serve_project
 
+from pyconvex.dev.launcher import DevServer, OutputLines
 from pyconvex.failures import EXIT_UNAVAILABLE
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     yield from serve_project(tmp_path_factory)
 
 
@@ -22,12 +23,12 @@ def test_every_option_is_documented() -> None:
 
 
 def test_history_shows_kind_path_outcome_and_log_lines(
-    dev: DevProcess, monkeypatch: pytest.MonkeyPatch
+    dev: DevServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    invoke(dev.root, "run", "messages:send", '{"body": "logged"}', monkeypatch=monkeypatch)
-    invoke(dev.root, "run", "messages:crash", monkeypatch=monkeypatch)
-    invoke(dev.root, "env", "set", "NOT_IN_LOGS", "x", monkeypatch=monkeypatch)
-    r = invoke(dev.root, "logs", "--history", "2", "--no-follow", monkeypatch=monkeypatch)
+    invoke(dev.project, "run", "messages:send", '{"body": "logged"}', monkeypatch=monkeypatch)
+    invoke(dev.project, "run", "messages:crash", monkeypatch=monkeypatch)
+    invoke(dev.project, "env", "set", "NOT_IN_LOGS", "x", monkeypatch=monkeypatch)
+    r = invoke(dev.project, "logs", "--history", "2", "--no-follow", monkeypatch=monkeypatch)
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     assert " M messages:send " in lines[0] and lines[0].endswith(" success")
@@ -40,18 +41,18 @@ def test_history_shows_kind_path_outcome_and_log_lines(
     assert all(line.startswith("    ") for line in lines[3:])
     assert "_system" not in r.stdout  # `pyconvex env` writes are not the user's executions
     verbose = invoke(
-        dev.root, "logs", "--history", "2", "--no-follow", "-v", monkeypatch=monkeypatch
+        dev.project, "logs", "--history", "2", "--no-follow", "-v", monkeypatch=monkeypatch
     )
     assert "pyconvex/runtime/functions" in verbose.stdout
 
 
-def test_follow_streams_new_executions_until_interrupted(dev: DevProcess) -> None:
-    watcher = pyconvex(dev.root, "logs", "--history", "0")
+def test_follow_streams_new_executions_until_interrupted(dev: DevServer) -> None:
+    watcher = pyconvex(dev.project, "logs", "--history", "0")
     assert watcher.stdout is not None
-    lines = Lines(watcher.stdout)
+    lines = OutputLines(watcher.stdout)
     try:
         start = lines.wait_for("Watching logs of")  # printed once the stream is open
-        sender = pyconvex(dev.root, "run", "messages:send", '{"body": "streamed"}')
+        sender = pyconvex(dev.project, "run", "messages:send", '{"body": "streamed"}')
         assert sender.wait(60) == 0
         assert sender.stdout is not None
         sender.stdout.close()

@@ -2,7 +2,7 @@
 
 These drive the real, unmodified Convex clients (npm `convex` pinned in package-lock.json, PyPI
 `convex` pinned in pyproject.toml) against a real `python -m pyconvex dev` server started on a
-free port in a copy of `project/`. Node scripts live in `js/`, PyPI-client scripts in `py/`; each
+free port in a copy of `project/` (pyconvex.dev.launcher.DevServer). Node scripts live in `js/`, PyPI-client scripts in `py/`; each
 prints "@@"-prefixed JSON lines that the tests assert on.
 """
 
@@ -10,28 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 import pytest
-from npm_deps import node_with_client_deps
+from support.npm import node_with_client_deps
+
+from pyconvex.dev.launcher import DevServer
 
 HERE = Path(__file__).parent
 PROJECT = HERE / "project"
 JS = HERE / "js"
 PY = HERE / "py"
-SERVING = re.compile(r"pyconvex dev: serving (http://[\w.\-]+:(\d+))")
-START_TIMEOUT_S = 30.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,99 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-class DevServer:
-    """`python -m pyconvex dev` in a project directory, started and stopped by pid."""
-
-    def __init__(self, project_dir: Path) -> None:
-        self.project_dir = project_dir
-        self.port = 0
-        self.url = ""
-        self.proc: subprocess.Popen[str] | None = None
-        self.log: list[str] = []
-        self._serving = threading.Event()
-        self._drainer: threading.Thread | None = None
-
-    def start(self, port: int | None = None) -> None:
-        assert self.proc is None, "server already running"
-        self._serving.clear()
-        want = self.port if port is None else port
-        self.proc = subprocess.Popen(
-            self.command(want),
-            cwd=self.project_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"},
-        )
-        self._drainer = threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True)
-        self._drainer.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._serving.wait(0.05):
-            if self.proc.poll() is not None:
-                self.proc = None
-                pytest.fail(f"pyconvex dev exited before serving:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(
-                    f"pyconvex dev printed no 'serving' line in {START_TIMEOUT_S}s:\n{self.log_tail()}"
-                )
-        assert want in (0, self.port), f"asked for port {want}, server chose {self.port}"
-        while True:
-            try:
-                if httpx.get(f"{self.url}/version", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"GET /version never answered 200:\n{self.log_tail()}")
-            time.sleep(0.05)
-
-    def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "pyconvex", "dev", "--port", str(port), "--host", "127.0.0.1"]
-
-    def _drain(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.log.append(line.rstrip("\n"))
-            m = SERVING.search(line)
-            if m and not self._serving.is_set():
-                self.url, self.port = m.group(1), int(m.group(2))
-                self._serving.set()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if self._drainer is not None:
-            self._drainer.join(5)  # reads to EOF now that the process is gone
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-    def restart(self) -> None:
-        """Stop, then start again on the same port with the same data directory."""
-        self.stop()
-        self.start(self.port)
-
-    def log_tail(self, n: int = 60) -> str:
-        return "\n".join(self.log[-n:])
-
-
 def _start(tmp: Path) -> DevServer:
     project = tmp / "project"
     shutil.copytree(
         PROJECT, project, ignore=shutil.ignore_patterns("__pycache__", ".pyconvex", "_generated")
     )
-    server = DevServer(project)
-    server.start()
-    return server
+    return DevServer(project)
 
 
 @pytest.fixture(scope="session")
@@ -144,17 +53,15 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     """One server per test module (tests isolate themselves by author / tag)."""
-    srv = _start(tmp_path_factory.mktemp("clients"))
-    yield srv
-    srv.stop()
+    with _start(tmp_path_factory.mktemp("clients")) as srv:
+        yield srv
 
 
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[DevServer]:
     """A server of the test's own, for tests that restart it."""
-    srv = _start(tmp_path)
-    yield srv
-    srv.stop()
+    with _start(tmp_path) as srv:
+        yield srv
 
 
 def parse_lines(stdout: str) -> list[dict[str, Any]]:
@@ -180,7 +87,7 @@ def _check(
     if done.returncode != 0:
         pytest.fail(
             f"{' '.join(cmd)} exited with {done.returncode}\n--- stdout\n{done.stdout}\n"
-            f"--- stderr\n{done.stderr[-4000:]}\n--- server log\n{server.log_tail()}"
+            f"--- stderr\n{done.stderr[-4000:]}\n--- server log\n{server.output.tail()}"
         )
     lines = parse_lines(done.stdout)
     assert lines and lines[-1] == {"done": True}, f"script did not finish cleanly:\n{done.stdout}"
@@ -195,7 +102,7 @@ def _run_node(
         done = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         pytest.fail(
-            f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}"
+            f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.output.tail()}"
         )
     return _check(cmd, done, server)
 
@@ -206,7 +113,7 @@ def _run_python(script: str, server: DevServer, timeout: float = 60) -> ScriptRe
         done = subprocess.run(cmd, cwd=PY, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         pytest.fail(
-            f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.log_tail()}"
+            f"{script} still running after {timeout}s\n{e.stdout}\n{e.stderr}\n{server.output.tail()}"
         )
     return _check(cmd, done, server)
 
@@ -258,7 +165,7 @@ class NodeSession:
             + "\n".join(self.raw)
             + "\n--- stderr\n"
             + "\n".join(self.stderr[-80:])
-            + f"\n--- server log\n{self.server.log_tail()}"
+            + f"\n--- server log\n{self.server.output.tail()}"
         )
 
     def expect(self, event: str, timeout: float = 30) -> dict[str, Any]:
@@ -294,7 +201,8 @@ class NodeSession:
         except subprocess.TimeoutExpired:
             self.close()
             pytest.fail(f"script still running after {timeout}s:\n{self.report()}")
-        time.sleep(0.1)
+        for reader in self._readers:
+            reader.join(5)  # its last lines: the readers reach EOF now that it has exited
         if self.proc.returncode != 0 or not self.lines or self.lines[-1] != {"done": True}:
             pytest.fail(f"script failed:\n{self.report()}")
 

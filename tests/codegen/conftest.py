@@ -1,5 +1,5 @@
-"""Fixtures for the codegen tests: the example project (``project/``) copied into ``tmp_path``,
-and tiny projects written inline.
+"""Fixtures for the codegen tests: the example project (``project/``) copied into ``tmp_path``
+(helpers in :mod:`support.codegen`).
 
     def test_x(chat_project: Path) -> None:
         generate(chat_project / "convex")
@@ -8,25 +8,10 @@ and tiny projects written inline.
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).parent
-PROJECT = HERE / "project"
-GOLDEN = HERE / "golden"
-
-
-def write_project(root: Path, files: dict[str, str]) -> Path:
-    """Write ``files`` (path under ``convex/`` -> dedented source) and return ``root/convex``."""
-    functions = root / "convex"
-    functions.mkdir(parents=True, exist_ok=True)
-    for rel, source in files.items():
-        path = functions / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source).lstrip("\n"))
-    return functions
+from support.codegen import PROJECT
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import write_project
+from support.codegen import write_project
 from typer.testing import CliRunner, Result
 
 from pyconvex.cli.main import app

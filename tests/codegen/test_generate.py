@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, write_project
+from support.codegen import GOLDEN, write_project
 
 from pyconvex import query
 from pyconvex.codegen import (

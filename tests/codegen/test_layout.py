@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import GOLDEN
+from support.codegen import GOLDEN
 
 from pyconvex.codegen.layout import code, expression
 from pyconvex.codegen.model import (

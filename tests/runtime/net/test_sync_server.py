@@ -1,0 +1,294 @@
+"""WebSocket sync end to end: a real uvicorn server on port 0 and raw `websockets` clients.
+
+The reactive tests run against the real engine (``Deployment`` over a tmp ``convex/`` dir);
+the backpressure test uses the fake deployment so it can make results as big as it likes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from support.fake_deployment import FakeDeployment, FakeReader
+from websockets.asyncio.client import ClientConnection, connect
+
+from pyconvex.protocol import decode_ts
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.net.app import serve
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.net.sync_session import OVERLOADED_REASON
+from pyconvex.runtime.net.sync_socket import SyncConfig
+
+SCHEMA = """
+from pyconvex import define_schema, define_table, v
+
+schema = define_schema({
+    "messages": define_table({"channel": v.string(), "body": v.string()})
+        .index("by_channel", ["channel"]),
+})
+"""
+
+MESSAGES = """
+from pyconvex import ConvexError, mutation, query, v
+
+@query(args={"channel": v.string()})
+async def list(ctx, channel):
+    print("listing", channel)
+    docs = await ctx.db.query("messages").with_index(
+        "by_channel", lambda q: q.eq("channel", channel)).collect()
+    return [d["body"] for d in docs]
+
+@mutation(args={"channel": v.string(), "body": v.string()})
+async def send(ctx, channel, body):
+    if not body:
+        raise ConvexError({"code": "EMPTY"})
+    return await ctx.db.insert("messages", {"channel": channel, "body": body})
+"""
+
+
+class Server:
+    def __init__(self, url: str, manager: SubscriptionManager) -> None:
+        self.url = url
+        self.ws_url = url.replace("http://", "ws://")
+        self.manager = manager
+
+
+async def start_server(
+    deployment: Any, config: SyncConfig | None = None
+) -> tuple[Server, asyncio.Event, asyncio.Task[None]]:
+    manager = SubscriptionManager(deployment)
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(
+            deployment,
+            host="127.0.0.1",
+            port=0,
+            on_listening=listening.set_result,
+            sync_config=config,
+            subscriptions=manager,
+            stop=stop,
+        )
+    )
+    return Server(await listening, manager), stop, task
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Deployment]:
+    functions = tmp_path / "convex"
+    functions.mkdir()
+    (functions / "schema.py").write_text(textwrap.dedent(SCHEMA))
+    (functions / "messages.py").write_text(textwrap.dedent(MESSAGES))
+    deployment = await Deployment.open(functions, None)
+    yield deployment
+    await deployment.close()
+
+
+@pytest.fixture
+async def server(engine: Deployment) -> AsyncIterator[Server]:
+    srv, stop, task = await start_server(engine)
+    yield srv
+    stop.set()
+    await task
+
+
+class Sync:
+    """A raw protocol client that checks Transition chaining."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.version: dict[str, Any] = {"querySet": 0, "identity": 0, "ts": "AAAAAAAAAAA="}
+        self.query_set = 0
+
+    @classmethod
+    async def open(cls, url: str, session_id: str = "session-1") -> Sync:
+        client = cls(await connect(url))
+        await client.send(
+            {
+                "type": "Connect",
+                "sessionId": session_id,
+                "connectionCount": 0,
+                "lastCloseReason": "InitialConnect",
+                "clientTs": 0,
+            }
+        )
+        return client
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def add(self, query_id: int, path: str, args: dict[str, Any]) -> None:
+        await self.send(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": self.query_set,
+                "newVersion": self.query_set + 1,
+                "modifications": [
+                    {"type": "Add", "queryId": query_id, "udfPath": path, "args": [args]}
+                ],
+            }
+        )
+        self.query_set += 1
+
+    async def recv(self) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        if frame["type"] == "Transition":
+            assert frame["startVersion"] == self.version
+            self.version = frame["endVersion"]
+        return frame
+
+    async def recv_type(self, kind: str) -> dict[str, Any]:
+        while (frame := await self.recv())["type"] != kind:
+            assert frame["type"] in ("Transition", "Ping"), frame
+        return frame
+
+
+@pytest.mark.parametrize("path", ["/api/sync", "/api/1.48.0/sync", "//api/1.48.0/sync"])
+async def test_sync_endpoints_answer_modify_query_set(server: Server, path: str) -> None:
+    client = await Sync.open(server.ws_url + path)
+    await client.send(
+        {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": []}
+    )
+    t = await client.recv()
+    assert t["type"] == "Transition" and t["endVersion"]["querySet"] == 1
+    await client.ws.close()
+
+
+async def test_subscription_follows_mutations_exactly(server: Server) -> None:
+    watcher = await Sync.open(server.ws_url + "/api/1.48.0/sync", "watcher")
+    await watcher.add(1, "messages:list", {"channel": "a"})
+    first = (await watcher.recv_type("Transition"))["modifications"][0]
+    assert first["value"] == [] and first["logLines"] == ["[LOG] listing a"]
+    writer = await Sync.open(server.ws_url + "/api/sync", "writer")
+    runs = server.manager.executions
+
+    await writer.send(
+        {
+            "type": "Mutation",
+            "requestId": 0,
+            "udfPath": "messages.js:send",
+            "args": [{"channel": "b", "body": "elsewhere"}],
+        }
+    )
+    outside = await writer.recv_type("MutationResponse")
+    assert outside["success"] is True
+    await writer.recv_type("Transition")  # the writer's own read-your-writes Transition
+    await writer.send(
+        {
+            "type": "Mutation",
+            "requestId": 1,
+            "udfPath": "messages:send",
+            "args": [{"channel": "a", "body": "hello"}],
+        }
+    )
+    inside = await writer.recv_type("MutationResponse")
+    t = await writer.recv_type("Transition")
+    assert decode_ts(t["endVersion"]["ts"]) >= decode_ts(inside["ts"])
+
+    update = await watcher.recv_type("Transition")
+    assert [m["value"] for m in update["modifications"]] == [["hello"]]
+    assert decode_ts(update["endVersion"]["ts"]) >= decode_ts(inside["ts"])
+    # The write to channel "b" was outside the read range: no re-run, nothing sent for it.
+    assert server.manager.executions == runs + 1
+
+    await writer.send(
+        {
+            "type": "Mutation",
+            "requestId": 2,
+            "udfPath": "messages:send",
+            "args": [{"channel": "a", "body": ""}],
+        }
+    )
+    failed = await writer.recv_type("MutationResponse")
+    assert failed["success"] is False and failed["errorData"] == {"code": "EMPTY"}
+    await watcher.ws.close()
+    await writer.ws.close()
+
+
+async def test_resent_mutation_after_reconnect_applies_once(server: Server) -> None:
+    message = {
+        "type": "Mutation",
+        "requestId": 5,
+        "udfPath": "messages:send",
+        "args": [{"channel": "c", "body": "once"}],
+    }
+    first = await Sync.open(server.ws_url + "/api/1.48.0/sync", "npm-session")
+    await first.send(message)
+    r1 = await first.recv_type("MutationResponse")
+    await first.ws.close()
+    again = await Sync.open(server.ws_url + "/api/1.48.0/sync", "npm-session")
+    await again.send(message)
+    r2 = await again.recv_type("MutationResponse")
+    assert (r2["result"], r2["ts"]) == (r1["result"], r1["ts"])
+    await again.recv_type("Transition")
+    await again.add(1, "messages:list", {"channel": "c"})
+    t = await again.recv_type("Transition")
+    assert t["modifications"][0]["value"] == ["once"]
+    await again.ws.close()
+
+
+async def test_slow_reader_is_closed_and_others_keep_up() -> None:
+    deployment = FakeDeployment()
+
+    @deployment.query("big:list")
+    def big(db: FakeReader, args: dict[str, Any]) -> Any:
+        return [d["blob"] for d in db.all("blobs")][-3:]
+
+    config = SyncConfig(max_outbound_bytes=256 * 1024, close_timeout=60)
+    srv, stop, task = await start_server(deployment, config)
+    # max_queue=1: once a frame waits unread, the client stops reading its TCP socket.
+    slow = Sync(await connect(srv.ws_url + "/api/sync", max_queue=1))
+    await slow.send(
+        {
+            "type": "Connect",
+            "sessionId": "slow",
+            "connectionCount": 0,
+            "lastCloseReason": None,
+            "clientTs": 0,
+        }
+    )
+    fast = await Sync.open(srv.ws_url + "/api/sync", "fast")
+    for client in (slow, fast):
+        await client.add(1, "big:list", {})
+    await fast.recv_type("Transition")
+    await asyncio.sleep(0)
+
+    def insert(n: int) -> Any:
+        return lambda db: db.insert("blobs", {"blob": f"{n}:" + "x" * 200_000})
+
+    closed_at = None
+    for n in range(400):  # until the slow socket's queue overflows (kernel buffers included)
+        deployment.write(insert(n))
+        t = await fast.recv_type("Transition")
+        assert t["modifications"][0]["value"][-1].startswith(f"{n}:")
+        if _closed(srv.manager, "slow"):
+            closed_at = n
+            break
+    assert closed_at is not None, "the slow reader was never disconnected"
+    # The slow client reads again: after the backlog it gets a close it can back off on.
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await asyncio.wait_for(slow.ws.recv(), 30)
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1013
+    assert info.value.rcvd.reason.startswith(OVERLOADED_REASON)
+    deployment.write(insert(999))
+    assert (await fast.recv_type("Transition"))["modifications"][0]["value"][-1].startswith("999:")
+    await fast.ws.close()
+    stop.set()
+    await task
+
+
+def _closed(manager: SubscriptionManager, session_id: str) -> bool:
+    """Whether no live session with ``session_id`` still watches a subscription."""
+    for sub in list(manager._subs.values()):
+        for watcher in sub.watchers:
+            if getattr(watcher, "session_id", None) == session_id:
+                return False
+    return True
