@@ -19,20 +19,20 @@ command: it is this very suite).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import pytest
+from support.npm import node_with_client_deps
+
+from pyconvex.dev.launcher import READY, DevServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = ROOT / "tests" / "clients"
@@ -40,12 +40,6 @@ SCRIPTS = Path(sys.executable).parent
 DEFAULT_URL = "http://127.0.0.1:3210"
 BLOCK = re.compile(r"(<!-- readme-test: skip[^>]*-->\s*\n)?^```(\w+)\n(.*?)^```", re.M | re.S)
 FILE_HEADER = re.compile(r"^# ([\w./-]+\.py)\n")
-READY = "pyconvex dev: ready in"
-
-_spec = importlib.util.spec_from_file_location("_pyconvex_npm_deps", CLIENTS / "npm_deps.py")
-assert _spec is not None and _spec.loader is not None
-_npm_deps = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_npm_deps)
 
 
 @dataclass
@@ -59,56 +53,13 @@ def blocks(markdown: str) -> list[Block]:
     return [Block(m.group(2), m.group(3), m.group(1) is not None) for m in BLOCK.finditer(markdown)]
 
 
-class Output:
-    """A child's stdout lines, read by a thread; wait for a count of lines matching text."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("<exited>")
-            self._changed.notify_all()
-
-    def count(self, text: str) -> int:
-        with self._changed:
-            return sum(text in line for line in self.lines)
-
-    def wait_for(self, text: str, count: int, timeout: float = 60) -> None:
-        with self._changed:
-            if (
-                not self._changed.wait_for(
-                    lambda: self.count(text) >= count or "<exited>" in self.lines, timeout
-                )
-                or self.count(text) < count
-            ):
-                pytest.fail(f"no {text!r} (#{count}) from pyconvex dev:\n" + "\n".join(self.lines))
-
-    def join(self) -> None:
-        self._thread.join(30)
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    output: Output
-    url: str
-
-
 @dataclass
 class Reader:
     """Runs a README's blocks in order (see the module docstring)."""
 
     cwd: Path
     bin_dir: Path
-    servers: dict[Path, Server] = field(default_factory=dict)
+    servers: dict[Path, DevServer] = field(default_factory=dict)
     scripts: int = 0
 
     @property
@@ -168,30 +119,21 @@ class Reader:
             executable = str((self.cwd / program).absolute())
         else:
             executable = str(self.bin_dir / program)
-        process = subprocess.Popen(
-            [executable, "dev", "--port", "0", "--typecheck", "disable"],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        server = DevServer(
+            self.cwd, "--typecheck", "disable", program=[executable], env=self.env
         )
-        assert process.stdout is not None
-        output = Output(process.stdout)
-        output.wait_for(READY, 1)
-        url = next(
-            line.split()[-1] for line in output.lines if line.startswith("pyconvex dev: serving")
-        )
-        self.servers[self.cwd] = Server(process, output, url)
+        self.servers[self.cwd] = server  # stopped by close(), whatever happens next
+        server.start()
+        server.output.wait_for(READY, timeout=60)
 
     def write(self, relative: Path, code: str) -> None:
         server = self.servers.get(self.cwd)
-        before = server.output.count(READY) if server else 0
+        start = server.output.mark() if server else 0
         path = self.cwd / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(code)
         if server is not None and relative.parts[0] == "convex":
-            server.output.wait_for(READY, before + 1)
+            server.output.wait_for(READY, start, timeout=60)
 
     def script(self, name: str, code: str, command: list[str]) -> None:
         self.scripts += 1
@@ -211,7 +153,7 @@ class Reader:
         assert done.returncode == 0, f"{code}\n{done.stdout}\n{done.stderr}"
 
     def js(self, code: str) -> None:
-        node = _npm_deps.node_with_client_deps("the README's JavaScript")
+        node = node_with_client_deps("the README's JavaScript")
         server = self.servers.get(self.cwd)
         assert server is not None, f"no pyconvex dev serves {self.cwd} for:\n{code}"
         modules = self.cwd / "node_modules"
@@ -221,16 +163,7 @@ class Reader:
 
     def close(self) -> None:
         for server in self.servers.values():
-            if server.process.poll() is None:
-                server.process.send_signal(signal.SIGINT)
-                try:
-                    server.process.wait(20)
-                except subprocess.TimeoutExpired:
-                    server.process.kill()
-                    server.process.wait(10)
-            server.output.join()
-            if server.process.stdout is not None:
-                server.process.stdout.close()
+            server.stop(signal.SIGINT)  # Ctrl-C, as the reader would
 
 
 def _is_install(words: list[str]) -> bool:

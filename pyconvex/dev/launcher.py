@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -149,7 +149,7 @@ def _describe(match: LinePredicate) -> str:
     return repr(match) if isinstance(match, str) else getattr(match, "__name__", "the predicate")
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a ``python -m pyconvex`` child: unbuffered, uncoloured, wide (rich
     does not wrap), and importing the same pyconvex as this process."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "200"}
@@ -182,7 +182,9 @@ class DevServer:
     :meth:`start` (or ``with``) and stopped by :meth:`stop`, always by its pid.
 
     ``args`` are more ``pyconvex dev`` options (``"-v"``, ``"--typecheck", "disable"``);
-    ``env`` adds environment variables; ``keep_lines`` bounds the output kept (long runs).
+    ``program`` is how to run pyconvex (default this interpreter's ``-m pyconvex``; a venv's
+    ``bin/pyconvex`` works too); ``env`` is the child's whole environment (default
+    :func:`child_env`); ``keep_lines`` bounds the output kept (long runs).
     """
 
     def __init__(
@@ -191,12 +193,14 @@ class DevServer:
         *args: str,
         host: str = "127.0.0.1",
         port: int = 0,
-        env: dict[str, str] | None = None,
+        program: Sequence[str] = (sys.executable, "-m", "pyconvex"),
+        env: Mapping[str, str] | None = None,
         start_timeout: float = 60.0,
         keep_lines: int | None = None,
     ) -> None:
         self.project = Path(project)
         self.args: Sequence[str] = args
+        self.program = tuple(program)
         self.host = host
         #: The port asked for (0: any), then the one the server chose.
         self.port = port
@@ -238,8 +242,7 @@ class DevServer:
         return (self.project / ".pyconvex" / "admin_key").read_text().strip()
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "pyconvex", "dev", "--port", str(port), "--host", self.host,
-                *self.args]  # fmt: skip
+        return [*self.program, "dev", "--port", str(port), "--host", self.host, *self.args]
 
     # -- start and stop -------------------------------------------------------------------------
 
@@ -255,7 +258,7 @@ class DevServer:
         self._proc = subprocess.Popen(
             self.command(want),
             cwd=self.project,
-            env=child_env(self._env),
+            env=dict(self._env) if self._env is not None else child_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

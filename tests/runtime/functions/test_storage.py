@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CommitLog, DeploymentFactory, failure_message, ok
+from support.deployment import CommitLog, DeploymentFactory, failure_message, ok
 
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.net.app import serve

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DeploymentFactory, ok
+from support.deployment import DeploymentFactory, ok
 
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.functions.loader import load_functions
