@@ -18,6 +18,7 @@ start-up push's ``ready in`` line, printed before the server listens, is already
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -277,7 +278,9 @@ class DevServer:
         try:
             index = self.output.wait_for(SERVING, timeout=max(deadline - time.monotonic(), 0))
         except TimeoutError:
-            self.proc.poll()
+            if self.output.ended:  # it closed its output: it is exiting, wait for its code
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(10)
             why = (
                 f"exited with code {self.proc.returncode}"
                 if self.proc.returncode is not None
