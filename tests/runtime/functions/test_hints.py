@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from conftest import DeploymentFactory, failure_message, ok
+from support.deployment import DeploymentFactory, failure_message, ok
 
 from pyconvex import Int64, v
 from pyconvex.errors import ValidationError
