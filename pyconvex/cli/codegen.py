@@ -13,7 +13,8 @@ from pyconvex.project import ProjectError, ProjectSettings
 
 def codegen() -> None:
     """Write convex/_generated/: typed `api` references, a TypedDict per table, ctx types and
-    decorators bound to the schema, and api.js + api.d.ts for JavaScript frontends.
+    decorators bound to the schema, and api.js, api.d.ts and dataModel.d.ts (Doc, Id) for
+    JavaScript and TypeScript frontends.
 
     Only files whose content changed are written; `pyconvex dev` does this on every save.
     """

@@ -19,6 +19,7 @@ from pyconvex.codegen.data_model import data_model_plan, table_types
 from pyconvex.codegen.python_source import HEADER, render_module
 from pyconvex.codegen.server_module import server_plan
 from pyconvex.codegen.typescript import API_JS, api_dts
+from pyconvex.codegen.typescript_data_model import data_model_dts
 from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions, unload
 from pyconvex.server.schema import SchemaDefinition
 
@@ -51,15 +52,16 @@ def generate(functions_dir: Path) -> list[Path]:
 
 
 def generate_schema_modules(functions_dir: Path, schema: SchemaDefinition | None) -> list[Path]:
-    """Write ``__init__.py``, ``data_model.py`` and ``server.py`` for ``schema`` (None: the
-    project has no schema), and an ``api.py`` without functions if there is none yet; the files
-    that changed."""
+    """Write ``__init__.py``, ``data_model.py``, ``server.py`` and ``dataModel.d.ts`` for
+    ``schema`` (None: the project has no schema), and an ``api.py`` without functions if there
+    is none yet; the files that changed."""
     tables = table_types(schema)
     data_model, known = data_model_plan(schema, tables)
     files = {
         "__init__.py": INIT,
         "data_model.py": render_module(data_model),
         "server.py": render_module(server_plan(tables)),
+        "dataModel.d.ts": data_model_dts(schema),
     }
     directory = functions_dir / GENERATED_DIR
     if not (directory / "api.py").exists():

@@ -72,7 +72,8 @@ API_JS = (
 )
 
 
-def _key(name: str) -> str:
+def ts_key(name: str) -> str:
+    """``name`` as a TypeScript property key (quoted only when it must be)."""
     return name if _JS_NAME.match(name) else json.dumps(name)
 
 
@@ -112,7 +113,7 @@ def ts_type(validator: Validator) -> str:
         if not validator.fields:
             return "{}"
         fields = "; ".join(
-            f"{_key(k)}{'?' if f.is_optional else ''}: {ts_type(f)}"
+            f"{ts_key(k)}{'?' if f.is_optional else ''}: {ts_type(f)}"
             for k, f in validator.fields.items()
         )
         return f"{{ {fields} }}"
@@ -151,7 +152,7 @@ def _object(tree: dict[str, object], depth: int) -> str:
     for name in sorted(tree):
         value = tree[name]
         shown = _object(value, depth + 1) if isinstance(value, dict) else value
-        lines.append(f"{pad}{_key(name)}: {shown};")
+        lines.append(f"{pad}{ts_key(name)}: {shown};")
     lines.append("  " * depth + "}")
     return "\n".join(lines)
 

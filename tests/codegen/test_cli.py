@@ -29,7 +29,15 @@ def test_writes_the_generated_modules_then_says_they_are_up_to_date(
     assert first.exit_code == 0, first.output
     assert first.output.splitlines() == [
         f"wrote convex/_generated/{name}"
-        for name in ("__init__.py", "data_model.py", "server.py", "api.py", "api.js", "api.d.ts")
+        for name in (
+            "__init__.py",
+            "data_model.py",
+            "server.py",
+            "dataModel.d.ts",
+            "api.py",
+            "api.js",
+            "api.d.ts",
+        )
     ]
     again = _invoke(chat_project, monkeypatch)
     assert again.exit_code == 0

@@ -19,7 +19,15 @@ from pyconvex.codegen import (
 from pyconvex.codegen.api_module import api_plan
 from pyconvex.runtime.functions.loader import ModuleLoadError, load_functions, unload
 
-FILES = ("__init__.py", "data_model.py", "server.py", "api.py", "api.js", "api.d.ts")
+FILES = (
+    "__init__.py",
+    "data_model.py",
+    "server.py",
+    "dataModel.d.ts",
+    "api.py",
+    "api.js",
+    "api.d.ts",
+)
 UPDATE = os.environ.get("PYCONVEX_UPDATE_GOLDENS") == "1"
 
 
@@ -81,12 +89,12 @@ def test_only_files_whose_content_changed_are_written(chat_project: Path) -> Non
     assert "ChannelsTotalRef: TypeAlias = FunctionReference[" in api
     assert "    total: ChannelsTotalRef\n" in api
     assert (functions / "_generated" / "data_model.py").stat().st_mtime_ns == data_model
-    # A schema change rewrites data_model.py, and api.d.ts where documents are spelled out
-    # (api.py names them: ChannelsDoc).
+    # A schema change rewrites data_model.py and dataModel.d.ts, and api.d.ts where documents
+    # are spelled out (api.py names them: ChannelsDoc).
     schema = functions / "schema.py"
     schema.write_text(schema.read_text().replace('"name": v.string()', '"title": v.string()'))
     changed = generate(functions)
-    assert {p.name for p in changed} == {"data_model.py", "api.d.ts"}
+    assert {p.name for p in changed} == {"data_model.py", "dataModel.d.ts", "api.d.ts"}
     assert '{ title: string; _id: Id<"channels">' in (changed[-1]).read_text()
 
 
@@ -153,7 +161,13 @@ def test_the_two_steps_can_run_separately(chat_project: Path) -> None:
 
     loaded = load_functions(functions, on_schema=on_schema)
     try:
-        assert [p.name for p in written] == ["__init__.py", "data_model.py", "server.py", "api.py"]
+        assert [p.name for p in written] == [
+            "__init__.py",
+            "data_model.py",
+            "server.py",
+            "dataModel.d.ts",
+            "api.py",
+        ]
         assert [p.name for p in generate_api_modules(functions, loaded)] == [
             "api.py",
             "api.js",

@@ -3,8 +3,8 @@ generated references to function paths."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +15,12 @@ from pyconvex.codegen.typescript import ts_type
 from pyconvex.values import Int64
 from pyconvex.values.validators import IntValidator, v
 
-NODE_MODULES = Path(__file__).parent.parent / "clients" / "node_modules"
+CLIENTS = Path(__file__).parent.parent / "clients"
+NODE_MODULES = CLIENTS / "node_modules"
+_spec = importlib.util.spec_from_file_location("_pyconvex_npm_deps", CLIENTS / "npm_deps.py")
+assert _spec is not None and _spec.loader is not None
+_npm_deps = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_npm_deps)
 
 
 @pytest.mark.parametrize(
@@ -49,9 +54,7 @@ def test_validators_become_typescript_types(validator: object, expected: str) ->
 
 
 def test_the_npm_client_resolves_generated_references(chat_project: Path) -> None:
-    node = shutil.which("node")
-    if node is None or not (NODE_MODULES / "convex" / "package.json").exists():
-        pytest.skip("needs node and the npm convex package in tests/clients/node_modules")
+    node = _npm_deps.node_with_client_deps("the generated api.js check")
     generate(chat_project / "convex")
     (chat_project / "package.json").write_text('{"type": "module"}\n')
     (chat_project / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
@@ -68,3 +71,92 @@ def test_the_npm_client_resolves_generated_references(chat_project: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"send": "messages:send", "record": "admin/audit:record"}
+
+
+FRONTEND = """
+import type { DocumentByName, FunctionReturnType } from "convex/server";
+import { api } from "./convex/_generated/api";
+import type { DataModel, Doc, Id, TableNames } from "./convex/_generated/dataModel";
+
+export function line(message: Doc<"messages">): string {
+  const edited: number | undefined = message.edited_at;
+  return `${message.author}: ${message.body} (${message._id}, ${edited ?? message._creationTime})`;
+}
+export function inChannel(message: Doc<"messages">, channel: Id<"channels">): boolean {
+  return message.channel === channel;
+}
+export const table: TableNames = "channels";
+export type Message = DocumentByName<DataModel, "messages">;
+export type Found = FunctionReturnType<typeof api.channels.find>;
+export function name(found: Found): string | undefined {
+  return found?.name;
+}
+"""
+
+TSCONFIG = {
+    "compilerOptions": {
+        "strict": True,
+        "noEmit": True,
+        "target": "es2022",
+        "module": "esnext",
+        "moduleResolution": "bundler",
+        "skipLibCheck": True,
+    },
+    "files": ["frontend.ts"],
+}
+
+
+def _tsc(project: Path, source: str) -> subprocess.CompletedProcess[str]:
+    (project / "frontend.ts").write_text(source)
+    return subprocess.run(
+        [_node(), str(NODE_MODULES / "typescript" / "bin" / "tsc"), "-p", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _node() -> str:
+    return str(_npm_deps.node_with_client_deps("the tsc check of the generated .d.ts files"))
+
+
+@pytest.mark.parametrize(
+    ("slip", "error"),
+    [
+        ('Doc<"messages">): string {', 'Doc<"mesages">): string {'),
+        ("message.body}", "message.bdy}"),
+        ('channel: Id<"channels">): boolean', 'channel: Id<"users">): boolean'),
+    ],
+)
+def test_tsc_checks_frontends_against_the_data_model(
+    chat_project: Path, slip: str, error: str
+) -> None:
+    _node()
+    generate(chat_project / "convex")
+    (chat_project / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    (chat_project / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    done = _tsc(chat_project, FRONTEND)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert slip in FRONTEND
+    wrong = _tsc(chat_project, FRONTEND.replace(slip, error, 1))
+    assert wrong.returncode != 0, f"tsc accepted {error!r}"
+    assert "frontend.ts" in wrong.stdout
+
+
+def test_tsc_accepts_the_schemaless_data_model(tmp_path: Path) -> None:
+    functions = tmp_path / "convex"
+    functions.mkdir()
+    (functions / "notes.py").write_text(
+        "from pyconvex import query\n\n@query\nasync def f(ctx): ...\n"
+    )
+    generate(functions)
+    (tmp_path / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    (tmp_path / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    source = (
+        'import type { Doc, Id } from "./convex/_generated/dataModel";\n'
+        "export const note: Doc = { anything: 1 };\n"
+        'export const id: Id<"notes"> | null = null;\n'
+    )
+    done = _tsc(tmp_path, source)
+    assert done.returncode == 0, done.stdout + done.stderr
