@@ -1,26 +1,22 @@
-"""``api.js`` / ``api.d.ts``: TypeScript types from validators, and the npm client resolving
-generated references to function paths."""
+"""``api.js`` / ``api.d.ts`` / ``dataModel.d.ts``: TypeScript types from validators, the npm
+client resolving generated references to function paths, and tsc checking a frontend against
+the generated data model."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
 
 import pytest
+from support.npm import node_with_client_deps
 
 from pyconvex.codegen import generate
 from pyconvex.codegen.typescript import ts_type
 from pyconvex.values import Int64
 from pyconvex.values.validators import IntValidator, v
 
-CLIENTS = Path(__file__).parent.parent / "clients"
-NODE_MODULES = CLIENTS / "node_modules"
-_spec = importlib.util.spec_from_file_location("_pyconvex_npm_deps", CLIENTS / "npm_deps.py")
-assert _spec is not None and _spec.loader is not None
-_npm_deps = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_npm_deps)
+NODE_MODULES = Path(__file__).parent.parent / "clients" / "node_modules"
 
 
 @pytest.mark.parametrize(
@@ -54,7 +50,7 @@ def test_validators_become_typescript_types(validator: object, expected: str) ->
 
 
 def test_the_npm_client_resolves_generated_references(chat_project: Path) -> None:
-    node = _npm_deps.node_with_client_deps("the generated api.js check")
+    node = node_with_client_deps("the generated api.js check")
     generate(chat_project / "convex")
     (chat_project / "package.json").write_text('{"type": "module"}\n')
     (chat_project / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
@@ -118,7 +114,7 @@ def _tsc(project: Path, source: str) -> subprocess.CompletedProcess[str]:
 
 
 def _node() -> str:
-    return str(_npm_deps.node_with_client_deps("the tsc check of the generated .d.ts files"))
+    return str(node_with_client_deps("the tsc check of the generated .d.ts files"))
 
 
 @pytest.mark.parametrize(
