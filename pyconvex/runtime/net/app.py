@@ -7,8 +7,8 @@ first client connects::
     deployment = await Deployment.open(Path("convex"), Path(".pyconvex"))
     await serve(deployment, host="127.0.0.1", port=3210, on_listening=print)
 
-HTTP actions are served on a second "site" port (a later issue): ``serve`` takes ``site_app``
-for it already.
+HTTP actions are served on a second "site" port (``site_app``, by default the deployment's
+``convex/http.py`` router: :mod:`pyconvex.runtime.net.site`).
 """
 
 from __future__ import annotations
