@@ -57,6 +57,10 @@ class KeyRange(NamedTuple):
         return self.lo <= key and (self.hi is None or key < self.hi)
 
 
+def _range_order(r: KeyRange) -> tuple[bytes, bool, bytes]:
+    return (r.lo, r.hi is None, r.hi or b"")
+
+
 class ReadSet:
     """What one query (or mutation) read: index ranges and document ids.
 
@@ -89,7 +93,9 @@ class ReadSet:
     def _normalize(self) -> None:
         # Merge overlapping ranges so containment is one bisect per (index, key).
         for k, rs in self.ranges.items():
-            rs.sort()
+            # By start, then end with "unbounded" last (None does not compare with bytes: two
+            # scans from the same start, one of them to the end, are common).
+            rs.sort(key=_range_order)
             merged: list[KeyRange] = []
             for r in rs:
                 if merged:

@@ -230,3 +230,30 @@ async def test_commit_listener_hears_each_durable_commit_once_in_order(dep: Any)
     log.remove()
     await send(dep, "a", "after")
     assert len(log.commits) == 5
+
+
+async def test_a_whole_scan_and_a_cut_scan_from_the_same_start(deployment: Any) -> None:
+    # Both ranges start at the beginning of the index, one unbounded: normalising them must
+    # not compare an unbounded end with a key (it raised TypeError, found by the differential
+    # test of the invalidation index).
+    dep = await deployment(
+        {
+            "schema.py": SCHEMA,
+            "messages.py": MESSAGES
+            + '''
+
+@query(args={})
+async def all_and_first(ctx):
+    everything = await ctx.db.query("messages").collect()
+    first = await ctx.db.query("messages").take(1)
+    return [len(everything), len(first)]
+''',
+        }
+    )
+    log = CommitLog(dep)
+    for body in ("a", "b"):
+        ok(await dep.run_mutation("messages:send", {"channel": "c", "body": body}))
+    r = dep.run_query("messages:all_and_first")
+    assert ok(r) == [2, 1]
+    w = await dep.run_mutation("messages:send", {"channel": "c", "body": "c"})
+    assert r.read_set is not None and r.read_set.intersects(log.for_ts(w.ts).writes)
