@@ -44,10 +44,19 @@ class InvalidValueError(PyconvexError, ValueError):
 
 
 class ValidationError(PyconvexError, ValueError):
-    """A value does not match its validator."""
+    """A value does not match its validator.
 
-    def __init__(self, message: str, path: str = "") -> None:
+    Its text is Convex's (``convex``: "Value does not match validator." with the path, the
+    value and the validator) followed by pyconvex's explanation (``detail``)::
+
+        except ValidationError as e:
+            print(e.path, e.convex, e.detail)
+    """
+
+    def __init__(self, message: str, path: str = "", *, convex: str = "", detail: str = "") -> None:
         self.path = path
+        self.convex = convex
+        self.detail = detail or message
         super().__init__(message)
 
 

@@ -502,6 +502,8 @@ class LogEntry:
     #: For an uncaught exception: its traceback with the user's frames only, and with all.
     traceback: str | None = None
     full_traceback: str | None = None
+    #: The call's request id: for a failure, the one in the client's error message.
+    request_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -524,6 +526,7 @@ class LogEntry:
             "logLines": list(self.log_lines),
             "traceback": self.traceback,
             "fullTraceback": self.full_traceback,
+            "requestId": self.request_id,
         }
 
     @classmethod
@@ -539,6 +542,7 @@ class LogEntry:
             [str(line) for line in obj.get("logLines") or []],
             _optional_str(obj.get("traceback")),
             _optional_str(obj.get("fullTraceback")),
+            _optional_str(obj.get("requestId")),
         )
 
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pyconvex.values.scalar_validators import LiteralValidator
@@ -55,6 +56,9 @@ class ArrayValidator(Validator):
     def _source(self) -> str:
         return f"v.array({self.item!r})"
 
+    def display(self) -> str:
+        return f"v.array({self.item.display()})"
+
     def _params(self) -> tuple[Any, ...]:
         return (self.item,)
 
@@ -71,7 +75,7 @@ class ObjectValidator(Validator):
         True
     """
 
-    __slots__ = ("_required", "fields")
+    __slots__ = ("_sorted", "fields")
     kind = "object"
 
     def __init__(self, fields: dict[str, Validator]) -> None:
@@ -82,39 +86,65 @@ class ObjectValidator(Validator):
                 raise TypeError(f"v.object(): {problem}")
             require_validator(field, f'v.object() field "{name}"')
         self.fields: dict[str, Validator] = dict(fields)
-        self._required = tuple(name for name, f in self.fields.items() if not f.is_optional)
+        self._sorted = tuple(sorted(self.fields))
 
     def _check(self, value: object, ids: IdResolver | None) -> Value:
         if not isinstance(value, dict):
             raise self._fail(value)
         fields = self.fields
         out: dict[str, Value] = {}
-        for key, item in value.items():
-            validator = fields.get(key)
-            if validator is None:
+        try:
+            for key, item in value.items():
+                validator = fields.get(key)
+                if validator is None:
+                    if item is UNSET:
+                        continue
+                    raise self._unexpected(key, value)
                 if item is UNSET:
                     continue
-                raise self._unexpected(key)
-            if item is UNSET:
-                continue
-            try:
                 out[key] = validator._check(item, ids)
-            except Mismatch as e:
-                raise e.at(f".{key}") from None
+        except Mismatch:
+            self._first_mismatch(value, ids)
+            raise
         if len(out) != len(fields):
-            for name in self._required:
-                if name not in out:
-                    raise Mismatch(
-                        f'Object{WHERE} is missing the required field "{name}" ({fields[name]!r})'
-                    )
+            self._first_mismatch(value, ids)
         return out
 
-    def _unexpected(self, key: object) -> Mismatch:
+    def _first_mismatch(self, value: dict[Any, Any], ids: IdResolver | None) -> None:
+        """Raise the mismatch Convex reports first: its fields in name order (a wrong value
+        or a missing field), then extra fields in name order."""
+        fields = self.fields
+        for name in self._sorted:
+            item = value.get(name, UNSET)
+            validator = fields[name]
+            if item is UNSET:
+                if not validator.is_optional:
+                    raise Mismatch(
+                        f'Object{WHERE} is missing the required field "{name}" ({validator!r})',
+                        self,
+                        value,
+                        "missing",
+                        field=name,
+                    )
+                continue
+            try:
+                validator._check(item, ids)
+            except Mismatch as e:
+                raise e.at(f".{name}") from None
+        for key in sorted(value, key=str):
+            if key not in fields and value[key] is not UNSET:
+                raise self._unexpected(key, value)
+
+    def _unexpected(self, key: object, value: object) -> Mismatch:
         allowed = ", ".join(f'"{name}"' for name in self.fields)
         shown = f'"{key}"' if type(key) is str else short_repr(key)
         return Mismatch(
             f"Object{WHERE} has an unexpected field {shown} "
-            + (f"(allowed fields: {allowed})" if allowed else "(it allows no fields)")
+            + (f"(allowed fields: {allowed})" if allowed else "(it allows no fields)"),
+            self,
+            value,
+            "extra",
+            field=str(key),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +158,10 @@ class ObjectValidator(Validator):
 
     def _source(self) -> str:
         inner = ", ".join(f"{quote(name)}: {field!r}" for name, field in self.fields.items())
+        return f"v.object({{{inner}}})"
+
+    def display(self) -> str:
+        inner = ", ".join(f"{name}: {_field_display(self.fields[name])}" for name in self._sorted)
         return f"v.object({{{inner}}})"
 
     def _params(self) -> tuple[Any, ...]:
@@ -164,24 +198,45 @@ class RecordValidator(Validator):
     def _check(self, value: object, ids: IdResolver | None) -> Value:
         if not isinstance(value, dict):
             raise self._fail(value)
+        try:
+            return self._check_items(value.items(), value, ids)
+        except Mismatch:
+            # Convex reports the first failing field in name order.
+            self._check_items(sorted(value.items(), key=lambda kv: str(kv[0])), value, ids)
+            raise
+
+    def _check_items(
+        self, items: Iterable[tuple[Any, Any]], value: object, ids: IdResolver | None
+    ) -> dict[str, Value]:
         check_key = self.keys._check
         check_value = self.values._check
         out: dict[str, Value] = {}
-        for key, item in value.items():
+        for key, item in items:
             if item is UNSET:
                 continue
             if not is_good_field_name(key):
-                raise Mismatch(f"Object{WHERE} has an invalid field name: {check_field_name(key)}")
+                raise Mismatch(
+                    f"Object{WHERE} has an invalid field name: {check_field_name(key)}",
+                    self,
+                    value,
+                )
             try:
                 checked_key = check_key(key, ids)
-            except Mismatch:
-                raise Mismatch(
-                    f"Field name {quote(key)} of the record{WHERE} must be {self.keys!r}"
-                ) from None
+            except Mismatch as e:
+                bad_key = Mismatch(
+                    f"Field name {quote(key)} of the record{WHERE} must be {self.keys!r}",
+                    e.validator,
+                    e.value,
+                    e.kind,
+                    e.field,
+                    e.table,
+                )
+                bad_key.convex_segments = [*e.convex_segments, ".keys()"]
+                raise bad_key from None
             try:
                 out[checked_key] = check_value(item, ids)  # type: ignore[index]
             except Mismatch as e:
-                raise e.at(f".{key}") from None
+                raise e.at(f".{key}", ".values()") from None
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -193,6 +248,9 @@ class RecordValidator(Validator):
 
     def _source(self) -> str:
         return f"v.record({self.keys!r}, {self.values!r})"
+
+    def display(self) -> str:
+        return f"v.record({self.keys.display()}, {self.values.display()})"
 
     def _params(self) -> tuple[Any, ...]:
         return (self.keys, self.values)
@@ -234,8 +292,10 @@ class UnionValidator(Validator):
         # When exactly one member has the value's shape (the only object member for a dict, ...),
         # its deeper error says more than "must be v.union(...)".
         shaped = [(m, e) for m, e in failures if _same_shape(m, value)]
+        if len(self.members) == 1:
+            raise failures[0][1]  # Convex checks a union of one as its member
         if len(shaped) == 1:
-            raise shaped[0][1]
+            raise shaped[0][1].reported_as(self, value)
         raise self._fail(value)
 
     def to_json(self) -> dict[str, Any]:
@@ -243,6 +303,9 @@ class UnionValidator(Validator):
 
     def _source(self) -> str:
         return f"v.union({', '.join(repr(m) for m in self.members)})"
+
+    def display(self) -> str:
+        return f"v.union({', '.join(m.display() for m in self.members)})"
 
     def _params(self) -> tuple[Any, ...]:
         return self.members
@@ -255,3 +318,8 @@ def _same_shape(validator: Validator, value: object) -> bool:
     if isinstance(value, list | tuple):
         return kind == "array"
     return False
+
+
+def _field_display(validator: Validator) -> str:
+    shown = validator.display()
+    return f"v.optional({shown})" if validator.is_optional else shown

@@ -7,15 +7,19 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from pyconvex.errors import InvalidValueError
 from pyconvex.values.encoding import encode_value
+from pyconvex.values.error_text import rust_float
 from pyconvex.values.ids import id_table_number
 from pyconvex.values.validator import (
     WHERE,
     IdResolver,
     Mismatch,
+    MismatchKind,
     Validator,
     describe,
     quote,
@@ -86,7 +90,11 @@ class IntValidator(Validator):
         raise self._fail(value)
 
     def _fail(self, value: object) -> Mismatch:
-        return Mismatch(f"Value{WHERE} must be int (a whole float64 number), got {describe(value)}")
+        return Mismatch(
+            f"Value{WHERE} must be int (a whole float64 number), got {describe(value)}",
+            self,
+            value,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "number"}
@@ -115,7 +123,9 @@ class Int64Validator(Validator):
             except InvalidValueError:
                 raise Mismatch(
                     f"Value{WHERE} must be v.int64(), got {short_repr(value)}, which is outside "
-                    "-2**63 .. 2**63-1"
+                    "-2**63 .. 2**63-1",
+                    self,
+                    value,
                 ) from None
         raise self._fail(value)
 
@@ -193,7 +203,7 @@ class AnyValidator(Validator):
             message = str(e.args[0])
             if e.path:
                 message = message.removesuffix(f" at {e.path}")
-            raise Mismatch(f"Value{WHERE} is invalid: {message}").at(e.path) from None
+            raise Mismatch(f"Value{WHERE} is invalid: {message}", self, value).at(e.path) from None
 
 
 class IdValidator(Validator):
@@ -221,14 +231,23 @@ class IdValidator(Validator):
         if id_table_number(value) is None:
             raise Mismatch(
                 f"Value{WHERE} must be {self._source()}, got string {short_repr(value, 50)}, "
-                "which is not a document ID"
+                "which is not a document ID",
+                self,
+                value,
             )
         if ids is not None:
             table = ids.table_for_id(value)
             if table != self.table:
                 got = f'an ID of table "{table}"' if table else "an ID of no known table"
+                kind: MismatchKind = (
+                    "no_match" if not table else "system_table" if table[0] == "_" else "table"
+                )
                 raise Mismatch(
-                    f"Value{WHERE} must be {self._source()}, got {got}: {short_repr(value)}"
+                    f"Value{WHERE} must be {self._source()}, got {got}: {short_repr(value)}",
+                    self,
+                    value,
+                    kind,
+                    table=table,
                 )
         return value
 
@@ -237,6 +256,9 @@ class IdValidator(Validator):
 
     def _source(self) -> str:
         return f'v.id("{self.table}")'
+
+    def display(self) -> str:
+        return self._source()
 
     def _params(self) -> tuple[Any, ...]:
         return (self.table,)
@@ -275,7 +297,9 @@ class LiteralValidator(Validator):
             return target
         if t is not type(target) and isinstance(value, str) and value == target:
             return target  # a StrEnum member with the literal's text
-        raise self._fail(value)
+        mismatch = self._fail(value)
+        mismatch.kind = "literal"
+        raise mismatch
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "literal", "value": encode_value(self.value)}
@@ -284,6 +308,19 @@ class LiteralValidator(Validator):
         if type(self.value) is str:
             return f"v.literal({quote(self.value)})"
         return f"v.literal({self.value!r})"
+
+    def display(self) -> str:
+        value = self.value
+        if type(value) is str:
+            shown = json.dumps(value, ensure_ascii=False)
+        elif type(value) is bool:
+            shown = "true" if value else "false"
+        elif type(value) is Int64:
+            shown = "<bigint>"
+        else:
+            assert isinstance(value, float)
+            shown = rust_float(value) if math.isfinite(value) else "<number>"
+        return f"v.literal({shown})"
 
     def _params(self) -> tuple[Any, ...]:
         return (type(self.value), self.value)

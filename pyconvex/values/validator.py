@@ -11,9 +11,10 @@ Concrete kinds live in ``scalar_validators`` and ``compound_validators``; build 
 from __future__ import annotations
 
 import copy
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pyconvex.errors import PyconvexError, ValidationError
+from pyconvex.values.error_text import display_value
 from pyconvex.values.value import UNSET, Int64, Value, short_repr, value_type_name
 
 WHERE = "\x00WHERE\x00"  # replaced by " at <path>" once the full path is known
@@ -46,22 +47,92 @@ def _number_hint(validator: Validator, value: object) -> str:
     return ""
 
 
-class Mismatch(PyconvexError):
-    """Internal: a value failed deep inside; each container adds its segment while unwinding."""
+#: Which of Convex's validation errors a mismatch is (its first line).
+MismatchKind = Literal["no_match", "missing", "extra", "literal", "table", "system_table"]
 
-    def __init__(self, message: str) -> None:
+
+class Mismatch(PyconvexError):
+    """Internal: a value failed deep inside; each container adds its segment while unwinding.
+
+    ``message`` is pyconvex's explanation (with ``WHERE`` where the path goes); ``kind``,
+    ``value``, ``validator``, ``field`` and ``table`` are what Convex's own error text shows.
+    Convex's path can differ from ours (a record's ``.keys()`` / ``.values()``; a union
+    reports itself, not the member that came closest), so it is kept apart.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        validator: Validator,
+        value: object,
+        kind: MismatchKind = "no_match",
+        field: str | None = None,
+        table: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.segments: list[str] = []
+        self.validator = validator
+        self.value = value
+        self.kind: MismatchKind = kind
+        self.field = field
+        self.table = table
+        self.convex_segments: list[str] = []
 
-    def at(self, segment: str) -> Mismatch:
+    def at(self, segment: str, convex_segment: str | None = None) -> Mismatch:
         self.segments.append(segment)
+        self.convex_segments.append(segment if convex_segment is None else convex_segment)
+        return self
+
+    def reported_as(self, validator: Validator, value: object) -> Mismatch:
+        """Convex reports ``validator`` (a union) failing on ``value`` as a whole; pyconvex's
+        explanation keeps the closer member's reason."""
+        self.validator, self.value, self.kind = validator, value, "no_match"
+        self.field = self.table = None
+        self.convex_segments = []
         return self
 
     def to_error(self, root: str) -> ValidationError:
         path = root + "".join(reversed(self.segments))
         where = f" at {path}" if path else ""
-        return ValidationError(self.message.replace(WHERE, where), path)
+        detail = self.message.replace(WHERE, where)
+        convex = self.convex_text("".join(reversed(self.convex_segments)))
+        return ValidationError(f"{convex}\n{detail}", path, convex=convex, detail=detail)
+
+    def convex_text(self, path: str) -> str:
+        """Convex's text of this error (``ValidationError``'s display in the backend)."""
+        context = f"Path: {path}" if path else ""
+        kind, value, field = self.kind, self.value, self.field
+        validator = self.validator.display()
+        if kind == "missing":
+            return (
+                f"Object is missing the required field `{field}`. Consider wrapping the field "
+                f"validator in `v.optional(...)` if this is expected.\n{context}\n"
+                f"Object: {display_value(value)}\nValidator: {validator}"
+            )
+        if kind == "extra":
+            return (
+                f"Object contains extra field `{field}` that is not in the validator.\n"
+                f"{context}\nObject: {display_value(value)}\nValidator: {validator}"
+            )
+        if kind == "literal":
+            return (
+                f"`{display_value(value)}` does not match literal validator `{validator}`.{context}"
+            )
+        if kind == "table":
+            return (
+                f'Found ID "{value}" from table `{self.table}`, which does not match the table '
+                f"name in validator `{validator}`.{context}"
+            )
+        if kind == "system_table":
+            return (
+                f'Found ID "{value}" from a system table, which does not match the table name '
+                f"in validator `{validator}`.{context}"
+            )
+        return (
+            f"Value does not match validator.\n{context}\nValue: {display_value(value)}\n"
+            f"Validator: {validator}"
+        )
 
 
 def describe(value: object) -> str:
@@ -117,8 +188,19 @@ class Validator:
     def _fail(self, value: object) -> Mismatch:
         expected = source_for_message(self._source())
         return Mismatch(
-            f"Value{WHERE} must be {expected}, got {describe(value)}{_number_hint(self, value)}"
+            f"Value{WHERE} must be {expected}, got {describe(value)}{_number_hint(self, value)}",
+            self,
+            value,
         )
+
+    def display(self) -> str:
+        """This validator as Convex writes it in error messages (``v.object({a: v.string()})``:
+        field names bare and sorted).
+
+        >>> v.object({"b": v.optional(v.float64()), "a": v.id("users")}).display()
+        'v.object({a: v.id("users"), b: v.optional(v.float64())})'
+        """
+        return f"v.{self.kind}()"
 
     def to_json(self) -> dict[str, Any]:
         """Convex's JSON form of this validator (what the real backend stores for schemas).

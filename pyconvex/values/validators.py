@@ -1,9 +1,14 @@
-"""Validators: Convex's ``v``, with the same kinds, the same JSON and helpful errors.
+"""Validators: Convex's ``v``, with the same kinds, the same JSON and Convex's error texts
+followed by pyconvex's explanation.
 
     >>> v.object({"user": v.string(), "emoji": v.string()}).validate({"user": "ada", "emoji": 1.0})
     Traceback (most recent call last):
     ...
-    pyconvex.errors.ValidationError: Value at .emoji must be v.string(), got float64 1.0
+    pyconvex.errors.ValidationError: Value does not match validator.
+    Path: .emoji
+    Value: 1.0
+    Validator: v.string()
+    Value at .emoji must be v.string(), got float64 1.0
 
 Every validator has a literal ``kind``, ``is_optional`` (set by ``v.optional``), ``validate``
 (returns the normalized value or raises ``ValidationError`` naming the path, what was expected and

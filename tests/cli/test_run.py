@@ -97,7 +97,10 @@ def test_function_errors_are_one_block_with_exit_code_1(
     assert r.exit_code == EXIT_FAILURE
     text = flat(r.stderr)
     assert "error: messages:send failed" in text
-    assert 'Uncaught ConvexError: {"code": "EMPTY_BODY", "hint": "say something"}' in text
+    # Convex's text: the request line, then the data as compact JSON, then the user's frame.
+    assert re.search(r"\[Request ID: [0-9a-f]{16}\] Server Error", text)
+    assert 'Uncaught ConvexError: {"code":"EMPTY_BODY","hint":"say something"}' in text
+    assert "at send (convex/messages.py:" in text
     assert 'error data: { "code": "EMPTY_BODY", "hint": "say something" }' in text
     r = invoke(dev.project, "run", "messages:crash", monkeypatch=monkeypatch)
     assert r.exit_code == EXIT_FAILURE

@@ -30,9 +30,12 @@ class Tables:
 
 
 def _message(validator: Validator, value: object, path: str = "") -> str:
+    """pyconvex's explanation: the part after Convex's own text."""
     with pytest.raises(ValidationError) as info:
         validator.validate(value, path)
-    return str(info.value)
+    error = info.value
+    assert str(error) == f"{error.convex}\n{error.detail}"
+    return error.detail
 
 
 # --- accepted values and normalization -------------------------------------------------------
@@ -109,14 +112,22 @@ def test_nested_path_in_message() -> None:
     value = {"reactions": [{"user": "a", "emoji": "x"}] * 2 + [{"user": "b", "emoji": 3.0}]}
     with pytest.raises(ValidationError) as info:
         REACTIONS.validate(value)
-    assert str(info.value) == "Value at .reactions[2].emoji must be v.string(), got float64 3.0"
+    assert str(info.value) == (
+        "Value does not match validator.\n"
+        "Path: .reactions[2].emoji\n"
+        "Value: 3.0\n"
+        "Validator: v.string()\n"
+        "Value at .reactions[2].emoji must be v.string(), got float64 3.0"
+    )
     assert info.value.path == ".reactions[2].emoji"
 
 
 def test_root_path_prefix() -> None:
     with pytest.raises(ValidationError) as info:
         v.object({"n": v.float64()}).validate({"n": "x"}, ".args")
-    assert str(info.value) == "Value at .args.n must be v.float64(), got string 'x'"
+    # Convex's path is inside the value; pyconvex's explanation starts at the root given.
+    assert info.value.convex.startswith("Value does not match validator.\nPath: .n\n")
+    assert info.value.detail == "Value at .args.n must be v.float64(), got string 'x'"
     assert info.value.path == ".args.n"
 
 
@@ -225,7 +236,7 @@ def test_error_messages(validator: Validator, value: object, message: str) -> No
 def test_id_of_wrong_table_names_expected_table() -> None:
     with pytest.raises(ValidationError) as info:
         v.object({"author": v.id("users")}).validate({"author": ID}, ids=Tables())
-    assert str(info.value) == (
+    assert info.value.detail == (
         f'Value at .author must be v.id("users"), got an ID of table "messages": \'{ID}\''
     )
 

@@ -80,8 +80,7 @@ class ActionHost(Protocol):
 
     def _result_value(self, fn: FunctionDefinition, value: Any) -> Any: ...
 
-    @staticmethod
-    def _failure(e: BaseException, where: str) -> FunctionFailure: ...
+    def _failure(self, e: BaseException, where: str) -> FunctionFailure: ...
 
 
 #: Builds the ``ctx.storage`` of an action (set by the deployment).
@@ -251,7 +250,8 @@ class ActionRunner:
         if result.failure is not None:
             if result.failure.is_convex_error:
                 raise ConvexError(result.failure.data)
-            raise PyconvexError(result.failure.message)
+            # As in Convex, the caller sees the error without the callee's request line.
+            raise PyconvexError((result.failure.error or result.failure.message).rstrip("\n"))
         return result.value
 
     def close(self) -> None:

@@ -16,17 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import json
 import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pyconvex.errors import ConvexError, InvalidValueError, PyconvexError, StorageError
+from pyconvex.errors import InvalidValueError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
+from pyconvex.runtime.functions.call_errors import (
+    ArgsError,
+    ReturnsError,
+    args_error,
+    returns_error,
+    uncaught,
+)
 from pyconvex.runtime.functions.cron_runner import CronRunner
 from pyconvex.runtime.functions.ctx_impl import Auth, MutationCtx, QueryCtx
 from pyconvex.runtime.functions.env_vars import ENV_SOURCE, set_builtin_variables
@@ -48,7 +54,6 @@ from pyconvex.runtime.functions.results import (
     FunctionFailure,
     FunctionKind,
     FunctionResult,
-    traceback_texts,
 )
 from pyconvex.runtime.functions.scheduler import TransactionScheduler
 from pyconvex.runtime.functions.system_functions import SYSTEM_FUNCTIONS
@@ -280,7 +285,7 @@ class Deployment:
             try:
                 norm = normalize_path(path)
             except ValueError as e:
-                return FunctionFailure(str(e))
+                return FunctionFailure.server_error(str(e))
             if len(self._normalized) < 10_000:
                 self._normalized[path] = norm
         fn = self.functions.get(norm) or SYSTEM_FUNCTIONS.get(norm)
@@ -296,9 +301,11 @@ class Deployment:
                 if fn is not None
                 else ""
             )
-            return FunctionFailure(f"Could not find {what} for {norm!r}.{internal}{hint}")
+            return FunctionFailure.server_error(
+                f"Could not find {what} for {norm!r}.{internal}{hint}"
+            )
         if fn.kind != kind:
-            return FunctionFailure(
+            return FunctionFailure.server_error(
                 f"Trying to execute {norm} as {kind.capitalize()}, but it is defined as "
                 f"{fn.kind.capitalize()}."
             )
@@ -308,22 +315,13 @@ class Deployment:
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise _ArgsError(
-                f"ArgumentValidationError: {fn.path} takes an object of arguments, got {type(args).__name__}."
-            )
+            raise args_error(fn, None, args)
         if fn.args is None:
             return args
         try:
             out = fn.args.validate(args, "", IdResolver(tx) if tx is not None else None)
         except ValueError as e:
-            hint = ""
-            if list(fn.args.fields) == ["args"] and "args" not in args:
-                hint = (
-                    f" ({fn.name}(ctx, args) takes one argument named 'args': in pyconvex each "
-                    f"argument is its own keyword parameter, e.g. {fn.name}(ctx, "
-                    f"{', '.join(args) or 'name'}))"
-                )
-            raise _ArgsError(f"ArgumentValidationError: {fn.path}: {e}{hint}") from None
+            raise args_error(fn, e, args) from None
         assert isinstance(out, dict)
         return out
 
@@ -332,13 +330,11 @@ class Deployment:
             try:
                 value = fn.returns.validate(value, "")
             except ValueError as e:
-                raise _ReturnsError(
-                    f"ReturnsValidationError: {fn.path} returned a value that does not match returns=: {e}"
-                ) from None
+                raise returns_error(fn, e) from None
         try:
             return to_value(value)
         except InvalidValueError as e:
-            raise _ReturnsError(
+            raise ReturnsError(
                 f"{fn.path} returned a value that is not a Convex value: {e}. What a function "
                 "returns goes to the client: return None, bool, int/float, Int64, str, bytes, or "
                 "lists and dicts of them."
@@ -350,19 +346,11 @@ class Deployment:
         self.log_history.record(kind, path, sandbox.real_time_ns(), failure, [])
         return FunctionResult(failure=failure)
 
-    @staticmethod
-    def _failure(e: BaseException, where: str) -> FunctionFailure:
-        if isinstance(e, ConvexError):
-            data = to_value(e.data)
-            return FunctionFailure(f"Uncaught ConvexError: {_short(data)}", True, data)
-        if isinstance(e, _ArgsError | _ReturnsError):
-            return FunctionFailure(str(e))
-        user, full = traceback_texts(e)
-        return FunctionFailure(
-            f"Server Error\nUncaught {type(e).__name__}: {e}\n    at {where}",
-            traceback=user,
-            full_traceback=full,
-        )
+    def _failure(self, e: BaseException, where: str) -> FunctionFailure:
+        """What a call that raised ``e`` reports, in Convex's words (``call_errors.py``)."""
+        if isinstance(e, ArgsError | ReturnsError):
+            return FunctionFailure.server_error(str(e))
+        return uncaught(e, self.loaded.functions_dir)
 
     # -- queries ---------------------------------------------------------------------------
     def run_query(
@@ -581,19 +569,3 @@ async def _discard(spawning: asyncio.Future[ProcessPersistence] | None) -> None:
     with contextlib.suppress(BaseException):
         writer = await spawning
         await writer.close()
-
-
-class _ArgsError(PyconvexError):
-    pass
-
-
-class _ReturnsError(PyconvexError):
-    pass
-
-
-def _short(data: Any) -> str:
-    try:
-        text = json.dumps(data) if not isinstance(data, str) else data
-    except (TypeError, ValueError):
-        text = dumps_value(data)
-    return text if len(text) <= 200 else text[:197] + "..."

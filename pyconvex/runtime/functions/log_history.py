@@ -18,13 +18,13 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 from pyconvex.protocol import LogEntry
-from pyconvex.runtime.functions.results import FunctionFailure
+from pyconvex.runtime.functions.results import FunctionFailure, new_request_id
 from pyconvex.runtime.functions.sandbox import real_time_ns
 
 DEFAULT_CAPACITY = 1000
 
-#: (start ns, end ns, kind, path, failure or None, log lines)
-_Raw = tuple[int, int, str, str, FunctionFailure | None, list[str]]
+#: (start ns, end ns, kind, path, failure or None, log lines, request id)
+_Raw = tuple[int, int, str, str, FunctionFailure | None, list[str], str]
 
 
 class LogHistory:
@@ -47,8 +47,20 @@ class LogHistory:
         failure: FunctionFailure | None,
         log_lines: list[str],
     ) -> None:
-        """Note one execution that started at ``start_ns`` (wall clock) and ends now."""
-        self._entries.append((start_ns, real_time_ns(), kind, path, failure, log_lines))
+        """Note one execution that started at ``start_ns`` (wall clock) and ends now; a
+        failure's request id is the entry's (the one its client saw), a success gets one."""
+        request_id = failure.request_id if failure is not None else None
+        self._entries.append(
+            (
+                start_ns,
+                real_time_ns(),
+                kind,
+                path,
+                failure,
+                log_lines,
+                request_id or new_request_id(),
+            )
+        )
         self.total += 1
         waiter = self._waiter
         if waiter is not None:
@@ -57,7 +69,7 @@ class LogHistory:
                 waiter.set_result(None)
 
     def _entry(self, seq: int) -> LogEntry:
-        start, end, kind, path, failure, lines = self._entries[seq - self.first_seq]
+        start, end, kind, path, failure, lines, request_id = self._entries[seq - self.first_seq]
         return LogEntry(
             seq,
             start / 1e6,
@@ -68,6 +80,7 @@ class LogHistory:
             lines,
             None if failure is None else failure.traceback,
             None if failure is None else failure.full_traceback,
+            request_id,
         )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import traceback as tb
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +21,20 @@ FunctionKind = Literal["query", "mutation", "action", "http_action"]
 
 
 #: pyconvex's own source files: frames there are hidden from a user's traceback.
-_PACKAGE_DIR = str(Path(__file__).resolve().parents[2]) + "/"
+PACKAGE_DIR = str(Path(__file__).resolve().parents[2]) + "/"
 
 
 @dataclass(slots=True)
 class FunctionFailure:
     """Why a function failed, as the client should see it.
 
-    ``data`` is the ConvexError payload (a Convex value) when ``is_convex_error`` is true;
-    for any other exception it is None and ``message`` is a generic server-error text.
-    ``traceback`` (the user's frames only) and ``full_traceback`` (pyconvex's frames too) are
-    set for an uncaught exception other than ConvexError: they are for the developer's console
-    and ``pyconvex logs``, never sent to a client.
+    ``message`` is Convex's text (``[Request ID: <id>] Server Error`` then ``error``; see
+    ``call_errors.py``). ``data`` is the ConvexError payload (a Convex value) when
+    ``is_convex_error`` is true, else None. ``traceback`` (the user's frames only) and
+    ``full_traceback`` (pyconvex's frames too) are set for an uncaught exception other than
+    ConvexError: they are for the developer's console and ``pyconvex logs``, never sent to a
+    client. ``request_id`` is the call's id (also in its log entry); ``error`` is the message
+    without the request line, as a calling action sees it.
     """
 
     message: str
@@ -39,6 +42,33 @@ class FunctionFailure:
     data: Any = None
     traceback: str | None = None
     full_traceback: str | None = None
+    request_id: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def server_error(
+        cls,
+        message: str,
+        frames: list[str] | None = None,
+        request_id: str | None = None,
+        **kw: Any,
+    ) -> FunctionFailure:
+        """The failure Convex reports for an error of a call: ``message`` (and the frames,
+        innermost first) under the request line::
+
+            FunctionFailure.server_error("Uncaught ValueError: boom", ["send (convex/m.py:3)"])
+        """
+        error = message + "\n" + "".join(f"    at {frame}\n" for frame in frames or ())
+        rid = request_id or new_request_id()
+        return cls(f"[Request ID: {rid}] Server Error\n{error}", request_id=rid, error=error, **kw)
+
+
+_ids = random.Random()  # its own generator: the sandbox seeds the module's for determinism
+
+
+def new_request_id() -> str:
+    """A request id as Convex makes them: 16 hex digits."""
+    return f"{_ids.getrandbits(64):016x}"
 
 
 def traceback_texts(error: BaseException) -> tuple[str, str]:
@@ -56,7 +86,7 @@ def _drop_own_frames(report: tb.TracebackException, seen: set[int]) -> None:
     if id(report) in seen:
         return
     seen.add(id(report))
-    frames = [f for f in report.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    frames = [f for f in report.stack if not f.filename.startswith(PACKAGE_DIR)]
     report.stack = tb.StackSummary.from_list(frames)
     for linked in (report.__cause__, report.__context__):
         if linked is not None:
@@ -111,7 +141,7 @@ class AppliedMutation:
         if error is None:
             return self.result
         return FunctionResult(
-            failure=FunctionFailure(f"Server Error\n{error}"), log_lines=self.result.log_lines
+            failure=FunctionFailure.server_error(str(error)), log_lines=self.result.log_lines
         )
 
     async def outcome(self) -> FunctionResult:

@@ -345,7 +345,7 @@ _UNEXPECTED = re.compile(r'has an unexpected field "([^"]+)" \((.+)\)$', re.S)
 
 
 def _violation(table: str, doc_id: str, body: Document, e: ValidationError) -> SchemaViolation:
-    message = str(e)
+    message = e.detail
     path = e.path
     if m := _MISSING.search(message):
         path = f"{path}.{m.group(1)}"
@@ -365,8 +365,10 @@ def _violation(table: str, doc_id: str, body: Document, e: ValidationError) -> S
         path,
         expected,
         found,
-        f"Document {doc_id} in table {table!r} does not match the schema at {where}: "
-        f"expected {expected}, found {found}.",
+        # Convex's text first (as its schema push writes it), then pyconvex's.
+        f'Document with ID "{doc_id}" in table "{table}" does not match the schema: '
+        f"{e.convex}\nDocument {doc_id} in table {table!r} does not match the schema at "
+        f"{where}: expected {expected}, found {found}.",
     )
 
 

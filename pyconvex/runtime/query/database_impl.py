@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pyconvex.errors import InvalidValueError, SchemaError
+from pyconvex.errors import InvalidValueError, SchemaError, ValidationError
 from pyconvex.runtime.query.query_impl import Query, copy_doc
 from pyconvex.runtime.query.transaction import Transaction
 from pyconvex.runtime.store.index import Document
@@ -142,6 +142,13 @@ class DatabaseWriter(DatabaseReader):
             return value
         try:
             out = validator.validate(doc, "", IdResolver(tx))
+        except ValidationError as e:
+            # Convex's text first, then pyconvex's explanation naming the call and the write.
+            message = (
+                f'Failed to insert or update a document in table "{table}" because it does not '
+                f"match the schema: {e.convex}\n{tx.where}: {what} into {table!r}: {e.detail}"
+            )
+            raise ValidationError(message, e.path, convex=e.convex, detail=e.detail) from None
         except (InvalidValueError, ValueError) as e:
             raise type(e)(f"{tx.where}: {what} into {table!r}: {e}") from None
         if not isinstance(out, dict):

@@ -4,6 +4,7 @@ log lines, ConvexError vs server errors, argument and return validation."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -298,18 +299,30 @@ async def test_log_lines(dep: Any) -> None:
 async def test_convex_error_data_reaches_the_caller(dep: Any) -> None:
     f = (await dep.run_mutation("messages:fail_with_data", {})).failure
     assert f.is_convex_error and f.data == {"code": "NOPE", "n": 3}
-    assert "Uncaught ConvexError" in f.message
+    # Convex's text: the request line, the data as compact JSON (an int64 as "3n"), the frame.
+    assert re.fullmatch(
+        r"\[Request ID: [0-9a-f]{16}\] Server Error\n"
+        r'Uncaught ConvexError: \{"code":"NOPE","n":"3n"\}\n'
+        r"    at fail_with_data \(convex/messages\.py:\d+\)\n",
+        f.message,
+    ), f.message
     f = (await dep.run_mutation("messages:fail_with_string", {})).failure
     assert f.is_convex_error and f.data == "plain message"
+    assert f.error.startswith("Uncaught ConvexError: plain message\n")
 
 
 async def test_other_exceptions_are_server_errors(dep: Any) -> None:
     f = dep.run_query("messages:crash", {}).failure
     assert not f.is_convex_error and f.data is None
-    assert f.message.startswith("Server Error")
-    assert (
-        "Uncaught ValueError: secret internals" in f.message and "query messages:crash" in f.message
-    )
+    assert re.fullmatch(
+        r"\[Request ID: ([0-9a-f]{16})\] Server Error\n"
+        r"Uncaught ValueError: secret internals\n"
+        r"    at crash \(convex/messages\.py:\d+\)\n",
+        f.message,
+    ), f.message
+    # The same request id in the log history (pyconvex logs, the dev console).
+    assert f.request_id and f.message.startswith(f"[Request ID: {f.request_id}]")
+    assert dep.log_history.recent(1)[0].request_id == f.request_id
     # The traceback is kept for the developer (dev console, pyconvex logs), never sent: the
     # user's frames only, and all frames for --verbose.
     assert "Traceback" not in f.message
@@ -332,11 +345,33 @@ async def test_args_validated_by_validators(dep: Any) -> None:
     from pyconvex import Int64
 
     assert ok(dep.run_query("messages:typed", {"count": Int64(2)})) == {"count": 2, "label": None}
-    msg = failure_message(dep.run_query("messages:typed", {"count": 2.0}))
-    assert msg.startswith("ArgumentValidationError: messages:typed") and ".count" in msg
-    msg = failure_message(dep.run_query("messages:typed", {"count": Int64(1), "extra": 1.0}))
-    assert "extra" in msg
+    f = dep.run_query("messages:typed", {"count": 2.0}).failure
+    assert f.message == (
+        f"[Request ID: {f.request_id}] Server Error\n"
+        "ArgumentValidationError: Value does not match validator.\n"
+        "Path: .count\n"
+        "Value: 2.0\n"
+        "Validator: v.int64()\n"
+        "messages:typed: Value at .count must be v.int64(), got float64 2.0"
+        + f.message.split("got float64 2.0", 1)[1]  # the number hint, if any
+    )
+    assert f.message.endswith("\n") and f.traceback is None
+    f = dep.run_query("messages:typed", {"count": Int64(1), "extra": 1.0}).failure
+    assert f.error.startswith(
+        "ArgumentValidationError: Object contains extra field `extra` that is not in the "
+        "validator.\n\nObject: {count: 1, extra: 1.0}\n"
+        "Validator: v.object({count: v.int64(), label: v.optional(v.string())})\n"
+        'messages:typed: Object has an unexpected field "extra" (allowed fields: "count", "label")'
+    )
+    f = dep.run_query("messages:typed", {}).failure
+    assert f.error.startswith(
+        "ArgumentValidationError: Object is missing the required field `count`. Consider "
+        "wrapping the field validator in `v.optional(...)` if this is expected.\n\nObject: {}\n"
+    )
     msg = failure_message(dep.run_query("messages:typed", [1.0]))  # type: ignore[arg-type]
+    assert (
+        "Expected to receive an object as the function's argument. Instead received: [1.0]" in msg
+    )
     assert "takes an object of arguments" in msg
 
 
@@ -346,7 +381,7 @@ async def test_args_derived_from_annotations(dep: Any) -> None:
     r = ok(dep.run_query("messages:annotated", {"n": 1.0, "x": 1.5, "flag": True, "tags": ["a"]}))
     assert r["flag"] is True and r["tags"] == ["a"]
     assert ".n" in failure_message(dep.run_query("messages:annotated", {"n": 1.5, "x": 1.0}))
-    assert 'missing the required field "x"' in failure_message(
+    assert "missing the required field `x`" in failure_message(
         dep.run_query("messages:annotated", {"n": 1.0})
     )
     assert "ArgumentValidationError" in failure_message(dep.run_query("messages:hello", {}))
@@ -358,8 +393,12 @@ async def test_no_args_function_accepts_empty_args(dep: Any) -> None:
 
 
 async def test_return_validation(dep: Any) -> None:
-    msg = failure_message(dep.run_query("messages:bad_return", {}))
-    assert msg.startswith("ReturnsValidationError: messages:bad_return") and "v.string()" in msg
+    f = dep.run_query("messages:bad_return", {}).failure
+    assert f.error == (
+        "ReturnsValidationError: Value does not match validator.\n\nValue: 5.0\n"
+        "Validator: v.string()\nmessages:bad_return returned a value that does not match "
+        "returns=: Value must be v.string(), got float64 5.0\n"
+    )
     assert "ReturnsValidationError" in failure_message(
         dep.run_query("messages:lying_annotation", {})
     )

@@ -5,6 +5,7 @@ failed batch fails every mutation that ran after it and leaves nothing of them i
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -89,7 +90,9 @@ async def test_a_failed_batch_fails_everything_that_ran_after_it(deployment: Any
     assert applied[2].result.failure is not None and applied[2].result.failure.is_convex_error
     results = await asyncio.gather(*(m.outcome() for m in applied))
     for r in results:
-        assert r.failure is not None and r.failure.message.startswith("Server Error")
+        assert r.failure is not None and re.match(
+            r"\[Request ID: \w+\] Server Error\n", r.failure.message
+        )
         assert not r.failure.is_convex_error
     assert ok(dep.run_query("messages:list", {"channel": "c"})) == []
     await dep.sql("ALTER TABLE _documents_away RENAME TO _documents")

@@ -67,3 +67,19 @@ async def paginated(ctx, tag, paginationOpts):
 @mutation(args={"tag": v.string(), "n": v.float64()})
 async def add_item(ctx, tag, n):
     return await ctx.db.insert("items", {"tag": tag, "n": n})
+
+
+@mutation(args={"data": v.any()})
+async def fail_with(ctx, data):
+    """Raises ConvexError(data): its message is the data as compact JSON."""
+    raise ConvexError(data)
+
+
+@query(args={})
+async def crash(ctx):
+    raise RuntimeError("boom")
+
+
+@query(args={}, returns=v.string())
+async def bad_return(ctx):
+    return 5.0
