@@ -75,7 +75,7 @@ class ObjectValidator(Validator):
         True
     """
 
-    __slots__ = ("_sorted", "fields")
+    __slots__ = ("_required", "_sorted", "fields")
     kind = "object"
 
     def __init__(self, fields: dict[str, Validator]) -> None:
@@ -87,6 +87,7 @@ class ObjectValidator(Validator):
             require_validator(field, f'v.object() field "{name}"')
         self.fields: dict[str, Validator] = dict(fields)
         self._sorted = tuple(sorted(self.fields))
+        self._required = tuple(name for name, f in self.fields.items() if not f.is_optional)
 
     def _check(self, value: object, ids: IdResolver | None) -> Value:
         if not isinstance(value, dict):
@@ -107,7 +108,9 @@ class ObjectValidator(Validator):
             self._first_mismatch(value, ids)
             raise
         if len(out) != len(fields):
-            self._first_mismatch(value, ids)
+            for name in self._required:
+                if name not in out:
+                    self._first_mismatch(value, ids)
         return out
 
     def _first_mismatch(self, value: dict[Any, Any], ids: IdResolver | None) -> None:
