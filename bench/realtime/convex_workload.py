@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -48,16 +49,28 @@ async def _open_many(url: str, n: int, batch: int = 50) -> list[SyncConnection]:
     return conns
 
 
+def _commit_counters(url: str) -> tuple[int, float]:
+    """(batches, seconds inside the DuckDB writer process) from the server's stats."""
+    with urllib.request.urlopen(f"{url}/api/_pyconvex/stats", timeout=5) as resp:
+        stats = json.loads(resp.read())
+    return int(stats["batches"]), float(stats["writerProcessSeconds"])
+
+
 async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     """Sequential mutations on one socket: one in flight, ``pause`` seconds apart (0: back to
-    back)."""
+    back). With ``split_commit``, the server's commit counters are read after each mutation
+    (outside the timed span): ``commit_s[i]`` is the time DuckDB spent on mutation i's own
+    batch, None when its batch could not be told apart (not exactly one batch in between)."""
     conn = await SyncConnection(p["url"]).open()
     for i in range(p["warmup"]):
         await conn.mutation("bench:write", {"seq": float(i), "body": "warmup"})
+    split = p.get("split_commit", False)
+    counters = await asyncio.to_thread(_commit_counters, p["url"]) if split else (0, 0.0)
     ctl.ready()
     await ctl.receive("go")
     resolved_lat: list[float] = []
     response_lat: list[float] = []
+    commit_s: list[float | None] = []
     deadline = time.monotonic() + p["max_seconds"]
     pause = p.get("pause", 0)
     for i in range(p["count"]):
@@ -69,10 +82,18 @@ async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
         )
         response_lat.append(responded - t0)
         resolved_lat.append(resolved - t0)
+        if split:
+            after = await asyncio.to_thread(_commit_counters, p["url"])
+            batches, seconds = after[0] - counters[0], after[1] - counters[1]
+            commit_s.append(seconds if batches == 1 else None)
+            counters = after
         if time.monotonic() > deadline:
             break
     await conn.close()
-    return {"latencies": resolved_lat, "response_latencies": response_lat}
+    out: dict[str, Any] = {"latencies": resolved_lat, "response_latencies": response_lat}
+    if split:
+        out["commit_s"] = commit_s
+    return out
 
 
 async def throughput(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:

