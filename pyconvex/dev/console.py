@@ -43,6 +43,9 @@ class ExecutionPrinter:
             else when.strftime("%H:%M:%S")
         )
         outcome = "[green]success[/green]" if entry.ok else "[red]failure[/red]"
+        if not entry.ok and entry.request_id:
+            # The id the client's error names, so a user can find this call from it.
+            outcome += f" [dim]{escape(f'[Request ID: {entry.request_id}]')}[/dim]"
         out = self.console
         out.print(
             f"[dim]{shown}[/dim] [bold]{entry.letter}[/bold] {escape(entry.path)} "

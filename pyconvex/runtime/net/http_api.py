@@ -161,9 +161,7 @@ def result_body(result: FunctionResult, fmt: Format) -> dict[str, Any]:
                 "logLines": result.log_lines,
             }
         except ValueError as exc:
-            failure = FunctionFailure(
-                f"{SERVER_ERROR}: the function returned an invalid value: {exc}"
-            )
+            failure = FunctionFailure.server_error(f"The function returned an invalid value: {exc}")
     body: dict[str, Any] = {"status": "error", "errorMessage": failure.message}
     if failure.is_convex_error:
         try:

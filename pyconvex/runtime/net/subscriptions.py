@@ -38,6 +38,13 @@ _log = logging.getLogger("pyconvex.sync")
 SERVER_ERROR = "Server Error"
 
 
+def internal_error() -> FunctionFailure:
+    """What a client sees when pyconvex itself failed running a call (logged in full)."""
+    return FunctionFailure.server_error(
+        "InternalError: pyconvex failed running this call; the server log has the details."
+    )
+
+
 class QueryRunner(Protocol):
     """The part of the Deployment the manager needs."""
 
@@ -325,7 +332,7 @@ class SubscriptionManager:
             )
         except Exception:
             _log.exception("query %s crashed the engine", sub.path)
-            result = FunctionResult(failure=FunctionFailure(SERVER_ERROR))
+            result = FunctionResult(failure=internal_error())
         log_function_lines("query", sub.path, result.log_lines)
         sub.read_set = result.read_set
         sub.ts = ts
@@ -351,7 +358,9 @@ class SubscriptionManager:
                 None,
                 result.log_lines,
                 journal,
-                error_message=f"{SERVER_ERROR}: {path} returned an invalid value: {exc}",
+                error_message=FunctionFailure.server_error(
+                    f"{path} returned an invalid value: {exc}"
+                ).message,
             )
 
     # -- invalidation -----------------------------------------------------------------------

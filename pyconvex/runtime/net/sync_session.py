@@ -47,11 +47,11 @@ from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import AppliedMutation, FunctionFailure, FunctionResult
 from pyconvex.runtime.net.subscriptions import (
-    SERVER_ERROR,
     QueryRunner,
     Subscription,
     SubscriptionManager,
     decode_args,
+    internal_error,
 )
 from pyconvex.values import Value, encode_value
 
@@ -420,7 +420,7 @@ class SyncSession:
                 )
             except Exception:
                 _log.exception("mutation %s crashed the engine", path)
-                applied = AppliedMutation(_failed(SERVER_ERROR))
+                applied = AppliedMutation(FunctionResult(failure=internal_error()))
             log_function_lines("mutation", path, applied.result.log_lines)
         self._in_flight.append(_InFlight(message.request_id, path, applied))
         if applied.durable is None or applied.durable.done():
@@ -478,7 +478,7 @@ class SyncSession:
                 raise
             except Exception:
                 _log.exception("action %s crashed the engine", path)
-                result = _failed(SERVER_ERROR)
+                result = FunctionResult(failure=internal_error())
             log_function_lines("action", path, result.log_lines)
         if self.stopped:
             return
@@ -543,9 +543,8 @@ def _failed(message: str) -> FunctionResult:
 
 def _invalid_value_result(path: str, exc: Exception, result: FunctionResult) -> FunctionResult:
     _log.error("%s returned a value that is not a Convex value: %s", path, exc)
-    failed = _failed(f"{SERVER_ERROR}: {path} returned an invalid value: {exc}")
-    failed.log_lines = result.log_lines
-    return failed
+    failure = FunctionFailure.server_error(f"{path} returned an invalid value: {exc}")
+    return FunctionResult(failure=failure, log_lines=result.log_lines)
 
 
 def _failure_fields(result: FunctionResult) -> dict[str, Any]:

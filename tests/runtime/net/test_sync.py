@@ -7,6 +7,7 @@ transport: see support/sync_loopback.py.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -539,4 +540,24 @@ async def test_a_failed_batch_fails_every_mutation_that_ran_after_it(
     c.mutation(3, "messages:send", {"channel": "a", "body": "kept"})
     assert (await c.recv())["success"] is True
     assert (await c.transition())["modifications"][0]["value"] == ["kept"]
+    await c.stop()
+
+
+async def test_a_result_that_is_not_a_convex_value_fails_with_a_request_id(
+    deployment: FakeDeployment, manager: SubscriptionManager
+) -> None:
+    deployment.queries["m:set"] = lambda db, a: {1, 2}
+    deployment.mutations["m:set"] = lambda db, a: {1, 2}
+    c = Client(deployment, manager)
+    c.connect()
+    c.add(1, "m:set")
+    (mod,) = (await c.transition())["modifications"]
+    assert mod["type"] == "QueryFailed"
+    rid = r"\[Request ID: [0-9a-f]{16}\] Server Error\n"
+    assert re.match(rid + "m:set returned an invalid", mod["errorMessage"])
+    c.send({"type": "Mutation", "requestId": 0, "udfPath": "m:set", "args": [{}]})
+    while (response := await c.recv())["type"] != "MutationResponse":
+        pass
+    assert response["success"] is False
+    assert re.match(rid, response["result"])
     await c.stop()
