@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_history_shows_kind_path_outcome_and_log_lines(
     lines = r.stdout.splitlines()
     assert " M messages:send " in lines[0] and lines[0].endswith(" success")
     assert lines[1] == "    [LOG] sending logged"
-    assert " Q messages:crash " in lines[2] and lines[2].endswith(" failure")
+    assert " Q messages:crash " in lines[2] and re.search(r" failure \[Request ID: [0-9a-f]{16}\]$", lines[2])
     trace = "\n".join(lines[3:])
     assert 'messages.py", line' in trace and "in crash" in trace
     assert "RuntimeError: boom" in trace
