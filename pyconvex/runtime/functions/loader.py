@@ -19,25 +19,31 @@ whose one-second mtime check can miss a quick second save). A load that fails le
 
 from __future__ import annotations
 
-import ast
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import itertools
-import linecache
 import logging
-import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import CodeType, ModuleType
+from types import ModuleType
 
 from pyconvex.errors import PyconvexError
-from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.function_path import function_ref_path, normalize_path
+from pyconvex.runtime.functions.module_sources import (
+    SourceFile,
+    SourceLoader,
+    changed_names,
+    differs,
+    finder,
+    importers,
+    is_within,
+    scan,
+)
 from pyconvex.server.crons import Crons
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.server.http_router import HttpRouter
@@ -46,7 +52,6 @@ from pyconvex.values import to_value
 
 _counter = itertools.count(1)
 SPECIAL_MODULES = ("schema", "http", "crons", "auth_config")
-_SKIP_DIRS = {"__pycache__", "node_modules"}
 
 
 class ModuleLoadError(PyconvexError):
@@ -69,22 +74,6 @@ class ModuleLoadError(PyconvexError):
         self.path = path
         self.line = line
         self.details = details
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """One ``.py`` file of the functions directory as last read."""
-
-    name: str  # dotted, relative to the package: "messages", "admin.users", "" for __init__
-    path: Path
-    mtime_ns: int
-    size: int
-    source: bytes
-    is_package: bool
-    #: Modules of the directory it imports (dotted names), parents included.
-    imports: frozenset[str]
-    #: It imports by computed name (``importlib.import_module``): depends on everything.
-    dynamic: bool
 
 
 @dataclass(slots=True)
@@ -161,11 +150,11 @@ def load_functions(
         previous is not None
         and previous.functions_dir == functions_dir
         and previous.package in sys.modules
-        and previous.package in _finder.packages
+        and previous.package in finder.packages
     )
     old_files = previous.files if previous is not None and incremental else {}
-    files = _scan(functions_dir, old_files, forced)
-    if incremental and _differs(old_files.get(""), files.get("")):
+    files = scan(functions_dir, old_files, forced)
+    if incremental and differs(old_files.get(""), files.get("")):
         incremental = False  # the package's own __init__ changed: start afresh
     if incremental:
         assert previous is not None
@@ -181,7 +170,7 @@ def unload(loaded: LoadedFunctions) -> None:
     prefix = loaded.package + "."
     for name in [m for m in sys.modules if m == loaded.package or m.startswith(prefix)]:
         del sys.modules[name]
-    _finder.packages.pop(loaded.package, None)
+    finder.packages.pop(loaded.package, None)
 
 
 # -- one load ------------------------------------------------------------------------------------
@@ -206,22 +195,22 @@ class _Load:
         self.fresh_package = package not in sys.modules
         self.saved_modules: dict[str, ModuleType | None] = {}
         self.saved_attrs: list[tuple[ModuleType, str, object]] = []
-        self.old_sources = _finder.packages.get(package)
+        self.old_sources = finder.packages.get(package)
         self.dirty: set[str] = set()
         self.keep_going = False
 
     def run(self, on_schema: Callable[[SchemaDefinition | None], None] | None) -> LoadedFunctions:
-        _finder.install()
+        finder.install()
         try:
             if self.fresh_package:
                 self._create_package()
-            self._invalidate(_changed_names(self.old_files, self.files))
+            self._invalidate(changed_names(self.old_files, self.files))
             schema = self._load_schema()
             if on_schema is not None:
                 on_schema(schema)
                 # It may have (re)written generated modules: pick those up before importing.
-                files = _scan(self.dir, self.files, self.forced)
-                self._invalidate(_changed_names(self.files, files), files)
+                files = scan(self.dir, self.files, self.forced)
+                self._invalidate(changed_names(self.files, files), files)
                 if "schema" in self.dirty and "schema" not in sys.modules:
                     schema = self._load_schema()
             loaded = self._load_modules(schema)
@@ -235,26 +224,26 @@ class _Load:
         spec = importlib.util.spec_from_file_location(
             self.package,
             self.dir / "__init__.py",
-            loader=_SourceLoader(init) if init is not None else None,
+            loader=SourceLoader(init) if init is not None else None,
             submodule_search_locations=[str(self.dir)],
         )
         assert spec is not None
         pkg = importlib.util.module_from_spec(spec)
-        _finder.packages[self.package] = self.files
+        finder.packages[self.package] = self.files
         sys.modules[self.package] = pkg
         self.dirty = set(self.files)
         if init is not None:
-            _exec_user_module(init, pkg, self.dir)
+            exec_user_module(init, pkg, self.dir)
         logging.getLogger(self.package).setLevel(logging.DEBUG)
 
     def _invalidate(self, changed: set[str], files: dict[str, SourceFile] | None = None) -> None:
         """Forget every module that changed or imports one that did, so importing runs it."""
         if files is not None:
             self.files = files
-        _finder.packages[self.package] = self.files
+        finder.packages[self.package] = self.files
         if self.fresh_package and files is None:
             return  # everything runs anyway
-        dirty = _importers(self.files, changed) - self.dirty
+        dirty = importers(self.files, changed) - self.dirty
         for name in sorted(dirty, key=len, reverse=True):
             full = f"{self.package}.{name}"
             if full not in self.saved_modules:
@@ -368,7 +357,7 @@ class _Load:
             prefix = self.package + "."
             for name in [m for m in sys.modules if m == self.package or m.startswith(prefix)]:
                 del sys.modules[name]
-            _finder.packages.pop(self.package, None)
+            finder.packages.pop(self.package, None)
             return
         for name in self.dirty:
             sys.modules.pop(f"{self.package}.{name}", None)
@@ -378,7 +367,7 @@ class _Load:
         for parent, attr, value in reversed(self.saved_attrs):
             setattr(parent, attr, value)
         if self.old_sources is not None:
-            _finder.packages[self.package] = self.old_sources
+            finder.packages[self.package] = self.old_sources
 
 
 def _cron_problem(
@@ -403,76 +392,6 @@ def _cron_problem(
     return None
 
 
-# -- finding and executing sources ---------------------------------------------------------------
-
-
-class _SourceLoader(importlib.abc.Loader):
-    """Executes a module from the bytes read when its change was detected."""
-
-    def __init__(self, source: SourceFile) -> None:
-        self.source = source
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return None
-
-    def exec_module(self, module: ModuleType) -> None:
-        exec(_compile(self.source), module.__dict__)
-        # `from datetime import datetime` gets the frozen-clock twin (see sandbox).
-        sandbox.bind_clock_twins(module.__dict__)
-
-    def get_source(self, fullname: str) -> str:
-        return self.source.source.decode("utf-8", "replace")
-
-
-def _exec_user_module(source: SourceFile, module: ModuleType, functions_dir: Path) -> None:
-    try:
-        _SourceLoader(source).exec_module(module)
-    except Exception as e:
-        raise _load_error(functions_dir, source.name, e) from e
-
-
-def _compile(source: SourceFile) -> CodeType:
-    filename = str(source.path)
-    # Tracebacks show the lines that were loaded, even after the file changes again.
-    text = source.source.decode("utf-8", "replace")
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-    return compile(source.source, filename, "exec", dont_inherit=True)
-
-
-class _Finder(importlib.abc.MetaPathFinder):
-    """Finds the modules of loaded functions packages among the sources read for them."""
-
-    def __init__(self) -> None:
-        self.packages: dict[str, dict[str, SourceFile]] = {}
-
-    def install(self) -> None:
-        if self not in sys.meta_path:
-            sys.meta_path.insert(0, self)
-
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
-        package, _, rest = fullname.partition(".")
-        files = self.packages.get(package)
-        if files is None or not rest:
-            return None
-        source = files.get(rest)
-        if source is None:
-            return None  # a namespace package, or a file that is not Python source
-        return importlib.util.spec_from_file_location(
-            fullname,
-            source.path,
-            loader=_SourceLoader(source),
-            submodule_search_locations=[str(source.path.parent)] if source.is_package else None,
-        )
-
-
-_finder = _Finder()
-
-
 def _load_error(functions_dir: Path, name: str, e: BaseException) -> ModuleLoadError:
     """An import failure pointing at the user's code (their frames only in the traceback)."""
     rel = name.replace(".", "/") if name else "__init__"
@@ -481,11 +400,11 @@ def _load_error(functions_dir: Path, name: str, e: BaseException) -> ModuleLoadE
     frames = [
         f
         for f in traceback.extract_tb(e.__traceback__)
-        if _is_within(Path(f.filename), functions_dir)
+        if is_within(Path(f.filename), functions_dir)
     ]
     if frames:
         where_path, where_line = Path(frames[-1].filename), frames[-1].lineno
-    if isinstance(e, SyntaxError) and e.filename and _is_within(Path(e.filename), functions_dir):
+    if isinstance(e, SyntaxError) and e.filename and is_within(Path(e.filename), functions_dir):
         where_path, where_line = Path(e.filename), e.lineno
     details = "".join(traceback.format_list(frames))
     details += "".join(traceback.format_exception_only(type(e), e))
@@ -501,125 +420,8 @@ def _load_error(functions_dir: Path, name: str, e: BaseException) -> ModuleLoadE
     )
 
 
-def _is_within(path: Path, root: Path) -> bool:
+def exec_user_module(source: SourceFile, module: ModuleType, functions_dir: Path) -> None:
     try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-# -- change detection ----------------------------------------------------------------------------
-
-
-def _scan(
-    functions_dir: Path, old: dict[str, SourceFile], forced: set[Path]
-) -> dict[str, SourceFile]:
-    """Every .py file under ``functions_dir``; unchanged ones (same size and mtime, not in
-    ``forced``) are taken from ``old`` without being read."""
-    files: dict[str, SourceFile] = {}
-    for dirpath, dirnames, filenames in os.walk(functions_dir):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        base = Path(dirpath)
-        rel_parts = base.relative_to(functions_dir).parts
-        for filename in filenames:
-            if not filename.endswith(".py") or filename.startswith("."):
-                continue
-            stem = filename[:-3]
-            if not stem.isidentifier():
-                continue  # not importable (editor backups such as "x.py~" do not end in .py)
-            is_package = stem == "__init__"
-            name = ".".join(rel_parts if is_package else (*rel_parts, stem))
-            path = base / filename
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            prev = old.get(name)
-            if (
-                prev is not None
-                and prev.mtime_ns == st.st_mtime_ns
-                and prev.size == st.st_size
-                and path not in forced
-            ):
-                files[name] = prev
-                continue
-            try:
-                source = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            if prev is not None and prev.source == source:
-                imports, dynamic = prev.imports, prev.dynamic
-            else:
-                imports, dynamic = _imports_of(source, name, is_package)
-            files[name] = SourceFile(
-                name, path, st.st_mtime_ns, len(source), source, is_package, imports, dynamic
-            )
-    return files
-
-
-def _differs(a: SourceFile | None, b: SourceFile | None) -> bool:
-    if a is None or b is None:
-        return a is not b
-    return a.source != b.source
-
-
-def _changed_names(old: dict[str, SourceFile], new: dict[str, SourceFile]) -> set[str]:
-    names = {n for n, f in new.items() if _differs(old.get(n), f)}
-    return names | (set(old) - set(new))
-
-
-def _importers(files: dict[str, SourceFile], changed: set[str]) -> set[str]:
-    """``changed`` and every module importing one of them, directly or not."""
-    if not changed:
-        return set()
-    by_import: dict[str, set[str]] = {}
-    dynamic = set()
-    for name, f in files.items():
-        if f.dynamic:
-            dynamic.add(name)
-        for dep in f.imports:
-            by_import.setdefault(dep, set()).add(name)
-    out = set(changed) | dynamic
-    todo = list(out)
-    while todo:
-        for importer in by_import.get(todo.pop(), ()):
-            if importer not in out:
-                out.add(importer)
-                todo.append(importer)
-    return out
-
-
-def _imports_of(source: bytes, name: str, is_package: bool) -> tuple[frozenset[str], bool]:
-    """Dotted names (relative to the package) a module may import, and whether it imports by
-    computed names. A file that does not parse imports nothing (importing it will fail)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return frozenset(), False
-    parts = name.split(".") if name else []
-    package = parts if is_package else parts[:-1]
-    found: set[str] = set()
-    dynamic = False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level > 0:
-            if node.level - 1 > len(package):
-                continue
-            anchor = package[: len(package) - (node.level - 1)]
-            target = anchor + (node.module.split(".") if node.module else [])
-            found.add(".".join(target))
-            for alias in node.names:
-                found.add(".".join([*target, alias.name]))
-        elif isinstance(node, ast.Call):
-            func = node.func
-            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            if called in ("import_module", "__import__"):
-                dynamic = True
-    # Importing a.b.c runs a and a.b first; a module's own parent packages run before it.
-    found.update(".".join(parts[:i]) for i in range(1, len(parts)))
-    for dotted in list(found):
-        pieces = dotted.split(".") if dotted else []
-        for i in range(1, len(pieces)):
-            found.add(".".join(pieces[:i]))
-    found.discard(name)
-    return frozenset(found), dynamic
+        SourceLoader(source).exec_module(module)
+    except Exception as e:
+        raise _load_error(functions_dir, source.name, e) from e
