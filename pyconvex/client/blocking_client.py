@@ -75,7 +75,11 @@ class ConvexClient:
             raise ClientClosedError("The client is closed.")
 
     def _await(self, coro: Coroutine[Any, Any, R], timeout: float | None) -> R:
-        self._check_thread()
+        try:
+            self._check_thread()
+        except ClientError:
+            coro.close()
+            raise
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout)

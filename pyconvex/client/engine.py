@@ -209,10 +209,11 @@ class ClientEngine:
         )
         future: asyncio.Future[Any] = self.loop.create_future()
         text = encode_client_message(message)
-        self.requests.add(Request(request_id, kind, path, text, future))
+        request = Request(request_id, kind, path, text, future)
+        self.requests.add(request)
         if self._socket_ready:
             self._flush()  # queries subscribed before the call reach the server before it
-            self.connection.send(text)
+            request.sent = self.connection.send(text)
         return request_id, future
 
     # -- the connection's handler ----------------------------------------------------------

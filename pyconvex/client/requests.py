@@ -30,6 +30,8 @@ class Request:
     text: str  # the frame, sent again as it is after a reconnect
     future: asyncio.Future[Any]
     started: float = field(default_factory=time.monotonic)
+    #: Written to a socket (an action not sent yet is sent when one opens).
+    sent: bool = False
     #: A successful mutation's response arrived: it resolves at ``ts`` with ``result``.
     completed: bool = False
     ts: int | None = None
@@ -104,12 +106,18 @@ class RequestManager:
                 request.future.set_result(request.result)
 
     def resend(self) -> list[str]:
-        """The frames to send again on a new socket: every mutation not resolved, in order."""
-        return [r.text for r in sorted(self.requests.values(), key=_id) if r.kind == "Mutation"]
+        """The frames to send on a new socket, in order: every mutation not resolved, and
+        the actions made while no socket was open."""
+        out = []
+        for request in sorted(self.requests.values(), key=_id):
+            if request.kind == "Mutation" or not request.sent:
+                request.sent = True
+                out.append(request.text)
+        return out
 
     def connection_lost(self) -> None:
         """Fail the actions in flight (they are not sent again)."""
-        for request in [r for r in self.requests.values() if r.kind == "Action"]:
+        for request in [r for r in self.requests.values() if r.kind == "Action" and r.sent]:
             del self.requests[request.request_id]
             if not request.future.done():
                 request.future.set_exception(

@@ -2,7 +2,8 @@
 (threads), both made by their client's ``subscribe``.
 
 Iterating one yields its current value (once it has one), then each new value; a consumer that
-falls behind gets the newest value, not every one in between. A query that fails raises its
+falls behind gets the newest value, not every one in between. Once the subscription or the
+client is closed, iteration stops at once. A query that fails raises its
 error from the iteration (iterate again to go on: the subscription stays live); iteration ends
 when the subscription or the client is closed. ``value`` is the current value at any time, and
 ``on_update`` / ``on_error`` callbacks run on the client's event loop (for the blocking client,
@@ -103,14 +104,14 @@ class SubscriptionState:
     async def next_async(self, seen: int) -> tuple[int, QueryResult] | None:
         """The result after change ``seen`` (waiting on the loop); None once ended."""
         while True:
-            if self.seq != seen:
-                result = self.result
-                if result is not None:
-                    return self.seq, result
             if self.ended:
                 if self.end_error is not None:
                     raise self.end_error
                 return None
+            if self.seq != seen:
+                result = self.result
+                if result is not None:
+                    return self.seq, result
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
@@ -120,14 +121,14 @@ class SubscriptionState:
         while it waits); None once ended. Raises TimeoutError after ``timeout`` seconds."""
         with self.cond:
             while True:
-                if self.seq != seen:
-                    result = self.result
-                    if result is not None:
-                        return self.seq, result
                 if self.ended:
                     if self.end_error is not None:
                         raise self.end_error
                     return None
+                if self.seq != seen:
+                    result = self.result
+                    if result is not None:
+                        return self.seq, result
                 if not self.cond.wait(timeout):
                     raise TimeoutError(f"no new result of {self.path} within {timeout} s")
 

@@ -189,8 +189,11 @@ class ClientSocket(asyncio.Protocol):
                 HandshakeError(0, "the connection closed before the server answered", True)
             )
         elif isinstance(exc, InvalidMessage):
+            cause = f" ({exc.__cause__})" if exc.__cause__ else ""
             self.opened.set_exception(
-                HandshakeError(0, "it did not answer the WebSocket upgrade in HTTP", False)
+                HandshakeError(
+                    0, f"its answer to GET /api/sync is not a WebSocket upgrade{cause}", False
+                )
             )
         else:
             detail = f"the WebSocket upgrade failed: {exc}" if exc else "no upgrade"

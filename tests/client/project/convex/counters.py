@@ -1,0 +1,19 @@
+"""Counters in slots: bump_all changes every slot in one transaction."""
+
+from pyconvex import mutation, query, v
+
+
+@query(args={"slot": v.float64()})
+async def get(ctx, slot):
+    doc = await ctx.db.query("counters").with_index("by_slot", lambda r: r.eq("slot", slot)).first()
+    return 0.0 if doc is None else doc["n"]
+
+
+@mutation(args={"slots": v.float64()})
+async def bump_all(ctx, slots):
+    for slot in range(int(slots)):
+        doc = await ctx.db.query("counters").with_index("by_slot", lambda r: r.eq("slot", float(slot))).first()
+        if doc is None:
+            await ctx.db.insert("counters", {"slot": float(slot), "n": 1.0})
+        else:
+            await ctx.db.patch(doc["_id"], {"n": doc["n"] + 1})
