@@ -11,9 +11,14 @@ async def get(ctx, slot):
 
 @mutation(args={"slots": v.float64()})
 async def bump_all(ctx, slots):
-    for slot in range(int(slots)):
-        doc = await ctx.db.query("counters").with_index("by_slot", lambda r: r.eq("slot", float(slot))).first()
+    for i in range(int(slots)):
+        slot = float(i)
+        doc = await (
+            ctx.db.query("counters")
+            .with_index("by_slot", lambda r, s=slot: r.eq("slot", s))
+            .first()
+        )
         if doc is None:
-            await ctx.db.insert("counters", {"slot": float(slot), "n": 1.0})
+            await ctx.db.insert("counters", {"slot": slot, "n": 1.0})
         else:
             await ctx.db.patch(doc["_id"], {"n": doc["n"] + 1})

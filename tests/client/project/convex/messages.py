@@ -13,7 +13,11 @@ async def list(ctx, author=None):
 
 @query(args={"author": v.string()}, returns=v.float64())
 async def count(ctx, author):
-    docs = await ctx.db.query("messages").with_index("by_author", lambda r: r.eq("author", author)).collect()
+    docs = (
+        await ctx.db.query("messages")
+        .with_index("by_author", lambda r: r.eq("author", author))
+        .collect()
+    )
     return float(len(docs))
 
 
