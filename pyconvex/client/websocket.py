@@ -22,6 +22,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from pyconvex.errors import PyconvexError
+
 _ws_log = logging.getLogger("pyconvex.client.websocket")
 _ws_log.setLevel(logging.WARNING)  # websockets logs every frame at DEBUG
 
@@ -29,7 +31,7 @@ CLOSE_NORMAL = 1000
 CLOSE_TIMEOUT = 5.0
 
 
-class HandshakeError(Exception):
+class HandshakeError(PyconvexError):
     """The server answered the upgrade request without switching protocols.
 
     ``status`` is its HTTP status (0 when it did not answer in HTTP at all); ``retry`` says
