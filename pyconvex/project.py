@@ -8,6 +8,10 @@ files in its data directory that say how to reach the deployment serving it::
 
 ``<data_dir>/deployment.json`` (``{"url", "pid"}``) exists while ``pyconvex dev`` serves;
 ``<data_dir>/admin_key`` (mode 0600) is created at its first start.
+
+The data directory holds every document and the admin key, so it is private to its user: the
+directory is mode 0700 and the files pyconvex writes in it 0600 (:func:`ensure_private_dir`,
+:func:`private_files`), whatever the umask.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import json
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,9 @@ from pyconvex.errors import PyconvexError
 DEFAULT_PORT = 3210
 ADMIN_KEY_FILE = "admin_key"
 DEPLOYMENT_FILE = "deployment.json"
+#: Modes of the data directory and of the files in it: this user only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 class ProjectError(PyconvexError):
@@ -98,6 +106,38 @@ def _string(table: dict[str, Any], key: str, default: str) -> str:
 # -- the data directory's well-known files -------------------------------------------------------
 
 
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) as a directory only this user can enter (0700), and
+    tighten the files directly in it to 0600: a directory made by an older pyconvex, or under
+    a lax umask, is fixed at the next start. Returns ``path``.
+    """
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    _tighten(path, PRIVATE_DIR_MODE)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path):
+            if entry.is_file(follow_symlinks=False):
+                _tighten(Path(entry.path), PRIVATE_FILE_MODE)
+    return path
+
+
+def _tighten(path: Path, mode: int) -> None:
+    with contextlib.suppress(OSError):  # not ours (e.g. a shared parent): leave it
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o777 & ~mode:
+            path.chmod(mode)
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created inside the block (by this process, or a library such as DuckDB) are
+    0600 and directories 0700: the umask is 0o077 until the block ends."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def admin_key_path(data_dir: Path) -> Path:
     """``<data_dir>/admin_key``: the deployment's admin key (mode 0600)."""
     return data_dir / ADMIN_KEY_FILE
@@ -146,7 +186,11 @@ def write_deployment_file(data_dir: Path, url: str) -> None:
     """Record this process as the one serving ``data_dir`` at ``url`` (written atomically)."""
     path = deployment_file(data_dir)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
     tmp.replace(path)
 
 

@@ -31,7 +31,8 @@ LAYERS: dict[str, set[str]] = {
     # A failure as a person reads it (what, where, hint, exit code), for the CLI and dev loop.
     "pyconvex.failures": {"pyconvex.errors"},
     "pyconvex.runtime.auth": BASE | {"pyconvex.project"},
-    "pyconvex.runtime.store": BASE | {"pyconvex.server"},
+    # The store keeps its files in the data directory, private to its user (project.py says how).
+    "pyconvex.runtime.store": BASE | {"pyconvex.server", "pyconvex.project"},
     "pyconvex.runtime.query": BASE | {"pyconvex.server", "pyconvex.runtime.store"},
     "pyconvex.runtime.functions": BASE
     | {

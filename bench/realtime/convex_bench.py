@@ -81,12 +81,15 @@ def _find_counter(obj: Any) -> float | None:
     return None
 
 
+def admin_headers(server: Pyconvex) -> dict[str, str]:
+    """The admin key header (the stats route requires it)."""
+    key_file = server.dir / ".pyconvex" / "admin_key"
+    return {"Authorization": f"Convex {key_file.read_text().strip()}"} if key_file.exists() else {}
+
+
 def server_executions(server: Pyconvex) -> float | None:
     """The server's query-execution counter, if it exposes one."""
-    key_file = server.dir / ".pyconvex" / "admin_key"
-    headers = (
-        {"Authorization": f"Convex {key_file.read_text().strip()}"} if key_file.exists() else {}
-    )
+    headers = admin_headers(server)
     for path in filter(None, STATS_PATHS):
         try:
             req = urllib.request.Request(server.url + path, headers=headers)
@@ -100,7 +103,10 @@ def server_executions(server: Pyconvex) -> float | None:
 def server_stats(server: Pyconvex) -> dict[str, Any]:
     """/api/_pyconvex/stats: execution and commit counters."""
     try:
-        with urllib.request.urlopen(server.url + "/api/_pyconvex/stats", timeout=5) as resp:
+        req = urllib.request.Request(
+            server.url + "/api/_pyconvex/stats", headers=admin_headers(server)
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
             stats: dict[str, Any] = json.loads(resp.read())
             return stats
     except (OSError, ValueError):
@@ -237,6 +243,7 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
                 "count": cfg["rtt_count"] // 2,
                 "max_seconds": cfg["rtt_max_s"],
                 "split_commit": True,
+                "admin_key": admin_headers(server).get("Authorization", ""),
             },
             server.cpu,
         )

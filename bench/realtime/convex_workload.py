@@ -49,9 +49,13 @@ async def _open_many(url: str, n: int, batch: int = 50) -> list[SyncConnection]:
     return conns
 
 
-def _commit_counters(url: str) -> tuple[int, float]:
-    """(batches, seconds inside the DuckDB writer process) from the server's stats."""
-    with urllib.request.urlopen(f"{url}/api/_pyconvex/stats", timeout=5) as resp:
+def _commit_counters(url: str, authorization: str) -> tuple[int, float]:
+    """(batches, seconds inside the DuckDB writer process) from the server's stats (read with
+    the admin key: ``authorization`` is the whole header value)."""
+    req = urllib.request.Request(
+        f"{url}/api/_pyconvex/stats", headers={"Authorization": authorization}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
         stats = json.loads(resp.read())
     return int(stats["batches"]), float(stats["writerProcessSeconds"])
 
@@ -65,7 +69,8 @@ async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     for i in range(p["warmup"]):
         await conn.mutation("bench:write", {"seq": float(i), "body": "warmup"})
     split = p.get("split_commit", False)
-    counters = await asyncio.to_thread(_commit_counters, p["url"]) if split else (0, 0.0)
+    auth = p.get("admin_key", "")
+    counters = await asyncio.to_thread(_commit_counters, p["url"], auth) if split else (0, 0.0)
     ctl.ready()
     await ctl.receive("go")
     resolved_lat: list[float] = []
@@ -83,7 +88,7 @@ async def rtt(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
         response_lat.append(responded - t0)
         resolved_lat.append(resolved - t0)
         if split:
-            after = await asyncio.to_thread(_commit_counters, p["url"])
+            after = await asyncio.to_thread(_commit_counters, p["url"], auth)
             batches, seconds = after[0] - counters[0], after[1] - counters[1]
             commit_s.append(seconds if batches == 1 else None)
             counters = after

@@ -60,7 +60,7 @@ class ExecutionPrinter:
         if trace:
             for line in trace.rstrip().splitlines():
                 out.print(f"    [red]{escape(line)}[/red]", highlight=False)
-            if not self.verbose:
+            if not self.verbose and trace.startswith("Traceback"):
                 out.print("    [dim](pyconvex's own frames hidden: --verbose shows them)[/dim]")
         else:
             for line in entry.error.splitlines():

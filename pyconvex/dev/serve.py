@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import sys
 
 from pyconvex.dev.console import ExecutionFeed, ExecutionPrinter
@@ -20,6 +21,7 @@ from pyconvex.dev.typecheck import TypecheckMode
 from pyconvex.failures import EXIT_FAILURE
 from pyconvex.project import (
     ProjectSettings,
+    ensure_private_dir,
     remove_deployment_file,
     running_deployment,
     write_deployment_file,
@@ -64,7 +66,7 @@ async def run_dev(
     :class:`~pyconvex.failures.CliFailure` for what stops it from starting."""
     if running_deployment(settings.data_dir) is not None:
         raise busy_failure(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.data_dir)
     ensure_admin_key(settings.data_dir)
     loop = DevLoop(settings, typecheck=typecheck)
     stop = asyncio.Event()
@@ -85,6 +87,29 @@ async def run_dev(
         await loop.close()
         thaw_frozen_state()
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def network_warning(host: str, settings: ProjectSettings) -> str:
+    """What ``pyconvex dev --host <not loopback>`` prints once it listens."""
+    key = settings.data_dir / "admin_key"
+    return (
+        f"pyconvex dev: warning: listening on {host}, so this deployment is reachable from the "
+        "network. Anyone who reaches it can call its public functions, and its admin key "
+        f"({key}) is the only protection of everything else: its data, internal functions "
+        "and environment variables. Serve on --host 127.0.0.1 unless other machines must "
+        "connect."
+    )
 
 
 async def _serve(
@@ -113,6 +138,8 @@ async def _serve(
         # Tests and tools parse this exact line.
         print(f"pyconvex dev: serving {url}", flush=True)
         print(f"pyconvex dev: HTTP actions at {deployment.site_url}", flush=True)
+        if not is_loopback(host):
+            print(network_warning(host, settings), flush=True)
         write_deployment_file(settings.data_dir, local_url(url))
         loop.announce_startup()
         pusher = asyncio.create_task(loop.run(stop), name="pyconvex-dev-loop")

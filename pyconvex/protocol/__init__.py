@@ -23,7 +23,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeAlias
 
-from pyconvex.errors import PyconvexError
+from pyconvex.errors import InvalidValueError, PyconvexError
+from pyconvex.values.encoding import check_json_nesting
 
 MAX_U64 = 2**64 - 1
 _log = logging.getLogger("pyconvex.functions")
@@ -141,9 +142,13 @@ ClientMessage: TypeAlias = Connect | ModifyQuerySet | Mutation | Action | Authen
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
-    """Parse one client frame, raising :class:`ProtocolError` with a message naming the fault."""
+    """Parse one client frame, raising :class:`ProtocolError` with a message naming the fault
+    (a short one: nothing the client sent is echoed at length)."""
     try:
+        check_json_nesting(text, "The message")
         raw = json.loads(text)
+    except InvalidValueError as exc:
+        raise ProtocolError(f"Malformed message: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"Malformed message: not valid JSON ({exc}).") from None
     if not isinstance(raw, dict):
@@ -152,7 +157,7 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     parser = _PARSERS.get(kind) if isinstance(kind, str) else None
     if parser is None:
         raise ProtocolError(
-            f"Malformed message: unknown type {kind!r}; expected one of {sorted(_PARSERS)}."
+            f"Malformed message: unknown type {_short(kind)}; expected one of {sorted(_PARSERS)}."
         )
     try:
         message: ClientMessage = parser(raw)
@@ -161,9 +166,26 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     return message
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _short(value: Any, limit: int = 80) -> str:
+    """``value`` as a JSON preview of at most about ``limit`` characters (an error names what
+    came without echoing megabytes of it)."""
+    if isinstance(value, str):
+        text = json.dumps(value[:limit])
+    elif isinstance(value, list):
+        if len(value) > 8:
+            return f"an array of {len(value)} items"
+        text = "[" + ", ".join(_short(item, limit // 2) for item in value) + "]"
+    elif isinstance(value, dict):
+        if len(value) > 8:
+            return f"an object with {len(value)} fields"
+        text = (
+            "{"
+            + ", ".join(f"{_short(k, 20)}: {_short(v, limit // 2)}" for k, v in value.items())
+            + "}"
+        )
+    else:
+        text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _field(
@@ -471,6 +493,22 @@ PING = '{"type":"Ping"}'
 # ---------------------------------------------------------------------------------------------
 # Function log lines on the server console
 
+#: Log lines and error texts quoting client input are cut to this many characters.
+MAX_LOGGED_CHARS = 2000
+
+
+def clip(text: object, limit: int = MAX_LOGGED_CHARS) -> str:
+    """``text`` (``str()`` of anything) cut to ``limit`` characters, saying how much was cut:
+    a log line or error never repeats megabytes a client sent.
+
+    >>> clip("x" * 30, 10)
+    'xxxxxxxxxx... (20 more characters)'
+    """
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
 
 def log_function_lines(kind: str, path: str, lines: list[str]) -> None:
     """Echo a call's log lines to the server console, prefixed like the npm client does:
@@ -479,7 +517,7 @@ def log_function_lines(kind: str, path: str, lines: list[str]) -> None:
         return
     letter = {"query": "Q", "mutation": "M", "action": "A"}.get(kind, "F")
     for line in lines:
-        _log.info("[CONVEX %s(%s)] %s", letter, path, line)
+        _log.info("[CONVEX %s(%s)] %s", letter, clip(path, 200), clip(line))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ from __future__ import annotations
 import binascii
 import json
 import math
+import re
 import struct
 from base64 import b64decode, b64encode
+from itertools import accumulate
 from typing import Any
 
 from pyconvex.errors import InvalidValueError
@@ -288,6 +290,61 @@ def dumps_value(value: Value) -> str:
     return _dumps(encode_value(value))
 
 
+#: How deep a JSON text may nest arrays and objects before it is parsed: serde_json's limit,
+#: which Convex's backend parses every message and body with. A Convex value inside it may nest
+#: at most ``MAX_VALUE_NESTING`` (64) levels; the message around it adds a few.
+MAX_JSON_NESTING = 128
+
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')
+_QUOTED = re.compile(rb'"[^"]*"')
+_DEPTH_STEP = [0] * 256
+for _c in b"[{":
+    _DEPTH_STEP[_c] = 1
+for _c in b"]}":
+    _DEPTH_STEP[_c] = -1
+
+
+def json_nesting(text: str | bytes) -> int:
+    """How deep ``text`` nests arrays and objects, found without parsing it (and so without
+    recursion): brackets inside strings do not count. Malformed JSON gives some number; the
+    parser reports what is wrong with it.
+
+    >>> json_nesting('{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if b"\\" in data:
+        # Escapes go first, pairs from the left as a JSON parser reads them: what remains
+        # of each string is its quotes and the brackets it holds.
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = data.translate(None, _NOT_STRUCTURE)
+    if b'"' in skeleton:
+        # Two adjacent quotes can go without changing which brackets are inside a string.
+        skeleton = skeleton.replace(b'""', b"")
+        if b'"' in skeleton:
+            skeleton = _QUOTED.sub(b"", skeleton)
+    return max(0, max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton)), default=0))
+
+
+def check_json_nesting(text: str | bytes, what: str = "The JSON text") -> None:
+    """Raise ``InvalidValueError`` when ``text`` nests deeper than ``MAX_JSON_NESTING``;
+    call it before ``json.loads``, whose C parser recurses once per level. Costs two
+    ``count`` calls for a text with few brackets (every usual message).
+    """
+    if isinstance(text, str):
+        openers = text.count("[") + text.count("{")
+    else:
+        openers = text.count(b"[") + text.count(b"{")
+    if openers <= MAX_JSON_NESTING:
+        return
+    depth = json_nesting(text)
+    if depth > MAX_JSON_NESTING:
+        raise InvalidValueError(
+            f"{what} is too nested (nested {depth} levels deep > maximum nesting "
+            f"{MAX_JSON_NESTING}); Convex values nest at most {MAX_VALUE_NESTING} levels."
+        )
+
+
 def _reject_constant(name: str) -> Any:
     raise InvalidValueError(
         f"JSON constant {name} is not valid Convex JSON (NaN and Infinity travel as $float)"
@@ -303,6 +360,7 @@ def loads_value(text: str) -> Value:
     >>> loads_value('{"a":7,"n":{"$integer":"AQAAAAAAAAA="}}')
     {'a': 7.0, 'n': Int64(1)}
     """
+    check_json_nesting(text)
     try:
         parsed = _loads(text)
     except json.JSONDecodeError as e:

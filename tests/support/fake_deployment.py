@@ -176,7 +176,7 @@ class FakeDeployment:
     def latest_ts(self) -> int:
         return self._ts
 
-    def function_kind(self, path: str) -> FunctionKind | None:
+    def function_kind(self, path: str, *, public_only: bool = False) -> FunctionKind | None:
         path = normalize_path(path)
         if path in self.queries:
             return "query"

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pyconvex.project import admin_key_path, read_admin_key
+from pyconvex.project import admin_key_path, ensure_private_dir, read_admin_key
 
 _PREFIX = "pyconvex-local|"
 
@@ -23,7 +23,7 @@ def ensure_admin_key(data_dir: Path) -> str:
     existing = read_admin_key(data_dir)
     if existing is not None:
         return existing
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(data_dir)
     key = _PREFIX + secrets.token_hex(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -270,12 +270,16 @@ class Deployment:
         await self.committer.call(self.persistence.create_views, self._view_tables())
 
     # -- resolution ------------------------------------------------------------------------
-    def function_kind(self, path: str) -> FunctionKind | None:
+    def function_kind(self, path: str, *, public_only: bool = False) -> FunctionKind | None:
+        """The kind of the function at ``path``, None if there is none (``public_only``: nor
+        an internal one, which a client must not learn exists)."""
         try:
             fn = self.functions.get(normalize_path(path))
         except ValueError:
             return None
-        return None if fn is None else fn.kind
+        if fn is None or (public_only and fn.visibility == "internal"):
+            return None
+        return fn.kind
 
     def _resolve(
         self, path: str, kind: str, allow_internal: bool
@@ -296,14 +300,15 @@ class Deployment:
             close = difflib.get_close_matches(norm, public, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             what = "public function" if not allow_internal else "function"
-            internal = (
-                " It is internal: call it from another function or with the admin key."
-                if fn is not None
-                else ""
-            )
-            return FunctionFailure.server_error(
-                f"Could not find {what} for {norm!r}.{internal}{hint}"
-            )
+            failure = FunctionFailure.server_error(f"Could not find {what} for {norm!r}.{hint}")
+            if fn is not None:
+                # The client is answered exactly as for a function that does not exist (it
+                # must not learn what is internal); the developer's console says more.
+                failure.traceback = failure.full_traceback = (
+                    f"{failure.message}({norm} is an internal {fn.kind}: a client cannot call "
+                    "it; call it from another function, the scheduler, or with the admin key.)\n"
+                )
+            return failure
         if fn.kind != kind:
             return FunctionFailure.server_error(
                 f"Trying to execute {norm} as {kind.capitalize()}, but it is defined as "

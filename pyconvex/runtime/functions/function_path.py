@@ -18,6 +18,8 @@ from typing import Any
 from pyconvex.errors import PyconvexError
 
 MAX_IDENTIFIER_LENGTH = 64
+#: No function path is longer (module parts and the name are at most 64 characters each).
+MAX_PATH_LENGTH = 1024
 
 _MODULE_PART = re.compile(r"[A-Za-z0-9_.]+")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -30,7 +32,14 @@ def split_path(path: str) -> tuple[str, str]:
     that names the path and what is wrong with it.
     """
     if not isinstance(path, str):
-        raise ValueError(f"Function path must be a string like 'messages:list', got {path!r}.")
+        raise ValueError(
+            f"Function path must be a string like 'messages:list', got {type(path).__name__}."
+        )
+    if len(path) > MAX_PATH_LENGTH:
+        raise ValueError(
+            f"Invalid function path {path[:60]!r}... ({len(path)} characters): a function path "
+            f"is at most {MAX_PATH_LENGTH} characters, e.g. 'messages:list'."
+        )
     module, colon, name = path.rpartition(":")
     if not colon:
         module, name = path, "default"

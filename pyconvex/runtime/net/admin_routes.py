@@ -74,6 +74,28 @@ class _BadRequest(PyconvexError):
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def admin_only(handler: Handler, admin_key: Callable[[], str | None]) -> Handler:
+    """``handler`` behind ``Authorization: Convex <admin key>``: 401 with a code and what to
+    send otherwise (``admin_key`` gives the deployment's key, None if it has none)."""
+
+    async def endpoint(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        try:
+            if scheme.lower() != "convex" or not credential:
+                raise AdminAuthError(
+                    "MissingAdminKey",
+                    "This admin route needs 'Authorization: Convex <admin key>' (the key in "
+                    ".pyconvex/admin_key).",
+                )
+            admin_caller(credential, admin_key())
+        except AdminAuthError as e:
+            return _json({"code": e.code, "message": e.message}, 401)
+        return await handler(request)
+
+    return endpoint
+
+
 class AdminApi:
     """The ``/api/_pyconvex/...`` admin routes over one deployment."""
 
@@ -91,23 +113,12 @@ class AdminApi:
 
     def _wrap(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            header = request.headers.get("authorization", "")
-            scheme, _, credential = header.partition(" ")
             try:
-                if scheme.lower() != "convex" or not credential:
-                    raise AdminAuthError(
-                        "MissingAdminKey",
-                        "This admin route needs 'Authorization: Convex <admin key>' (the key in "
-                        ".pyconvex/admin_key).",
-                    )
-                admin_caller(credential, self._deployment.admin_key)
                 return await handler(request)
-            except AdminAuthError as e:
-                return _json({"code": e.code, "message": e.message}, 401)
             except _BadRequest as e:
                 return _json({"code": e.code, "message": e.message}, e.status)
 
-        return endpoint
+        return admin_only(endpoint, lambda: self._deployment.admin_key)
 
     # -- data -------------------------------------------------------------------------------
     def _table_names(self) -> list[str]:

@@ -30,10 +30,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pyconvex.runtime.net.admin_routes import admin_routes
+from pyconvex.runtime.net.admin_routes import admin_only, admin_routes
+from pyconvex.runtime.net.body_limit import MAX_FUNCTION_BODY, MAX_HTTP_ACTION_BODY, limit_body
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.net.site import site_app as default_site_app
-from pyconvex.runtime.net.storage_routes import storage_routes
+from pyconvex.runtime.net.storage_routes import UPLOAD_PATH, storage_routes
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_socket import SyncConfig, SyncEndpoint, SyncSocket
 
@@ -73,13 +74,16 @@ class _ConnectionScope:
             if site is not None:
                 server = scope.get("server")
                 if server is not None and server[1] == self.site_port:
-                    await site(scope, receive, send)
+                    await limit_body(site, scope, receive, send, MAX_HTTP_ACTION_BODY)
                     return
                 if path.startswith("/http/"):
                     scope = dict(scope)
                     scope["path"] = path[len("/http") :]
-                    await site(scope, receive, send)
+                    await limit_body(site, scope, receive, send, MAX_HTTP_ACTION_BODY)
                     return
+            if path != UPLOAD_PATH:  # file uploads stream to disk, whatever their size
+                await limit_body(self.app, scope, receive, send, MAX_FUNCTION_BODY)
+                return
         await self.app(scope, receive, send)
 
 
@@ -126,7 +130,7 @@ def create_app(
         return PlainTextResponse(server_version())
 
     async def stats_endpoint(request: Request) -> Response:
-        # Counters for benchmarks and the dev console (read-only, no data).
+        # Counters for benchmarks and the dev console (read-only, no data; admin key only).
         return JSONResponse(
             {
                 "executions": manager.executions,
@@ -146,7 +150,11 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/version", version_endpoint, methods=["GET"]),
-            Route("/api/_pyconvex/stats", stats_endpoint, methods=["GET"]),
+            Route(
+                "/api/_pyconvex/stats",
+                admin_only(stats_endpoint, lambda: getattr(deployment, "admin_key", None)),
+                methods=["GET"],
+            ),
             *api.routes(),
             *admin_routes(deployment),
             *storage_routes(deployment),

@@ -18,14 +18,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pyconvex.errors import PyconvexError
-from pyconvex.protocol import decode_ts, dumps, encode_ts, log_function_lines
+from pyconvex.errors import InvalidValueError, PyconvexError
+from pyconvex.protocol import clip, decode_ts, dumps, encode_ts, log_function_lines
 from pyconvex.runtime.auth.callers import PUBLIC, AdminAuthError, Caller, admin_caller
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.net.body_limit import BodyTooLarge
 from pyconvex.runtime.net.subscriptions import SERVER_ERROR, decode_args
 from pyconvex.runtime.net.sync_session import SyncDeployment
 from pyconvex.values import Value, encode_clean, encode_value
+from pyconvex.values.encoding import check_json_nesting
 
 _log = logging.getLogger("pyconvex.http")
 
@@ -41,7 +43,7 @@ _CALLER = "pyconvex.caller"  # request.scope key: the Caller that _wrap authoris
 
 
 class HttpDeployment(SyncDeployment, Protocol):
-    def function_kind(self, path: str) -> FunctionKind | None: ...
+    def function_kind(self, path: str, *, public_only: bool = False) -> FunctionKind | None: ...
 
 
 class RequestError(PyconvexError):
@@ -73,9 +75,15 @@ def _reject_constant(name: str) -> Any:
 
 def _loads(text: str | bytes, what: str) -> Any:
     try:
+        check_json_nesting(text, f"The {what}")
+    except InvalidValueError as exc:
+        raise RequestError(400, "BadJsonBody", str(exc)) from None
+    try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
-        raise RequestError(400, "BadJsonBody", f"The {what} is not valid JSON: {exc}.") from None
+        raise RequestError(
+            400, "BadJsonBody", f"The {what} is not valid JSON: {clip(str(exc), 300)}."
+        ) from None
 
 
 async def _body_object(request: Request) -> dict[str, Any]:
@@ -117,7 +125,9 @@ def _path(obj: dict[str, Any], key: str = "path") -> str:
             f'The request needs a {key!r} naming the function, e.g. "messages:list".',
         )
     if not isinstance(raw, str):
-        raise RequestError(400, "BadConvexFunctionPath", f"{key!r} must be a string, got {raw!r}.")
+        raise RequestError(
+            400, "BadConvexFunctionPath", f"{key!r} must be a string, got {clip(repr(raw), 80)}."
+        )
     try:
         return normalize_path(raw)
     except ValueError as exc:
@@ -142,7 +152,7 @@ def _format(raw: Any, default: Format = "json") -> Format:
         if raw == fmt:
             return fmt
     raise RequestError(
-        400, "BadFormat", f"Unknown format {raw!r}; expected one of {list(FORMATS)}."
+        400, "BadFormat", f"Unknown format {clip(repr(raw), 80)}; expected one of {list(FORMATS)}."
     )
 
 
@@ -203,6 +213,8 @@ class HttpApi:
                 return await handler(request)
             except RequestError as exc:
                 return _error(exc)
+            except BodyTooLarge:
+                raise  # answered 413 already (body_limit.py)
             except Exception:
                 _log.exception("HTTP API request %s failed", request.url.path)
                 return _json({"code": "InternalServerError", "message": SERVER_ERROR}, 500)
@@ -216,15 +228,27 @@ class HttpApi:
         args: dict[str, Value],
         ts: int | None = None,
         caller: Caller = PUBLIC,
+        *,
+        queries_only: bool = False,
     ) -> FunctionResult:
         if kind == "any":
-            found = self._deployment.function_kind(path)
+            # A public caller is not told that an internal function exists: it is resolved
+            # (and refused) as if there were none.
+            found = self._deployment.function_kind(path, public_only=not caller.admin)
             if found == "http_action":
                 return FunctionResult(
                     failure=FunctionFailure(
                         f"Could not find public function for '{path}'. Did you forget to define it "
                         "in the functions directory, or is it internal?"
                     )
+                )
+            if queries_only and found in ("mutation", "action"):
+                raise RequestError(
+                    405,
+                    "MethodNotAllowed",
+                    f"GET runs queries only, and {path} is a {found} (browsers and proxies "
+                    "send GET requests ahead of time, so a GET must not change anything): "
+                    "send a POST to run it.",
                 )
             # Not found: resolving it as a query says so, with similar names to suggest.
             kind = found or "query"
@@ -330,7 +354,8 @@ class HttpApi:
             path = normalize_path(f"{module}:{name}")
         except ValueError as exc:
             raise RequestError(400, "BadConvexFunctionPath", str(exc)) from None
-        if request.method == "GET":
+        get = request.method == "GET"
+        if get:
             params = request.query_params
             raw_args = params.get("args")
             args = _args(_loads(raw_args, "'args' query parameter") if raw_args else None)
@@ -338,7 +363,8 @@ class HttpApi:
         else:
             obj = await _body_object(request)
             args, fmt = _args(obj.get("args")), _format(obj.get("format"))
-        return _json(result_body(await self._call("any", path, args, caller=_caller(request)), fmt))
+        result = await self._call("any", path, args, caller=_caller(request), queries_only=get)
+        return _json(result_body(result, fmt))
 
     async def debug_event(self, request: Request) -> Response:
         return _json({})

@@ -26,6 +26,8 @@ from pyconvex.runtime.functions.file_storage import (
     hex_sha256,
 )
 
+#: Where a client POSTs a file to an upload URL (no body limit: it streams to disk).
+UPLOAD_PATH = "/api/storage/upload"
 #: Files never change under their id: browsers may keep them (Convex's 30 days).
 CACHE_CONTROL = "private, max-age=2592000"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -38,7 +40,7 @@ def storage_routes(deployment: object) -> list[BaseRoute]:
         return []
     routes = _StorageRoutes(storage)
     return [
-        Route("/api/storage/upload", routes.upload, methods=["POST"]),
+        Route(UPLOAD_PATH, routes.upload, methods=["POST"]),
         Route("/api/storage/{storage_id}", routes.download, methods=["GET", "HEAD"]),
     ]
 

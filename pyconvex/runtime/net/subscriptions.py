@@ -28,7 +28,7 @@ from pyconvex.protocol import log_function_lines, query_result_body, shared_body
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
 from pyconvex.runtime.store.read_set import Commit, CommitListener
-from pyconvex.values import Value, decode_value, encode_value
+from pyconvex.values import Value, decode_value, encode_value, value_type_name
 
 if TYPE_CHECKING:
     from pyconvex.runtime.store.read_set import ReadSet
@@ -74,7 +74,8 @@ class Subscriber(Protocol):
 def decode_args(raw: Any) -> dict[str, Value]:
     """Function args from the wire: ``[{...}]`` (positional form) or ``{...}``, Convex-decoded.
 
-    Raises ``ValueError`` naming what was wrong.
+    Raises ``ValueError`` naming what was wrong (never anything else: bad input from a client
+    must not break the socket or request that carried it).
     """
     if isinstance(raw, list):
         if len(raw) == 0:
@@ -88,11 +89,31 @@ def decode_args(raw: Any) -> dict[str, Value]:
     if not isinstance(raw, dict):
         raise ValueError(
             f"Function args must be an object or an array holding one object; got "
-            f"{type(raw).__name__}."
+            f"{_json_kind(raw)}."
         )
     value = decode_value(raw)
-    assert isinstance(value, dict)
+    if not isinstance(value, dict):
+        # {"$integer": ...}, {"$bytes": ...}, {"$float": ...}: a JSON object, but not an
+        # object value.
+        key = next(iter(raw))
+        raise ValueError(
+            f"Function args must be an object; got a Convex {value_type_name(value)} value "
+            f'({{"{key}": ...}} is how Convex JSON writes that type). Pass the arguments as an '
+            'object of named fields, e.g. {"n": {"$integer": ...}}.'
+        )
     return value
+
+
+def _json_kind(raw: Any) -> str:
+    if raw is None:
+        return "null"
+    if isinstance(raw, bool):
+        return "a boolean"
+    if isinstance(raw, (int, float)):
+        return "a number"
+    if isinstance(raw, str):
+        return "a string"
+    return "an array" if isinstance(raw, list) else type(raw).__name__
 
 
 def failure_body(failure: FunctionFailure, log_lines: list[str], journal: str | None) -> str:

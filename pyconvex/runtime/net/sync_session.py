@@ -35,6 +35,7 @@ from pyconvex.protocol import (
     ProtocolError,
     StateVersion,
     auth_error,
+    clip,
     fatal_error,
     function_response,
     log_function_lines,
@@ -66,6 +67,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 OVERLOADED_REASON = "SubscriptionsWorkerFullError"
 #: Mutations a session runs in one turn of the event loop before letting other sockets in.
 MUTATIONS_PER_TURN = 64
+#: The longest FatalError text sent (and logged): what the client sent is never echoed whole.
+MAX_ERROR_CHARS = 1000
 
 AUTH_NOT_CONFIGURED = (
     "Authentication is not configured in this deployment, so the {kind} token was rejected: "
@@ -186,6 +189,13 @@ class SyncSession:
             self._dispatch(message)
         except ProtocolError as exc:
             self.fail(str(exc))
+        except Exception:
+            # A bug in pyconvex, not the client's fault: no FatalError (npm gives up for good
+            # on one); close so that the client reconnects to a fresh session.
+            _log.exception("sync session %s failed handling a %s", self.session_id,
+                           type(message).__name__)  # fmt: skip
+            self._sink.close(CLOSE_INTERNAL_ERROR, "InternalServerError: pyconvex failed")
+            self.stop()
 
     def _dispatch(self, message: Any) -> None:
         if isinstance(message, ModifyQuerySet):
@@ -205,7 +215,8 @@ class SyncSession:
 
     def fail(self, error: str) -> None:
         """Protocol misuse: send FatalError and close the socket."""
-        _log.warning("sync protocol error (session %s): %s", self.session_id, error)
+        error = clip(error, MAX_ERROR_CHARS)
+        _log.warning("sync protocol error (session %s): %s", clip(self.session_id), error)
         self._sink.send(fatal_error(error))
         self._sink.close(CLOSE_PROTOCOL_ERROR, f"ProtocolError: {error}")
         self.stop()
@@ -406,22 +417,24 @@ class SyncSession:
         self._run_waiting()
 
     def _run(self, message: Mutation) -> None:
-        path, args, problem = _call_target(message.udf_path, message.args, message.component_path)
-        if problem is not None:
-            applied = AppliedMutation(_failed(problem))
-        else:
-            assert self.session_id is not None and args is not None
-            try:
+        path = message.udf_path
+        try:
+            path, args = _call_target(path, message.args, message.component_path)
+            if isinstance(args, str):
+                applied = AppliedMutation(_failed(args))
+            else:
                 applied = self._deployment.apply_mutation(
                     path,
                     args,
                     identity=self.identity,
-                    idempotency_key=(self.session_id, message.request_id),
+                    allow_internal=self.admin,
+                    idempotency_key=(self.session_id or "", message.request_id),
                 )
-            except Exception:
-                _log.exception("mutation %s crashed the engine", path)
-                applied = AppliedMutation(FunctionResult(failure=internal_error()))
-            log_function_lines("mutation", path, applied.result.log_lines)
+                log_function_lines("mutation", path, applied.result.log_lines)
+        except Exception:
+            # Whatever happens, this mutation gets its answer and the next ones run.
+            _log.exception("mutation %s crashed the engine", clip(path))
+            applied = AppliedMutation(FunctionResult(failure=internal_error()))
         self._in_flight.append(_InFlight(message.request_id, path, applied))
         if applied.durable is None or applied.durable.done():
             self._responses_ready()
@@ -467,19 +480,24 @@ class SyncSession:
     # -- actions ----------------------------------------------------------------------------
 
     async def _run_action(self, message: Action) -> None:
-        path, args, problem = _call_target(message.udf_path, message.args, message.component_path)
-        if problem is not None:
-            result = _failed(problem)
-        else:
-            assert args is not None
-            try:
-                result = await self._deployment.run_action(path, args, identity=self.identity)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                _log.exception("action %s crashed the engine", path)
-                result = FunctionResult(failure=internal_error())
-            log_function_lines("action", path, result.log_lines)
+        path = message.udf_path
+        try:
+            path, args = _call_target(path, message.args, message.component_path)
+            if isinstance(args, str):
+                result = _failed(args)
+            else:
+                result = await self._deployment.run_action(
+                    path,
+                    args,
+                    identity=self.identity,
+                    allow_internal=self.admin,
+                )
+                log_function_lines("action", path, result.log_lines)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("action %s crashed the engine", clip(path))
+            result = FunctionResult(failure=internal_error())
         if self.stopped:
             return
         self._sink.send(_response_frame("Action", message.request_id, result, path)[0])
@@ -496,22 +514,21 @@ class _InFlight:
 
 def _call_target(
     udf_path: str, raw_args: Any, component_path: str | None
-) -> tuple[str, dict[str, Value] | None, str | None]:
-    """``(normalised path, decoded args, None)``, or ``(path, None, what is wrong)``."""
+) -> tuple[str, dict[str, Value] | str]:
+    """``(normalised path, decoded args)``, or ``(path, what is wrong)``."""
     try:
         path = normalize_path(udf_path)
     except ValueError as exc:
-        return udf_path, None, str(exc)
+        return udf_path, str(exc)
     if component_path:
         return (
             path,
-            None,
-            f"Component paths are not supported (got componentPath {component_path!r}).",
+            f"Component paths are not supported (got componentPath {clip(component_path)!r}).",
         )
     try:
-        return path, decode_args(raw_args), None
+        return path, decode_args(raw_args)
     except ValueError as exc:
-        return path, None, f"Invalid arguments for {path}: {exc}"
+        return path, f"Invalid arguments for {path}: {exc}"
 
 
 def _response_frame(

@@ -74,6 +74,8 @@ class LocalBlobStore:
         self.root = Path(tempfile.mkdtemp(prefix="pyconvex-storage-")) if root is None else root
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
+        # Private to this user, as the data directory it sits in.
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._blobs.mkdir(parents=True, exist_ok=True)
         # Uploads the server did not finish (it stopped meanwhile) are garbage.
         shutil.rmtree(self._tmp, ignore_errors=True)

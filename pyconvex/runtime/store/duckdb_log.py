@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from pyconvex.errors import StorageError
+from pyconvex.project import ensure_private_dir, private_files
 from pyconvex.values import dumps_value
 
 FORMAT_VERSION = "1"
@@ -127,8 +128,9 @@ class Persistence:
         self.view_columns: dict[str, dict[str, str]] = {}
         try:
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.con = _connect_waiting_for_lock(path)
+                ensure_private_dir(path.parent)
+                with private_files():  # the database and its WAL: 0600
+                    self.con = _connect_waiting_for_lock(path)
             else:
                 self.con = duckdb.connect(":memory:")
         except duckdb.Error as e:  # e.g. another process holds the file

@@ -188,6 +188,8 @@ class ProcessPersistence:
 
 
 def _serve(path: Path) -> None:
+    # Everything this process creates is the database and its WAL: private to this user.
+    os.umask(0o077)
     stdin = sys.stdin.buffer
     # Keep the protocol's pipe private: anything printed (warnings, a library's chatter) goes
     # to stderr, never into a reply.

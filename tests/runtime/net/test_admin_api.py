@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,6 +90,10 @@ async def call(
     return await client.post("/api/function", json=body, headers=headers or {})
 
 
+def _without_request_id(message: str) -> str:
+    return re.sub(r"\[Request ID: [0-9a-f]+\] ", "", message)
+
+
 async def test_admin_key_file_is_private(dep: Deployment, tmp_path: Any) -> None:
     assert (tmp_path / "data" / "admin_key").stat().st_mode & 0o777 == 0o600
 
@@ -97,7 +102,14 @@ async def test_internal_functions_need_the_admin_key(
     dep: Deployment, client: httpx.AsyncClient
 ) -> None:
     public = (await call(client, "messages:secret")).json()
-    assert public["status"] == "error" and "It is internal" in public["errorMessage"]
+    unknown = (await call(client, "messages:secreu")).json()
+    # Answered exactly as a function that does not exist (but for the request id and name).
+    assert public["status"] == "error" and "internal" not in public["errorMessage"]
+    assert _without_request_id(public["errorMessage"]).replace("secret", "secreu") == (
+        _without_request_id(unknown["errorMessage"])
+    )
+    entry = dep.log_history.recent(2)[0]
+    assert entry.path == "messages:secret" and "is an internal" in (entry.traceback or "")
     r = await call(client, "messages:secret", admin(dep))
     assert r.json()["value"] == "internal ok"
     await call(client, "messages:send", body="hi")

@@ -250,7 +250,16 @@ def test_server_modules_do_not_import_cli_dependencies() -> None:
     assert out.stdout.strip() == "[]"
 
 
-async def test_stats_endpoint_reports_query_executions(client: httpx.AsyncClient) -> None:
-    stats = (await client.get("/api/_pyconvex/stats")).json()
-    assert stats["executions"] == 0 and stats["subscriptions"] == 0
-    assert int(stats["latestTs"]) >= 0
+async def test_stats_endpoint_reports_query_executions(deployment: FakeDeployment) -> None:
+    deployment.admin_key = "the-admin-key"  # type: ignore[attr-defined]
+    app = create_app(deployment)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        refused = await client.get("/api/_pyconvex/stats")
+        assert refused.status_code == 401 and refused.json()["code"] == "MissingAdminKey"
+        wrong = await client.get("/api/_pyconvex/stats", headers={"Authorization": "Convex x"})
+        assert wrong.status_code == 401
+        headers = {"Authorization": "Convex the-admin-key"}
+        stats = (await client.get("/api/_pyconvex/stats", headers=headers)).json()
+        assert stats["executions"] == 0 and stats["subscriptions"] == 0
+        assert int(stats["latestTs"]) >= 0

@@ -1,0 +1,103 @@
+"""A cap on HTTP request bodies, enforced as they stream in.
+
+Function arguments are at most 16 MiB in Convex, so a larger body on the API port can only be
+refused; reading it whole first would let one client hold hundreds of megabytes. A request
+whose ``Content-Length`` says it is too large is answered 413 before a byte of its body is
+read; a body without one (chunked) is counted as it arrives, and answered 413 the moment it
+passes the limit::
+
+    await limit_body(app, scope, receive, send, MAX_FUNCTION_BODY)
+
+The 413 is sent from here, and the app reading the body gets :class:`BodyTooLarge` (an
+endpoint that catches every exception must let it through: ``except BodyTooLarge: raise``);
+whatever the app sends after that is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Convex's limit on a function's arguments, hence on a function call's body.
+MAX_FUNCTION_BODY = 16 * 1024 * 1024
+#: Convex's limit on an HTTP action's request body.
+MAX_HTTP_ACTION_BODY = 20 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised to the app reading a body over the limit (the client has its 413 already)."""
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
+def too_large_message(limit: int, size: int | None) -> str:
+    got = f" ({size} bytes)" if size is not None else ""
+    return (
+        f"The request body is too large{got}: the limit is {_mib(limit)} ({limit} bytes), "
+        "Convex's limit on a function's arguments. Send less per request (split the data "
+        "over several calls), or upload files with ctx.storage.generate_upload_url()."
+    )
+
+
+async def limit_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    """Run ``app`` for one HTTP request, refusing a body over ``limit`` bytes with 413."""
+    declared = _content_length(scope)
+    if declared is not None and declared > limit:
+        await _send_413(send, limit, declared)
+        return
+    state = {"received": 0, "refused": False, "started": False}
+
+    async def counting_receive() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            state["received"] += len(message.get("body", b""))
+            if state["received"] > limit and not state["refused"]:
+                state["refused"] = True
+                if not state["started"]:
+                    await _send_413(send, limit, None)
+                raise BodyTooLarge(too_large_message(limit, None))
+        return message
+
+    async def guarded_send(message: Message) -> None:
+        if state["refused"]:
+            return  # the 413 went out; the app's own answer (e.g. a 500) is dropped
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        await send(message)
+
+    try:
+        await app(scope, counting_receive, guarded_send)
+    except BodyTooLarge:
+        if not state["refused"]:
+            raise
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_413(send: Send, limit: int, size: int | None) -> None:
+    body = json.dumps(
+        {"code": "RequestTooLarge", "message": too_large_message(limit, size)}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
