@@ -153,3 +153,33 @@ def test_the_console_shows_each_execution_once_with_the_users_frames(
     assert shown[-1] == (
         "pyconvex dev: stopped. The data is kept in .pyconvex/; `pyconvex dev` serves it again."
     )
+
+
+def test_data_dir_is_private_to_its_user(tmp_path: Path) -> None:
+    root = make_project(tmp_path)
+    lax = root / ".pyconvex"
+    lax.mkdir(mode=0o755)
+    lax.chmod(0o755)
+    (lax / "old.txt").write_text("from an older pyconvex")
+    (lax / "old.txt").chmod(0o644)
+    with DevServer(root) as server:
+        r = httpx.post(f"{server.url}/api/query", json={"path": "greet:hello", "args": {}})
+        assert r.json()["value"] == "hello"
+        assert lax.stat().st_mode & 0o777 == 0o700
+        files = {p.name: p.stat().st_mode & 0o777 for p in lax.iterdir() if p.is_file()}
+        assert {"data.duckdb", "admin_key", "deployment.json", "old.txt"} <= set(files)
+        assert all(mode == 0o600 for mode in files.values()), files
+        storage = lax / "storage"
+        if storage.exists():
+            assert storage.stat().st_mode & 0o077 == 0
+
+
+def test_listening_beyond_loopback_warns(tmp_path: Path) -> None:
+    from pyconvex.dev.serve import is_loopback, network_warning
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("[::1]")
+    assert is_loopback("localhost") and is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("myhost")
+    text = network_warning("0.0.0.0", ProjectSettings.load(tmp_path))
+    assert "reachable from the network" in text and "admin key" in text
+    assert "only protection" in text and "--host 127.0.0.1" in text

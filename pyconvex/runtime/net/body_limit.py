@@ -10,11 +10,16 @@ passes the limit::
 
 The 413 is sent from here, and the app reading the body gets :class:`BodyTooLarge` (an
 endpoint that catches every exception must let it through: ``except BodyTooLarge: raise``);
-whatever the app sends after that is dropped.
+whatever the app sends after that is dropped. Before answering, the rest of the body is read
+and dropped (as nginx's lingering close does; at most ``DRAIN_BYTES`` more, for at most
+``DRAIN_SECONDS``): a client that sends its whole body before it reads the answer would
+otherwise see the connection reset instead of the 413. A client that asked to be told first
+(``Expect: 100-continue``, as curl does for large bodies) is answered at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_FUNCTION_BODY = 16 * 1024 * 1024
 #: Convex's limit on an HTTP action's request body.
 MAX_HTTP_ACTION_BODY = 20 * 1024 * 1024
+#: How much of a refused body is read and dropped before the 413, and for how long at most.
+DRAIN_BYTES = 256 * 1024 * 1024
+DRAIN_SECONDS = 10.0
 
 
 class BodyTooLarge(Exception):
@@ -44,9 +52,12 @@ def too_large_message(limit: int, size: int | None) -> str:
 
 async def limit_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     """Run ``app`` for one HTTP request, refusing a body over ``limit`` bytes with 413."""
-    declared = _content_length(scope)
-    if declared is not None and declared > limit:
-        await _send_413(send, limit, declared)
+    declared = _header(scope, b"content-length")
+    size = int(declared) if declared is not None and declared.isdigit() else None
+    if size is not None and size > limit:
+        if _header(scope, b"expect") != b"100-continue":
+            await _drain(receive, True)
+        await _send_413(send, limit, size)
         return
     state = {"received": 0, "refused": False, "started": False}
 
@@ -57,6 +68,7 @@ async def limit_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send, l
             if state["received"] > limit and not state["refused"]:
                 state["refused"] = True
                 if not state["started"]:
+                    await _drain(receive, message.get("more_body", False))
                     await _send_413(send, limit, None)
                 raise BodyTooLarge(too_large_message(limit, None))
         return message
@@ -75,14 +87,27 @@ async def limit_body(app: ASGIApp, scope: Scope, receive: Receive, send: Send, l
             raise
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).strip().lower()
     return None
+
+
+async def _drain(receive: Receive, more_body: bool) -> None:
+    """Read and drop what is left of the request body (bounded in bytes and time)."""
+    dropped = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
+    while more_body and dropped <= DRAIN_BYTES:
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        more_body = message.get("more_body", False)
 
 
 async def _send_413(send: Send, limit: int, size: int | None) -> None:

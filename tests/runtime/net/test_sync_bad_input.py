@@ -209,10 +209,15 @@ async def test_oversized_documents_and_bad_page_sizes_are_the_callers_errors(
         "[1, 2]",
         json.dumps({"type": "Mutation"}),
         json.dumps({"type": "Mutation", "requestId": -1, "udfPath": "messages:send", "args": []}),
-        json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
-                    "modifications": [{"type": "Add", "queryId": "x"}]}),  # fmt: skip
-        json.dumps({"type": "ModifyQuerySet", "baseVersion": 5, "newVersion": 6,
-                    "modifications": []}),  # fmt: skip
+        json.dumps(
+            {
+                "type": "ModifyQuerySet",
+                "baseVersion": 0,
+                "newVersion": 1,
+                "modifications": [{"type": "Add", "queryId": "x"}],
+            }
+        ),
+        json.dumps({"type": "ModifyQuerySet", "baseVersion": 5, "newVersion": 6, "modifications": []}),
         json.dumps({"type": "Authenticate", "baseVersion": 0, "tokenType": "Bogus"}),
     ],
 )
