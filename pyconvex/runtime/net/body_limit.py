@@ -24,6 +24,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pyconvex.errors import PyconvexError
+
 #: Convex's limit on a function's arguments, hence on a function call's body.
 MAX_FUNCTION_BODY = 16 * 1024 * 1024
 #: Convex's limit on an HTTP action's request body.
@@ -33,7 +35,7 @@ DRAIN_BYTES = 256 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(PyconvexError):
     """Raised to the app reading a body over the limit (the client has its 413 already)."""
 
 
