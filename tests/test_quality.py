@@ -27,6 +27,22 @@ def test_mypy_strict_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+CLIENT_FORBIDDEN = [
+    "duckdb",
+    "pyarrow",
+    "libcst",
+    "typer",
+    "rich",
+    "jinja2",
+    "watchfiles",
+    "starlette",
+    "uvicorn",
+    "pyconvex.runtime",
+    "pyconvex.cli",
+    "pyconvex.codegen",
+]
+
+
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
@@ -34,6 +50,12 @@ def test_mypy_strict_is_clean() -> None:
         ("pyconvex", ["duckdb", "typer", "rich", "starlette"]),
         ("pyconvex.values", ["duckdb", "starlette", "pyconvex.runtime"]),
         ("pyconvex.client", ["duckdb"]),
+        # The client is usable from `pip install pyconvex` in any program: no engine, no
+        # analytics, no code generation, no command line.
+        (
+            "pyconvex.client.blocking_client, pyconvex.client.async_client",
+            CLIENT_FORBIDDEN,
+        ),
         (
             "pyconvex.client.admin",
             ["duckdb", "typer", "rich", "starlette", "pyconvex.runtime", "httpx", "websockets"],

@@ -39,6 +39,16 @@ ReturnsT = TypeVar("ReturnsT")
 R = TypeVar("R")
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (a pyconvex dependency off Windows): it wakes up on a
+    socket's data sooner than asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class ConvexClient:
     """A blocking Convex client (see the module docstring). ``timeout`` on a call bounds the
     wait in seconds (TimeoutError); a mutation that timed out may still be applied later."""
@@ -46,7 +56,7 @@ class ConvexClient:
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None) -> None:
         self._client = AsyncConvexClient(url, headers=headers)
         self._engine = self._client._engine
-        self._loop = asyncio.new_event_loop()
+        self._loop = _new_loop()
         self._closed = False
         self._thread = threading.Thread(
             target=self._serve, name=f"pyconvex client {url}", daemon=True
