@@ -13,8 +13,9 @@ directory: :func:`pyconvex.project.running_deployment`)::
     for entry in client.follow_logs(history=10):       # pyconvex.protocol.LogEntry
         ...
 
-Requests are HTTP (httpx) and, for :meth:`AdminClient.watch_query`, the sync WebSocket
-(websockets); both are imported when first used. Failures raise the classes of
+Requests are HTTP (httpx) and, for :meth:`AdminClient.watch_query`, pyconvex's own client
+(:class:`~pyconvex.client.ConvexClient`) with the admin key; both are imported when first
+used. Failures raise the classes of
 :mod:`pyconvex.client.errors`.
 """
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +119,7 @@ class AdminClient:
         path: str,
         *,
         identity: dict[str, Any] | None = None,
+        parse: bool = True,
         **kwargs: Any,
     ) -> Any:
         import httpx
@@ -133,7 +134,8 @@ class AdminClient:
             )
         except httpx.TransportError as e:
             raise self._unreachable(e) from None
-        return self._check(response, doing).json()
+        checked = self._check(response, doing)
+        return checked.json() if parse else checked.text
 
     def _unreachable(self, error: Exception) -> UnreachableError:
         return UnreachableError(self.url, f"{type(error).__name__}: {error}")
@@ -168,62 +170,39 @@ class AdminClient:
     def watch_query(
         self, path: str, args: dict[str, Any], identity: dict[str, Any] | None = None
     ) -> Iterator[FunctionOutcome]:
-        """Subscribe to a query (internal ones too; as ``identity``, if given) over the sync
-        WebSocket and yield its first result, then each new one (until the caller stops)."""
-        from websockets.exceptions import WebSocketException
-        from websockets.sync.client import connect
+        """Subscribe to a query (internal ones too; as ``identity``, if given) and yield its
+        first result, then each new one, until the caller stops. Runs on
+        :class:`~pyconvex.client.ConvexClient`, so it survives the deployment restarting."""
+        from pyconvex.client.blocking_client import ConvexClient
+        from pyconvex.client.errors import AuthenticationError, NotConvexDeploymentError
 
-        ws_url = "ws" + self.url.removeprefix("http") + "/api/sync"
+        self._request(f"watch {path}", "GET", "/version", parse=False)  # reachable at all?
+        client = ConvexClient(self.url, headers={"Convex-Client": CLIENT_NAME})
         try:
-            with connect(ws_url, open_timeout=self.timeout, max_size=None) as socket:
-                for message in self._subscribe_messages(path, args, identity):
-                    socket.send(json.dumps(message))
-                for frame in socket:
-                    yield from self._query_updates(path, json.loads(frame))
-        except (OSError, WebSocketException) as e:
-            raise self._unreachable(e) from None
-
-    def _subscribe_messages(
-        self, path: str, args: dict[str, Any], identity: dict[str, Any] | None
-    ) -> list[dict[str, Any]]:
-        auth: dict[str, Any] = {
-            "type": "Authenticate",
-            "baseVersion": 0,
-            "tokenType": "Admin",
-            "value": self.admin_key,
-        }
-        if identity is not None:
-            auth["impersonating"] = identity
-        add = {"type": "Add", "queryId": 0, "udfPath": path, "args": [args]}
-        return [
-            {
-                "type": "Connect",
-                "sessionId": str(uuid.uuid4()),
-                "connectionCount": 0,
-                "lastCloseReason": "InitialConnect",
-                "clientTs": 0,
-            },
-            auth,
-            {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [add]},
-        ]
-
-    def _query_updates(self, path: str, message: dict[str, Any]) -> Iterator[FunctionOutcome]:
-        kind = message.get("type")
-        if kind == "AuthError":
+            client.set_admin_auth(self.admin_key, identity)
+            with client.subscribe(path, args) as sub:
+                for result in sub.outcomes():
+                    error = result.error
+                    if error is None:
+                        yield FunctionOutcome(True, result.value, log_lines=list(result.log_lines))
+                        continue
+                    data = getattr(error, "data", None)
+                    has_data = hasattr(error, "data")
+                    yield FunctionOutcome(
+                        False,
+                        error_message=error.message,
+                        error_data=data,
+                        has_error_data=has_data,
+                        log_lines=list(result.log_lines),
+                    )
+        except AuthenticationError as e:
             raise AdminKeyError(
-                "The deployment refused the admin key",
-                url=self.url,
-                detail=str(message.get("error")),
-            )
-        if kind == "FatalError":
-            raise RequestRefusedError(
-                f"watch {path}", self.url, 0, "FatalError", str(message.get("error"))
-            )
-        if kind != "Transition":
-            return
-        for mod in message.get("modifications", []):
-            if mod.get("queryId") == 0 and mod.get("type") != "QueryRemoved":
-                yield _outcome(mod, mod.get("type") == "QueryUpdated")
+                "The deployment refused the admin key", url=self.url, detail=str(e)
+            ) from None
+        except NotConvexDeploymentError as e:
+            raise UnreachableError(self.url, e.detail) from None
+        finally:
+            client.close()
 
     # -- data -----------------------------------------------------------------------------
     def tables(self) -> list[tuple[str, int]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pyconvex.client.admin import AdminClient
+from pyconvex.dev.launcher import DevServer
 from pyconvex.client.errors import AdminKeyError, DeploymentNotFoundError, UnreachableError
 from pyconvex.errors import PyconvexError
 from pyconvex.project import ProjectError, write_deployment_file
@@ -54,3 +55,23 @@ def test_unreachable_url() -> None:
     assert caught.value.url == "http://127.0.0.1:1"
     with pytest.raises(UnreachableError):
         next(iter(client.watch_query("messages:list", {})))
+
+
+def test_watch_query_survives_a_restart(fresh_server: DevServer) -> None:
+    # `pyconvex run --watch` runs on the client: it reconnects and resubscribes by itself.
+    admin = AdminClient(fresh_server.url, fresh_server.admin_key, timeout=30)
+    watch = admin.watch_query("messages:count", {"author": "w"})
+    try:
+        assert next(watch).value == 0.0
+        fresh_server.restart()
+        assert admin.run_function("messages:send", {"author": "w", "body": "x"}).ok
+        outcome = next(watch)
+        while outcome.value != 1.0:
+            outcome = next(watch)
+        assert outcome.ok and outcome.log_lines == []
+        failing = admin.watch_query("messages:send", {"author": "w", "body": "x"})
+        first = next(failing)  # a mutation is no query: the failure is an outcome
+        assert not first.ok and "messages:send" in first.error_message
+        failing.close()
+    finally:
+        watch.close()
