@@ -9,7 +9,8 @@ The runner reads the blocks top to bottom in one scratch directory:
   ``pip install ...`` is checked to be an install and skipped; ``pyconvex dev`` is started in
   the background (on a free port) until the README ends.
 * ``python`` starting with ``# path/to/file.py``: written there (a served project reloads it:
-  the runner waits for "ready"); any other ``python`` block runs as a script.
+  the runner waits for "ready"); any other ``python`` block runs as a script (against the
+  server serving the current directory, if any: ``http://127.0.0.1:3210`` becomes its address).
 * ``js``: runs with node and the pinned npm ``convex`` client, against the server serving the
   current directory (``http://127.0.0.1:3210`` becomes its real address).
 
@@ -79,7 +80,9 @@ class Reader:
             if header:
                 self.write(Path(header.group(1)), block.code)
             else:
-                self.script("readme_script.py", block.code, [sys.executable])
+                server = self.servers.get(self.cwd)
+                code = block.code if server is None else block.code.replace(DEFAULT_URL, server.url)
+                self.script("readme_script.py", code, [sys.executable])
         elif block.language == "js":
             self.js(block.code)
         else:
