@@ -75,13 +75,13 @@ def percentile(values: list[float], q: float) -> float:
 # -- child roles --------------------------------------------------------------------------------
 
 
-def role_subscribe(url: str, client_kind: str, count: int) -> None:
+def role_subscribe(url: str, client_kind: str, count: int, run: str) -> None:
     """Print "ready" once subscribed, then the latencies (ms) of ``count`` updates as JSON."""
     latencies: list[float] = []
 
     def seen(body: Any) -> bool:
-        if isinstance(body, str) and body.startswith("t:"):
-            _, sent, seq = body.split(":")
+        if isinstance(body, str) and body.startswith(f"t:{run}:"):
+            _, _, sent, seq = body.split(":")
             if int(seq) >= 0:
                 latencies.append((time.time() - float(sent)) * 1000)
             return int(seq) == count - 1
@@ -113,13 +113,13 @@ def role_subscribe(url: str, client_kind: str, count: int) -> None:
     print(json.dumps(latencies), flush=True)
 
 
-def role_write(url: str, count: int) -> None:
+def role_write(url: str, count: int, run: str) -> None:
     """``count`` mutations, PAUSE_S apart, each body carrying its send time."""
     from pyconvex.client import ConvexClient
 
     with ConvexClient(url) as client:
         for seq in range(-20, count):  # negative: warm-up, not counted
-            client.mutation("bench:send", {"body": f"t:{time.time()!r}:{seq}"}, timeout=30)
+            client.mutation("bench:send", {"body": f"t:{run}:{time.time()!r}:{seq}"}, timeout=30)
             time.sleep(PAUSE_S)
 
 
@@ -197,13 +197,22 @@ def update_latency(url: str, count: int, first: str) -> dict[str, list[float]]:
     try:
         for kind in order:
             sub = _child(
-                "--role", "subscribe", "--url", url, "--client", kind, "--count", str(count)
+                "--role",
+                "subscribe",
+                "--url",
+                url,
+                "--client",
+                kind,
+                "--count",
+                str(count),
+                "--run",
+                first,
             )
             subs[kind] = sub
             assert sub.stdout is not None
             if sub.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"the {kind} subscriber did not start")
-        writer = _child("--role", "write", "--url", url, "--count", str(count))
+        writer = _child("--role", "write", "--url", url, "--count", str(count), "--run", first)
         _finish(writer, 300)
         return {
             kind: json.loads(_finish(sub, 120).strip().splitlines()[-1])
@@ -235,12 +244,13 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--client", choices=["pyconvex", "official"], default="pyconvex")
     parser.add_argument("--count", type=int, default=0)
+    parser.add_argument("--run", default="", help="tags one round's writes")
     parser.add_argument("--seconds", type=float, default=0)
     args = parser.parse_args()
     if args.role == "subscribe":
-        return role_subscribe(args.url, args.client, args.count)
+        return role_subscribe(args.url, args.client, args.count, args.run)
     if args.role == "write":
-        return role_write(args.url, args.count)
+        return role_write(args.url, args.count, args.run)
     if args.role == "throughput":
         return role_throughput(args.url, args.client, args.seconds, 64)
 
