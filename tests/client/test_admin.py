@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pyconvex.client.admin import AdminClient
-from pyconvex.dev.launcher import DevServer
 from pyconvex.client.errors import AdminKeyError, DeploymentNotFoundError, UnreachableError
+from pyconvex.dev.launcher import DevServer
 from pyconvex.errors import PyconvexError
 from pyconvex.project import ProjectError, write_deployment_file
 
