@@ -53,7 +53,7 @@ if TYPE_CHECKING:
         PaginatedSubscription,
     )
     from pyconvex.client.results import QueryResult
-    from pyconvex.client.subscription import BlockingSubscription, Subscription
+    from pyconvex.client.subscription import BlockingSubscription, Snapshot, Subscription
 
 _EXPORTS = {
     "AsyncConvexClient": "async_client",
@@ -72,6 +72,7 @@ _EXPORTS = {
     "PaginatedSubscription": "pagination",
     "QueryResult": "results",
     "BlockingSubscription": "subscription",
+    "Snapshot": "subscription",
     "Subscription": "subscription",
 }
 
@@ -92,6 +93,7 @@ __all__ = [
     "PaginatedResult",
     "PaginatedSubscription",
     "QueryResult",
+    "Snapshot",
     "Subscription",
 ]
 

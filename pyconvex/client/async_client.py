@@ -26,7 +26,7 @@ from pyconvex.client.errors import ClientClosedError
 from pyconvex.client.function_names import function_path, wire_args
 from pyconvex.client.optimistic import OptimisticUpdate
 from pyconvex.client.pagination import PaginatedState, PaginatedSubscription
-from pyconvex.client.subscription import Subscription, SubscriptionState
+from pyconvex.client.subscription import Snapshot, Subscription, SubscriptionState
 from pyconvex.server.ctx import ArgsOf
 from pyconvex.server.references import FunctionReference, NoArgs
 
@@ -248,6 +248,10 @@ class AsyncConvexClient:
         self._engine.auth.clear()
 
     # -- state and lifetime ----------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Every subscription's value as of the last Transition applied, read at once."""
+        return Snapshot(self._engine.view)
 
     def connection_state(self) -> ConnectionState:
         """Whether the socket is open, the requests in flight, retries and the last close."""

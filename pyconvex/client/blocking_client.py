@@ -30,7 +30,7 @@ from pyconvex.client.errors import ClientClosedError, ClientError
 from pyconvex.client.function_names import function_path, wire_args
 from pyconvex.client.optimistic import OptimisticUpdate
 from pyconvex.client.pagination import BlockingPaginatedSubscription, PaginatedState
-from pyconvex.client.subscription import BlockingSubscription, SubscriptionState
+from pyconvex.client.subscription import BlockingSubscription, Snapshot, SubscriptionState
 from pyconvex.server.ctx import ArgsOf
 from pyconvex.server.references import FunctionReference, NoArgs
 
@@ -290,6 +290,11 @@ class ConvexClient:
         self._run(self._client.clear_auth)
 
     # -- state and lifetime ----------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Every subscription's value as of one Transition, read at once (from any thread:
+        values read one by one from different subscriptions may straddle two Transitions)."""
+        return Snapshot(self._engine.view)
 
     def connection_state(self) -> ConnectionState:
         return self._run(self._client.connection_state)

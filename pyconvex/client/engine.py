@@ -280,9 +280,10 @@ class ClientEngine:
     def auth_failed(self, error: AuthenticationError) -> None:
         self.auth_error = error
         self.requests.fail_all(error)
-        for listeners in list(self._listeners.values()):
+        for query_id, listeners in list(self._listeners.items()):
             for listener in list(listeners):
                 listener.on_end(error)
+                self.unsubscribe(query_id, listener)  # ended: new subscriptions replace them
 
     # -- server messages -------------------------------------------------------------------
 

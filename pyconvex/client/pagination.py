@@ -50,13 +50,18 @@ class PaginatedResult(Generic[T]):
 
 
 class _PageListener:
-    """A page's subscription: its changes are read when the Transition is applied."""
+    """A page's subscription: its changes are read when the Transition is applied; its end
+    (the client closed or failed) ends the paginated subscription."""
+
+    def __init__(self, owner: PaginatedState) -> None:
+        self.owner = owner
 
     def on_result(self, result: QueryResult) -> None:
         pass
 
     def on_end(self, error: BaseException | None) -> None:
-        pass
+        if not self.owner.ended:
+            self.owner.on_end(error)
 
 
 @dataclass(slots=True)
@@ -118,7 +123,7 @@ class PaginatedState(SubscriptionState):
     def _add_page(self, opts: dict[str, Any]) -> int:
         key = self._next_key
         self._next_key += 1
-        listener = _PageListener()
+        listener = _PageListener(self)
         page_args = {**self.args, "paginationOpts": {**opts, "id": float(self.id)}}
         query_id = self.engine.subscribe(self.path, page_args, listener)
         self._queries[key] = _Page(query_id, opts.get("cursor"), listener)

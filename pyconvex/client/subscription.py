@@ -24,7 +24,7 @@ from pyconvex.client.errors import ClientError
 from pyconvex.client.results import QueryResult
 
 if TYPE_CHECKING:
-    from pyconvex.client.engine import ClientEngine
+    from pyconvex.client.engine import ClientEngine, View
 
 T = TypeVar("T")
 _log = logging.getLogger("pyconvex.client")
@@ -287,3 +287,32 @@ class BlockingSubscription(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<BlockingSubscription {self._state.path} #{self._state.query_id}>"
+
+
+class Snapshot:
+    """Every subscription of one client as of one Transition (``client.snapshot()``): read
+    several values from another thread and they are never half of one Transition, half of the
+    next::
+
+        snap = client.snapshot()
+        total, page = snap[count_sub], snap[list_sub]
+    """
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+
+    @property
+    def ts(self) -> int:
+        """The timestamp of the Transition these results come from."""
+        return self._view.ts
+
+    def __getitem__(self, sub: Subscription[T] | BlockingSubscription[T]) -> T | None:
+        """The subscription's value then (None while it had none); raises its error. A
+        paginated subscription gives its current value."""
+        state = sub._state
+        result = (
+            state.result
+            if type(state) is not SubscriptionState
+            else self._view.results.get(state.query_id)
+        )
+        return None if result is None else result.get()

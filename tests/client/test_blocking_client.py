@@ -104,3 +104,35 @@ def test_errors_and_closing(server: DevServer) -> None:
     with pytest.raises(ClientClosedError):
         client.query("messages:count", {"author": "a"})
     client.close()  # idempotent
+
+
+def test_a_snapshot_from_another_thread_is_one_transition(server: DevServer) -> None:
+    slots = 30
+    with ConvexClient(server.url) as watcher, ConvexClient(server.url) as writer:
+        writer.mutation("counters:bump_all", {"slots": slots}, timeout=30)
+        subs = [watcher.subscribe("counters:get", {"slot": float(i)}) for i in range(slots)]
+        for sub in subs:
+            sub.first(timeout=30)
+        final = (subs[-1].value or 0.0) + 10
+        stop = threading.Event()
+        seen: list[set[Any]] = []
+
+        def read() -> None:
+            while not stop.is_set():
+                snap = watcher.snapshot()
+                seen.append({snap[sub] for sub in subs})
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for _ in range(10):
+                writer.mutation("counters:bump_all", {"slots": slots}, timeout=30)
+            for value in subs[-1]:  # until the watcher has the last bump
+                if value == final:
+                    break
+        finally:
+            stop.set()
+            reader.join(30)
+        assert len(seen) > 1
+        assert all(len(values) == 1 for values in seen)
+        assert watcher.snapshot()[subs[0]] == final

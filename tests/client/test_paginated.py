@@ -86,3 +86,15 @@ async def test_paginated_refuses_its_own_options(server: DevServer) -> None:
             client.paginated("items:page", {"tag": "t", "paginationOpts": {}})
         with pytest.raises(ValueError, match="page_size"):
             client.paginated("items:page", {"tag": "t"}, page_size=0)
+
+
+async def test_closing_the_client_ends_a_paginated_subscription(server: DevServer) -> None:
+    client = AsyncConvexClient(server.url)
+    feed = client.paginated("items:page", {"tag": uuid.uuid4().hex}, page_size=3)
+    pages = aiter(feed)
+    assert (await anext(pages)).status in ("LoadingFirstPage", "Exhausted")
+    await client.close()
+    with pytest.raises(StopAsyncIteration):
+        async with asyncio.timeout(10):
+            while True:
+                await anext(pages)
