@@ -139,10 +139,12 @@ class RawSync:
                 return frame
             assert frame["type"] in ("Transition", "Ping", "MutationResponse", "ActionResponse")
 
-    async def answer_to(self, request_id: int, kind: str = "MutationResponse") -> dict[str, Any]:
+    async def answer_to(
+        self, request_id: int, kind: str = "MutationResponse", timeout: float = 10
+    ) -> dict[str, Any]:
         """The response to ``request_id`` (other frames skipped)."""
         while True:
-            frame = await self.recv()
+            frame = await self.recv(timeout)
             if frame["type"] == kind and frame["requestId"] == request_id:
                 return frame
             assert frame["type"] in ("Transition", "Ping", "MutationResponse", "ActionResponse")

@@ -328,6 +328,11 @@ class SubscriptionManager:
         self._index(sub)
         return sub
 
+    def failed(self, udf_path: str, message: str) -> Subscription:
+        """A query answered with ``message`` as its error, not run and not shared (e.g. one
+        over a connection's limit)."""
+        return self._static_failure(udf_path, None, message)
+
     def _static_failure(self, udf_path: str, path: str | None, message: str) -> Subscription:
         # Never shared and never re-run: nothing it depends on can change by a commit.
         sub = Subscription(None, udf_path, path, None, None, None)

@@ -2,9 +2,9 @@
 
 Each socket (:mod:`.sync_socket`) has a :class:`SyncSession`, the per-socket state machine,
 which it feeds every text message as it arrives and which sends through the socket's
-:class:`FrameSink`. Everything but mutations and actions is handled synchronously on the event
-loop, so a Transition is always built from one consistent view: the subscription manager's
-``ts``, at which every subscription's result is valid.
+:class:`FrameSink`. A Transition is always built from one consistent view: the subscription
+manager's ``ts``, at which every subscription's result is valid. Mutations and actions are
+the session's :class:`~pyconvex.runtime.net.sync_calls.SyncCalls`.
 
 Rules the session keeps (the clients break otherwise):
 
@@ -13,15 +13,30 @@ Rules the session keeps (the clients break otherwise):
 * a successful mutation's response is followed by a Transition whose ts is at least the
   commit's ts (the npm client resolves the mutation only then);
 * FatalError is kept for real protocol misuse: npm shuts down for good on it.
+
+Bounds, so that one client never stalls or swamps the others (issue 10):
+
+* ModifyQuerySet and Authenticate are answered by jobs on the endpoint's
+  :class:`~pyconvex.runtime.net.query_turns.QueryTurns`, one query per step, a few
+  milliseconds of them per loop turn: other sockets are served in between. They are handled
+  in arrival order; the identity a message is sent with is the one in force when it arrived.
+* A Transition carries at most ``max_transition_bytes``: more modifications go out in several
+  Transitions at the same ts (both official clients apply a QueryUpdated for any query they
+  hold, whatever the version; only the last one moves the query set or identity version);
+  while the socket's unsent bytes exceed that, a job waits for it to drain. A single result
+  over the cap is answered as a failed query saying so.
+* A connection holds at most ``max_subscriptions`` queries; more are answered as failed
+  queries saying so.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from pyconvex.protocol import (
     Action,
@@ -37,24 +52,19 @@ from pyconvex.protocol import (
     auth_error,
     clip,
     fatal_error,
-    function_response,
-    log_function_lines,
     parse_client_message,
     query_modification,
     query_removed,
+    query_result_body,
+    shared_body,
     transition_parts,
 )
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
-from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import AppliedMutation, FunctionFailure, FunctionResult
-from pyconvex.runtime.net.subscriptions import (
-    QueryRunner,
-    Subscription,
-    SubscriptionManager,
-    decode_args,
-    internal_error,
-)
-from pyconvex.values import Value, encode_value
+from pyconvex.runtime.functions.results import FunctionResult
+from pyconvex.runtime.net.query_turns import BLOCKED, Job, QueryTurns
+from pyconvex.runtime.net.subscriptions import QueryRunner, Subscription, SubscriptionManager
+from pyconvex.runtime.net.sync_calls import CallDeployment, SyncCalls
+from pyconvex.values import Value
 
 _log = logging.getLogger("pyconvex.sync")
 
@@ -65,30 +75,39 @@ CLOSE_PROTOCOL_ERROR = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 OVERLOADED_REASON = "SubscriptionsWorkerFullError"
-#: Mutations a session runs in one turn of the event loop before letting other sockets in.
-MUTATIONS_PER_TURN = 64
 #: The longest FatalError text sent (and logged): what the client sent is never echoed whole.
 MAX_ERROR_CHARS = 1000
+MIB = 1024 * 1024
 
 AUTH_NOT_CONFIGURED = (
     "Authentication is not configured in this deployment, so the {kind} token was rejected: "
     "pyconvex does not support sign-in providers (convex/auth_config.py). Stop sending a token "
     "(remove setAuth / set_auth)."
 )
+TOO_MANY_SUBSCRIPTIONS = (
+    "{path} was not subscribed: this connection already holds {limit} query subscriptions, "
+    "the most pyconvex keeps for one client. Unsubscribe from queries the client no longer "
+    "shows, or combine them into fewer queries."
+)
+RESULT_TOO_LARGE = (
+    "pyconvex did not send this query's result: it is {size} bytes, over the {limit} one "
+    "update of a client may carry. Return less from the query: paginate() it, or take(n)."
+)
 
 
-class SyncDeployment(QueryRunner, Protocol):
-    """The part of the Deployment a session needs beyond queries."""
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """What one socket may hold: unanswered mutations (then its input pauses), query
+    subscriptions, and bytes per Transition (also the unsent bytes past which a query job
+    waits for the socket to drain)."""
 
-    def apply_mutation(
-        self,
-        path: str,
-        args: dict[str, Value],
-        *,
-        identity: object = None,
-        allow_internal: bool = False,
-        idempotency_key: tuple[str, int] | None = None,
-    ) -> AppliedMutation: ...
+    max_queued_mutations: int = 1024
+    max_subscriptions: int = 2048
+    max_transition_bytes: int = 16 * MIB
+
+
+class SyncDeployment(QueryRunner, CallDeployment, Protocol):
+    """The part of the Deployment a session (and the HTTP API) needs."""
 
     async def run_mutation(
         self,
@@ -100,15 +119,6 @@ class SyncDeployment(QueryRunner, Protocol):
         idempotency_key: tuple[str, int] | None = None,
     ) -> FunctionResult: ...
 
-    async def run_action(
-        self,
-        path: str,
-        args: dict[str, Value],
-        *,
-        identity: object = None,
-        allow_internal: bool = False,
-    ) -> FunctionResult: ...
-
 
 class FrameSink(Protocol):
     """Where a :class:`SyncSession` sends its frames: its socket."""
@@ -116,6 +126,11 @@ class FrameSink(Protocol):
     @property
     def closed(self) -> bool:
         """No more frames are accepted (the socket is closing or gone)."""
+        ...
+
+    @property
+    def backlog(self) -> int:
+        """Bytes sent and not yet written to the network (queued, or in the transport)."""
         ...
 
     def send(self, text: str) -> None: ...
@@ -133,6 +148,28 @@ class FrameSink(Protocol):
 
     def resume_input(self) -> None: ...
 
+    def when_drained(self, callback: Callable[[], None], below: int) -> None:
+        """Call ``callback`` once :attr:`backlog` is at most ``below`` bytes."""
+        ...
+
+
+@dataclass(slots=True)
+class _Modify:
+    """A ModifyQuerySet waiting its turn, with the identity in force when it arrived."""
+
+    message: ModifyQuerySet
+    identity: object
+    admin: bool
+
+
+@dataclass(slots=True)
+class _Reidentify:
+    """After an Authenticate: move every query to ``identity``, then confirm ``version``."""
+
+    identity: object
+    admin: bool
+    version: int
+
 
 class SyncSession:
     """The per-socket protocol state machine (PROTOCOL §1.5).
@@ -145,27 +182,31 @@ class SyncSession:
         deployment: SyncDeployment,
         manager: SubscriptionManager,
         sink: FrameSink,
-        max_queued_mutations: int = 1024,
+        limits: SessionLimits | None = None,
+        turns: QueryTurns | None = None,
     ) -> None:
         self._deployment = deployment
         self._manager = manager
         self._sink = sink
+        self._limits = limits = limits or SessionLimits()
+        self._turns = turns or QueryTurns()
+        self._calls = SyncCalls(deployment, manager, sink, self, limits.max_queued_mutations)
         self.session_id: str | None = None
         self.connection_count = 0
+        #: Versions received (checked as messages arrive) and answered (sent in Transitions).
         self.recv_query_set = 0
         self.recv_identity = 0
+        self._answered_query_set = 0
+        self._answered_identity = 0
         self.sent = StateVersion()
         self.identity: object = None
-        self.admin = False  # authenticated with the admin key: internal queries allowed
+        self.admin = False  # authenticated with the admin key: internal functions allowed
         self.queries: dict[int, Subscription] = {}
+        self._subscribed = 0  # queries counted against max_subscriptions
         self._owed_ts: int | None = None
-        self._waiting: deque[Mutation] = deque()  # received, not run yet
-        self._in_flight: deque[_InFlight] = deque()  # run, response not sent yet
-        self._turn_runs = 0  # mutations run in this turn of the event loop
-        self._next_turn_scheduled = False
-        self._max_queued = max_queued_mutations
-        self._input_paused = False
-        self._actions: set[asyncio.Task[None]] = set()
+        self._control: deque[_Modify | _Reidentify] = deque()
+        self._job: Job | None = None  # answering the head of _control
+        self._job_queued = False
         self.stopped = False
 
     # -- frames -----------------------------------------------------------------------------
@@ -189,23 +230,16 @@ class SyncSession:
             self._dispatch(message)
         except ProtocolError as exc:
             self.fail(str(exc))
-        except Exception:
-            # A bug in pyconvex, not the client's fault: no FatalError (npm gives up for good
-            # on one); close so that the client reconnects to a fresh session.
-            _log.exception("sync session %s failed handling a %s", self.session_id,
-                           type(message).__name__)  # fmt: skip
-            self._sink.close(CLOSE_INTERNAL_ERROR, "InternalServerError: pyconvex failed")
-            self.stop()
+        except Exception as exc:
+            self._internal_failure(exc, type(message).__name__)
 
-    def _dispatch(self, message: Any) -> None:
+    def _dispatch(self, message: object) -> None:
         if isinstance(message, ModifyQuerySet):
-            self._modify_query_set(message)
+            self._receive_modify(message)
         elif isinstance(message, Mutation):
-            self._enqueue_mutation(message)
+            self._calls.mutation(message, self.identity, self.admin)
         elif isinstance(message, Action):
-            task = asyncio.create_task(self._run_action(message))
-            self._actions.add(task)
-            task.add_done_callback(self._actions.discard)
+            self._calls.action(message, self.identity, self.admin)
         elif isinstance(message, Authenticate):
             self._authenticate(message)
         elif isinstance(message, Connect):
@@ -215,10 +249,21 @@ class SyncSession:
 
     def fail(self, error: str) -> None:
         """Protocol misuse: send FatalError and close the socket."""
+        if self.stopped:
+            return
         error = clip(error, MAX_ERROR_CHARS)
         _log.warning("sync protocol error (session %s): %s", clip(self.session_id), error)
         self._sink.send(fatal_error(error))
         self._sink.close(CLOSE_PROTOCOL_ERROR, f"ProtocolError: {error}")
+        self.stop()
+
+    def _internal_failure(self, exc: BaseException, doing: str) -> None:
+        # A bug in pyconvex, not the client's fault: no FatalError (npm gives up for good on
+        # one); close so that the client reconnects to a fresh session.
+        _log.error(
+            "sync session %s failed handling a %s", clip(self.session_id), doing, exc_info=exc
+        )
+        self._sink.close(CLOSE_INTERNAL_ERROR, "InternalServerError: pyconvex failed")
         self.stop()
 
     def stop(self) -> None:
@@ -229,10 +274,12 @@ class SyncSession:
         for query_id, sub in self.queries.items():
             self._manager.unsubscribe(self, query_id, sub)
         self.queries.clear()
-        self._waiting.clear()
-        self._in_flight.clear()
-        for task in list(self._actions):
-            task.cancel()
+        self._control.clear()
+        job, self._job = self._job, None
+        if job is not None:
+            with contextlib.suppress(ValueError):  # stopped from inside its own step
+                job.close()
+        self._calls.stop()
 
     def _connect(self, message: Connect) -> None:
         if self.session_id is not None:
@@ -246,7 +293,7 @@ class SyncSession:
             # replaced): refuse, without FatalError, so the client keeps retrying.
             _log.warning(
                 "refusing sync session %s: it observed ts %d, newer than this server's %d",
-                message.session_id,
+                clip(message.session_id),
                 observed,
                 latest,
             )
@@ -257,7 +304,9 @@ class SyncSession:
             )
             self.stop()
 
-    def _modify_query_set(self, message: ModifyQuerySet) -> None:
+    # -- query set and identity: checked on arrival, answered by jobs in arrival order ---------
+
+    def _receive_modify(self, message: ModifyQuerySet) -> None:
         if message.base_version != self.recv_query_set:
             raise ProtocolError(
                 f"BaseVersionMismatch: ModifyQuerySet has baseVersion {message.base_version}, "
@@ -268,37 +317,9 @@ class SyncSession:
                 f"ModifyQuerySet newVersion {message.new_version} must be greater than "
                 f"baseVersion {message.base_version}."
             )
-        modifications: list[Modification] = []
-        for change in message.modifications:
-            if isinstance(change, AddQuery):
-                if change.query_id in self.queries:
-                    raise ProtocolError(
-                        f"ModifyQuerySet adds queryId {change.query_id}, which is already in "
-                        "the query set."
-                    )
-                sub = self._manager.subscribe(
-                    self,
-                    change.query_id,
-                    change.udf_path,
-                    change.args,
-                    identity=self.identity,
-                    journal=change.journal,
-                    component_path=change.component_path,
-                    allow_internal=self.admin,
-                )
-                self.queries[change.query_id] = sub
-                modifications.append(query_modification(change.query_id, sub.shared))
-            else:
-                removed = self.queries.pop(change.query_id, None)
-                if removed is None:
-                    raise ProtocolError(
-                        f"ModifyQuerySet removes queryId {change.query_id}, which is not in "
-                        "the query set."
-                    )
-                self._manager.unsubscribe(self, change.query_id, removed)
-                modifications.append(query_removed(change.query_id))
         self.recv_query_set = message.new_version
-        self._transition(modifications)
+        self._control.append(_Modify(message, self.identity, self.admin))
+        self._next_job()
 
     def _authenticate(self, message: Authenticate) -> None:
         identity: object = None
@@ -327,28 +348,153 @@ class SyncSession:
                 f"but the identity is at version {self.recv_identity}."
             )
         self.recv_identity += 1
+        # Calls sent from now on run as the new identity; queries move to it in order.
         self.identity = identity
         self.admin = message.token_type == "Admin"
+        self._control.append(_Reidentify(identity, self.admin, self.recv_identity))
+        self._next_job()
+
+    def _next_job(self) -> None:
+        if self._job is not None or not self._control or self.stopped:
+            return
+        work = self._control[0]
+        self._job = self._modify(work) if isinstance(work, _Modify) else self._reidentify(work)
+        self._queue_job()
+
+    def _queue_job(self) -> None:
+        if self._job is not None and not self._job_queued and not self.stopped:
+            self._job_queued = True
+            self._turns.submit(self._run_job(self._job), self._job_failed)
+
+    def _run_job(self, job: Job) -> Job:
+        """``job``'s steps; on BLOCKED, resubmitted once the socket has drained."""
+        for outcome in job:
+            if self.stopped:
+                return
+            if outcome is BLOCKED:
+                self._job_queued = False
+                self._sink.when_drained(self._queue_job, self._limits.max_transition_bytes)
+                yield BLOCKED
+                return
+            yield outcome
+        if self.stopped:
+            return
+        self._job_queued = False
+        self._job = None
+        self._control.popleft()
+        self._next_job()
+
+    def _job_failed(self, exc: BaseException) -> None:
+        self._job_queued = False
+        self._job = None
+        if isinstance(exc, ProtocolError):
+            self.fail(str(exc))
+        else:
+            self._internal_failure(exc, "query set change")
+
+    def _blocked(self) -> bool:
+        """The socket holds a Transition's worth of unsent bytes: wait for it to drain."""
+        return self._sink.backlog > self._limits.max_transition_bytes
+
+    def _modify(self, work: _Modify) -> Job:
+        message = work.message
+        modifications: list[Modification] = []
+        size = 0
+        cap = self._limits.max_transition_bytes
+        for change in message.modifications:
+            if isinstance(change, AddQuery):
+                if change.query_id in self.queries:
+                    raise ProtocolError(
+                        f"ModifyQuerySet adds queryId {change.query_id}, which is already in "
+                        "the query set."
+                    )
+                while self._blocked():
+                    yield BLOCKED
+                sub = self._subscribe(change, work.identity, work.admin)
+                self.queries[change.query_id] = sub
+                modification = query_modification(change.query_id, sub.shared)
+                modifications.append(modification)
+                size += len(modification[0]) + len(modification[1])
+                if size >= cap:  # part of the answer now, at the same ts (see the docstring)
+                    self._transition(modifications)
+                    modifications, size = [], 0
+                yield None
+            else:
+                removed = self.queries.pop(change.query_id, None)
+                if removed is None:
+                    raise ProtocolError(
+                        f"ModifyQuerySet removes queryId {change.query_id}, which is not in "
+                        "the query set."
+                    )
+                if removed.key is not None:
+                    self._subscribed -= 1
+                self._manager.unsubscribe(self, change.query_id, removed)
+                modifications.append(query_removed(change.query_id))
+        self._answered_query_set = message.new_version
+        self._transition(modifications)
+
+    def _subscribe(self, change: AddQuery, identity: object, admin: bool) -> Subscription:
+        limit = self._limits.max_subscriptions
+        if self._subscribed >= limit:
+            return self._manager.failed(
+                change.udf_path,
+                TOO_MANY_SUBSCRIPTIONS.format(path=clip(change.udf_path, 200), limit=limit),
+            )
+        sub = self._manager.subscribe(
+            self,
+            change.query_id,
+            change.udf_path,
+            change.args,
+            identity=identity,
+            journal=change.journal,
+            component_path=change.component_path,
+            allow_internal=admin,
+        )
+        if sub.key is not None:
+            self._subscribed += 1
+        return sub
+
+    def _reidentify(self, work: _Reidentify) -> Job:
         # Any result may depend on who asks: move every query to the new identity.
         modifications: list[Modification] = []
-        for query_id, old in list(self.queries.items()):
+        size = 0
+        cap = self._limits.max_transition_bytes
+        for query_id in list(self.queries):
+            old = self.queries.get(query_id)
+            if old is None:
+                continue
+            while self._blocked():
+                yield BLOCKED
             sub = self._manager.resubscribe(
-                self, query_id, old, identity=self.identity, allow_internal=self.admin
+                self, query_id, old, identity=work.identity, allow_internal=work.admin
             )
             self.queries[query_id] = sub
             if sub.body != old.body:
-                modifications.append(query_modification(query_id, sub.shared))
+                modification = query_modification(query_id, sub.shared)
+                modifications.append(modification)
+                size += len(modification[0]) + len(modification[1])
+                if size >= cap:
+                    self._transition(modifications)
+                    modifications, size = [], 0
+            yield None
+        self._answered_identity = work.version
         self._transition(modifications)
 
     # -- transitions ------------------------------------------------------------------------
 
     def _transition(self, modifications: list[Modification]) -> None:
-        end = StateVersion(
-            self.recv_query_set, self.recv_identity, max(self._manager.ts, self.sent.ts)
-        )
-        self._sink.send_parts(transition_parts(self.sent, end, modifications))
-        self.sent = end
-        if self._owed_ts is not None and end.ts >= self._owed_ts:
+        """Send ``modifications`` in Transitions of at most ``max_transition_bytes`` each: all
+        at the manager's ts, the last one moving to the answered query set and identity."""
+        ts = max(self._manager.ts, self.sent.ts)
+        groups = split_modifications(modifications, self._limits.max_transition_bytes)
+        for i, group in enumerate(groups):
+            if i == len(groups) - 1:
+                end = StateVersion(self._answered_query_set, self._answered_identity, ts)
+            else:
+                end = StateVersion(self.sent.query_set, self.sent.identity, ts)
+            self._sink.send_parts(transition_parts(self.sent, end, group))
+            self.sent = end
+        if self._owed_ts is not None and ts >= self._owed_ts:
             self._owed_ts = None
 
     def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None:
@@ -360,7 +506,9 @@ class SyncSession:
             return
         # This session's own mutations in the batch are reported first: their responses must
         # precede the Transition that shows their writes.
-        sent = bool(self._in_flight) and self._send_responses(ts) is not None
+        sent = self._calls.in_flight and self._calls.send_responses(ts) is not None
+        if self.stopped:
+            return
         queries = self.queries
         modifications = [
             query_modification(query_id, sub.shared)
@@ -370,207 +518,46 @@ class SyncSession:
         if modifications or sent:
             self._transition(modifications)
 
-    def _owe_transition(self, ts: int) -> None:
-        """After a MutationResponse: make sure a Transition at >= ts follows it."""
-        self._owed_ts = ts if self._owed_ts is None else max(self._owed_ts, ts)
-        self._manager.when_ts_reached(ts, self._pay_transition)
+    def after_responses(self, owed_ts: int) -> None:
+        """Mutation responses went out: a Transition at ``owed_ts`` or later follows them."""
+        if owed_ts <= self._manager.ts:
+            self._transition([])
+        else:  # the subscriptions have not caught up with the commit yet
+            self._owed_ts = owed_ts if self._owed_ts is None else max(self._owed_ts, owed_ts)
+            self._manager.when_ts_reached(owed_ts, self._pay_transition)
 
     def _pay_transition(self) -> None:
         if self.stopped or self._owed_ts is None or self._manager.ts < self._owed_ts:
             return
         self._transition([])
 
-    # -- mutations: a pipeline per session ---------------------------------------------------
-    #
-    # Mutations run one at a time in arrival order (PROTOCOL §1.5), each as soon as the one
-    # before it is applied to memory (Deployment.apply_mutation), not once it is durable: the
-    # next runs while the committer makes the previous one durable. Responses leave in arrival
-    # order, each once what it wrote or read is durable, and always before the Transition that
-    # carries its writes: the npm client drops an optimistic update only when a Transition at
-    # or after its ts follows the response, and holds both documents until then.
 
-    def _enqueue_mutation(self, message: Mutation) -> None:
-        self._waiting.append(message)
-        self._run_waiting()
-        if not self._input_paused and self._backlog() >= self._max_queued:
-            self._input_paused = True
-            self._sink.pause_input()
+def split_modifications(
+    modifications: list[Modification], cap: int
+) -> list[list[Modification]]:
+    """``modifications`` in groups of at most ``cap`` bytes each, in order (at least one
+    group). A single result over ``cap`` is replaced by a QueryFailed saying so.
 
-    def _backlog(self) -> int:
-        return len(self._waiting) + len(self._in_flight)
-
-    def _run_waiting(self) -> None:
-        """Run the mutations received so far, at once, but at most ``MUTATIONS_PER_TURN`` per
-        loop turn: a client flooding mutations must not hold the event loop (and every other
-        socket); the rest run in the following turns."""
-        waiting = self._waiting
-        while waiting and not self.stopped and self._turn_runs < MUTATIONS_PER_TURN:
-            if not self._next_turn_scheduled:
-                self._next_turn_scheduled = True
-                asyncio.get_running_loop().call_soon(self._next_turn)
-            self._turn_runs += 1
-            self._run(waiting.popleft())
-
-    def _next_turn(self) -> None:
-        self._next_turn_scheduled = False
-        self._turn_runs = 0
-        self._run_waiting()
-
-    def _run(self, message: Mutation) -> None:
-        path = message.udf_path
-        try:
-            path, args = _call_target(path, message.args, message.component_path)
-            if isinstance(args, str):
-                applied = AppliedMutation(_failed(args))
-            else:
-                applied = self._deployment.apply_mutation(
-                    path,
-                    args,
-                    identity=self.identity,
-                    allow_internal=self.admin,
-                    idempotency_key=(self.session_id or "", message.request_id),
-                )
-                log_function_lines("mutation", path, applied.result.log_lines)
-        except Exception:
-            # Whatever happens, this mutation gets its answer and the next ones run.
-            _log.exception("mutation %s crashed the engine", clip(path))
-            applied = AppliedMutation(FunctionResult(failure=internal_error()))
-        self._in_flight.append(_InFlight(message.request_id, path, applied))
-        if applied.durable is None or applied.durable.done():
-            self._responses_ready()
-        else:
-            applied.durable.add_done_callback(self._responses_ready)
-
-    def _responses_ready(self, _: object = None) -> None:
-        """A mutation may be reported: send what can go, then a Transition after it."""
-        if self.stopped:
-            return
-        owed = self._send_responses(self._manager.ts)
-        if owed is None:
-            return
-        if owed <= self._manager.ts:
-            self._transition([])
-        else:  # the subscriptions have not caught up with the commit yet
-            self._owe_transition(owed)
-
-    def _send_responses(self, durable_ts: int) -> int | None:
-        """Send the responses at the head of the pipeline that may be reported (everything up
-        to ``durable_ts`` is durable). Returns None if none was sent, else the ts a Transition
-        must reach after them (0 if only failures were sent: the Rust/Python client completes
-        a failed mutation only on the next Transition, so one must follow those too)."""
-        in_flight = self._in_flight
-        owed: int | None = None
-        while in_flight:
-            head = in_flight[0]
-            applied = head.applied
-            durable = applied.durable
-            if durable is not None and not durable.done() and applied.wait_ts > durable_ts:
-                break
-            in_flight.popleft()
-            result = applied.settle()
-            frame, ok = _response_frame("Mutation", head.request_id, result, head.path)
-            self._sink.send(frame)
-            ts = result.ts if ok and result.ts is not None else 0
-            owed = ts if owed is None else max(owed, ts)
-        if self._input_paused and self._backlog() <= self._max_queued // 2:
-            self._input_paused = False
-            self._sink.resume_input()
-        return owed
-
-    # -- actions ----------------------------------------------------------------------------
-
-    async def _run_action(self, message: Action) -> None:
-        path = message.udf_path
-        try:
-            path, args = _call_target(path, message.args, message.component_path)
-            if isinstance(args, str):
-                result = _failed(args)
-            else:
-                result = await self._deployment.run_action(
-                    path,
-                    args,
-                    identity=self.identity,
-                    allow_internal=self.admin,
-                )
-                log_function_lines("action", path, result.log_lines)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("action %s crashed the engine", clip(path))
-            result = FunctionResult(failure=internal_error())
-        if self.stopped:
-            return
-        self._sink.send(_response_frame("Action", message.request_id, result, path)[0])
+    >>> [len(g) for g in split_modifications([(b"p", b"x" * 6)] * 3, 15)]
+    [2, 1]
+    """
+    groups: list[list[Modification]] = [[]]
+    size = 0
+    for modification in modifications:
+        prefix, shared = modification
+        n = len(prefix) + len(shared)
+        if n > cap:
+            modification = (prefix, _too_large(n, cap))
+            n = len(prefix) + len(modification[1])
+        if size + n > cap and groups[-1]:
+            groups.append([])
+            size = 0
+        groups[-1].append(modification)
+        size += n
+    return groups
 
 
-@dataclass(slots=True)
-class _InFlight:
-    """A mutation that has run and whose response has not been sent."""
-
-    request_id: int
-    path: str
-    applied: AppliedMutation
-
-
-def _call_target(
-    udf_path: str, raw_args: Any, component_path: str | None
-) -> tuple[str, dict[str, Value] | str]:
-    """``(normalised path, decoded args)``, or ``(path, what is wrong)``."""
-    try:
-        path = normalize_path(udf_path)
-    except ValueError as exc:
-        return udf_path, str(exc)
-    if component_path:
-        return (
-            path,
-            f"Component paths are not supported (got componentPath {clip(component_path)!r}).",
-        )
-    try:
-        return path, decode_args(raw_args)
-    except ValueError as exc:
-        return path, f"Invalid arguments for {path}: {exc}"
-
-
-def _response_frame(
-    kind: str, request_id: int, result: FunctionResult, path: str
-) -> tuple[str, bool]:
-    """The Mutation/ActionResponse frame for a result, and whether it reports success (a value
-    that cannot be Convex-encoded turns into a failure)."""
-    if result.failure is None:
-        try:
-            encoded = encode_value(result.value)
-        except ValueError as exc:
-            result = _invalid_value_result(path, exc, result)
-        else:
-            frame = function_response(
-                kind, request_id, result=encoded, ts=result.ts,
-                log_lines=result.log_lines, success=True,
-            )  # fmt: skip
-            return frame, True
-    frame = function_response(
-        kind, request_id, ts=None, success=False, log_lines=result.log_lines,
-        **_failure_fields(result),
-    )  # fmt: skip
-    return frame, False
-
-
-def _failed(message: str) -> FunctionResult:
-    return FunctionResult(failure=FunctionFailure(message))
-
-
-def _invalid_value_result(path: str, exc: Exception, result: FunctionResult) -> FunctionResult:
-    _log.error("%s returned a value that is not a Convex value: %s", path, exc)
-    failure = FunctionFailure.server_error(f"{path} returned an invalid value: {exc}")
-    return FunctionResult(failure=failure, log_lines=result.log_lines)
-
-
-def _failure_fields(result: FunctionResult) -> dict[str, Any]:
-    failure = result.failure
-    assert failure is not None
-    if not failure.is_convex_error:
-        return {"result": failure.message}
-    try:
-        data = encode_value(failure.data)
-    except ValueError:
-        data = None
-    return {"result": failure.message, "error_data": data, "has_error_data": True}
+def _too_large(size: int, cap: int) -> bytes:
+    limit = f"{cap / MIB:g} MiB" if cap >= MIB else f"{cap} bytes"
+    message = RESULT_TOO_LARGE.format(size=size, limit=limit)
+    return shared_body(query_result_body(None, [], None, error_message=message))

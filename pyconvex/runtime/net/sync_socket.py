@@ -23,9 +23,11 @@ the sync endpoint; any other WebSocket path is answered 404.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -35,10 +37,12 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from pyconvex.protocol import PING
+from pyconvex.runtime.net.query_turns import QueryTurns
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_session import (
     CLOSE_TRY_AGAIN_LATER,
     OVERLOADED_REASON,
+    SessionLimits,
     SyncDeployment,
     SyncSession,
 )
@@ -48,6 +52,8 @@ _log = logging.getLogger("pyconvex.sync")
 _ws_log = logging.getLogger("pyconvex.sync.websocket")
 
 SYNC_PATH = re.compile(r"^/api/(?:[^/]+/)?sync$")
+#: A socket with this many unsent bytes counts towards the server-wide cap.
+HEAVY_BACKLOG = 1024 * 1024
 _SLASHES = re.compile(r"//+")
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_INVALID_DATA = 1007
@@ -70,6 +76,13 @@ class SyncConfig:
     and waiting to be durable) before its input is paused (TCP backpressure on a client that
     sends faster than they commit); reading resumes at half of it.
     ``max_message_bytes``: the largest client message (Convex's limit on function arguments).
+    ``max_subscriptions``: queries one socket may hold; more fail saying so.
+    ``max_transition_bytes``: the most one Transition carries (more goes out in several), and
+    the unsent bytes past which a socket's query work waits for it to drain.
+    ``query_turn_seconds``: query work (added queries, re-identified ones) per loop turn,
+    across all sockets, before the loop serves everything else again.
+    ``max_total_outbound_bytes``: unsent bytes of all sockets together; past it, the socket
+    with the most is closed as overloaded (so slow readers cannot take the server's memory).
     """
 
     ping_interval: float = 15.0
@@ -77,6 +90,17 @@ class SyncConfig:
     close_timeout: float = 5.0
     max_queued_mutations: int = 1024
     max_message_bytes: int = 16 * 1024 * 1024
+    max_subscriptions: int = 2048
+    max_transition_bytes: int = 16 * 1024 * 1024
+    query_turn_seconds: float = 0.005
+    max_total_outbound_bytes: int = 256 * 1024 * 1024
+
+    def session_limits(self) -> SessionLimits:
+        return SessionLimits(
+            max_queued_mutations=self.max_queued_mutations,
+            max_subscriptions=self.max_subscriptions,
+            max_transition_bytes=self.max_transition_bytes,
+        )
 
 
 def text_frame_header(length: int) -> bytes:
@@ -117,8 +141,12 @@ class SyncEndpoint:
         self.manager = manager
         self.config = config or SyncConfig()
         self.server_header = server_header
+        #: Query work of every socket, a slice per loop turn (query_turns.py).
+        self.turns = QueryTurns(self.config.query_turn_seconds)
         self._dirty: list[SyncSocket] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Sockets with at least HEAVY_BACKLOG unsent bytes at their last write.
+        self._heavy: set[SyncSocket] = set()
 
     def socket(self, connections: set[Any] | None = None) -> SyncSocket:
         """A protocol for one connection; ``connections`` (uvicorn's) holds it while open."""
@@ -140,6 +168,30 @@ class SyncEndpoint:
         for sock in dirty:
             sock.flush(now)
 
+    def note_backlog(self, sock: SyncSocket, unsent: int) -> None:
+        """``sock`` holds ``unsent`` bytes after a write: keep all sockets' unsent bytes under
+        ``max_total_outbound_bytes`` by closing the ones holding the most (each socket alone
+        is capped by ``max_outbound_bytes``; this caps many slow readers together)."""
+        heavy = self._heavy
+        if unsent < HEAVY_BACKLOG:
+            heavy.discard(sock)
+            return
+        heavy.add(sock)
+        sizes = {s: s.backlog for s in heavy}
+        total = sum(sizes.values())
+        limit = self.config.max_total_outbound_bytes
+        while total > limit and sizes:
+            worst = max(sizes, key=sizes.__getitem__)
+            total -= sizes.pop(worst)
+            heavy.discard(worst)
+            worst.overloaded(
+                f"{total + worst.backlog} bytes wait for slow clients in all, over the "
+                f"{limit} this server keeps"
+            )
+
+    def forget(self, sock: SyncSocket) -> None:
+        self._heavy.discard(sock)
+
 
 class SyncSocket(asyncio.Protocol):
     """One sync WebSocket: the session's frame sink, and the transport's protocol."""
@@ -155,6 +207,8 @@ class SyncSocket(asyncio.Protocol):
         self._fragments: list[bytes | bytearray | memoryview] = []
         self._fragment_op = Opcode.TEXT
         self._out: list[bytes] = []  # bytes to write at the next loop turn
+        self._out_bytes = 0
+        self._drained: list[tuple[Callable[[], None], int]] = []  # when_drained callbacks
         self._eof = False  # ...and then close the connection
         self._dirty = False
         self._lost = False
@@ -173,6 +227,10 @@ class SyncSocket(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         if self._connections is not None:
             self._connections.add(self)
+        # pause_writing/resume_writing tell when a big backlog has drained (when_drained).
+        high = self._config.max_transition_bytes
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            self.transport.set_write_buffer_limits(high=high, low=high // 2)
 
     def data_received(self, data: bytes) -> None:
         ws = self._ws
@@ -200,6 +258,10 @@ class SyncSocket(asyncio.Protocol):
         self.closed = True
         if self._connections is not None:
             self._connections.discard(self)
+        self._endpoint.forget(self)
+        self._drained.clear()
+        self._out.clear()
+        self._out_bytes = 0
         for timer in (self._ping_timer, self._abort_timer):
             if timer is not None:
                 timer.cancel()
@@ -210,7 +272,7 @@ class SyncSocket(asyncio.Protocol):
         pass
 
     def resume_writing(self) -> None:
-        pass
+        self._check_drained()
 
     # uvicorn calls this on every connection at graceful shutdown.
     def shutdown(self) -> None:
@@ -232,6 +294,41 @@ class SyncSocket(asyncio.Protocol):
         if self.transport is not None and not self._lost and not self.transport.is_closing():
             self.transport.resume_reading()
 
+    @property
+    def backlog(self) -> int:
+        """Bytes queued for the next write plus those the transport has not sent yet."""
+        transport = self.transport
+        if transport is None or self._lost:
+            return self._out_bytes
+        return self._out_bytes + transport.get_write_buffer_size()
+
+    def when_drained(self, callback: Callable[[], None], below: int) -> None:
+        """Call ``callback`` (soon, on the loop) once :attr:`backlog` is ``below`` or less."""
+        self._drained.append((callback, below))
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if not self._drained or self._lost:
+            return
+        backlog = self.backlog
+        ready = [cb for cb, below in self._drained if backlog <= below]
+        if ready:
+            self._drained = [(cb, below) for cb, below in self._drained if backlog > below]
+            for callback in ready:
+                self._loop.call_soon(callback)
+
+    def overloaded(self, why: str) -> None:
+        """Close a socket whose client does not read fast enough (``why``: in the log)."""
+        if self.closed:
+            return
+        _log.warning("closing a sync socket that is not reading: %s", why)
+        self.close(
+            CLOSE_TRY_AGAIN_LATER,
+            f"{OVERLOADED_REASON}: this client is not reading its messages fast enough",
+            flush=False,
+        )
+        self.flush()
+
     def send(self, text: str) -> None:
         """Queue one text frame; it is written at the next turn of the event loop."""
         if self.closed:
@@ -240,6 +337,7 @@ class SyncSocket(asyncio.Protocol):
         out = self._out
         out.append(text_frame_header(len(payload)))
         out.append(payload)
+        self._out_bytes += len(payload)
         self.sent_frames += 1
         if not self._dirty:
             self._dirty = True
@@ -252,8 +350,10 @@ class SyncSocket(asyncio.Protocol):
         if self.closed:
             return
         out = self._out
-        out.append(text_frame_header(sum(map(len, parts))))
+        size = sum(map(len, parts))
+        out.append(text_frame_header(size))
         out += parts
+        self._out_bytes += size
         self.sent_frames += 1
         if not self._dirty:
             self._dirty = True
@@ -282,6 +382,7 @@ class SyncSocket(asyncio.Protocol):
         self._dirty = False
         out = self._out
         transport = self.transport
+        self._out_bytes = 0
         if transport is None or self._lost or transport.is_closing():
             out.clear()
             return
@@ -294,17 +395,12 @@ class SyncSocket(asyncio.Protocol):
             self.closed = True
             transport.close()
             return
-        if transport.get_write_buffer_size() > self._config.max_outbound_bytes:
-            _log.warning(
-                "closing a sync socket that is not reading: %d bytes waiting",
-                transport.get_write_buffer_size(),
-            )
-            self.close(
-                CLOSE_TRY_AGAIN_LATER,
-                f"{OVERLOADED_REASON}: this client is not reading its messages fast enough",
-                flush=False,
-            )
-            self.flush()
+        unsent = transport.get_write_buffer_size()
+        if unsent > self._config.max_outbound_bytes:
+            self.overloaded(f"{unsent} bytes waiting")
+            return
+        self._endpoint.note_backlog(self, unsent)
+        self._check_drained()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -341,7 +437,11 @@ class SyncSocket(asyncio.Protocol):
         self.closed = False
         endpoint = self._endpoint
         self._session = SyncSession(
-            endpoint.deployment, endpoint.manager, self, self._config.max_queued_mutations
+            endpoint.deployment,
+            endpoint.manager,
+            self,
+            self._config.session_limits(),
+            endpoint.turns,
         )
         self._last_sent = self._loop.time()
         self._ping_timer = self._loop.call_later(self._config.ping_interval, self._ping_check)

@@ -19,6 +19,15 @@ from pyconvex.values.ids import _base32 as base32
 from pyconvex.values.validators import Validator
 
 _B32 = {c: i for i, c in enumerate("0123456789abcdefghjkmnpqrstvwxyz")}
+#: What Convex's read-limit errors advise (its backend's words).
+OVER_LIMIT_HELP = (
+    "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+    "queries with a selective index range expressions."
+)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +161,16 @@ class Transaction:
         lim = self.limits
         if self.documents_read > lim.documents_read:
             raise LimitError(
-                f"{self.where} read more than {lim.documents_read} documents, Convex's limit per "
-                "transaction. Read less: use an index range (with_index) instead of filter, "
-                "take(n) or paginate() instead of collect()."
+                f"Too many documents read in a single function execution (limit: "
+                f"{lim.documents_read}). {OVER_LIMIT_HELP}\n{self.where} read more than "
+                f"{lim.documents_read} documents: read less with an index range (with_index) "
+                "instead of filter, take(n), or paginate() instead of collect()."
             )
         if self.bytes_read > lim.bytes_read:
             raise LimitError(
-                f"{self.where} read more than {lim.bytes_read // (1024 * 1024)} MiB, Convex's "
-                "limit per transaction. Read fewer or smaller documents (paginate, take, index)."
+                f"Too many bytes read in a single function execution (limit: {lim.bytes_read} "
+                f"bytes). {OVER_LIMIT_HELP}\n{self.where} read more than "
+                f"{_mib(lim.bytes_read)}: read fewer or smaller documents (paginate, take, index)."
             )
 
     def get(self, doc_id: str) -> Document | None:
@@ -231,13 +242,16 @@ class Transaction:
         lim = self.limits
         if self.documents_written > lim.documents_written:
             raise LimitError(
-                f"{self.where} wrote more than {lim.documents_written} documents, Convex's limit "
-                "per transaction. Split the work: schedule follow-up mutations for the rest."
+                f"Too many writes in a single function execution (limit: "
+                f"{lim.documents_written})\n{self.where} wrote more than "
+                f"{lim.documents_written} documents: split the work, schedule follow-up "
+                "mutations for the rest."
             )
         if self.bytes_written > lim.bytes_written:
             raise LimitError(
-                f"{self.where} wrote more than {lim.bytes_written // (1024 * 1024)} MiB, Convex's "
-                "limit per transaction. Split the work into several mutations."
+                f"Too many bytes written in a single function execution (limit: "
+                f"{_mib(lim.bytes_written)})\n{self.where} wrote more than "
+                f"{_mib(lim.bytes_written)}: split the work into several mutations."
             )
         self.store.write(table, doc_id, doc, size, undo)
 

@@ -75,6 +75,10 @@ async def test_documents_read_limit(deployment: Any) -> None:
     msg = failure_message(dep.run_query("funcs:collect", {}))
     assert "query funcs:collect read more than 5 documents" in msg
     assert "with_index" in msg and "paginate()" in msg
+    # Convex's own text first (apps match on it).
+    assert "Too many documents read in a single function execution (limit: 5). Consider using " \
+        "smaller limits in your queries, paginating your queries, or using indexed queries " \
+        "with a selective index range expressions." in msg
     assert ok(dep.run_query("funcs:take", {"n": 5.0})) == 5
     assert "read more than 5 documents" in failure_message(dep.run_query("funcs:take", {"n": 6.0}))
     assert ok(dep.run_query("funcs:page", {"n": 5.0})) == 5
@@ -92,6 +96,7 @@ async def test_bytes_read_limit(deployment: Any) -> None:
     assert ok(dep.run_query("funcs:take", {"n": 2.0})) == 2
     msg = failure_message(dep.run_query("funcs:collect", {}))
     assert "read more than 2 MiB" in msg and "paginate" in msg
+    assert "Too many bytes read in a single function execution (limit: 2097152 bytes)" in msg
 
 
 async def test_documents_written_limit_aborts_the_whole_mutation(deployment: Any) -> None:
@@ -100,6 +105,7 @@ async def test_documents_written_limit_aborts_the_whole_mutation(deployment: Any
     msg = failure_message(await dep.run_mutation("funcs:insert_many", {"n": 4.0}))
     assert "mutation funcs:insert_many wrote more than 3 documents" in msg
     assert "schedule follow-up mutations" in msg
+    assert "Too many writes in a single function execution (limit: 3)" in msg
     assert ok(dep.run_query("funcs:collect", {})) == 3  # none of the 4 was written
 
 
@@ -118,7 +124,8 @@ async def test_bytes_written_limit(deployment: Any) -> None:
     msg = failure_message(
         await dep.run_mutation("funcs:insert_many", {"n": 2.0, "size": 600_000.0})
     )
-    assert "wrote more than 1 MiB" in msg and "Split the work" in msg
+    assert "wrote more than 1 MiB" in msg and "split the work" in msg
+    assert "Too many bytes written in a single function execution (limit: 1 MiB)" in msg
     assert ok(dep.run_query("funcs:collect", {})) == 1
 
 
