@@ -37,6 +37,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from pyconvex.protocol import PING
+from pyconvex.runtime.net.event_loop import release_free_memory
 from pyconvex.runtime.net.query_turns import QueryTurns
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_session import (
@@ -147,6 +148,9 @@ class SyncEndpoint:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Sockets with at least HEAVY_BACKLOG unsent bytes at their last write.
         self._heavy: set[SyncSocket] = set()
+        self._trim_scheduled = False
+        #: Times freed memory was handed back to the OS (release_free_memory).
+        self.memory_releases = 0
 
     def socket(self, connections: set[Any] | None = None) -> SyncSocket:
         """A protocol for one connection; ``connections`` (uvicorn's) holds it while open."""
@@ -189,8 +193,18 @@ class SyncEndpoint:
                 f"{limit} this server keeps"
             )
 
-    def forget(self, sock: SyncSocket) -> None:
+    def forget(self, sock: SyncSocket, held: int) -> None:
+        """``sock`` is gone; it held up to ``held`` unsent bytes. After sockets that held much
+        are gone, freed memory goes back to the OS (at most once a second)."""
         self._heavy.discard(sock)
+        if held >= HEAVY_BACKLOG and not self._trim_scheduled:
+            self._trim_scheduled = True
+            asyncio.get_running_loop().call_later(1.0, self._trim)
+
+    def _trim(self) -> None:
+        self._trim_scheduled = False
+        if release_free_memory():
+            self.memory_releases += 1
 
 
 class SyncSocket(asyncio.Protocol):
@@ -208,6 +222,7 @@ class SyncSocket(asyncio.Protocol):
         self._fragment_op = Opcode.TEXT
         self._out: list[bytes] = []  # bytes to write at the next loop turn
         self._out_bytes = 0
+        self._most_unsent = 0  # the largest transport backlog seen
         self._drained: list[tuple[Callable[[], None], int]] = []  # when_drained callbacks
         self._eof = False  # ...and then close the connection
         self._dirty = False
@@ -258,7 +273,7 @@ class SyncSocket(asyncio.Protocol):
         self.closed = True
         if self._connections is not None:
             self._connections.discard(self)
-        self._endpoint.forget(self)
+        self._endpoint.forget(self, self._most_unsent)
         self._drained.clear()
         self._out.clear()
         self._out_bytes = 0
@@ -396,6 +411,8 @@ class SyncSocket(asyncio.Protocol):
             transport.close()
             return
         unsent = transport.get_write_buffer_size()
+        if unsent > self._most_unsent:
+            self._most_unsent = unsent
         if unsent > self._config.max_outbound_bytes:
             self.overloaded(f"{unsent} bytes waiting")
             return
