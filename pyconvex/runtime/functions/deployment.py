@@ -87,8 +87,8 @@ class Deployment:
         self.functions = loaded.functions
         self.schema = SchemaState(loaded.schema)
         self.store = store
-        self.persistence = persistence
         self.committer = committer
+        committer.persistence = persistence
         self.limits = limits
         self.session_results: dict[tuple[str, int], tuple[int, str]] = {}
         #: The newest commit handed to the committer: ``(ts, future resolved when durable)``.
@@ -171,13 +171,22 @@ class Deployment:
                 await committer.close()
                 raise
             writer.view_columns = persistence.view_columns
-            dep.persistence = committer.persistence = writer
+            dep.persistence = writer
         committer.start()
         dep.jobs.start(ready=bool(loaded.functions))
         dep.crons.start(ready=bool(loaded.functions))
         await dep.storage.start(LocalBlobStore(None if data_dir is None else data_dir / "storage"))
         dep.set_urls(DEFAULT_ORIGIN, DEFAULT_SITE_ORIGIN)
         return dep
+
+    @property
+    def persistence(self) -> Persistence | ProcessPersistence:
+        """The DuckDB file's writer (the committer's: it replaces a writer process that died)."""
+        return self.committer.persistence
+
+    @persistence.setter
+    def persistence(self, persistence: Persistence | ProcessPersistence) -> None:
+        self.committer.persistence = persistence
 
     def _view_tables(self) -> list[tuple[str, int, dict[str, str]]]:
         cols = self.schema.view_columns()

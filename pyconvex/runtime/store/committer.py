@@ -6,11 +6,20 @@ commit timestamp. While one DuckDB transaction is in flight, the next commits qu
 go together in the following one — so the fixed ~1-2 ms DuckDB commit cost is paid once per
 batch, not per mutation. When a batch is durable, the store's durable timestamp moves (queries
 may now see it), listeners hear of the commits, and the waiting mutations resolve.
+
+If the writer process dies (the OOM killer, a crash in DuckDB), a new one is started; it
+reads from the file which of the batches in flight were committed (``committed_ts``): those
+are durable, the others are written again, and no mutation is lost or reported twice. A writer
+that dies ``MAX_RESPAWNS`` times within ``RESPAWN_WINDOW_S`` is not restarted again: writes are
+refused (logged once, then counted), and the server should be restarted.
+
+Failures reach clients without server paths or DuckDB's own words (the log has those).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -23,10 +32,22 @@ from pyconvex.errors import StorageError
 from pyconvex.runtime.store.duckdb_log import Batch, DocumentWrite, Persistence
 from pyconvex.runtime.store.memory import Store, UndoRecord
 from pyconvex.runtime.store.read_set import Commit, CommitListener, WriteSet
-from pyconvex.runtime.store.writer_process import ProcessPersistence
+from pyconvex.runtime.store.writer_process import ProcessPersistence, WriterExited
 
 log = logging.getLogger("pyconvex.committer")
 T = TypeVar("T")
+
+MAX_RESPAWNS = 3
+RESPAWN_WINDOW_S = 60.0
+#: What a client is told when a batch it was in could not be written.
+WRITE_FAILED = (
+    "The database write failed, so this mutation was not committed (the server log says why)."
+)
+WRITER_GONE = (
+    "pyconvex cannot write to its database: its writer process stopped {n} times within "
+    "{window:g} s, so it is not started again. This mutation was not committed. Restart the "
+    "server (the server log says why the writer stopped)."
+)
 
 
 @dataclass(slots=True)
@@ -70,6 +91,13 @@ class Committer:
         self.max_in_flight = 2
         self.pipeline_min_batch = 64
         self._failed_epoch = False  # a batch failed; waiting for the writer to reset
+        self._recovering = False  # the writer died: a new one is starting
+        self._deaths: list[float] = []  # when writers died (monotonic)
+        self._gone: StorageError | None = None  # no writer any more: writes refused
+        self._refused = 0
+        self._refused_logged_at = 0.0
+        #: Writer processes started after one died.
+        self.respawns = 0
         self._calls = 0  # call()s running on the DuckDB thread
         self._closed = False
         self._idle = asyncio.Event()
@@ -104,6 +132,9 @@ class Committer:
         """
         if self._closed:
             raise StorageError("The deployment is shutting down; the mutation was not committed.")
+        if self._gone is not None:
+            self._refuse()
+            raise self._gone
         fut: asyncio.Future[int] = self._loop.create_future()
         pending.future = fut
         self._queue.append(pending)
@@ -125,7 +156,7 @@ class Committer:
         wait for the event loop to finish its current turn (several ms under load) while the
         writer sits idle. Small second batches are not worth a DuckDB commit of their own.
         """
-        if not self._queue or self._calls or self._failed_epoch:
+        if not self._queue or self._calls or self._failed_epoch or self._recovering:
             return False
         in_flight = len(self._in_flight)
         if in_flight == 0:
@@ -171,24 +202,19 @@ class Committer:
             self._in_flight.remove(flight)
             self._after_batch()
             return
+        error = done.exception()
+        if isinstance(error, WriterExited):
+            # Every batch in flight fails the same way: one recovery deals with all of them.
+            if not self._recovering:
+                self._recovering = True
+                self._loop.create_task(self._recover(error), name="pyconvex-writer-respawn")
+            return
         assert self._in_flight[0] is flight, "the writer answers batches in order"
         self._in_flight.popleft()
         commits = flight.commits
-        error = done.exception()
         if error is not None:  # not durable: take it, and everything after it, out of memory
             log.error("commit of %d mutations failed: %s", len(commits), error)
-            failed = list(commits)
-            for later in self._in_flight:
-                later.abandoned = True
-                failed += later.commits
-            failed += self._queue
-            self._queue = []
-            for c in reversed(failed):
-                self.store.undo(c.undo)
-            err = error if isinstance(error, StorageError) else StorageError(str(error))
-            for c in failed:
-                if c.future is not None and not c.future.done():
-                    c.future.set_exception(err)
+            self._fail_all(commits, StorageError(WRITE_FAILED))
             if isinstance(self.persistence, ProcessPersistence):
                 # The writer refuses the batches behind the failed one until told to go on.
                 self._failed_epoch = True
@@ -196,10 +222,15 @@ class Committer:
                 reset.add_done_callback(self._reset_done)
             self._after_batch()
             return
+        self._durable(flight, done.result())
+        self._after_batch()
+
+    def _durable(self, flight: _InFlight, inside: object) -> None:
+        """``flight`` is committed: its mutations resolve and listeners hear of them."""
+        commits = flight.commits
         self.batches += 1
         self.committed += len(commits)
         self.write_ns += time.perf_counter_ns() - flight.started
-        inside = done.result()
         if isinstance(inside, int):
             self.writer_ns += inside
         latest = commits[-1].ts
@@ -213,7 +244,85 @@ class Committer:
                 listener(latest, announced)
             except Exception:
                 log.exception("commit listener failed")
+
+    def _fail_all(self, commits: list[PendingCommit], error: StorageError) -> None:
+        """``commits`` were not written: undo them, every batch behind them and the queue."""
+        failed = list(commits)
+        for later in self._in_flight:
+            later.abandoned = True
+            failed += later.commits
+        failed += self._queue
+        self._queue = []
+        for c in reversed(failed):
+            self.store.undo(c.undo)
+        for c in failed:
+            if c.future is not None and not c.future.done():
+                c.future.set_exception(error)
+
+    async def _recover(self, error: WriterExited) -> None:
+        """The writer died: start another, keep what the file holds, write the rest again."""
+        old = self.persistence
+        assert isinstance(old, ProcessPersistence)
+        now = time.monotonic()
+        self._deaths = [t for t in self._deaths if now - t < RESPAWN_WINDOW_S] + [now]
+        log.error(
+            "the DuckDB writer process for %s stopped (exit code %s) with %d batches in flight",
+            old.path, error.code, len(self._in_flight),
+        )  # fmt: skip
+        new: ProcessPersistence | None = None
+        committed = 0
+        if len(self._deaths) <= MAX_RESPAWNS:
+            try:
+                new = await ProcessPersistence.spawn(old.path)
+                await new.open()
+                new.view_columns = old.view_columns
+                committed = int(await new.call("committed_ts"))
+            except Exception as e:
+                log.error("could not start a new DuckDB writer process: %s", e)
+                if new is not None:
+                    await new.close()
+                new = None
+        with contextlib.suppress(Exception):
+            await old.close()
+        flights = list(self._in_flight)
+        self._in_flight.clear()
+        if new is None:
+            self._gone = StorageError(
+                WRITER_GONE.format(n=len(self._deaths), window=RESPAWN_WINDOW_S)
+            )
+            log.error(
+                "no DuckDB writer process any more (it stopped %d times within %g s): writes "
+                "are refused until the server is restarted",
+                len(self._deaths), RESPAWN_WINDOW_S,
+            )  # fmt: skip
+            lost = [c for f in flights for c in f.commits]
+            self._fail_all(lost, self._gone)
+            self._refused += len(lost)
+        else:
+            self.persistence = new
+            self.respawns += 1
+            again: list[PendingCommit] = []
+            for flight in flights:
+                if not again and flight.commits[-1].ts <= committed:
+                    self._durable(flight, None)
+                else:
+                    again += flight.commits
+            self._queue = again + self._queue
+            log.warning(
+                "a new DuckDB writer process took over: %d batches were already durable, %d "
+                "mutations are written again",
+                sum(1 for f in flights if f.commits[-1].ts <= committed), len(again),
+            )  # fmt: skip
+        self._recovering = False
         self._after_batch()
+
+    def _refuse(self) -> None:
+        """Count a write refused for want of a writer; say so at most once a minute."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= RESPAWN_WINDOW_S:
+            self._refused_logged_at = now
+            log.error("%d writes refused so far: no DuckDB writer process", self._refused)
 
     def _reset_done(self, done: asyncio.Future[Any]) -> None:
         if done.exception() is not None:  # the writer is gone: later writes fail with that

@@ -157,6 +157,15 @@ class Persistence:
         return self.con.execute(query, params).fetchall()
 
     # -- start-up ------------------------------------------------------------------------
+    def committed_ts(self) -> int:
+        """The newest commit timestamp in the file: every batch with ``max_ts`` at or below it
+        is committed (a batch writes its ``max_ts`` in its own transaction), every later one
+        is not. A new writer process asks this after the last one died mid-batch."""
+        rows = self.con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchall()
+        meta_ts = int(rows[0][0]) if rows else 0
+        rows = self.con.execute("SELECT max(ts) FROM _documents").fetchall()
+        return max(meta_ts, int(rows[0][0]) if rows and rows[0][0] is not None else 0)
+
     def load(self, index_paths: dict[str, list[str]] | None = None) -> LoadedState:
         """Read the tables, the clock and the session results; documents come lazily, with the
         JSON of the fields at ``index_paths[table name]`` cut out for index building."""

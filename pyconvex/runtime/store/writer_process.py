@@ -13,9 +13,10 @@ mutations; the child serialises the documents, commits, and answers with one sho
     await writer.close()
 
 Requests are answered strictly in order, so a ``call`` sees every write sent before it. If the
-child dies, every pending and later request fails with :class:`StorageError` (the deployment
-then refuses writes with that message; reads keep working from memory). The child exits when
-its pipe closes, so a killed server does not leave it holding the database lock.
+child dies, every pending and later request fails with :class:`WriterExited`; the committer
+then starts a new writer and asks the file which batches were committed
+(``committed_ts``). The child exits when its pipe closes, so a killed server does not leave it
+holding the database lock.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ from pyconvex.errors import StorageError
 from pyconvex.runtime.store.duckdb_log import Batch, DocumentWrite
 
 _HEADER = struct.Struct("!I")
+
+
+class WriterExited(StorageError):
+    """The writer process is gone: the outcome of what it was writing is unknown until a new
+    one reads the file. The message names no server path (clients may see it)."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(
+            f"The database writer process stopped (exit code {code}) before this write was "
+            "confirmed."
+        )
+        self.code = code
 
 
 class ProcessPersistence:
@@ -168,13 +181,15 @@ class ProcessPersistence:
                 else:
                     fut.set_exception(StorageError(value))
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            code = await self._proc.wait()
-            self._fail(
-                StorageError(
-                    f"The DuckDB writer process for {self.path} exited (code {code}); writes "
-                    "are refused until the server restarts. Its error is in the server log."
-                )
-            )
+            self._fail(WriterExited(await self._proc.wait()))
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def exited(self) -> bool:
+        return self._failure is not None
 
     def _fail(self, error: StorageError) -> None:
         self._failure = error
