@@ -198,7 +198,9 @@ class ClientSocket(asyncio.Protocol):
                 )
             )
         else:
-            detail = f"the WebSocket upgrade failed: {exc}" if exc else "no upgrade"
+            # (websockets before 14 raise a bare error for an answer it cannot parse)
+            cause = f" ({exc})" if exc else ""
+            detail = f"its answer to GET /api/sync is not a WebSocket upgrade{cause}"
             self.opened.set_exception(HandshakeError(0, detail, False))
         self.close("handshake failed")
 

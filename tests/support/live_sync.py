@@ -155,7 +155,8 @@ class RawSync:
             while True:
                 await asyncio.wait_for(self.ws.recv(), timeout)
         await asyncio.wait_for(self.ws.wait_closed(), timeout)
-        return self.ws.close_code, self.ws.close_reason or ""
+        # The connection's own close_code arrived in websockets 13.1; its protocol has had it longer.
+        return self.ws.protocol.close_code, self.ws.protocol.close_reason or ""
 
     async def close(self) -> None:
         await self.ws.close()
