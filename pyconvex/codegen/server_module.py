@@ -38,6 +38,9 @@ SOURCES = (
     ("ActionCtx", "pyconvex.server.ctx"),
     ("Auth", "pyconvex.server.ctx"),
     ("FunctionDecorator", "pyconvex.server.ctx"),
+    ("Scheduler", "pyconvex.server.ctx"),
+    ("StorageReader", "pyconvex.server.ctx"),
+    ("StorageWriter", "pyconvex.server.ctx"),
     ("QueryInitializer", "pyconvex.server.db"),
     ("SystemReader", "pyconvex.server.db"),
 )
@@ -161,7 +164,7 @@ def server_plan(tables: list[TableTypes]) -> ModulePlan:
             (
                 _property("db", Name("DatabaseReader")),
                 _property("auth", Name("Auth")),
-                _property("storage", ANY),
+                _property("storage", Name("StorageReader")),
             ),
         ),
     )
@@ -173,8 +176,8 @@ def server_plan(tables: list[TableTypes]) -> ModulePlan:
             (
                 _property("db", Name("DatabaseWriter")),
                 _property("auth", Name("Auth")),
-                _property("storage", ANY),
-                _property("scheduler", ANY),
+                _property("storage", Name("StorageWriter")),
+                _property("scheduler", Name("Scheduler")),
             ),
         ),
     )

@@ -76,3 +76,18 @@ def test_pagination_result_annotation_is_the_pagination_result_validator() -> No
         "splitCursor",
         "pageStatus",
     }
+
+
+def test_storage_and_scheduler_protocols_match_the_runtime_classes() -> None:
+    from pyconvex.runtime.functions import file_storage, scheduler
+
+    for protocol, runtime in [
+        (ctx.StorageReader, file_storage.StorageReader),
+        (ctx.StorageWriter, file_storage.StorageWriter),
+        (ctx.StorageActionWriter, file_storage.ActionStorage),
+        (ctx.Scheduler, scheduler.TransactionScheduler),
+        (ctx.Scheduler, scheduler.ActionScheduler),
+    ]:
+        missing = {n for n in _members(protocol) if not hasattr(runtime, n)}
+        assert not missing, f"{runtime.__name__} lacks {missing} of {protocol.__name__}"
+    assert hasattr(ActionCtx, "run_blocking")

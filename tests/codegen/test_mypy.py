@@ -46,6 +46,19 @@ async def wrong_argument_type(ctx: ActionCtx, channel: Id[Literal["channels"]]) 
     n: str = await ctx.run_query(api.messages.count)  # error: NoArgs, int]
 
 
+@mutation
+async def wrong_scheduling(ctx: MutationCtx, channel: Id[Literal["channels"]]) -> None:
+    await ctx.scheduler.run_after(0, api.messages.send, {"body": 1})  # error: "run_after" of "Scheduler"
+    await ctx.scheduler.run_at(0, api.messages.count)  # error: "run_at" of "Scheduler"
+    await ctx.storage.store(b"x")  # error: "StorageWriter" has no attribute "store"
+
+
+@query
+async def queries_cannot_schedule(ctx: QueryCtx) -> None:
+    await ctx.storage.generate_upload_url()  # error: "StorageReader" has no attribute
+    await ctx.scheduler.run_after(0, "a:b")  # error: "QueryCtx" has no attribute "scheduler"
+
+
 @query
 async def wrong_index(ctx: QueryCtx) -> None:
     await ctx.db.query("messages").with_index("by_chanel").collect()  # error: "with_index"

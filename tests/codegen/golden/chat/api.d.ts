@@ -20,6 +20,7 @@ import type { GenericId as Id } from "convex/values";
  */
 export declare const api: {
   actions: {
+    archive: FunctionReference<"action", "public", { channel: Id<"channels"> }, string | null>;
     post_twice: FunctionReference<"action", "public", { channel: Id<"channels">; body: string }, number>;
   };
   channels: {

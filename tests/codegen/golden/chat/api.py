@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from .data_model import ChannelsDoc, MessagesDoc
 
 
+class ActionsArchiveArgs(TypedDict):
+    channel: Id[Literal["channels"]]
+
+
+ActionsArchiveReturns: TypeAlias = str | None
+ActionsArchiveRef: TypeAlias = FunctionReference[
+    Literal["action"], ActionsArchiveArgs, ActionsArchiveReturns
+]
+
+
 class ActionsPostTwiceArgs(TypedDict):
     channel: Id[Literal["channels"]]
     body: str
@@ -138,6 +148,7 @@ MessagesSendRef: TypeAlias = FunctionReference[
 class _ApiActions:
     """``api.actions``."""
 
+    archive: ActionsArchiveRef
     post_twice: ActionsPostTwiceRef
 
 
@@ -190,6 +201,7 @@ class _Internal:
 api: _Api = build_api(
     "public",
     {
+        "actions:archive": "action",
         "actions:post_twice": "action",
         "channels:create": "mutation",
         "channels:find": "query",

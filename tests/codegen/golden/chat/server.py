@@ -10,11 +10,18 @@ Import them relatively: ``from ._generated.server import MutationCtx, mutation``
 
 from __future__ import annotations
 
-from typing import Any, Literal, Never, Protocol, TypeAlias, overload
+from typing import Literal, Never, Protocol, TypeAlias, overload
 
 from pyconvex import Id
 from pyconvex.server import functions
-from pyconvex.server.ctx import ActionCtx, Auth, FunctionDecorator
+from pyconvex.server.ctx import (
+    ActionCtx,
+    Auth,
+    FunctionDecorator,
+    Scheduler,
+    StorageReader,
+    StorageWriter,
+)
 from pyconvex.server.db import QueryInitializer, SystemReader
 
 from .data_model import (
@@ -180,7 +187,7 @@ class QueryCtx(Protocol):
     @property
     def auth(self) -> Auth: ...
     @property
-    def storage(self) -> Any: ...
+    def storage(self) -> StorageReader: ...
 
 
 class MutationCtx(Protocol):
@@ -191,9 +198,9 @@ class MutationCtx(Protocol):
     @property
     def auth(self) -> Auth: ...
     @property
-    def storage(self) -> Any: ...
+    def storage(self) -> StorageWriter: ...
     @property
-    def scheduler(self) -> Any: ...
+    def scheduler(self) -> Scheduler: ...
 
 
 query: FunctionDecorator[QueryCtx] = functions.query

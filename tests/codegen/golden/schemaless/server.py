@@ -14,7 +14,14 @@ from typing import Any, Protocol
 
 from pyconvex import Id
 from pyconvex.server import functions
-from pyconvex.server.ctx import ActionCtx, Auth, FunctionDecorator
+from pyconvex.server.ctx import (
+    ActionCtx,
+    Auth,
+    FunctionDecorator,
+    Scheduler,
+    StorageReader,
+    StorageWriter,
+)
 from pyconvex.server.db import QueryInitializer, SystemReader
 
 __all__ = [
@@ -65,7 +72,7 @@ class QueryCtx(Protocol):
     @property
     def auth(self) -> Auth: ...
     @property
-    def storage(self) -> Any: ...
+    def storage(self) -> StorageReader: ...
 
 
 class MutationCtx(Protocol):
@@ -76,9 +83,9 @@ class MutationCtx(Protocol):
     @property
     def auth(self) -> Auth: ...
     @property
-    def storage(self) -> Any: ...
+    def storage(self) -> StorageWriter: ...
     @property
-    def scheduler(self) -> Any: ...
+    def scheduler(self) -> Scheduler: ...
 
 
 query: FunctionDecorator[QueryCtx] = functions.query
