@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from support.cli import assert_all_documented, flat, invoke, serve_project
 
@@ -78,7 +79,10 @@ def test_unknown_table_lists_the_tables(dev: DevServer, monkeypatch: pytest.Monk
     assert r.exit_code == EXIT_USAGE
     text = flat(r.stderr)
     assert "Cannot show table mesages" in text
-    assert "No table 'mesages' in this deployment. Tables: empty, messages." in text
+    assert (
+        "No table 'mesages' in this deployment. Tables: empty, messages (system tables: _scheduled_functions, _storage)."
+        in text
+    )
 
 
 def test_bad_options_are_usage_errors(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,3 +103,25 @@ def test_ids_are_never_wrapped(
     lines = r.stdout.splitlines()
     for doc_id in ids:
         assert any(doc_id in line for line in lines), f"{doc_id} is wrapped in:\n{r.stdout}"
+
+
+def test_shows_the_system_tables(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = invoke(dev.project, "run", "messages:remind_later", monkeypatch=monkeypatch)
+    job_id = json.loads(r.stdout)
+    r = invoke(dev.project, "run", "messages:upload_url", monkeypatch=monkeypatch)
+    posted = httpx.post(
+        json.loads(r.stdout), content=b"hello", headers={"Content-Type": "text/plain"}
+    )
+    storage_id = posted.json()["storageId"]
+
+    r = invoke(
+        dev.project, "data", "_scheduled_functions", "--format", "json", monkeypatch=monkeypatch
+    )
+    assert r.exit_code == 0, r.output
+    [job] = [j for j in json.loads(r.stdout) if j["_id"] == job_id]
+    assert job["name"] == "messages:noop" and job["state"] == {"kind": "pending"}
+    r = invoke(dev.project, "data", "_storage", "--format", "json", monkeypatch=monkeypatch)
+    [file] = [f for f in json.loads(r.stdout) if f["_id"] == storage_id]
+    assert file["size"] == 5 and file["contentType"] == "text/plain"
+    r = invoke(dev.project, "data", monkeypatch=monkeypatch)
+    assert "_storage" not in r.stdout  # the listing shows the project's own tables

@@ -102,3 +102,22 @@ def test_http_client(npm: Any, server: Any) -> None:
     assert all(len(p["ns"]) <= 3 for p in pages) and pages[0]["ns"] == [1, 2, 3]
     assert pages[-1]["isDone"] is True and not any(p["isDone"] for p in pages[:-1])
     assert {p["cursorType"] for p in pages} == {"string"}
+
+
+def test_upload_from_node_and_download(npm: Any, server: Any) -> None:
+    r = npm("upload.mjs", server)
+    uploaded = r.step("uploaded")
+    assert uploaded["status"] == 200 and isinstance(uploaded["storageId"], str)
+    assert r.step("reused")["status"] >= 400  # an upload URL is single-use
+    saved = r.step("saved")
+    assert saved["size"] == 300 * 1024 and saved["contentType"] == "image/png"
+    downloaded = r.step("downloaded")
+    assert downloaded["sha256"] == downloaded["expected"] == saved["sha256"]
+    part = r.step("range")
+    assert part["status"] == 206 and part["equal"] is True
+    assert part["contentRange"] == f"bytes 100-199/{300 * 1024}"
+    assert r.step("action_stored") == {
+        "step": "action_stored",
+        "text": "from an action",
+        "id": "string",
+    }

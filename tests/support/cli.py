@@ -37,7 +37,7 @@ schema = define_schema({
 """
 
 MESSAGES = """
-from pyconvex import ConvexError, env, internal_query, mutation, query, v
+from pyconvex import ConvexError, env, internal_mutation, internal_query, mutation, query, v
 
 
 @mutation(args={"body": v.string()})
@@ -61,6 +61,21 @@ async def latest(ctx):
 @internal_query
 async def secret(ctx) -> str:
     return "internal ok"
+
+
+@mutation
+async def remind_later(ctx) -> str:
+    return await ctx.scheduler.run_after(3600, "messages:noop", {})
+
+
+@internal_mutation
+async def noop(ctx) -> None:
+    pass
+
+
+@mutation
+async def upload_url(ctx) -> str:
+    return await ctx.storage.generate_upload_url()
 
 
 @query

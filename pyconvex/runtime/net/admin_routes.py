@@ -32,7 +32,7 @@ from pyconvex.runtime.functions.env_vars import read_variables as _read_variable
 from pyconvex.runtime.functions.function_path import is_system_path
 from pyconvex.runtime.functions.log_history import LogHistory
 from pyconvex.runtime.functions.results import FunctionResult
-from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store
+from pyconvex.runtime.store.memory import BY_CREATION_TIME, SYSTEM_TABLES, Store
 from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.values import encode_value
 
@@ -138,11 +138,13 @@ class AdminApi:
     async def documents(self, request: Request) -> Response:
         name = request.path_params["table"]
         names = self._table_names()
-        if name not in names:
+        if name not in names and name not in SYSTEM_TABLES:
+            system = ", ".join(sorted(SYSTEM_TABLES))
             raise _BadRequest(
                 404,
                 "TableNotFound",
-                f"No table {name!r} in this deployment. Tables: {', '.join(names) or 'none'}.",
+                f"No table {name!r} in this deployment. Tables: {', '.join(names) or 'none'} "
+                f"(system tables: {system}).",
             )
         params = request.query_params
         limit = _int_param(params.get("limit"), "limit", 100, 1, MAX_DOCUMENTS)

@@ -176,7 +176,7 @@ async def test_tables_and_documents(dep: Deployment, client: httpx.AsyncClient) 
     assert r.json()["documents"] == []
     r = await client.get("/api/_pyconvex/tables/mesages", headers=admin(dep))
     assert r.status_code == 404
-    assert r.json()["message"] == "No table 'mesages' in this deployment. Tables: empty, messages."
+    assert r.json()["message"] == "No table 'mesages' in this deployment. Tables: empty, messages (system tables: _scheduled_functions, _storage)."
     r = await client.get("/api/_pyconvex/tables/messages?limit=0", headers=admin(dep))
     assert r.status_code == 400 and "limit must be an integer" in r.json()["message"]
 

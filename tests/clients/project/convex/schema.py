@@ -8,5 +8,6 @@ schema = define_schema(
         "items": define_table({"n": v.float64(), "tag": v.string()}).index(
             "by_tag_n", ["tag", "n"]
         ),
+        "files": define_table({"storage_id": v.id("_storage"), "name": v.string()}),
     }
 )
