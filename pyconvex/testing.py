@@ -16,19 +16,26 @@ A call returns the function's value, or raises what the function raised (``Conve
 its ``data``, or the original exception) — argument errors, unknown functions and invalid return
 values raise :class:`FunctionCallError`. ``t.run(fn)`` runs ``fn(ctx)`` inside a mutation, for
 setting up or inspecting data directly, ``t.with_identity(...)`` calls as a signed-in user, and
-``ConvexTest(..., env={...})`` / ``t.set_env(name, value)`` set deployment environment variables.
+``ConvexTest(..., env={...})`` / ``t.set_env(name, value)`` set deployment environment variables,
+``t.store_file(data, content_type)`` stores a file as an upload would, and
+``t.finish_scheduled_functions()`` waits for the scheduled functions that are due, and
+``t.fetch(path, method=..., body=...)`` calls an HTTP action.
 It works with pytest-asyncio (``asyncio_mode = "auto"``, or ``@pytest.mark.asyncio``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, cast, overload
+
+import httpx
 
 from pyconvex.errors import ConvexError, PyconvexError
 from pyconvex.runtime.auth.identity import UserIdentity
@@ -42,9 +49,11 @@ from pyconvex.runtime.functions.loader import (
     unload,
 )
 from pyconvex.runtime.functions.results import FunctionResult
+from pyconvex.runtime.net.site import site_app
 from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
 from pyconvex.server.references import FunctionReference, NoArgs
+from pyconvex.values.annotations import Id
 
 __all__ = ["ConvexTest", "FunctionCallError", "UserIdentity"]
 
@@ -274,6 +283,68 @@ class ConvexTest:
             SET_PATH, {"name": name, "value": value}, allow_internal=True
         )
         self._outcome(f"set_env({name!r})", result)
+
+    async def store_file(
+        self, data: bytes, content_type: str | None = None
+    ) -> Id[Literal["_storage"]]:
+        """Store a file as a client's upload (or an action's ``ctx.storage.store``) would;
+        returns its ``_storage`` id, for functions that take one::
+
+            image = await t.store_file(b"\x89PNG...", "image/png")
+            await t.mutation(api.messages.send_image, {..., "storage_id": image})
+        """
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield bytes(data)
+
+        return cast(
+            "Id[Literal['_storage']]", await self.deployment.storage.store(chunks(), content_type)
+        )
+
+    async def fetch(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | None = None,
+    ) -> httpx.Response:
+        """Call an HTTP action of ``convex/http.py`` as a client of the site port would::
+
+        response = await t.fetch("/webhooks/tasks", method="POST", body=json.dumps({...}))
+        assert response.status_code == 201
+        """
+        app = site_app(self.deployment)
+        if app is None:
+            raise PyconvexError("This deployment cannot serve HTTP actions.")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:3211") as c:
+            return await c.request(method, path, headers=headers, content=body)
+
+    async def finish_scheduled_functions(self, timeout: float = 10.0) -> None:
+        """Wait until every scheduled function that is due has run, including those they
+        schedule in turn (jobs scheduled for later stay pending)::
+
+            await t.mutation(api.messages.send, {...})  # schedules a notification
+            await t.finish_scheduled_functions()
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = await self.run(lambda ctx: ctx.db.system.query("_scheduled_functions").collect())
+            now_ms = time.time() * 1000
+            waiting = [
+                job["name"]
+                for job in jobs
+                if job["state"]["kind"] == "inProgress"
+                or (job["state"]["kind"] == "pending" and job["scheduledTime"] <= now_ms)
+            ]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Scheduled functions still due after {timeout} s: {', '.join(waiting)}."
+                )
+            await asyncio.sleep(0.01)
 
     # -- internals -----------------------------------------------------------------------
     async def _run_handler(self, ctx: MutationCtx) -> None:
