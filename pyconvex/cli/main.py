@@ -15,6 +15,7 @@ from pyconvex.cli.env import env_app
 from pyconvex.cli.init import init
 from pyconvex.cli.logs import logs
 from pyconvex.cli.run import run
+from pyconvex.cli.sql import sql
 
 app = typer_app("pyconvex", "A reactive backend for Python in the model of Convex.")
 
@@ -41,6 +42,6 @@ def main(
     """A reactive backend for Python in the model of Convex."""
 
 
-for command in (dev, init, codegen, run, data, logs):
+for command in (dev, init, codegen, run, data, logs, sql):
     app.command(cls=Command)(command)
 app.add_typer(env_app)

@@ -221,6 +221,19 @@ class AdminClient:
         docs = [decode_value(d) for d in body["documents"]]
         return [d for d in docs if isinstance(d, dict)]
 
+    def sql(self, query: str, max_rows: int) -> SqlResult:
+        """Run one read-only SQL query over the tables' views (at one snapshot)."""
+        body = self._request(
+            "run the SQL query", "POST", "/api/_pyconvex/sql",
+            json={"query": query, "maxRows": max_rows},
+        )  # fmt: skip
+        return SqlResult(
+            [str(c) for c in body["columns"]],
+            [str(t) for t in body["types"]],
+            [list(r) for r in body["rows"]],
+            bool(body["truncated"]),
+        )
+
     # -- logs -----------------------------------------------------------------------------
     def log_history(self, history: int) -> list[LogEntry]:
         """The last ``history`` executions, oldest first."""
@@ -282,6 +295,17 @@ class AdminClient:
             doing, "POST", "/api/_pyconvex/env", json={"name": name, "value": value}
         )
         return str(body["outcome"])
+
+
+@dataclass(frozen=True, slots=True)
+class SqlResult:
+    """A ``pyconvex sql`` answer: column names and DuckDB types, rows (JSON values), and
+    whether more rows were left out."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]]
+    truncated: bool
 
 
 def _outcome(message: dict[str, Any], success: bool) -> FunctionOutcome:

@@ -15,8 +15,11 @@ allows internal functions (:func:`admin_caller` parses it).
 
 from __future__ import annotations
 
+import base64
+import datetime
 import itertools
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -52,6 +55,8 @@ class AdminDeployment(Protocol):
         self, path: str, args: dict[str, Any] | None = None, *, allow_internal: bool = False
     ) -> FunctionResult: ...
 
+    async def read_only_query(self, query: str, max_rows: int) -> dict[str, Any]: ...
+
 
 def admin_routes(deployment: object) -> list[BaseRoute]:
     """The admin routes for ``deployment`` (none for stand-ins without admin support)."""
@@ -63,6 +68,10 @@ def admin_routes(deployment: object) -> list[BaseRoute]:
 def _json(content: Any, status: int = 200) -> Response:
     text = json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return Response(text, status_code=status, media_type="application/json")
+
+
+#: The most rows one ``pyconvex sql`` answer carries (the query's own LIMIT goes lower).
+MAX_SQL_ROWS = 100_000
 
 
 class _BadRequest(PyconvexError):
@@ -109,6 +118,7 @@ class AdminApi:
             Route(f"{PREFIX}/logs", self._wrap(self.logs), methods=["GET"]),
             Route(f"{PREFIX}/env", self._wrap(self.env_list), methods=["GET"]),
             Route(f"{PREFIX}/env", self._wrap(self.env_set), methods=["POST"]),
+            Route(f"{PREFIX}/sql", self._wrap(self.sql), methods=["POST"]),
         ]
 
     def _wrap(self, handler: Handler) -> Handler:
@@ -158,6 +168,25 @@ class AdminApi:
             scan = table.scan(BY_CREATION_TIME, None, None, order == "desc", store.durable_ts)
             docs = [encode_value(doc) for _, doc in itertools.islice(scan, limit)]
         return _json({"table": name, "documents": docs})
+
+    # -- SQL --------------------------------------------------------------------------------
+    async def sql(self, request: Request) -> Response:
+        """``{"query": "SELECT ...", "maxRows": N}``: one read-only query over the tables'
+        SQL views, at one snapshot; ``{"columns", "types", "rows", "truncated"}``."""
+        body = await _json_body(request)
+        query, max_rows = body.get("query"), body.get("maxRows", MAX_SQL_ROWS)
+        if not isinstance(query, str) or not query.strip():
+            raise _BadRequest(400, "BadSqlRequest", 'The body must be {"query": "SELECT ..."}.')
+        if not isinstance(max_rows, int) or not 1 <= max_rows <= MAX_SQL_ROWS:
+            raise _BadRequest(
+                400, "BadSqlRequest", f"maxRows must be a whole number from 1 to {MAX_SQL_ROWS}."
+            )
+        result = await self._deployment.read_only_query(query, max_rows)
+        if "error" in result:
+            code = "SqlRefused" if result["refused"] else "SqlError"
+            raise _BadRequest(400, code, str(result["error"])[:4000])
+        result["rows"] = [[sql_cell(v) for v in row] for row in result["rows"]]
+        return _json(result)
 
     # -- logs -------------------------------------------------------------------------------
     async def logs(self, request: Request) -> Response:
@@ -210,6 +239,34 @@ class AdminApi:
 def _shown(entry: LogEntry) -> bool:
     # Built-in functions (`pyconvex env` writes) are not the user's executions.
     return not is_system_path(entry.path)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as e:
+        raise _BadRequest(400, "BadJsonBody", f"The body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise _BadRequest(400, "BadJsonBody", "The body must be a JSON object.")
+    return body
+
+
+def sql_cell(value: Any) -> Any:
+    """A value DuckDB returned, as JSON can carry it (dates in ISO 8601, bytes in base64,
+    decimals and UUIDs as text, NaN and infinities as text)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [sql_cell(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): sql_cell(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
 
 
 def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:

@@ -156,6 +156,47 @@ class Persistence:
         """Run one SQL statement and return its rows (the per-table views make it useful)."""
         return self.con.execute(query, params).fetchall()
 
+    def read_only_query(self, query: str, max_rows: int) -> dict[str, Any]:
+        """Run one read-only SELECT (over the views) in a read-only transaction of its own and
+        return ``{"columns", "types", "rows", "truncated"}`` (at most ``max_rows`` rows), or
+        ``{"error", "refused"}`` when the query is refused or fails (the caller's mistake, not
+        the database's: nothing here raises for a bad query)."""
+        try:
+            statements = self.con.extract_statements(query)
+        except duckdb.Error as e:
+            return {"error": str(e), "refused": False}
+        if len(statements) != 1:
+            return {
+                "error": f"Send one statement at a time (this text holds {len(statements)}).",
+                "refused": True,
+            }
+        kind = statements[0].type
+        if kind != duckdb.StatementType.SELECT:
+            return {
+                "error": f"pyconvex sql runs read-only queries (SELECT, WITH ... SELECT); "
+                f"this is a {kind.name} statement. Change data with mutations, or with "
+                "`pyconvex import`.",
+                "refused": True,
+            }
+        cursor = self.con.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION READ ONLY")
+            cursor.execute(query)
+            described = cursor.description or []
+            rows = cursor.fetchmany(max_rows + 1)
+        except duckdb.Error as e:
+            return {"error": str(e), "refused": False}
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute("ROLLBACK")
+            cursor.close()
+        return {
+            "columns": [d[0] for d in described],
+            "types": [str(d[1]) for d in described],
+            "rows": rows[:max_rows],
+            "truncated": len(rows) > max_rows,
+        }
+
     # -- start-up ------------------------------------------------------------------------
     def committed_ts(self) -> int:
         """The newest commit timestamp in the file: every batch with ``max_ts`` at or below it
