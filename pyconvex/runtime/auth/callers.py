@@ -1,7 +1,7 @@
 """Who sent a request, and with which rights: the admin key checked, an identity acted as.
 
-    caller = admin_caller(credential, deployment.admin_key)   # raises AdminAuthError
-    caller.admin, caller.identity
+caller = admin_caller(credential, deployment.admin_key)   # raises AdminAuthError
+caller.admin, caller.identity
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any
 
 from pyconvex.errors import InvalidValueError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.auth.tokens import TokenVerifier
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
 from pyconvex.runtime.functions.call_errors import (
@@ -97,6 +98,7 @@ class Deployment:
         #: Recent executions for `pyconvex logs`; the admin key (None: in-memory deployment).
         self.log_history = LogHistory()
         self.admin_key: str | None = None
+        self.token_verifier = TokenVerifier(loaded.auth_providers)  # auth_config.py's
         self._normalized: dict[str, str] = {}
         self.actions = ActionRunner(self)
         #: Runs ``_scheduled_functions`` when due (started by :meth:`open`).
@@ -261,6 +263,8 @@ class Deployment:
         self.functions = loaded.functions
         self.schema = schema
         self.persistence.view_columns = schema.view_columns()
+        if loaded.auth_providers != self.token_verifier.providers:
+            self.token_verifier = TokenVerifier(loaded.auth_providers)
         self.jobs.functions_changed()
         self.crons.functions_changed()
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pyconvex.errors import PyconvexError
+from pyconvex.runtime.auth.providers import AuthConfigError, Provider, parse_providers
 from pyconvex.runtime.functions.function_path import function_ref_path, normalize_path
 from pyconvex.runtime.functions.module_sources import (
     SourceFile,
@@ -97,6 +98,8 @@ class LoadedFunctions:
     crons: Crons | None = None
     #: ``http`` of ``http.py``: the HTTP action routes (None without one).
     http: HttpRouter | None = None
+    #: ``providers`` of ``auth_config.py``: who may sign users in (none without one).
+    auth_providers: list[Provider] = field(default_factory=list)
 
 
 def module_paths(functions_dir: Path) -> list[str]:
@@ -304,7 +307,22 @@ class _Load:
                 loaded.functions[value.path] = value
         self._load_crons(loaded)
         self._load_http(loaded)
+        self._load_auth(loaded)
         return loaded
+
+    def _load_auth(self, loaded: LoadedFunctions) -> None:
+        """``providers`` of ``auth_config.py``, each entry checked."""
+        module = loaded.modules.get("auth_config")
+        if module is None:
+            return
+        raw = getattr(module, "providers", None)
+        try:
+            loaded.auth_providers = parse_providers(raw, f"{self.dir.name}/auth_config.py")
+        except AuthConfigError as e:
+            error = ModuleLoadError(str(e), path=self.dir / "auth_config.py")
+            if not self.keep_going:
+                raise error from None
+            loaded.errors.append(error)
 
     def _load_http(self, loaded: LoadedFunctions) -> None:
         """``http`` of ``http.py`` (an HttpRouter)."""
@@ -385,10 +403,7 @@ def _cron_problem(
     except (PyconvexError, ValueError) as e:
         return f"has cron {name!r} with arguments that are not Convex values: {e}"
     if found.kind not in ("mutation", "action"):
-        return (
-            f"has cron {name!r} running {path}, a {found.kind}: crons run mutations and "
-            "actions"
-        )
+        return f"has cron {name!r} running {path}, a {found.kind}: crons run mutations and actions"
     return None
 
 

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from pyconvex.errors import InvalidValueError, PyconvexError
 from pyconvex.protocol import clip, decode_ts, dumps, encode_ts, log_function_lines
 from pyconvex.runtime.auth.callers import PUBLIC, AdminAuthError, Caller, admin_caller
+from pyconvex.runtime.auth.tokens import TokenRefused, TokenVerifier, verify_fetching
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
 from pyconvex.runtime.net.body_limit import BodyTooLarge
@@ -34,11 +35,6 @@ _log = logging.getLogger("pyconvex.http")
 Format = Literal["convex_encoded_json", "json"]
 FORMATS: tuple[Format, ...] = ("convex_encoded_json", "json")
 
-AUTH_NOT_CONFIGURED = (
-    "The request carries an Authorization: Bearer token, but authentication is not configured "
-    "in this deployment: pyconvex does not support sign-in providers (convex/auth_config.py). "
-    "Drop the token."
-)
 _CALLER = "pyconvex.caller"  # request.scope key: the Caller that _wrap authorised
 
 
@@ -96,19 +92,32 @@ async def _body_object(request: Request) -> dict[str, Any]:
     return obj
 
 
-def _check_auth(request: Request, admin_key: str | None) -> Caller:
+async def _check_auth(request: Request, deployment: object) -> Caller:
     """``Authorization: Convex <admin key>[:<base64 identity>]`` makes an admin caller (internal
-    functions allowed, acting as that identity); no header, a public one."""
+    functions allowed, acting as that identity); ``Bearer <JWT>`` a user signed in by a
+    provider of auth_config.py; no header, a public one."""
     header = request.headers.get("authorization")
     if not header:
         return PUBLIC
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "convex":
         try:
-            return admin_caller(credential, admin_key)
+            return admin_caller(credential, getattr(deployment, "admin_key", None))
         except AdminAuthError as exc:
             raise RequestError(401, exc.code, exc.message) from None
-    raise RequestError(401, "AuthenticationNotConfigured", AUTH_NOT_CONFIGURED)
+    if scheme.lower() == "bearer":
+        verifier = getattr(deployment, "token_verifier", None) or TokenVerifier([])
+        try:
+            verified = await verify_fetching(verifier, credential.strip())
+        except TokenRefused as exc:
+            _log.warning("sign-in refused (HTTP %s): %s", request.url.path, exc.reason)
+            raise RequestError(401, "Unauthenticated", exc.reason) from None
+        return Caller(identity=verified.identity)
+    raise RequestError(
+        401,
+        "InvalidAuthHeader",
+        "The Authorization header must be 'Bearer <token>' (a user) or 'Convex <admin key>'.",
+    )
 
 
 def _caller(request: Request) -> Caller:
@@ -208,8 +217,7 @@ class HttpApi:
     def _wrap(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
-                admin_key = getattr(self._deployment, "admin_key", None)
-                request.scope[_CALLER] = _check_auth(request, admin_key)
+                request.scope[_CALLER] = await _check_auth(request, self._deployment)
                 return await handler(request)
             except RequestError as exc:
                 return _error(exc)

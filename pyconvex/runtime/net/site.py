@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from pyconvex.runtime.auth.tokens import TokenRefused, TokenVerifier, verify_fetching
 from pyconvex.runtime.functions.action_runner import ActionRunner
 from pyconvex.runtime.functions.loader import LoadedFunctions
 from pyconvex.server.http_router import HttpRoute
@@ -52,8 +53,17 @@ class SiteApp:
         route = router.lookup(path, method) if router is not None else None
         if route is None:
             return _not_found(method, path, router.routes if router is not None else None)
+        identity = None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            verifier = getattr(self.deployment, "token_verifier", None) or TokenVerifier([])
+            try:
+                identity = (await verify_fetching(verifier, token.strip())).identity
+            except TokenRefused as e:
+                refused = json.dumps({"code": "Unauthenticated", "message": e.reason})
+                return Response(refused, status_code=401, media_type="application/json")
         response, failure = await self.deployment.actions.run_http(
-            route.label, route.handler, request, _check(route)
+            route.label, route.handler, request, _check(route), identity
         )
         if failure is None:
             assert isinstance(response, Response)

@@ -63,6 +63,7 @@ from pyconvex.runtime.auth.callers import AdminAuthError, admin_identity
 from pyconvex.runtime.functions.results import FunctionResult
 from pyconvex.runtime.net.query_turns import BLOCKED, Job, QueryTurns
 from pyconvex.runtime.net.subscriptions import QueryRunner, Subscription, SubscriptionManager
+from pyconvex.runtime.net.sync_auth import UserSignIn
 from pyconvex.runtime.net.sync_calls import CallDeployment, SyncCalls
 from pyconvex.values import Value
 
@@ -79,11 +80,6 @@ OVERLOADED_REASON = "SubscriptionsWorkerFullError"
 MAX_ERROR_CHARS = 1000
 MIB = 1024 * 1024
 
-AUTH_NOT_CONFIGURED = (
-    "Authentication is not configured in this deployment, so the {kind} token was rejected: "
-    "pyconvex does not support sign-in providers (convex/auth_config.py). Stop sending a token "
-    "(remove setAuth / set_auth)."
-)
 TOO_MANY_SUBSCRIPTIONS = (
     "{path} was not subscribed: this connection already holds {limit} query subscriptions, "
     "the most pyconvex keeps for one client. Unsubscribe from queries the client no longer "
@@ -191,6 +187,7 @@ class SyncSession:
         self._limits = limits = limits or SessionLimits()
         self._turns = turns or QueryTurns()
         self._calls = SyncCalls(deployment, manager, sink, self, limits.max_queued_mutations)
+        self._sign_in = UserSignIn(self, sink, deployment)
         self.session_id: str | None = None
         self.connection_count = 0
         #: Versions received (checked as messages arrive) and answered (sent in Transitions).
@@ -226,6 +223,11 @@ class SyncSession:
                 f"{type(message).__name__}."
             )
             return
+        if not self._sign_in.hold(message):  # (held while a user token's keys are fetched)
+            self.dispatch_held(message)
+
+    def dispatch_held(self, message: object) -> None:
+        """Act on one parsed client message (also a held one, in order, once released)."""
         try:
             self._dispatch(message)
         except ProtocolError as exc:
@@ -271,6 +273,7 @@ class SyncSession:
         if self.stopped:
             return
         self.stopped = True
+        self._sign_in.cancel_expiry()
         for query_id, sub in self.queries.items():
             self._manager.unsubscribe(self, query_id, sub)
         self.queries.clear()
@@ -322,6 +325,14 @@ class SyncSession:
         self._next_job()
 
     def _authenticate(self, message: Authenticate) -> None:
+        if message.base_version != self.recv_identity:
+            raise ProtocolError(
+                f"BaseVersionMismatch: Authenticate has baseVersion {message.base_version}, "
+                f"but the identity is at version {self.recv_identity}."
+            )
+        if message.token_type == "User":
+            self._sign_in.check(message, lambda identity: self._identify(identity, False))
+            return
         identity: object = None
         if message.token_type == "Admin":
             try:
@@ -332,25 +343,14 @@ class SyncSession:
                 self._sink.close(CLOSE_NORMAL, "AuthError: admin key refused")
                 self.stop()
                 return
-        elif message.token_type != "None":
-            self._sink.send(
-                auth_error(
-                    AUTH_NOT_CONFIGURED.format(kind=message.token_type.lower()),
-                    self.recv_identity,
-                )
-            )
-            self._sink.close(CLOSE_NORMAL, "AuthError: authentication is not configured")
-            self.stop()
-            return
-        if message.base_version != self.recv_identity:
-            raise ProtocolError(
-                f"BaseVersionMismatch: Authenticate has baseVersion {message.base_version}, "
-                f"but the identity is at version {self.recv_identity}."
-            )
+        self._sign_in.cancel_expiry()
+        self._identify(identity, message.token_type == "Admin")
+
+    def _identify(self, identity: object, admin: bool) -> None:
+        """Calls sent from now on run as ``identity``; queries move to it in order."""
         self.recv_identity += 1
-        # Calls sent from now on run as the new identity; queries move to it in order.
         self.identity = identity
-        self.admin = message.token_type == "Admin"
+        self.admin = admin
         self._control.append(_Reidentify(identity, self.admin, self.recv_identity))
         self._next_job()
 
@@ -532,9 +532,7 @@ class SyncSession:
         self._transition([])
 
 
-def split_modifications(
-    modifications: list[Modification], cap: int
-) -> list[list[Modification]]:
+def split_modifications(modifications: list[Modification], cap: int) -> list[list[Modification]]:
     """``modifications`` in groups of at most ``cap`` bytes each, in order (at least one
     group). A single result over ``cap`` is replaced by a QueryFailed saying so.
 

@@ -125,7 +125,7 @@ async def test_wrong_or_missing_credentials_are_refused(
     r = await call(client, "messages:secret", {"Authorization": f"Convex {dep.admin_key}:%%%"})
     assert r.status_code == 401 and r.json()["code"] == "BadActingAsIdentity"
     r = await call(client, "messages:whoami", {"Authorization": "Bearer eyJ..."})
-    assert r.status_code == 401 and r.json()["code"] == "AuthenticationNotConfigured"
+    assert r.status_code == 401 and r.json()["code"] == "Unauthenticated"
     for path in ("/api/_pyconvex/tables", "/api/_pyconvex/env"):
         r = await client.get(path)
         assert r.status_code == 401 and r.json()["code"] == "MissingAdminKey"

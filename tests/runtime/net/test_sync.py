@@ -412,7 +412,7 @@ async def test_authenticate_none_bumps_identity_and_user_token_is_refused(
     c.send({"type": "Authenticate", "baseVersion": 1, "tokenType": "User", "value": "jwt"})
     error = await c.recv()
     assert error["type"] == "AuthError" and error["authUpdateAttempted"] is True
-    assert error["baseVersion"] == 1 and "not configured" in error["error"]
+    assert error["baseVersion"] == 1 and "no sign-in providers" in error["error"]
     await asyncio.wait_for(c.gone.wait(), 10)
     await c.stop()
 
