@@ -16,7 +16,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from hypothesis import strategies as st
+
+from support.jwt_issuer import new_key, public_jwk
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,10 @@ _request_ids = st.one_of(st.integers(min_value=0, max_value=2**32 + 5), st.float
 
 _add = st.fixed_dictionaries(
     {"type": st.just("Add"), "queryId": _query_ids, "udfPath": udf_paths, "args": args},
-    optional={"journal": st.one_of(st.none(), st.text(max_size=10)),
-              "componentPath": st.one_of(st.none(), st.text(max_size=10))},
+    optional={
+        "journal": st.one_of(st.none(), st.text(max_size=10)),
+        "componentPath": st.one_of(st.none(), st.text(max_size=10)),
+    },
 )
 _remove = st.fixed_dictionaries({"type": st.just("Remove"), "queryId": _query_ids})
 _modification = st.one_of(_add, _add, _remove, values)
@@ -191,8 +196,12 @@ modify_query_set = st.fixed_dictionaries(
             st.lists(_modification, max_size=6),
             st.integers(min_value=50, max_value=400).map(
                 lambda n: [
-                    {"type": "Add", "queryId": 1000 + i, "udfPath": "fuzz:list",
-                     "args": [{"tag": float(i)}]}
+                    {
+                        "type": "Add",
+                        "queryId": 1000 + i,
+                        "udfPath": "fuzz:list",
+                        "args": [{"tag": float(i)}],
+                    }
                     for i in range(n)
                 ]
             ),
@@ -201,11 +210,76 @@ modify_query_set = st.fixed_dictionaries(
     }
 )
 mutation = st.fixed_dictionaries(
-    {"type": st.just("Mutation"), "requestId": _request_ids, "udfPath": udf_paths,
-     "args": args},
+    {"type": st.just("Mutation"), "requestId": _request_ids, "udfPath": udf_paths, "args": args},
     optional={"componentPath": st.one_of(st.none(), st.text(max_size=10))},
 )
 action = mutation.map(lambda m: {**m, "type": "Action"})
+# -- tokens: signed like the real issuer's, but every one of them wrong -------------------------
+
+#: The provider the fuzzed deployment trusts (keys inline: no JWKS server to fetch from). The
+#: fuzz never makes a good token, so no sign-in may ever succeed.
+FUZZ_ISSUER = "https://issuer.fuzz.pyconvex.test"
+_ISSUER_KEY = new_key("RS256")
+_OTHER_KEY = new_key("RS256")
+FUZZ_PROVIDER = {
+    "type": "custom_jwt",
+    "issuer": FUZZ_ISSUER,
+    "application_id": "fuzz",
+    "algorithm": "RS256",
+    "jwks": {"keys": [public_jwk(_ISSUER_KEY, "k1", "RS256")]},
+}
+
+
+def _signed(claims: dict[str, Any], key: Any, alg: str = "RS256", kid: str = "k1") -> str:
+    base = {"iss": FUZZ_ISSUER, "sub": "fuzzer", "aud": "fuzz", "iat": 1_700_000_000,
+            "exp": 4_000_000_000}  # fmt: skip
+    return jwt.encode({**base, **claims}, key, algorithm=alg, headers={"kid": kid})
+
+
+def _bad_token(kind: str, text: str) -> Any:
+    good_shape = _signed({"name": text}, _ISSUER_KEY)
+    if kind == "re-signed":  # the right claims, another key
+        return _signed({"name": text}, _OTHER_KEY)
+    if kind == "truncated":
+        return good_shape[: max(1, len(good_shape) - 1 - len(text) % 40)]
+    if kind == "tampered":  # a claim changed after signing
+        head, body, sig = good_shape.split(".")
+        return f"{head}.{body[:-2]}AA.{sig}"
+    if kind == "expired":
+        return _signed({"exp": 1_700_000_100}, _ISSUER_KEY)
+    if kind == "wrong-audience":
+        return _signed({"aud": text or "other"}, _ISSUER_KEY)
+    if kind == "alg-none":
+        return jwt.encode({"iss": FUZZ_ISSUER, "sub": "x", "aud": "fuzz"}, None, algorithm="none")
+    if kind == "hmac":
+        return _signed({}, b"a shared secret that is not a key of the provider", "HS256")
+    if kind == "oversized":
+        return Big(300_000)
+    return text
+
+
+bad_tokens = st.builds(
+    _bad_token,
+    st.sampled_from(
+        [
+            "re-signed",
+            "truncated",
+            "tampered",
+            "expired",
+            "wrong-audience",
+            "alg-none",
+            "hmac",
+            "oversized",
+            "random",
+        ]
+    ),
+    st.text(max_size=30),
+)
+authenticate_user = st.fixed_dictionaries(
+    {"type": st.just("Authenticate"), "baseVersion": _versions, "tokenType": st.just("User"),
+     "value": bad_tokens},
+)  # fmt: skip
+
 authenticate = st.fixed_dictionaries(
     {
         "type": st.just("Authenticate"),
@@ -216,17 +290,21 @@ authenticate = st.fixed_dictionaries(
     optional={"impersonating": values},
 )
 connect = st.fixed_dictionaries(
-    {"type": st.just("Connect"), "sessionId": st.one_of(st.text(max_size=10), values),
-     "connectionCount": values, "maxObservedTimestamp": values},
+    {
+        "type": st.just("Connect"),
+        "sessionId": st.one_of(st.text(max_size=10), values),
+        "connectionCount": values,
+        "maxObservedTimestamp": values,
+    },
 )
-event = st.fixed_dictionaries(
-    {"type": st.just("Event"), "eventType": values, "event": values}
-)
+event = st.fixed_dictionaries({"type": st.just("Event"), "eventType": values, "event": values})
 junk = st.one_of(
     st.builds(Raw, st.text(max_size=50)),
     st.builds(Raw, st.sampled_from(["", "{", "[1,2", "null", "1e999999", "NaN", '{"type":'])),
     values,
-    st.fixed_dictionaries({"type": st.one_of(st.text(max_size=10), st.builds(Big, st.just(5_000_000)))}),
+    st.fixed_dictionaries(
+        {"type": st.one_of(st.text(max_size=10), st.builds(Big, st.just(5_000_000)))}
+    ),
     st.builds(Deep, st.just(10_000), st.booleans()),
 )
 
@@ -240,6 +318,8 @@ FRAME_KINDS: list[st.SearchStrategy[Any]] = [
     mutation,
     action,
     authenticate,
+    authenticate_user,
+    authenticate_user,
     connect,
     event,
     junk,
@@ -256,6 +336,9 @@ HEADER_KINDS: list[st.SearchStrategy[dict[str, str]]] = [
     st.builds(lambda v: {"Authorization": f"Convex {v}"}, _header_text),
     st.builds(lambda v: {"Authorization": f"Bearer {v}"}, _header_text),
     st.builds(lambda v: {"Authorization": v}, _header_text),
+    bad_tokens.filter(lambda t: isinstance(t, str) and t.isascii() and t.isprintable()).map(
+        lambda t: {"Authorization": f"Bearer {t}"}
+    ),
 ]
 http_endpoints = st.sampled_from(
     [
@@ -277,9 +360,9 @@ http_bodies = st.one_of(
         {"path": udf_paths, "args": args},
         optional={"format": st.sampled_from(["json", "convex_encoded_json", "xml", 5])},
     ),
-    st.fixed_dictionaries({"queries": st.lists(st.fixed_dictionaries({"path": udf_paths,
-                                                                       "args": args}),
-                                               max_size=3)}),
+    st.fixed_dictionaries(
+        {"queries": st.lists(st.fixed_dictionaries({"path": udf_paths, "args": args}), max_size=3)}
+    ),
     st.fixed_dictionaries({"path": udf_paths, "args": args, "ts": values}),
     st.fixed_dictionaries({"args": args}),
     junk,

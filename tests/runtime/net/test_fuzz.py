@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisWarning
-from support.fuzz_frames import RIGHT, frames, http_requests, wire_text
+from support.fuzz_frames import FUZZ_ISSUER, FUZZ_PROVIDER, RIGHT, frames, http_requests, wire_text
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -51,7 +51,14 @@ async def list(ctx, tag=None):
 
 @mutation(args={"body": v.string()})
 async def send(ctx, body):
+    identity = await ctx.auth.get_user_identity()
+    if identity is not None and identity.issuer == FUZZ_ISSUER:
+        await ctx.db.insert("signed_in", {"subject": identity.subject})
     return await ctx.db.insert("messages", {"body": body[:1000]})
+
+@query(args={})
+async def signed_in(ctx):
+    return len(await ctx.db.query("signed_in").collect())
 
 @mutation(args={"seq": v.float64()})
 async def beat(ctx, seq):
@@ -208,7 +215,9 @@ def send_http(url: str, request: Any, tally: Tally) -> None:
 @pytest.fixture
 def live(tmp_path: Path) -> Any:
     (tmp_path / "convex").mkdir()
-    (tmp_path / "convex" / "fuzz.py").write_text(textwrap.dedent(FUZZ))
+    fuzz = textwrap.dedent(FUZZ).replace("FUZZ_ISSUER", repr(FUZZ_ISSUER))
+    (tmp_path / "convex" / "fuzz.py").write_text(fuzz)
+    (tmp_path / "convex" / "auth_config.py").write_text(f"providers = [{FUZZ_PROVIDER!r}]\n")
     script = tmp_path / "watcher.py"
     script.write_text(textwrap.dedent(WATCHER))
     with DevServer(tmp_path, keep_lines=5000) as server:
@@ -310,7 +319,9 @@ def test_fuzzed_frames_and_requests_break_nothing(live: Any) -> None:
     logged = [line for line in server.output.lines if any(m in line for m in CRASH_MARKERS)]
     with httpx.Client(timeout=30) as http:
         r = http.post(f"{server.url}/api/query", json={"path": "fuzz:beats", "args": {}})
-    stored = r.json()["value"]
+        stored = r.json()["value"]
+        r = http.post(f"{server.url}/api/query", json={"path": "fuzz:signed_in", "args": {}})
+        signed_in = r.json()["value"]
     summary = {
         "seconds": round(elapsed, 1),
         "sockets": tally.sockets,
@@ -329,6 +340,7 @@ def test_fuzzed_frames_and_requests_break_nothing(live: Any) -> None:
     assert not tally.dead, "\n".join(tally.dead[:5])
     assert not heartbeat.failures, heartbeat.failures[:5]
     assert stored == [seq for seq, _ in heartbeat.sent]
+    assert signed_in == 0, "a forged, expired or truncated token was accepted"
     assert not logged, logged[:20]
     assert max(heartbeat.rss_mb) - start_rss < RSS_GROWTH_BOUND_MB, summary
     assert tally.frames > 100 and tally.http > 10, summary
