@@ -12,6 +12,7 @@ from pyconvex.cli.command import Command, typer_app
 from pyconvex.cli.data import data
 from pyconvex.cli.dev import dev
 from pyconvex.cli.env import env_app
+from pyconvex.cli.export import export
 from pyconvex.cli.init import init
 from pyconvex.cli.logs import logs
 from pyconvex.cli.run import run
@@ -42,6 +43,6 @@ def main(
     """A reactive backend for Python in the model of Convex."""
 
 
-for command in (dev, init, codegen, run, data, logs, sql):
+for command in (dev, init, codegen, run, data, logs, sql, export):
     app.command(cls=Command)(command)
 app.add_typer(env_app)

@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pyconvex.client.errors import (
     AdminKeyError,
@@ -233,6 +233,39 @@ class AdminClient:
             [list(r) for r in body["rows"]],
             bool(body["truncated"]),
         )
+
+    def export(
+        self,
+        dest: BinaryIO,
+        fmt: str,
+        tables: list[str],
+        include_files: bool,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Stream one snapshot export (a ZIP, see ``pyconvex export``) into ``dest``; returns
+        its description (``ts``, ``format``, ``documents`` per table, ``files``)."""
+        import httpx
+
+        params = {"format": fmt, "includeFileStorage": str(int(include_files)), "table": tables}
+        try:
+            with httpx.stream(
+                "GET",
+                self.url + "/api/_pyconvex/export",
+                params=params,
+                headers=self._headers(),
+                timeout=httpx.Timeout(self.timeout, read=None),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response, "export the data")
+                described: dict[str, Any] = json.loads(response.headers["X-Pyconvex-Export"])
+                for chunk in response.iter_bytes(1024 * 1024):
+                    dest.write(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        return described
 
     # -- logs -----------------------------------------------------------------------------
     def log_history(self, history: int) -> list[LogEntry]:

@@ -278,6 +278,57 @@ def encode_clean(value: Value) -> Any:
     raise InvalidValueError(f"{type(value).__name__} {short_repr(value)} is not a Convex value")
 
 
+def encode_export(value: Value) -> Any:
+    """A value in Convex's export JSON (snapshot ZIPs, JSONL exports): an int64 is a bare
+    integer, a float64 a number with a decimal point (NaN / ±Infinity / -0.0 as
+    ``{"$float": base64 of its 8 little-endian bytes}``), bytes ``{"$bytes": base64}``::
+
+        >>> encode_export({"n": Int64(5), "x": 2.0, "b": b"hi"})
+        {'n': 5, 'x': 2.0, 'b': {'$bytes': 'aGk='}}
+    """
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is float or t is int:
+        x = float(value)  # type: ignore[arg-type]
+        if x - x == 0.0 and not (x == 0.0 and math.copysign(1.0, x) < 0):
+            return x
+        return {"$float": b64encode(struct.pack("<d", x)).decode("ascii")}
+    if t is Int64:
+        return int(value)  # type: ignore[arg-type]
+    if t is dict:
+        return {
+            k: encode_export(item)
+            for k, item in value.items()  # type: ignore[union-attr]
+            if item is not UNSET
+        }
+    if t is list:
+        return [encode_export(item) for item in value]  # type: ignore[union-attr]
+    if t is bytes:
+        return {"$bytes": b64encode(value).decode("ascii")}  # type: ignore[arg-type]
+    raise InvalidValueError(f"{type(value).__name__} {short_repr(value)} is not a Convex value")
+
+
+def decode_export(obj: Any) -> Value:
+    """The inverse of :func:`encode_export` (also reading Convex's ``$integer`` encoding); a
+    JSON integer is an int64, a number with a decimal point a float64. Raises ValueError."""
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, int):
+        return Int64(obj)
+    if isinstance(obj, float):
+        return obj
+    if isinstance(obj, list):
+        return [decode_export(x) for x in obj]
+    if isinstance(obj, dict):
+        if len(obj) == 1:
+            ((key, raw),) = obj.items()
+            if key in ("$float", "$bytes", "$integer"):
+                return _decode_special(key, raw)
+        return {str(k): decode_export(v) for k, v in obj.items()}
+    raise ValueError(f"{type(obj).__name__} is not a JSON value")
+
+
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 

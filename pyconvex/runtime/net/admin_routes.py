@@ -15,11 +15,13 @@ allows internal functions (:func:`admin_caller` parses it).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import itertools
 import json
 import math
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from pyconvex.errors import PyconvexError
 from pyconvex.protocol import LogEntry
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_caller
+from pyconvex.runtime.functions.data_export import ExportError, export_snapshot
 from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
 from pyconvex.runtime.functions.env_vars import read_variables as _read_variables
 from pyconvex.runtime.functions.function_path import is_system_path
@@ -119,6 +122,7 @@ class AdminApi:
             Route(f"{PREFIX}/env", self._wrap(self.env_list), methods=["GET"]),
             Route(f"{PREFIX}/env", self._wrap(self.env_set), methods=["POST"]),
             Route(f"{PREFIX}/sql", self._wrap(self.sql), methods=["POST"]),
+            Route(f"{PREFIX}/export", self._wrap(self.export), methods=["GET"]),
         ]
 
     def _wrap(self, handler: Handler) -> Handler:
@@ -187,6 +191,45 @@ class AdminApi:
             raise _BadRequest(400, code, str(result["error"])[:4000])
         result["rows"] = [[sql_cell(v) for v in row] for row in result["rows"]]
         return _json(result)
+
+    # -- export -----------------------------------------------------------------------------
+    async def export(self, request: Request) -> Response:
+        """``?format=zip|jsonl|csv|parquet&table=T...&includeFileStorage=1``: one snapshot as a
+        ZIP (see data_export.py); ``X-Pyconvex-Export`` says its timestamp and counts."""
+        params = request.query_params
+        dep = self._deployment
+        include = params.get("includeFileStorage", "0") in ("1", "true")
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the body's reader)
+        loop = asyncio.get_running_loop()
+        try:
+            summary = await export_snapshot(
+                dep.store,
+                dep.schema,
+                spool,
+                params.get("format", "zip"),
+                params.getlist("table") or None,
+                files=getattr(dep, "storage", None) if include else None,
+            )
+        except ExportError as e:
+            spool.close()
+            raise _BadRequest(400, "BadExport", str(e)) from None
+        except BaseException:
+            spool.close()
+            raise
+        size = spool.tell()
+        spool.seek(0)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await loop.run_in_executor(None, spool.read, 1024 * 1024):
+                    yield chunk
+            finally:
+                spool.close()
+
+        described = {"ts": str(summary.ts), "format": summary.format,
+                     "documents": summary.documents, "files": summary.files}  # fmt: skip
+        headers = {"X-Pyconvex-Export": json.dumps(described), "Content-Length": str(size)}
+        return StreamingResponse(body(), media_type="application/zip", headers=headers)
 
     # -- logs -------------------------------------------------------------------------------
     async def logs(self, request: Request) -> Response:

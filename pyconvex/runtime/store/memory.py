@@ -143,6 +143,8 @@ class Store:
         self.durable_ts = 0
         self.retention_ns = retention_ns
         self.gc_horizon = 0
+        #: Snapshots held open (an export reading over many loop turns): ts -> holders.
+        self.pinned: dict[int, int] = {}
         self._gc_queue: deque[tuple[int, TableState, str]] = deque()
         self._last_creation_ms = 0.0
         for name, number in SYSTEM_TABLES.items():
@@ -320,9 +322,20 @@ class Store:
             self.durable_ts = ts
         self.collect(self.durable_ts - self.retention_ns)
 
+    def pin(self, ts: int) -> None:
+        """Keep every version visible at ``ts`` until :meth:`unpin` (``ts`` >= the horizon)."""
+        self.pinned[ts] = self.pinned.get(ts, 0) + 1
+
+    def unpin(self, ts: int) -> None:
+        left = self.pinned.get(ts, 0) - 1
+        if left > 0:
+            self.pinned[ts] = left
+        else:
+            self.pinned.pop(ts, None)
+
     def collect(self, horizon: int, budget: int = 100_000) -> None:
         """Forget versions no snapshot at or after ``horizon`` can see (bounded work)."""
-        horizon = min(horizon, self.durable_ts)
+        horizon = min(horizon, self.durable_ts, *self.pinned)
         if horizon > self.gc_horizon:
             self.gc_horizon = horizon
         q = self._gc_queue
