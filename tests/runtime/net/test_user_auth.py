@@ -167,8 +167,9 @@ async def test_bearer_tokens_over_http_and_on_http_actions(
     async with httpx.AsyncClient() as http:
         r = await http.get(f"{dep.site_url}/me", headers=bearer)
         assert r.json() == "bob"
+        # An HTTP action runs with no user then (a webhook's own Bearer secret is no token).
         r = await http.get(f"{dep.site_url}/me", headers=bad)
-        assert r.status_code == 401 and "expired" in r.json()["message"]
+        assert r.status_code == 200 and r.json() is None
 
 
 async def test_a_bad_auth_config_is_refused_naming_the_entry(
