@@ -13,6 +13,7 @@ from pyconvex.cli.data import data
 from pyconvex.cli.dev import dev
 from pyconvex.cli.env import env_app
 from pyconvex.cli.export import export
+from pyconvex.cli.import_data import import_
 from pyconvex.cli.init import init
 from pyconvex.cli.logs import logs
 from pyconvex.cli.run import run
@@ -45,4 +46,5 @@ def main(
 
 for command in (dev, init, codegen, run, data, logs, sql, export):
     app.command(cls=Command)(command)
+app.command("import", cls=Command)(import_)
 app.add_typer(env_app)

@@ -267,6 +267,42 @@ class AdminClient:
             raise self._unreachable(e) from None
         return described
 
+    def import_file(
+        self,
+        path: Path,
+        fmt: str | None,
+        table: str | None,
+        mode: str | None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send a file to import (streamed); returns ``documents`` per table, ``files``, ``ts``."""
+        params = {"name": path.name}
+        for key, value in (("format", fmt), ("table", table), ("mode", mode)):
+            if value is not None:
+                params[key] = value
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as f:
+                while chunk := f.read(1024 * 1024):
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+                    yield chunk
+
+        import httpx
+
+        try:
+            response = httpx.post(
+                self.url + "/api/_pyconvex/import",
+                params=params,
+                content=chunks(),
+                headers=self._headers(),
+                timeout=httpx.Timeout(self.timeout, read=None, write=None),
+            )
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        body: dict[str, Any] = self._check(response, f"import {path.name}").json()
+        return body
+
     # -- logs -----------------------------------------------------------------------------
     def log_history(self, history: int) -> list[LogEntry]:
         """The last ``history`` executions, oldest first."""

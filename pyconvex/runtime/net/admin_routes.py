@@ -23,6 +23,7 @@ import json
 import math
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -33,6 +34,12 @@ from pyconvex.errors import PyconvexError
 from pyconvex.protocol import LogEntry
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_caller
 from pyconvex.runtime.functions.data_export import ExportError, export_snapshot
+from pyconvex.runtime.functions.data_import import (
+    ImportError_,
+    detect_format,
+    read_plan,
+    run_import,
+)
 from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
 from pyconvex.runtime.functions.env_vars import read_variables as _read_variables
 from pyconvex.runtime.functions.function_path import is_system_path
@@ -43,6 +50,8 @@ from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.values import encode_value
 
 PREFIX = "/api/_pyconvex"
+#: Imports stream whole files: the request body limit does not apply here.
+IMPORT_PATH = f"{PREFIX}/import"
 MAX_DOCUMENTS = 10_000
 
 
@@ -123,6 +132,7 @@ class AdminApi:
             Route(f"{PREFIX}/env", self._wrap(self.env_set), methods=["POST"]),
             Route(f"{PREFIX}/sql", self._wrap(self.sql), methods=["POST"]),
             Route(f"{PREFIX}/export", self._wrap(self.export), methods=["GET"]),
+            Route(IMPORT_PATH, self._wrap(self.import_), methods=["POST"]),
         ]
 
     def _wrap(self, handler: Handler) -> Handler:
@@ -230,6 +240,33 @@ class AdminApi:
                      "documents": summary.documents, "files": summary.files}  # fmt: skip
         headers = {"X-Pyconvex-Export": json.dumps(described), "Content-Length": str(size)}
         return StreamingResponse(body(), media_type="application/zip", headers=headers)
+
+    # -- import -----------------------------------------------------------------------------
+    async def import_(self, request: Request) -> Response:
+        """The body is the file (streamed to disk: no size limit); ``?name=`` its file name,
+        ``format``, ``table``, ``mode`` (append | replace | replace-all). All rows are checked
+        before anything is written; then one commit."""
+        params = request.query_params
+        name = params.get("name", "upload")
+        loop = asyncio.get_running_loop()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "import"
+            with path.open("wb") as sink:
+                async for chunk in request.stream():
+                    await loop.run_in_executor(None, sink.write, chunk)
+            try:
+                fmt = detect_format(name, params.get("format"))
+                plan = await loop.run_in_executor(
+                    None, read_plan, path, name, fmt, params.get("table")
+                )
+                summary = await run_import(
+                    self._deployment, plan, params.get("mode"), path if fmt == "zip" else None
+                )
+            except ImportError_ as e:
+                raise _BadRequest(400, e.code, e.message[:4000]) from None
+        return _json(
+            {"documents": summary.documents, "files": summary.files, "ts": str(summary.ts)}
+        )
 
     # -- logs -------------------------------------------------------------------------------
     async def logs(self, request: Request) -> Response:

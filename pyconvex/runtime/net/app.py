@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pyconvex.runtime.net.admin_routes import admin_only, admin_routes
+from pyconvex.runtime.net.admin_routes import IMPORT_PATH, admin_only, admin_routes
 from pyconvex.runtime.net.body_limit import MAX_FUNCTION_BODY, MAX_HTTP_ACTION_BODY, limit_body
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.net.site import site_app as default_site_app
@@ -81,7 +81,7 @@ class _ConnectionScope:
                     scope["path"] = path[len("/http") :]
                     await limit_body(site, scope, receive, send, MAX_HTTP_ACTION_BODY)
                     return
-            if path != UPLOAD_PATH:  # file uploads stream to disk, whatever their size
+            if path not in (UPLOAD_PATH, IMPORT_PATH):  # these stream to disk, whatever the size
                 await limit_body(self.app, scope, receive, send, MAX_FUNCTION_BODY)
                 return
         await self.app(scope, receive, send)
