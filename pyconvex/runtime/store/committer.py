@@ -34,6 +34,9 @@ from pyconvex.runtime.store.memory import Store, UndoRecord
 from pyconvex.runtime.store.read_set import Commit, CommitListener, WriteSet
 from pyconvex.runtime.store.writer_process import ProcessPersistence, WriterExited
 
+#: Document versions written between two prunes of the log's superseded versions.
+PRUNE_EVERY = 50_000
+
 log = logging.getLogger("pyconvex.committer")
 T = TypeVar("T")
 
@@ -102,6 +105,10 @@ class Committer:
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
+        #: Document versions written since the log was last pruned (see _maybe_prune).
+        self._since_prune = 0
+        self._pruning: asyncio.Task[None] | None = None
+        self.pruned = 0
         # Counters for /api/_pyconvex/stats and the benchmarks.
         self.batches = 0
         self.committed = 0
@@ -235,6 +242,10 @@ class Committer:
             self.writer_ns += inside
         latest = commits[-1].ts
         self.store.mark_durable(latest)
+        self._since_prune += sum(len(c.documents) for c in commits)
+        if self._since_prune >= PRUNE_EVERY and self._pruning is None and not self._closed:
+            self._since_prune = 0
+            self._pruning = asyncio.get_running_loop().create_task(self._prune())
         announced = [Commit(c.ts, c.writes) for c in commits]
         for c in commits:
             if c.future is not None and not c.future.done():
@@ -244,6 +255,21 @@ class Committer:
                 listener(latest, announced)
             except Exception:
                 log.exception("commit listener failed")
+
+    async def _prune(self) -> None:
+        """Drop superseded versions from the DuckDB log (between two batches), so history
+        does not grow without bound under updates of the same documents."""
+        try:
+            persistence = self.persistence
+            if isinstance(persistence, ProcessPersistence):
+                removed = await persistence.call("prune")
+            else:
+                removed = await self.call(persistence.prune)
+            self.pruned += int(removed)
+        except Exception:  # the log keeps its versions until the next try; nothing is lost
+            log.warning("pruning superseded versions from the log failed", exc_info=True)
+        finally:
+            self._pruning = None
 
     def _fail_all(self, commits: list[PendingCommit], error: StorageError) -> None:
         """``commits`` were not written: undo them, every batch behind them and the queue."""
@@ -340,4 +366,7 @@ class Committer:
         """Flush what is queued, then stop the writer thread."""
         self._closed = True
         await self._idle.wait()
+        if self._pruning is not None:
+            with contextlib.suppress(Exception):
+                await self._pruning
         self._executor.shutdown(wait=True)

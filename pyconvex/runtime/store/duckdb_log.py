@@ -295,6 +295,27 @@ class Persistence:
         ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
         return int(before) - int(after)
 
+    def prune(self) -> int:
+        """Drop the versions a newer one superseded, then deletions, from the document log
+        (the SQL views and the next start-up read only the newest); returns rows removed.
+        Freed blocks are reused by later writes, so the file stops growing under updates."""
+        con = self.con
+        ((before,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
+        con.execute("BEGIN")
+        con.execute(
+            """
+            DELETE FROM _documents AS d USING (
+                SELECT id, max(ts) AS newest FROM _documents WHERE table_number >= 0 GROUP BY id
+            ) AS n
+            WHERE d.id = n.id AND d.ts < n.newest AND d.table_number >= 0
+            """
+        )
+        con.execute("DELETE FROM _documents WHERE deleted AND table_number >= 0")
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
+        return int(before) - int(after)
+
     # -- the write path ------------------------------------------------------------------
     #
     # A batch is written in two steps: ``prepare`` renders the whole transaction as one SQL
