@@ -57,6 +57,7 @@ from pyconvex.runtime.functions.results import (
     FunctionResult,
 )
 from pyconvex.runtime.functions.scheduler import TransactionScheduler
+from pyconvex.runtime.functions.session_results import SessionResults
 from pyconvex.runtime.functions.system_functions import SYSTEM_FUNCTIONS
 from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter, IdResolver
 from pyconvex.runtime.query.transaction import Limits, Transaction
@@ -91,7 +92,7 @@ class Deployment:
         self.committer = committer
         committer.persistence = persistence
         self.limits = limits
-        self.session_results: dict[tuple[str, int], tuple[int, str]] = {}
+        self.session_results = SessionResults()
         #: The newest commit handed to the committer: ``(ts, future resolved when durable)``.
         self._last_pending: tuple[int, asyncio.Future[int]] | None = None
         self.executions = 0
@@ -159,7 +160,7 @@ class Deployment:
         dep = cls(loaded, store, persistence, committer, limits or Limits())
         if data_dir is not None:
             dep.admin_key = ensure_admin_key(data_dir)
-        dep.session_results = state.session_requests
+        dep.session_results = SessionResults(state.session_requests)
         persistence.view_columns = dep.schema.view_columns()
         await committer.call(persistence.create_views, dep._view_tables())
         if spawning is not None:

@@ -36,6 +36,8 @@ from pyconvex.runtime.store.writer_process import ProcessPersistence, WriterExit
 
 #: Document versions written between two prunes of the log's superseded versions.
 PRUNE_EVERY = 50_000
+#: Mutation results are kept this long for re-sends (functions/session_results.py's window).
+RESULTS_WINDOW_NS = 15 * 60 * 1_000_000_000
 
 log = logging.getLogger("pyconvex.committer")
 T = TypeVar("T")
@@ -242,7 +244,9 @@ class Committer:
             self.writer_ns += inside
         latest = commits[-1].ts
         self.store.mark_durable(latest)
-        self._since_prune += sum(len(c.documents) for c in commits)
+        self._since_prune += sum(
+            len(c.documents) + (c.session_request is not None) for c in commits
+        )
         if self._since_prune >= PRUNE_EVERY and self._pruning is None and not self._closed:
             self._since_prune = 0
             self._pruning = asyncio.get_running_loop().create_task(self._prune())
@@ -261,10 +265,11 @@ class Committer:
         does not grow without bound under updates of the same documents."""
         try:
             persistence = self.persistence
+            before = self.store.durable_ts - RESULTS_WINDOW_NS
             if isinstance(persistence, ProcessPersistence):
-                removed = await persistence.call("prune")
+                removed = await persistence.call("prune", before)
             else:
-                removed = await self.call(persistence.prune)
+                removed = await self.call(persistence.prune, before)
             self.pruned += int(removed)
         except Exception:  # the log keeps its versions until the next try; nothing is lost
             log.warning("pruning superseded versions from the log failed", exc_info=True)

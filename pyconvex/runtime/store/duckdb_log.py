@@ -295,7 +295,7 @@ class Persistence:
         ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
         return int(before) - int(after)
 
-    def prune(self) -> int:
+    def prune(self, results_before_ts: int = 0) -> int:
         """Drop the versions a newer one superseded, then deletions, from the document log
         (the SQL views and the next start-up read only the newest); returns rows removed.
         Freed blocks are reused by later writes, so the file stops growing under updates."""
@@ -311,6 +311,11 @@ class Persistence:
             """
         )
         con.execute("DELETE FROM _documents WHERE deleted AND table_number >= 0")
+        # Mutation results older than the re-send window (session_results.py).
+        con.execute(
+            f"DELETE FROM _documents WHERE table_number = {SESSION_REQUESTS_TABLE} AND ts < ?",
+            [int(results_before_ts)],
+        )
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
         ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()

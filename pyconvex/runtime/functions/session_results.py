@@ -1,0 +1,67 @@
+"""Results of WebSocket mutations by (session, request id), kept while a client may re-send.
+
+A client re-sends the mutations it has no answer for when it reconnects, under the same
+session id (PROTOCOL.md §1.5); the answer it gets must be the first run's, not a second run. A
+client that has been gone longer than :data:`WINDOW_NS` starts a new session, so results older
+than that are dropped — here as new ones arrive, and from the log when it is pruned — and at
+most :data:`MAX_RESULTS` are held, so memory and disk stay bounded under any traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pyconvex.runtime.store.committer import RESULTS_WINDOW_NS as WINDOW_NS
+
+MAX_RESULTS = 250_000
+
+Key = tuple[str, int]
+Entry = tuple[int, str]  # (commit ts, the result as Convex JSON)
+
+
+class SessionResults:
+    """A bounded map (session id, request id) -> (commit ts, encoded result), oldest first."""
+
+    __slots__ = ("_entries", "max_results", "window_ns")
+
+    def __init__(
+        self,
+        loaded: Mapping[Key, Entry] | None = None,
+        *,
+        window_ns: int = WINDOW_NS,
+        max_results: int = MAX_RESULTS,
+    ) -> None:
+        self.window_ns = window_ns
+        self.max_results = max_results
+        self._entries: dict[Key, Entry] = {}
+        if loaded:
+            newest = max(ts for ts, _ in loaded.values())
+            for key, entry in sorted(loaded.items(), key=lambda item: item[1][0]):
+                if entry[0] >= newest - window_ns:
+                    self._entries[key] = entry
+            self._trim(newest)
+
+    def get(self, key: Key) -> Entry | None:
+        return self._entries.get(key)
+
+    def __setitem__(self, key: Key, entry: Entry) -> None:
+        self._entries[key] = entry
+        self._trim(entry[0])
+
+    def pop(self, key: Key, default: Entry | None = None) -> Entry | None:
+        return self._entries.pop(key, default)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def _trim(self, now_ts: int) -> None:
+        entries = self._entries
+        cutoff = now_ts - self.window_ns
+        while entries:
+            key = next(iter(entries))
+            if entries[key][0] >= cutoff and len(entries) <= self.max_results:
+                break
+            del entries[key]
