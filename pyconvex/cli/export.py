@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import zipfile
 from enum import StrEnum
 from pathlib import Path
@@ -62,6 +63,9 @@ def export(
 ) -> None:
     """Export the tables at one timestamp, while the deployment keeps serving."""
     tables = list(table or [])
+    started = time.monotonic()
+    if not out.is_terminal:
+        print(f"Exporting {', '.join(tables) or 'every table'} as {fmt.value}...", flush=True)
     with reported_failures(), tempfile.TemporaryDirectory() as tmp:
         if include_file_storage and fmt is not Format.zip:
             _usage("--include-file-storage works with --format zip only.")
@@ -76,13 +80,16 @@ def export(
                 include_file_storage,
                 on_bytes=lambda n: bar.advance(task, n),
             )
+        size = download.stat().st_size
         written = _place(download, path, fmt, tables, described)
     documents = described["documents"]
     total = sum(documents.values())
     files = f" and {described['files']} files" if include_file_storage else ""
+    seconds = max(time.monotonic() - started, 1e-6)
     print(
         f"Exported {total} documents from {len(documents)} tables{files} at timestamp "
-        f"{described['ts']} to {written}."
+        f"{described['ts']} to {written} ({size / 1e6:.1f} MB, {total / seconds:,.0f} "
+        "documents/s)."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -73,6 +74,10 @@ def import_(
             if not typer.confirm(f"This deletes the documents of {what} first. Continue?"):
                 raise typer.Exit(1)
         client = admin_client(url, admin_key)
+        started = time.monotonic()
+        size = path.stat().st_size
+        if not out.is_terminal:
+            print(f"Importing {path.name} ({size / 1e6:.1f} MB)...", flush=True)
         with Progress(
             TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             console=out, disable=not out.is_terminal, transient=True,
@@ -83,7 +88,8 @@ def import_(
     total = sum(documents.values())
     per_table = ", ".join(f"{n} into {t}" for t, n in documents.items()) or "none"
     files = f" and {done['files']} files" if done.get("files") else ""
-    print(f"Imported {total} documents ({per_table}){files}.")
+    seconds = max(time.monotonic() - started, 1e-6)
+    print(f"Imported {total} documents ({per_table}){files}, {total / seconds:,.0f} documents/s.")
 
 
 def _usage(message: str) -> None:

@@ -187,3 +187,22 @@ async def test_scheduled_functions_run_with_no_identity(
     result = await dep.run_mutation("who:note", {})
     assert result.value is None
     await asyncio.sleep(0)
+
+
+async def test_providers_change_on_reload(
+    served: tuple[Deployment, LiveServer], issuer: Issuer, tmp_path: Any
+) -> None:
+    from pyconvex.runtime.auth.tokens import TokenRefused, verify_fetching
+    from pyconvex.runtime.functions.loader import load_functions
+
+    dep, _ = served
+    token = issuer.token(sub="ada")
+    assert (await verify_fetching(dep.token_verifier, token)).identity.subject == "ada"
+    functions_dir = dep.loaded.functions_dir
+    assert functions_dir is not None
+    (functions_dir / "auth_config.py").write_text(
+        'providers = [{"domain": "https://other.example.com", "application_id": "x"}]\n'
+    )
+    dep.swap(load_functions(functions_dir, previous=dep.loaded), dep.schema)
+    with pytest.raises(TokenRefused, match="Wrong issuer"):
+        await verify_fetching(dep.token_verifier, token)
