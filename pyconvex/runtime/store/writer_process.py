@@ -263,11 +263,11 @@ def _serve_requests(stdin: Any, reply: Any, path: Path) -> None:
             elif op == "set":
                 setattr(persistence, message[1], message[2])
                 reply(True, None)
-            elif op == "call" and message[1] == "sql":
+            elif op == "call" and message[1] in ("sql", "read_only_query"):
                 # Analytics may use every core for the one query.
                 persistence.con.execute(f"SET threads = {os.cpu_count() or 1}")
                 try:
-                    reply(True, persistence.sql(*message[2]))
+                    reply(True, getattr(persistence, message[1])(*message[2]))
                 finally:
                     persistence.con.execute("SET threads = 1")
             elif op == "call":
