@@ -62,7 +62,7 @@ def dev(
     from pyconvex.dev.serve import run_dev, stopped_message
     from pyconvex.runtime.net.event_loop import run
 
-    _configure_logging()
+    configure_server_logging()
     chosen = settings.port if port is None else port
     try:
         code = run(
@@ -96,7 +96,7 @@ def dev(
         raise typer.Exit(code)
 
 
-def _configure_logging() -> None:
+def configure_server_logging() -> None:
     # Function executions are printed from the deployment's log history (dev/console.py), once
     # each; the engine's per-call echo is for servers without a console.
     logging.getLogger("pyconvex.functions").propagate = False

@@ -10,6 +10,7 @@ from pyconvex import __version__
 from pyconvex.cli.codegen import codegen
 from pyconvex.cli.command import Command, typer_app
 from pyconvex.cli.data import data
+from pyconvex.cli.deploy import deploy
 from pyconvex.cli.dev import dev
 from pyconvex.cli.env import env_app
 from pyconvex.cli.export import export
@@ -17,6 +18,7 @@ from pyconvex.cli.import_data import import_
 from pyconvex.cli.init import init
 from pyconvex.cli.logs import logs
 from pyconvex.cli.run import run
+from pyconvex.cli.serve import serve
 from pyconvex.cli.sql import sql
 
 app = typer_app("pyconvex", "A reactive backend for Python in the model of Convex.")
@@ -44,7 +46,7 @@ def main(
     """A reactive backend for Python in the model of Convex."""
 
 
-for command in (dev, init, codegen, run, data, logs, sql, export):
+for command in (dev, init, codegen, run, data, logs, sql, export, serve, deploy):
     app.command(cls=Command)(command)
 app.command("import", cls=Command)(import_)
 app.add_typer(env_app)

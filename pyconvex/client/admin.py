@@ -1,5 +1,5 @@
 """Admin access to a running deployment: run functions (internal ones too, as anyone), watch a
-query, read tables, logs and environment variables, with the admin key.
+query, read tables, logs and environment variables, deploy code, with the admin key.
 
 The deployment is ``url`` / ``admin_key`` (or ``PYCONVEX_URL`` / ``PYCONVEX_ADMIN_KEY``) when
 given, else the one ``pyconvex dev`` serves for the project at ``root`` (found through its data
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 URL_ENV = "PYCONVEX_URL"
 ADMIN_KEY_ENV = "PYCONVEX_ADMIN_KEY"
 CLIENT_NAME = "pyconvex-cli"
+#: Seconds a deploy may take (checking every document and building indexes on big tables).
+DEPLOY_TIMEOUT = 600.0
 
 
 @dataclass(slots=True)
@@ -129,7 +131,7 @@ class AdminClient:
                 method,
                 self.url + path,
                 headers=self._headers(identity),
-                timeout=self.timeout,
+                timeout=kwargs.pop("timeout", self.timeout),
                 **kwargs,
             )
         except httpx.TransportError as e:
@@ -364,6 +366,31 @@ class AdminClient:
             doing, "POST", "/api/_pyconvex/env", json={"name": name, "value": value}
         )
         return str(body["outcome"])
+
+    # -- deploying code ---------------------------------------------------------------------
+    def deploy_plan(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """What deploying ``bundle`` (``pyconvex.dev.bundle.Bundle.to_json()``) would change,
+        the stored documents its schema refuses included; nothing changes."""
+        body: dict[str, Any] = self._request(
+            "plan the deploy",
+            "POST",
+            "/api/_pyconvex/deploy/plan",
+            json={"bundle": bundle},
+            timeout=DEPLOY_TIMEOUT,
+        )
+        return body
+
+    def deploy(self, bundle: dict[str, Any], base: str | None) -> dict[str, Any]:
+        """Switch the deployment to ``bundle`` if it still serves the code ``base`` (a plan's);
+        ``{"status": "deployed" | "unchanged" | "refused", ...}``."""
+        body: dict[str, Any] = self._request(
+            "deploy",
+            "POST",
+            "/api/_pyconvex/deploy",
+            json={"bundle": bundle, "base": base},
+            timeout=DEPLOY_TIMEOUT,
+        )
+        return body
 
 
 @dataclass(frozen=True, slots=True)

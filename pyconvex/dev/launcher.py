@@ -35,8 +35,8 @@ from typing import IO
 
 from pyconvex.errors import PyconvexError
 
-#: The line ``pyconvex dev`` prints once its socket listens (pyconvex.dev.serve).
-SERVING = re.compile(r"pyconvex dev: serving (http://\S+:(\d+))")
+#: The line ``pyconvex dev`` (or ``serve``) prints once its socket listens (pyconvex.dev.serve).
+SERVING = re.compile(r"pyconvex (?:dev|serve): serving (http://\S+:(\d+))")
 #: The line it prints once a push has gone live.
 READY = re.compile(r"pyconvex dev: ready in")
 
@@ -242,8 +242,19 @@ class DevServer:
         data directory)."""
         return (self.project / ".pyconvex" / "admin_key").read_text().strip()
 
+    #: The pyconvex command that serves.
+    subcommand = "dev"
+
     def command(self, port: int) -> list[str]:
-        return [*self.program, "dev", "--port", str(port), "--host", self.host, *self.args]
+        return [
+            *self.program,
+            self.subcommand,
+            "--port",
+            str(port),
+            "--host",
+            self.host,
+            *self.args,
+        ]
 
     # -- start and stop -------------------------------------------------------------------------
 
@@ -345,3 +356,14 @@ class DevServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ProductionServer(DevServer):
+    """``python -m pyconvex serve`` in ``project``: the production server, started and stopped
+    like :class:`DevServer`::
+
+        with ProductionServer(Path("my-app")) as server:
+            httpx.get(f"{server.url}/health")
+    """
+
+    subcommand = "serve"

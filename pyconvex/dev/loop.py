@@ -84,6 +84,24 @@ def busy_failure(data_dir: Path, detail: str | None = None) -> CliFailure:
     )
 
 
+def violation_failure(v: SchemaViolation, schema_file: str, then: str) -> CliFailure:
+    """A stored document the new schema refuses, as ``dev`` and ``deploy`` report it (``then``
+    ends the hint: what happens now)."""
+    field = v.field.lstrip(".") or "(the whole document)"
+    return CliFailure(
+        "Schema push refused",
+        where=f"{schema_file}, table {v.table}, document {v.doc_id}, field {field}",
+        detail=(
+            f"A document in table {v.table!r} does not match the new schema.\n"
+            f"expected: {v.expected}\nfound:    {v.found}"
+        ),
+        hint=(
+            "Make the field optional (v.optional(...)) or fix the stored documents (e.g. a "
+            f"mutation run with `pyconvex run`). {then}"
+        ),
+    )
+
+
 # -- the loop -------------------------------------------------------------------------------------
 
 
@@ -108,8 +126,13 @@ class DevLoop:
         err: Console | None = None,
         codegen: Codegen | None = None,
         typecheck: TypecheckMode | str = TypecheckMode.disable,
+        name: str = "pyconvex dev",
     ) -> None:
         self.settings = settings
+        #: The command whose lines it prints ("pyconvex dev: ready in ...").
+        self.name = name
+        #: What a refused push's error says happens next (default: dev's retry on a save).
+        self.refused_then: str | None = None
         self.functions_dir = settings.functions_dir.resolve()
         self.out = out or Console(highlight=False, soft_wrap=True)
         self.err = err or Console(stderr=True, highlight=False)
@@ -132,6 +155,8 @@ class DevLoop:
         self._remove_listener: Callable[[], None] | None = None
         self._startup: tuple[PushResult, _Attempt] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        #: One push at a time: the loop's own, and those of ``pyconvex deploy`` (deployer.py).
+        self.push_lock = asyncio.Lock()
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -212,10 +237,15 @@ class DevLoop:
 
     # -- pushing ------------------------------------------------------------------------------
 
-    async def open(self, data_dir: Path | None) -> Deployment:
-        """First load, open the deployment over ``data_dir`` and push (start-up)."""
+    async def open(
+        self, data_dir: Path | None, loaded: LoadedFunctions | None = None
+    ) -> Deployment:
+        """First load (or ``loaded``), open the deployment over ``data_dir`` and push."""
         started = time.perf_counter()
-        loaded = self.load() or LoadedFunctions(functions_dir=self.functions_dir)
+        if loaded is not None:
+            self.latest = loaded if loaded.files else None
+        else:
+            loaded = self.load() or LoadedFunctions(functions_dir=self.functions_dir)
         try:
             deployment = await Deployment.open(None, data_dir, loaded=_schema_only(loaded))
         except StorageError as e:
@@ -240,38 +270,65 @@ class DevLoop:
 
     async def push(self, attempt: _Attempt) -> bool:
         """Push ``attempt.loaded``; print "ready in N ms" or why it was refused."""
-        deployment = self.deployment
-        assert deployment is not None
-        loaded = attempt.loaded
-        manager = self.manager
-        result = await push(
-            deployment,
-            loaded,
-            accepted=self.accepted,
-            progress=_Progress(self.out),
-            after_swap=manager.rerun_all if manager is not None else None,
-        )
-        self.pushes += 1
+        result = await self.swap_in(attempt.loaded)
         if not result.ok:
             self._refused_tables = {v.table for v in result.violations}
             for violation in result.violations:
                 self._report(self._violation_failure(violation))
             return False
         self._refused_tables = set()
-        previous = self.serving
-        self.serving = loaded
-        if previous is not None and previous.package not in (loaded.package, self._latest_package):
-            unload(previous)
-        accepted = schema_json(loaded.schema)
-        if accepted != self.accepted:
-            await write_accepted_schema(deployment, accepted)
-            self.accepted = accepted
         if attempt.announce:
             self._ready(result, attempt)
         else:
             self._startup = (result, attempt)
         self.typecheck.start()
         return True
+
+    async def swap_in(
+        self,
+        loaded: LoadedFunctions,
+        on_swap: Callable[[], None] | None = None,
+        precondition: Callable[[], None] | None = None,
+    ) -> PushResult:
+        """Push ``loaded`` (schema checked against the data, indexes built, one atomic swap that
+        re-runs every subscription; ``on_swap`` runs in that step too) and remember it as the
+        code serving. A refused push changes nothing. ``precondition`` runs first, once no
+        other push runs (it raises to stop this one)."""
+        async with self.push_lock:
+            if precondition is not None:
+                precondition()
+            deployment = self.deployment
+            assert deployment is not None
+            manager = self.manager
+
+            def after_swap() -> None:
+                if manager is not None:
+                    manager.rerun_all()
+                if on_swap is not None:
+                    on_swap()
+
+            result = await push(
+                deployment,
+                loaded,
+                accepted=self.accepted,
+                progress=_Progress(self.out),
+                after_swap=after_swap,
+            )
+            self.pushes += 1
+            if not result.ok:
+                return result
+            previous = self.serving
+            self.serving = loaded
+            if previous is not None and previous.package not in (
+                loaded.package,
+                self._latest_package,
+            ):
+                unload(previous)
+            accepted = schema_json(loaded.schema)
+            if accepted != self.accepted:
+                await write_accepted_schema(deployment, accepted)
+                self.accepted = accepted
+            return result
 
     def _ready(self, result: PushResult, attempt: _Attempt) -> None:
         for line in result.diff.summary():
@@ -295,25 +352,15 @@ class DevLoop:
             what += ", removed " + ", ".join(
                 _relative(p, self.functions_dir) for p in attempt.deleted
             )
-        self.out.print(f"pyconvex dev: ready in {ms:.0f} ms ({escape(what)})")
+        self.out.print(f"{self.name}: ready in {ms:.0f} ms ({escape(what)})")
 
     def _violation_failure(self, v: SchemaViolation) -> CliFailure:
-        field = v.field.lstrip(".") or "(the whole document)"
-        return CliFailure(
-            "Schema push refused",
-            where=(
-                f"{self._shown(self.functions_dir / 'schema.py')}, table {v.table}, "
-                f"document {v.doc_id}, field {field}"
-            ),
-            detail=(
-                f"A document in table {v.table!r} does not match the new schema.\n"
-                f"expected: {v.expected}\nfound:    {v.found}"
-            ),
-            hint=(
-                "Make the field optional (v.optional(...)) or fix the stored documents (e.g. a "
-                "mutation run with `pyconvex run`). The last good code keeps serving; "
-                f"the push is retried when table {v.table!r} changes or a file is saved."
-            ),
+        return violation_failure(
+            v,
+            self._shown(self.functions_dir / "schema.py"),
+            self.refused_then
+            or "The last good code keeps serving; "
+            f"the push is retried when table {v.table!r} changes or a file is saved.",
         )
 
     def _report(self, failure: CliFailure) -> None:

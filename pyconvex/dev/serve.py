@@ -15,7 +15,9 @@ import contextlib
 import ipaddress
 import sys
 
+from pyconvex.dev.code_store import CodeStore
 from pyconvex.dev.console import ExecutionFeed, ExecutionPrinter
+from pyconvex.dev.deployer import Deployer
 from pyconvex.dev.loop import DevLoop, busy_failure
 from pyconvex.dev.typecheck import TypecheckMode
 from pyconvex.failures import EXIT_FAILURE
@@ -73,7 +75,9 @@ async def run_dev(
     try:
         if not once:
             await loop.watch(stop)
-        await loop.open(settings.data_dir)
+        deployment = await loop.open(settings.data_dir)
+        # `pyconvex deploy` may push code here too (until the next save, or a restart).
+        deployment.deployer = Deployer(loop, CodeStore(settings.data_dir), persist=False)
         freeze_loaded_state()
         if once:
             loop.announce_startup()

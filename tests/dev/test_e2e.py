@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.npm import node_with_client_deps
+from support.npm import NodeScript, node_with_client_deps
 
-from pyconvex.dev.launcher import READY, DevServer, OutputLines, child_env, stop_process
-
-CLIENTS = Path(__file__).resolve().parents[2] / "tests" / "clients"
+from pyconvex.dev.launcher import READY, DevServer, child_env
 
 GREET = """
 from pyconvex import query
@@ -35,51 +33,6 @@ def start_dev(project: Path, processes: list[Any]) -> DevServer:
     processes.append(server)
     server.output.wait_for(READY)
     return server
-
-
-class NodeScript:
-    """A js/ script the test talks to: "@@" JSON lines out, JSON lines in on stdin."""
-
-    def __init__(self, node: str, script: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [node, str(CLIENTS / "js" / script), *args],
-            cwd=CLIENTS,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.out = OutputLines(self.proc.stdout)
-        self._next = 0  # each expect consumes its line: the next one looks after it
-
-    def expect(self, event: str, timeout: float = 30) -> dict[str, Any]:
-        def match(line: str) -> bool:
-            if not line.startswith("@@"):
-                return False
-            data = json.loads(line[2:])
-            if "error" in data and "event" not in data:
-                pytest.fail("node script failed:\n" + "\n".join(self.out.lines))
-            return bool(data.get("event") == event)
-
-        index = self.out.wait_for(match, self._next, timeout)
-        self._next = index + 1
-        result: dict[str, Any] = json.loads(self.out.line(index)[2:])
-        return result
-
-    def send(self, value: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((value if isinstance(value, str) else json.dumps(value)) + "\n")
-        self.proc.stdin.flush()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.send("end")
-            stop_process(self.proc, grace=15)
-        self.out.join()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 @pytest.fixture(scope="module")

@@ -111,6 +111,12 @@ class Deployment:
         self.actions.storage = lambda: ActionStorage(self.storage)
         #: Where HTTP actions are served (set when the server listens; see :meth:`set_urls`).
         self.site_url = DEFAULT_SITE_ORIGIN
+        #: Production (``pyconvex serve``): clients get no log lines, and a failed call's error
+        #: only as ``[Request ID: <id>] Server Error`` (``results.redacted``); the log has it all.
+        self.redact_for_clients = False
+        #: What takes ``pyconvex deploy``'s code (set by ``dev`` and ``serve``: a
+        #: ``pyconvex.runtime.net.admin_routes.CodeDeployer``); None: deploys are refused.
+        self.deployer: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod

@@ -115,6 +115,35 @@ class FunctionResult:
         return self.failure is None
 
 
+def redacted(result: FunctionResult) -> FunctionResult:
+    """``result`` as a client of a production deployment (``pyconvex serve``) sees it, as
+    Convex's production deployments answer: no log lines, and a failure of a call reduced to
+    ``[Request ID: <id>] Server Error`` (a ConvexError keeps its data). The request id is the
+    one in the server's log, which has the whole error::
+
+        redacted(result).failure.message   # "[Request ID: 0a8b5f0b3f9e1c2d] Server Error"
+
+    Failures of the request itself (no request id: malformed arguments, an unsupported
+    component path) say what was wrong and are kept."""
+    failure = result.failure
+    if failure is None and not result.log_lines:
+        return result
+    if failure is not None and failure.request_id is not None:
+        failure = FunctionFailure(
+            f"[Request ID: {failure.request_id}] Server Error",
+            is_convex_error=failure.is_convex_error,
+            data=failure.data,
+            request_id=failure.request_id,
+            error="Server Error",
+        )
+    return FunctionResult(result.value, failure, [], result.ts, result.read_set, result.journal)
+
+
+def redacts_for_clients(deployment: object) -> bool:
+    """Whether ``deployment`` serves production clients (its ``redact_for_clients``)."""
+    return bool(getattr(deployment, "redact_for_clients", False))
+
+
 @dataclass(slots=True)
 class AppliedMutation:
     """A mutation that has run and whose writes are applied to memory, but that may not be

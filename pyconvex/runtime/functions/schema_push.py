@@ -190,10 +190,7 @@ async def push(
     swapped = False
     old_columns = deployment.schema.view_columns()
     try:
-        for table_name in diff.revalidate:
-            found = await _check_table(store, state, table_name, result, progress)
-            if found is not None:
-                result.violations.append(found)
+        await _check_tables(store, state, result, progress)
         if result.violations:
             return result
         for table_name, spec in diff.added_indexes:
@@ -225,6 +222,23 @@ async def push(
         await deployment.create_tables(diff.added_tables)
     if state.view_columns() != old_columns:
         await deployment.refresh_views()
+    return result
+
+
+async def check_push(
+    deployment: Deployment,
+    loaded: LoadedFunctions,
+    *,
+    accepted: dict[str, Any] | None,
+    progress: Progress | None = None,
+) -> PushResult:
+    """What :func:`push` would find, changing nothing: the diff, and the stored documents the
+    new schema refuses (the first of each table). ``pyconvex deploy`` shows it before asking."""
+    started = time.perf_counter()
+    store = deployment.store
+    result = PushResult(diff_schema(store, accepted, loaded.schema))
+    await _check_tables(store, SchemaState(loaded.schema), result, progress)
+    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -273,6 +287,15 @@ def check_document(
     except ValidationError as e:
         return _violation(table, str(doc.get("_id")), body, e)
     return None
+
+
+async def _check_tables(
+    store: Store, state: SchemaState, result: PushResult, progress: Progress | None
+) -> None:
+    for table_name in result.diff.revalidate:
+        found = await _check_table(store, state, table_name, result, progress)
+        if found is not None:
+            result.violations.append(found)
 
 
 async def _check_table(

@@ -7,6 +7,8 @@ Every route needs ``Authorization: Convex <admin key>`` (the key in ``<data_dir>
     GET  /api/_pyconvex/logs?history=N&follow=1         -> JSON lines, one execution each
     GET  /api/_pyconvex/env                             -> {"variables": {name: value}}
     POST /api/_pyconvex/env {"name", "value"|null}      -> {"name", "outcome"}
+    POST /api/_pyconvex/deploy/plan {"bundle"}          -> the diff, and documents refused
+    POST /api/_pyconvex/deploy {"bundle", "base"}       -> {"status": "deployed"|"refused"}
 
 Running functions goes through the ordinary HTTP API (``/api/function``), which accepts the
 same header — and ``Convex <admin key>:<base64 identity JSON>`` to act as a user — and then
@@ -53,6 +55,23 @@ PREFIX = "/api/_pyconvex"
 #: Imports stream whole files: the request body limit does not apply here.
 IMPORT_PATH = f"{PREFIX}/import"
 MAX_DOCUMENTS = 10_000
+
+
+class DeployRefused(PyconvexError):
+    """A deploy that cannot go ahead: answered with ``status`` and ``{"code", "message"}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class CodeDeployer(Protocol):
+    """What takes ``pyconvex deploy``'s code (``pyconvex.dev.deployer``); raises
+    :class:`DeployRefused`."""
+
+    async def plan(self, body: Any) -> dict[str, Any]: ...
+
+    async def apply(self, body: Any) -> dict[str, Any]: ...
 
 
 class AdminDeployment(Protocol):
@@ -133,6 +152,8 @@ class AdminApi:
             Route(f"{PREFIX}/sql", self._wrap(self.sql), methods=["POST"]),
             Route(f"{PREFIX}/export", self._wrap(self.export), methods=["GET"]),
             Route(IMPORT_PATH, self._wrap(self.import_), methods=["POST"]),
+            Route(f"{PREFIX}/deploy/plan", self._wrap(self.deploy_plan), methods=["POST"]),
+            Route(f"{PREFIX}/deploy", self._wrap(self.deploy), methods=["POST"]),
         ]
 
     def _wrap(self, handler: Handler) -> Handler:
@@ -314,6 +335,32 @@ class AdminApi:
         if result.failure is not None:
             raise _BadRequest(500, "EnvironmentVariableNotSaved", result.failure.message)
         return _json({"name": name, "outcome": result.value})
+
+
+    # -- deploying code -----------------------------------------------------------------------
+    async def deploy_plan(self, request: Request) -> Response:
+        return await self._deploy(request, plan=True)
+
+    async def deploy(self, request: Request) -> Response:
+        return await self._deploy(request, plan=False)
+
+    async def _deploy(self, request: Request, *, plan: bool) -> Response:
+        deployer: CodeDeployer | None = getattr(self._deployment, "deployer", None)
+        if deployer is None:
+            raise _BadRequest(
+                404,
+                "DeployNotSupported",
+                "This deployment does not take deploys: deploy to one `pyconvex serve` or "
+                "`pyconvex dev` runs.",
+            )
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as e:
+            raise _BadRequest(400, "BadJsonBody", f"The body is not valid JSON: {e}") from None
+        try:
+            return _json(await (deployer.plan(body) if plan else deployer.apply(body)))
+        except DeployRefused as e:
+            raise _BadRequest(e.status, e.code, e.message) from None
 
 
 def _shown(entry: LogEntry) -> bool:

@@ -117,7 +117,8 @@ def create_app(
     sync_config: SyncConfig | None = None,
     subscriptions: SubscriptionManager | None = None,
 ) -> _ConnectionScope:
-    """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``.
+    """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``,
+    ``/health``.
 
     The app's ``state`` holds ``deployment`` and ``subscriptions`` (the manager is closed at
     shutdown).
@@ -128,6 +129,10 @@ def create_app(
 
     async def version_endpoint(request: Request) -> Response:
         return PlainTextResponse(server_version())
+
+    async def health_endpoint(request: Request) -> Response:
+        # For load balancers and orchestrators: answers once the server listens (no key).
+        return JSONResponse({"status": "ok", "version": server_version()})
 
     async def stats_endpoint(request: Request) -> Response:
         # Counters for benchmarks and the dev console (read-only, no data; admin key only).
@@ -150,6 +155,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/version", version_endpoint, methods=["GET"]),
+            Route("/health", health_endpoint, methods=["GET", "HEAD"]),
             Route(
                 "/api/_pyconvex/stats",
                 admin_only(stats_endpoint, lambda: getattr(deployment, "admin_key", None)),

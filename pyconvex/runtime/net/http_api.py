@@ -23,7 +23,13 @@ from pyconvex.protocol import clip, decode_ts, dumps, encode_ts, log_function_li
 from pyconvex.runtime.auth.callers import PUBLIC, AdminAuthError, Caller, admin_caller
 from pyconvex.runtime.auth.tokens import TokenRefused, TokenVerifier, verify_fetching
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
+from pyconvex.runtime.functions.results import (
+    FunctionFailure,
+    FunctionKind,
+    FunctionResult,
+    redacted,
+    redacts_for_clients,
+)
 from pyconvex.runtime.net.body_limit import BodyTooLarge
 from pyconvex.runtime.net.subscriptions import SERVER_ERROR, decode_args
 from pyconvex.runtime.net.sync_session import SyncDeployment
@@ -274,6 +280,8 @@ class HttpApi:
                 path, args, identity=who, allow_internal=admin
             )
         log_function_lines(kind, path, result.log_lines)
+        if not admin and redacts_for_clients(self._deployment):
+            return redacted(result)
         return result
 
     async def _simple(self, request: Request, kind: FunctionKind) -> Response:

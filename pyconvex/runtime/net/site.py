@@ -4,7 +4,8 @@
 Every request is routed by the router of the code serving at that moment (a push swaps it), and
 runs as an action (``ActionRunner.run_http``: a slot, the time limit, its log lines, a
 ``pyconvex logs`` entry named like ``GET /hello``). A handler that raises answers 500 with
-``{"code": "Server Error: ...", "data": <ConvexError data>}`` as Convex's; an unknown route is
+``{"code": "Server Error: ...", "data": <ConvexError data>}`` as Convex's (in production,
+``pyconvex serve``, the code is ``[Request ID: <id>] Server Error`` only); an unknown route is
 a 404 that lists the routes there are.
 """
 
@@ -21,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from pyconvex.runtime.auth.tokens import TokenRefused, TokenVerifier, verify_fetching
 from pyconvex.runtime.functions.action_runner import ActionRunner
 from pyconvex.runtime.functions.loader import LoadedFunctions
+from pyconvex.runtime.functions.results import redacts_for_clients
 from pyconvex.server.http_router import HttpRoute
 from pyconvex.values import encode_clean
 
@@ -73,6 +75,9 @@ class SiteApp:
             assert isinstance(response, Response)
             return response
         body: dict[str, Any] = {"code": f"Server Error: {failure.message}"}
+        if failure.request_id is not None and redacts_for_clients(self.deployment):
+            # Production: Convex's text without the error (the server's log has it).
+            body = {"code": f"[Request ID: {failure.request_id}] Server Error"}
         if failure.is_convex_error:
             try:
                 body["data"] = encode_clean(failure.data)

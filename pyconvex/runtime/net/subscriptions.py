@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pyconvex.protocol import log_function_lines, query_result_body, shared_body
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import FunctionFailure, FunctionResult
+from pyconvex.runtime.functions.results import (
+    FunctionFailure,
+    FunctionResult,
+    redacted,
+    redacts_for_clients,
+)
 from pyconvex.runtime.store.read_set import Commit, CommitListener
 from pyconvex.values import Value, decode_value, encode_value, value_type_name
 
@@ -360,6 +365,8 @@ class SubscriptionManager:
             _log.exception("query %s crashed the engine", sub.path)
             result = FunctionResult(failure=internal_error())
         log_function_lines("query", sub.path, result.log_lines)
+        if not sub.allow_internal and redacts_for_clients(self._deployment):
+            result = redacted(result)
         sub.read_set = result.read_set
         sub.ts = ts
         if result.journal is not None:

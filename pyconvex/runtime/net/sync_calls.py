@@ -21,7 +21,13 @@ from typing import Any, Protocol
 
 from pyconvex.protocol import Action, Mutation, clip, function_response, log_function_lines
 from pyconvex.runtime.functions.function_path import normalize_path
-from pyconvex.runtime.functions.results import AppliedMutation, FunctionFailure, FunctionResult
+from pyconvex.runtime.functions.results import (
+    AppliedMutation,
+    FunctionFailure,
+    FunctionResult,
+    redacted,
+    redacts_for_clients,
+)
 from pyconvex.runtime.net.subscriptions import SubscriptionManager, decode_args, internal_error
 from pyconvex.values import Value, encode_value
 
@@ -92,6 +98,7 @@ class _InFlight:
     request_id: int
     path: str
     applied: AppliedMutation
+    admin: bool = False
 
 
 class SyncCalls:
@@ -177,7 +184,7 @@ class SyncCalls:
             # Whatever happens, this mutation gets its answer and the next ones run.
             _log.exception("mutation %s crashed the engine", clip(path))
             applied = AppliedMutation(FunctionResult(failure=internal_error()))
-        self._in_flight.append(_InFlight(message.request_id, path, applied))
+        self._in_flight.append(_InFlight(message.request_id, path, applied, waiting.admin))
         if applied.durable is None or applied.durable.done():
             self._responses_ready()
         else:
@@ -206,6 +213,8 @@ class SyncCalls:
                 break
             in_flight.popleft()
             result = applied.settle()
+            if not head.admin and redacts_for_clients(self._deployment):
+                result = redacted(result)
             frame, ok = response_frame("Mutation", head.request_id, result, head.path)
             self._sink.send(frame)
             ts = result.ts if ok and result.ts is not None else 0
@@ -240,6 +249,8 @@ class SyncCalls:
             result = FunctionResult(failure=internal_error())
         if self._host.stopped:
             return
+        if not admin and redacts_for_clients(self._deployment):
+            result = redacted(result)
         self._sink.send(response_frame("Action", message.request_id, result, path)[0])
 
 
