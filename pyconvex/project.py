@@ -29,6 +29,7 @@ from pyconvex.errors import PyconvexError
 
 DEFAULT_PORT = 3210
 ADMIN_KEY_FILE = "admin_key"
+DEV_SIGNING_KEY_FILE = "dev_signing_key.pem"
 DEPLOYMENT_FILE = "deployment.json"
 #: Modes of the data directory and of the files in it: this user only.
 PRIVATE_DIR_MODE = 0o700
@@ -141,6 +142,11 @@ def private_files() -> Iterator[None]:
 def admin_key_path(data_dir: Path) -> Path:
     """``<data_dir>/admin_key``: the deployment's admin key (mode 0600)."""
     return data_dir / ADMIN_KEY_FILE
+
+
+def dev_signing_key_path(data_dir: Path) -> Path:
+    """``<data_dir>/dev_signing_key.pem``: the dev sign-in provider's key (mode 0600)."""
+    return data_dir / DEV_SIGNING_KEY_FILE
 
 
 def read_admin_key(data_dir: Path) -> str | None:
