@@ -190,7 +190,9 @@ def _names(statement: Statement) -> frozenset[str]:
         out.add(statement.value.split(".")[0])
     elif isinstance(statement, ApiAssign):
         out.update((statement.annotation, "build_api"))
-    elif not isinstance(statement, AllList):
+    elif isinstance(statement, AllList):
+        out.update(statement.names)  # re-exported names are imported too
+    else:
         out.add("TypeAlias")
         names_in(statement.type, out)
     return frozenset(out)

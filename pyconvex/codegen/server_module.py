@@ -41,6 +41,7 @@ SOURCES = (
     ("Scheduler", "pyconvex.server.ctx"),
     ("StorageReader", "pyconvex.server.ctx"),
     ("StorageWriter", "pyconvex.server.ctx"),
+    ("UserIdentity", "pyconvex.server.ctx"),
     ("QueryInitializer", "pyconvex.server.db"),
     ("SystemReader", "pyconvex.server.db"),
 )
@@ -192,6 +193,7 @@ def server_plan(tables: list[TableTypes]) -> ModulePlan:
             "DatabaseWriter",
             "MutationCtx",
             "QueryCtx",
+            "UserIdentity",
             *(name for name, _ in DECORATORS),
         ]
     )

@@ -53,8 +53,10 @@ ArgsSpec = Mapping[str, Validator] | ObjectValidator
 class UserIdentity(Protocol):
     """Who is calling: ``await ctx.auth.get_user_identity()`` (None when unauthenticated).
 
-    ``token_identifier``, ``subject`` and ``issuer`` are always set; the standard OpenID Connect
-    claims are in snake_case and None when the token lacks them; ``claims`` holds the rest.
+    ``token_identifier`` ("issuer|subject"), ``subject`` and ``issuer`` are always set; the
+    standard OpenID Connect claims are snake_case attributes, None when the token lacks them;
+    ``claims`` holds every claim, custom ones included (also ``identity["org_id"]``). The
+    object is ``pyconvex.testing.UserIdentity``, the one class the whole project builds.
     """
 
     @property
@@ -82,7 +84,24 @@ class UserIdentity(Protocol):
     @property
     def email_verified(self) -> bool | None: ...
     @property
+    def gender(self) -> str | None: ...
+    @property
+    def birthday(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def phone_number(self) -> str | None: ...
+    @property
+    def phone_number_verified(self) -> bool | None: ...
+    @property
+    def address(self) -> Any: ...  # a string or an object, as the provider sends it
+    @property
+    def updated_at(self) -> Any: ...  # seconds since the epoch (OIDC) or a string
+    @property
     def claims(self) -> Mapping[str, Any]: ...
+    def __getitem__(self, claim: str) -> Any: ...
 
 
 class Auth(Protocol):

@@ -84,3 +84,31 @@ def test_pyconvex_client_set_auth(server: DevServer, issuer: Issuer) -> None:
     with ConvexClient(server.url) as client:
         client.set_auth(lambda force_refresh: next(tokens))
         assert client.query("who:whoami") == {"subject": "cy", "name": "Cy"}
+
+
+def test_a_refused_token_says_why_to_the_client_and_in_the_console(
+    server: DevServer, issuer: Issuer
+) -> None:
+    import httpx
+    from websockets.sync.client import connect
+
+    start = server.output.mark()
+    stale = issuer.token(sub="ada", lifetime=-3600)
+    r = httpx.post(
+        f"{server.url}/api/query",
+        json={"path": "who:whoami", "args": {}, "format": "json"},
+        headers={"Authorization": f"Bearer {stale}"},
+    )
+    assert r.status_code == 401 and "The token has expired" in r.json()["message"]
+    server.output.wait_for(lambda line: "sign-in refused" in line and "expired" in line, start)
+    elsewhere = issuer.token(sub="ada", aud="another-app")
+    with connect(server.url.replace("http", "ws", 1) + "/api/sync", close_timeout=1) as ws:
+        ws.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0,
+                            "lastCloseReason": None, "clientTs": 0}))  # fmt: skip
+        ws.send(json.dumps({"type": "Authenticate", "baseVersion": 0, "tokenType": "User",
+                            "value": elsewhere}))  # fmt: skip
+        error = json.loads(ws.recv(timeout=10))
+    assert error["type"] == "AuthError" and "Wrong audience" in error["error"]
+    server.output.wait_for(
+        lambda line: "sign-in refused" in line and "Wrong audience" in line, start
+    )

@@ -91,3 +91,19 @@ def test_storage_and_scheduler_protocols_match_the_runtime_classes() -> None:
         missing = {n for n in _members(protocol) if not hasattr(runtime, n)}
         assert not missing, f"{runtime.__name__} lacks {missing} of {protocol.__name__}"
     assert hasattr(ActionCtx, "run_blocking")
+
+
+def test_the_user_identity_protocol_matches_the_one_runtime_class() -> None:
+    from pyconvex.runtime.auth.identity import UserIdentity
+    from pyconvex.runtime.auth.tokens import identity_from_claims
+
+    claims = {"iss": "https://i", "sub": "u1", "name": "Ada", "picture": "https://p",
+              "email_verified": True, "zoneinfo": "Europe/Paris", "org": "acme"}  # fmt: skip
+    identity = identity_from_claims(claims)
+    assert isinstance(identity, UserIdentity)
+    for name in _members(ctx.UserIdentity):
+        assert hasattr(identity, name), f"UserIdentity lacks {name} of the ctx Protocol"
+    assert (identity.token_identifier, identity.picture_url, identity.timezone) == (
+        "https://i|u1", "https://p", "Europe/Paris",
+    )  # fmt: skip
+    assert identity.family_name is None and identity["org"] == identity.claims["org"] == "acme"

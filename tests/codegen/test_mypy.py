@@ -23,7 +23,9 @@ from typing import Literal
 from pyconvex import Id, v
 
 from ._generated.api import api, internal
-from ._generated.server import ActionCtx, MutationCtx, QueryCtx, action, mutation, query
+from ._generated.server import (
+    ActionCtx, MutationCtx, QueryCtx, UserIdentity, action, mutation, query,
+)
 
 
 @query
@@ -72,6 +74,20 @@ async def wrong_id_table(ctx: QueryCtx, channel: Id[Literal["channels"]]) -> str
 
 @query  # error: "FunctionDecorator"
 async def wrong_ctx(ctx: MutationCtx) -> None: ...
+
+
+@query
+async def identity_may_be_none(ctx: QueryCtx) -> str:
+    identity = await ctx.auth.get_user_identity()
+    return identity.subject  # error: Item "None" of "UserIdentity | None" has no attribute
+
+
+@query
+async def claims_may_be_missing(ctx: QueryCtx) -> str:
+    identity: UserIdentity | None = await ctx.auth.get_user_identity()
+    if identity is None:
+        return ""
+    return identity.email  # error: Incompatible return value type (got "str | None"
 
 
 @query(args={"x": v.string()})

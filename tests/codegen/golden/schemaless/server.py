@@ -21,6 +21,7 @@ from pyconvex.server.ctx import (
     Scheduler,
     StorageReader,
     StorageWriter,
+    UserIdentity,
 )
 from pyconvex.server.db import QueryInitializer, SystemReader
 
@@ -30,6 +31,7 @@ __all__ = [
     "DatabaseWriter",
     "MutationCtx",
     "QueryCtx",
+    "UserIdentity",
     "action",
     "internal_action",
     "internal_mutation",
