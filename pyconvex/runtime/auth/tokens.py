@@ -11,11 +11,13 @@ signature, ``aud`` contains the provider's application id (when set), and ``exp`
 
 Keys: a provider's JWKS (its URL, or the ``jwks_uri`` of the issuer's OpenID configuration) is
 fetched with a timeout, cached for :data:`JWKS_TTL_S`, and fetched again when a token names a
-``kid`` it lacks (key rotation) — at most once per :attr:`TokenVerifier.refresh_interval_s`.
+``kid`` it lacks (key rotation) — at most once per :attr:`TokenVerifier.refresh_interval_s`,
+and one fetch at a time per provider, however many tokens wait for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -96,6 +98,7 @@ class TokenVerifier:
     def __init__(self, providers: list[Provider]) -> None:
         self.providers = providers
         self._keys: dict[int, _Keys] = {}  # by id() of the provider
+        self._fetching: dict[int, asyncio.Future[None]] = {}
         for p in providers:
             if p.jwks is not None:
                 self._keys[id(p)] = _keys_of(p.jwks, p, time.monotonic())
@@ -188,7 +191,16 @@ class TokenVerifier:
     # -- keys ----------------------------------------------------------------------------
     async def fetch_keys(self, provider: Provider) -> None:
         """Fetch ``provider``'s JWKS (through OIDC discovery for an OIDC provider). A failure
-        is remembered and reported by :meth:`verify`, never raised."""
+        is remembered and reported by :meth:`verify`, never raised. Callers arriving while a
+        fetch of the same provider is under way wait for that one (one request, not one each)."""
+        task = self._fetching.get(id(provider))
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(provider))
+            self._fetching[id(provider)] = task
+            task.add_done_callback(lambda _: self._fetching.pop(id(provider), None))
+        await asyncio.shield(task)  # a caller going away does not stop the others' fetch
+
+    async def _fetch(self, provider: Provider) -> None:
         import httpx
 
         started = time.monotonic()

@@ -122,6 +122,24 @@ async def test_a_rotated_key_is_picked_up_and_fetches_are_bounded(issuer: Issuer
     assert issuer.requests == 2
 
 
+async def test_tokens_arriving_together_share_one_fetch(issuer: Issuer) -> None:
+    import asyncio
+
+    verifier = verifier_for(issuer.oidc_provider("my-app"))
+    tokens = [issuer.token(sub=f"user{i}") for i in range(20)]
+    verified = await asyncio.gather(*(verify_fetching(verifier, t) for t in tokens))
+    assert [v.identity.subject for v in verified] == [f"user{i}" for i in range(20)]
+    assert issuer.requests == 1
+    issuer.rotate()
+    verifier.refresh_interval_s = 0.0
+    forged = [issuer.token(headers={"kid": f"forged-{i}"}) for i in range(10)]
+    refused = await asyncio.gather(
+        *(verify_fetching(verifier, t) for t in forged), return_exceptions=True
+    )
+    assert all(isinstance(r, TokenRefused) for r in refused)
+    assert issuer.requests == 2  # the burst of unknown kids made one refresh
+
+
 async def test_inline_jwks_as_dict_and_data_uri(issuer: Issuer) -> None:
     doc = issuer.jwks()
     uri = "data:application/json;base64," + base64.b64encode(json.dumps(doc).encode()).decode()
