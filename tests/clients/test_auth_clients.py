@@ -65,6 +65,9 @@ def test_npm_clients_sign_in_are_refused_and_refresh(
     # short, short again (the refresh), then a fresh one once the server said it expired.
     assert expired["fetched"] >= 3 and expired["who"]["subject"] == "ada"
     assert False not in expired["changes"]
+    http = r.step("http")
+    assert http["who"] == {"subject": "ada", "name": "Ada"} and http["anonymous"] is None
+    assert "Wrong audience" in http["refusal"]
 
 
 def test_pypi_client_set_auth(server: DevServer, issuer: Issuer) -> None:

@@ -1,9 +1,10 @@
 // Sign-in with the npm clients: ConvexClient.setAuth with a valid token (onChange(true), the
 // query runs as the user) and with a refused one (onChange(false), back to anonymous);
 // ConvexReactClient with a token that expires mid-session (the client fetches a fresh one and
-// the user stays signed in). Tokens come from argv (signed by the test's issuer):
-//   good, bad, short-lived, fresh...
-import { ConvexClient } from "convex/browser";
+// the user stays signed in); ConvexHttpClient.setAuth (a Bearer token: the query runs as the
+// user; a refused token rejects with the reason). Tokens come from argv (signed by the test's
+// issuer): good, bad, short-lived, fresh...
+import { ConvexClient, ConvexHttpClient } from "convex/browser";
 import { ConvexReactClient } from "convex/react";
 import WebSocket from "ws";
 import { out, until, run, url, extraArgs } from "./lib.mjs";
@@ -57,4 +58,18 @@ run(async () => {
   await until(() => last?.subject === "ada", "still ada after the expiry", 10000, () => JSON.stringify({ last, fetched, reactChanges }));
   out({ step: "expired", fetched: fetched.length, changes: reactChanges, who: last });
   await react.close();
+
+  // 4. Over HTTP (ConvexHttpClient sends Authorization: Bearer).
+  const http = new ConvexHttpClient(url);
+  http.setAuth(good);
+  const viaHttp = await http.query("who:whoami", {});
+  http.setAuth(bad);
+  let refusal = null;
+  try {
+    await http.query("who:whoami", {});
+  } catch (e) {
+    refusal = String(e.message ?? e);
+  }
+  http.clearAuth();
+  out({ step: "http", who: viaHttp, refusal, anonymous: await http.query("who:whoami", {}) });
 });
