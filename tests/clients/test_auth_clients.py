@@ -1,7 +1,8 @@
 """The official clients' sign-in flows against a deployment whose auth_config.py names an
 issuer the test runs (keys made here, JWKS on 127.0.0.1): npm ConvexClient.setAuth accepted
-and refused, ConvexReactClient through a token expiring mid-session, PyPI set_auth, and
-pyconvex's own client."""
+and refused, ConvexReactClient through a token expiring mid-session, ConvexHttpClient.setAuth,
+PyPI set_auth, and pyconvex's own client; a refused token's reason in the client's error and in
+the dev console."""
 
 from __future__ import annotations
 
