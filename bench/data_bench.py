@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 
 from pyconvex.client.admin import AdminClient
+from pyconvex.client.data_transfer import DataClient
 from pyconvex.dev.launcher import DevServer
 
 SCHEMA = """
@@ -87,7 +88,7 @@ def main() -> None:
         (project / "convex").mkdir(parents=True)
         (project / "convex" / "schema.py").write_text(SCHEMA)
         with DevServer(project, "--typecheck", "disable", keep_lines=50) as server:
-            client = AdminClient(server.url, server.admin_key, timeout=600)
+            client = DataClient(AdminClient(server.url, server.admin_key, timeout=600))
             log("import")
             t = time.perf_counter()
             done = client.import_file(data, "jsonl", "docs", None)
@@ -107,9 +108,10 @@ def main() -> None:
             groupby = []
             for _ in range(5):
                 t = time.perf_counter()
-                result = client.sql(GROUP_BY, 1000)
+                with client.sql(GROUP_BY) as result:
+                    rows = [row for batch in result.batches for row in batch]
                 groupby.append(time.perf_counter() - t)
-            assert sum(row[1] for row in result.rows) == count
+            assert sum(row[1] for row in rows) == count
     print(
         json.dumps(
             {

@@ -43,6 +43,14 @@ LAYERS: dict[str, set[str]] = {
         "pyconvex.runtime.query",
         "pyconvex.runtime.auth",
     },
+    # Export, import and SQL over a deployment (served by net, or opened by the CLI alone).
+    "pyconvex.runtime.data": BASE
+    | {
+        "pyconvex.server",
+        "pyconvex.runtime.store",
+        "pyconvex.runtime.query",
+        "pyconvex.runtime.functions",
+    },
     "pyconvex.runtime.net": BASE
     | {
         "pyconvex.server",
@@ -50,6 +58,7 @@ LAYERS: dict[str, set[str]] = {
         "pyconvex.runtime.store",
         "pyconvex.runtime.query",
         "pyconvex.runtime.functions",
+        "pyconvex.runtime.data",
         "pyconvex.runtime.auth",
     },
     "pyconvex.client": BASE | {"pyconvex.server", "pyconvex.protocol", "pyconvex.project"},

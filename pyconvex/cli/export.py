@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from pyconvex.cli.admin_command import AdminKeyOption, UrlOption, admin_client, reported_failures
+from pyconvex.cli.admin_command import AdminKeyOption, UrlOption, reported_failures
+from pyconvex.cli.data_target import ProgressView, data_target, local_failures
 from pyconvex.failures import EXIT_USAGE, CliFailure
 
 out = Console(stderr=True)
@@ -64,22 +64,16 @@ def export(
     """Export the tables at one timestamp, while the deployment keeps serving."""
     tables = list(table or [])
     started = time.monotonic()
-    if not out.is_terminal:
-        print(f"Exporting {', '.join(tables) or 'every table'} as {fmt.value}...", flush=True)
-    with reported_failures(), tempfile.TemporaryDirectory() as tmp:
+    with reported_failures(), local_failures("Cannot export"), tempfile.TemporaryDirectory() as tmp:
         if include_file_storage and fmt is not Format.zip:
             _usage("--include-file-storage works with --format zip only.")
-        client = admin_client(url, admin_key)
+        target = data_target(url, admin_key, out)
         download = Path(tmp) / "export.zip"
-        with download.open("wb") as sink, _progress() as bar:
-            task = bar.add_task("export", total=None)
-            described = client.export(
-                sink,
-                fmt.value,
-                tables,
-                include_file_storage,
-                on_bytes=lambda n: bar.advance(task, n),
-            )
+        with download.open("wb") as sink, ProgressView("export", out) as view:
+            described = target.export(
+                sink, fmt.value, tables, include_file_storage,
+                on_progress=view.progress, on_bytes=view.bytes,
+            )  # fmt: skip
         size = download.stat().st_size
         written = _place(download, path, fmt, tables, described)
     documents = described["documents"]
@@ -90,19 +84,6 @@ def export(
         f"Exported {total} documents from {len(documents)} tables{files} at timestamp "
         f"{described['ts']} to {written} ({size / 1e6:.1f} MB, {total / seconds:,.0f} "
         "documents/s)."
-    )
-
-
-def _progress() -> Progress:
-    # A bar on a terminal; nothing but the final line otherwise.
-    return Progress(
-        TextColumn("exporting"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=out,
-        disable=not out.is_terminal,
-        transient=True,
     )
 
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from pyconvex.cli.admin_command import AdminKeyOption, UrlOption, admin_client, reported_failures
+from pyconvex.cli.admin_command import AdminKeyOption, UrlOption, reported_failures
+from pyconvex.cli.data_target import ProgressView, data_target, local_failures
 from pyconvex.failures import EXIT_USAGE, CliFailure
 
 out = Console(stderr=True)
@@ -58,8 +58,9 @@ def import_(
 ) -> None:
     """Import documents into the deployment: every row is checked against the schema first
     (one bad row: nothing is imported, the error names file, line and field), then all of
-    them are written at once, so no query sees half an import."""
-    with reported_failures():
+    them are committed at once, so no query sees half an import. With no deployment running,
+    the project's data is opened directly."""
+    with reported_failures(), local_failures("Cannot import"):
         chosen = [m for m, on in (("append", append), ("replace", replace),
                                   ("replace-all", replace_all)) if on]  # fmt: skip
         if len(chosen) > 1:
@@ -73,17 +74,12 @@ def import_(
                 _usage(f"--{mode} deletes the documents of {what}: pass -y to confirm.")
             if not typer.confirm(f"This deletes the documents of {what} first. Continue?"):
                 raise typer.Exit(1)
-        client = admin_client(url, admin_key)
+        target = data_target(url, admin_key, out)
         started = time.monotonic()
-        size = path.stat().st_size
-        if not out.is_terminal:
-            print(f"Importing {path.name} ({size / 1e6:.1f} MB)...", flush=True)
-        with Progress(
-            TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            console=out, disable=not out.is_terminal, transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("import", total=path.stat().st_size)
-            done = client.import_file(path, fmt, table, mode, lambda n: bar.advance(task, n))
+        with ProgressView("import", out) as view:
+            done = target.import_file(
+                path, fmt, table, mode, on_progress=view.progress, on_bytes=view.bytes
+            )
     documents = done["documents"]
     total = sum(documents.values())
     per_table = ", ".join(f"{n} into {t}" for t, n in documents.items()) or "none"

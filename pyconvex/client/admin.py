@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from pyconvex.client.errors import (
     AdminKeyError,
@@ -223,88 +223,6 @@ class AdminClient:
         docs = [decode_value(d) for d in body["documents"]]
         return [d for d in docs if isinstance(d, dict)]
 
-    def sql(self, query: str, max_rows: int) -> SqlResult:
-        """Run one read-only SQL query over the tables' views (at one snapshot)."""
-        body = self._request(
-            "run the SQL query", "POST", "/api/_pyconvex/sql",
-            json={"query": query, "maxRows": max_rows},
-        )  # fmt: skip
-        return SqlResult(
-            [str(c) for c in body["columns"]],
-            [str(t) for t in body["types"]],
-            [list(r) for r in body["rows"]],
-            bool(body["truncated"]),
-        )
-
-    def export(
-        self,
-        dest: BinaryIO,
-        fmt: str,
-        tables: list[str],
-        include_files: bool,
-        on_bytes: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
-        """Stream one snapshot export (a ZIP, see ``pyconvex export``) into ``dest``; returns
-        its description (``ts``, ``format``, ``documents`` per table, ``files``)."""
-        import httpx
-
-        params = {"format": fmt, "includeFileStorage": str(int(include_files)), "table": tables}
-        try:
-            with httpx.stream(
-                "GET",
-                self.url + "/api/_pyconvex/export",
-                params=params,
-                headers=self._headers(),
-                timeout=httpx.Timeout(self.timeout, read=None),
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._check(response, "export the data")
-                described: dict[str, Any] = json.loads(response.headers["X-Pyconvex-Export"])
-                for chunk in response.iter_bytes(1024 * 1024):
-                    dest.write(chunk)
-                    if on_bytes is not None:
-                        on_bytes(len(chunk))
-        except httpx.TransportError as e:
-            raise self._unreachable(e) from None
-        return described
-
-    def import_file(
-        self,
-        path: Path,
-        fmt: str | None,
-        table: str | None,
-        mode: str | None,
-        on_bytes: Callable[[int], None] | None = None,
-    ) -> dict[str, Any]:
-        """Send a file to import (streamed); returns ``documents`` per table, ``files``, ``ts``."""
-        params = {"name": path.name}
-        for key, value in (("format", fmt), ("table", table), ("mode", mode)):
-            if value is not None:
-                params[key] = value
-
-        def chunks() -> Iterator[bytes]:
-            with path.open("rb") as f:
-                while chunk := f.read(1024 * 1024):
-                    if on_bytes is not None:
-                        on_bytes(len(chunk))
-                    yield chunk
-
-        import httpx
-
-        try:
-            response = httpx.post(
-                self.url + "/api/_pyconvex/import",
-                params=params,
-                content=chunks(),
-                headers=self._headers(),
-                timeout=httpx.Timeout(self.timeout, read=None, write=None),
-            )
-        except httpx.TransportError as e:
-            raise self._unreachable(e) from None
-        body: dict[str, Any] = self._check(response, f"import {path.name}").json()
-        return body
-
     # -- logs -----------------------------------------------------------------------------
     def log_history(self, history: int) -> list[LogEntry]:
         """The last ``history`` executions, oldest first."""
@@ -391,17 +309,6 @@ class AdminClient:
             timeout=DEPLOY_TIMEOUT,
         )
         return body
-
-
-@dataclass(frozen=True, slots=True)
-class SqlResult:
-    """A ``pyconvex sql`` answer: column names and DuckDB types, rows (JSON values), and
-    whether more rows were left out."""
-
-    columns: list[str]
-    types: list[str]
-    rows: list[list[Any]]
-    truncated: bool
 
 
 def _outcome(message: dict[str, Any], success: bool) -> FunctionOutcome:

@@ -238,15 +238,6 @@ class Deployment:
             return rows
         return await self.committer.call(persistence.sql, query, params)
 
-    async def read_only_query(self, query: str, max_rows: int) -> dict[str, Any]:
-        """One read-only SELECT over the views at one snapshot (``pyconvex sql``); see
-        :meth:`~pyconvex.runtime.store.duckdb_log.Persistence.read_only_query`."""
-        persistence = self.persistence
-        if isinstance(persistence, ProcessPersistence):
-            result: dict[str, Any] = await persistence.call("read_only_query", query, max_rows)
-            return result
-        return await self.committer.call(persistence.read_only_query, query, max_rows)
-
     @property
     def latest_ts(self) -> int:
         """The newest durable commit timestamp: what queries read."""

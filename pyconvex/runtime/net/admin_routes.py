@@ -1,4 +1,5 @@
-"""Admin HTTP routes for the CLI (``pyconvex data``, ``logs``, ``env``).
+"""Admin HTTP routes for the CLI (``pyconvex data``, ``logs``, ``env``; ``sql``, ``export`` and
+``import`` in :mod:`.data_routes`).
 
 Every route needs ``Authorization: Convex <admin key>`` (the key in ``<data_dir>/admin_key``)::
 
@@ -17,15 +18,9 @@ allows internal functions (:func:`admin_caller` parses it).
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import datetime
 import itertools
 import json
-import math
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -35,25 +30,19 @@ from starlette.routing import BaseRoute, Route
 from pyconvex.errors import PyconvexError
 from pyconvex.protocol import LogEntry
 from pyconvex.runtime.auth.callers import AdminAuthError, admin_caller
-from pyconvex.runtime.functions.data_export import ExportError, export_snapshot
-from pyconvex.runtime.functions.data_import import (
-    ImportError_,
-    detect_format,
-    read_plan,
-    run_import,
-)
+from pyconvex.runtime.data.service import DataService
 from pyconvex.runtime.functions.env_vars import SET_PATH, EnvVarError, check_name, check_value
 from pyconvex.runtime.functions.env_vars import read_variables as _read_variables
 from pyconvex.runtime.functions.function_path import is_system_path
 from pyconvex.runtime.functions.log_history import LogHistory
 from pyconvex.runtime.functions.results import FunctionResult
+from pyconvex.runtime.net.data_routes import IMPORT_PATH, BadRequest, DataRoutes
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, SYSTEM_TABLES, Store
 from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.values import encode_value
 
 PREFIX = "/api/_pyconvex"
-#: Imports stream whole files: the request body limit does not apply here.
-IMPORT_PATH = f"{PREFIX}/import"
+__all__ = ["IMPORT_PATH", "admin_only", "admin_routes"]
 MAX_DOCUMENTS = 10_000
 
 
@@ -86,8 +75,6 @@ class AdminDeployment(Protocol):
         self, path: str, args: dict[str, Any] | None = None, *, allow_internal: bool = False
     ) -> FunctionResult: ...
 
-    async def read_only_query(self, query: str, max_rows: int) -> dict[str, Any]: ...
-
 
 def admin_routes(deployment: object) -> list[BaseRoute]:
     """The admin routes for ``deployment`` (none for stand-ins without admin support)."""
@@ -101,14 +88,7 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(text, status_code=status, media_type="application/json")
 
 
-#: The most rows one ``pyconvex sql`` answer carries (the query's own LIMIT goes lower).
-MAX_SQL_ROWS = 100_000
-
-
-class _BadRequest(PyconvexError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+_BadRequest = BadRequest
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -141,6 +121,7 @@ class AdminApi:
 
     def __init__(self, deployment: AdminDeployment) -> None:
         self._deployment = deployment
+        self.data = DataRoutes(DataService(deployment))  # type: ignore[arg-type]
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -149,9 +130,7 @@ class AdminApi:
             Route(f"{PREFIX}/logs", self._wrap(self.logs), methods=["GET"]),
             Route(f"{PREFIX}/env", self._wrap(self.env_list), methods=["GET"]),
             Route(f"{PREFIX}/env", self._wrap(self.env_set), methods=["POST"]),
-            Route(f"{PREFIX}/sql", self._wrap(self.sql), methods=["POST"]),
-            Route(f"{PREFIX}/export", self._wrap(self.export), methods=["GET"]),
-            Route(IMPORT_PATH, self._wrap(self.import_), methods=["POST"]),
+            *self.data.routes(self._wrap),
             Route(f"{PREFIX}/deploy/plan", self._wrap(self.deploy_plan), methods=["POST"]),
             Route(f"{PREFIX}/deploy", self._wrap(self.deploy), methods=["POST"]),
         ]
@@ -203,91 +182,6 @@ class AdminApi:
             scan = table.scan(BY_CREATION_TIME, None, None, order == "desc", store.durable_ts)
             docs = [encode_value(doc) for _, doc in itertools.islice(scan, limit)]
         return _json({"table": name, "documents": docs})
-
-    # -- SQL --------------------------------------------------------------------------------
-    async def sql(self, request: Request) -> Response:
-        """``{"query": "SELECT ...", "maxRows": N}``: one read-only query over the tables'
-        SQL views, at one snapshot; ``{"columns", "types", "rows", "truncated"}``."""
-        body = await _json_body(request)
-        query, max_rows = body.get("query"), body.get("maxRows", MAX_SQL_ROWS)
-        if not isinstance(query, str) or not query.strip():
-            raise _BadRequest(400, "BadSqlRequest", 'The body must be {"query": "SELECT ..."}.')
-        if not isinstance(max_rows, int) or not 1 <= max_rows <= MAX_SQL_ROWS:
-            raise _BadRequest(
-                400, "BadSqlRequest", f"maxRows must be a whole number from 1 to {MAX_SQL_ROWS}."
-            )
-        result = await self._deployment.read_only_query(query, max_rows)
-        if "error" in result:
-            code = "SqlRefused" if result["refused"] else "SqlError"
-            raise _BadRequest(400, code, str(result["error"])[:4000])
-        result["rows"] = [[sql_cell(v) for v in row] for row in result["rows"]]
-        return _json(result)
-
-    # -- export -----------------------------------------------------------------------------
-    async def export(self, request: Request) -> Response:
-        """``?format=zip|jsonl|csv|parquet&table=T...&includeFileStorage=1``: one snapshot as a
-        ZIP (see data_export.py); ``X-Pyconvex-Export`` says its timestamp and counts."""
-        params = request.query_params
-        dep = self._deployment
-        include = params.get("includeFileStorage", "0") in ("1", "true")
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the body's reader)
-        loop = asyncio.get_running_loop()
-        try:
-            summary = await export_snapshot(
-                dep.store,
-                dep.schema,
-                spool,
-                params.get("format", "zip"),
-                params.getlist("table") or None,
-                files=getattr(dep, "storage", None) if include else None,
-            )
-        except ExportError as e:
-            spool.close()
-            raise _BadRequest(400, "BadExport", str(e)) from None
-        except BaseException:
-            spool.close()
-            raise
-        size = spool.tell()
-        spool.seek(0)
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                while chunk := await loop.run_in_executor(None, spool.read, 1024 * 1024):
-                    yield chunk
-            finally:
-                spool.close()
-
-        described = {"ts": str(summary.ts), "format": summary.format,
-                     "documents": summary.documents, "files": summary.files}  # fmt: skip
-        headers = {"X-Pyconvex-Export": json.dumps(described), "Content-Length": str(size)}
-        return StreamingResponse(body(), media_type="application/zip", headers=headers)
-
-    # -- import -----------------------------------------------------------------------------
-    async def import_(self, request: Request) -> Response:
-        """The body is the file (streamed to disk: no size limit); ``?name=`` its file name,
-        ``format``, ``table``, ``mode`` (append | replace | replace-all). All rows are checked
-        before anything is written; then one commit."""
-        params = request.query_params
-        name = params.get("name", "upload")
-        loop = asyncio.get_running_loop()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "import"
-            with path.open("wb") as sink:
-                async for chunk in request.stream():
-                    await loop.run_in_executor(None, sink.write, chunk)
-            try:
-                fmt = detect_format(name, params.get("format"))
-                plan = await loop.run_in_executor(
-                    None, read_plan, path, name, fmt, params.get("table")
-                )
-                summary = await run_import(
-                    self._deployment, plan, params.get("mode"), path if fmt == "zip" else None
-                )
-            except ImportError_ as e:
-                raise _BadRequest(400, e.code, e.message[:4000]) from None
-        return _json(
-            {"documents": summary.documents, "files": summary.files, "ts": str(summary.ts)}
-        )
 
     # -- logs -------------------------------------------------------------------------------
     async def logs(self, request: Request) -> Response:
@@ -366,34 +260,6 @@ class AdminApi:
 def _shown(entry: LogEntry) -> bool:
     # Built-in functions (`pyconvex env` writes) are not the user's executions.
     return not is_system_path(entry.path)
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as e:
-        raise _BadRequest(400, "BadJsonBody", f"The body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise _BadRequest(400, "BadJsonBody", "The body must be a JSON object.")
-    return body
-
-
-def sql_cell(value: Any) -> Any:
-    """A value DuckDB returned, as JSON can carry it (dates in ISO 8601, bytes in base64,
-    decimals and UUIDs as text, NaN and infinities as text)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return [sql_cell(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): sql_cell(v) for k, v in value.items()}
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    return str(value)
 
 
 def _int_param(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:

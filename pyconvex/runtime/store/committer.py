@@ -66,6 +66,8 @@ class PendingCommit:
     new_tables: list[tuple[int, str]] = field(default_factory=list)
     session_request: tuple[str, int, str] | None = None
     future: asyncio.Future[int] | None = None
+    #: Keys of rows staged ahead in DuckDB (an import), moved into the log with this commit.
+    staged: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -183,6 +185,7 @@ class Committer:
         for c in commits:
             batch.documents.extend(c.documents)
             batch.new_tables.extend(c.new_tables)
+            batch.staged.extend((key, c.ts) for key in c.staged)
             if c.session_request is not None:
                 session, request, result = c.session_request
                 batch.session_requests.append((session, request, c.ts, result))

@@ -67,6 +67,9 @@ class Batch:
     new_tables: list[tuple[int, str]] = field(default_factory=list)
     session_requests: list[tuple[str, int, int, str]] = field(default_factory=list)
     max_ts: int = 0
+    #: Rows written ahead by :meth:`Persistence.stage_rows` (an import), as ``(key, ts)``:
+    #: this transaction moves them into the log at ``ts``.
+    staged: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -100,6 +103,12 @@ _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _staged_table(key: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9]+", key):
+        raise StorageError(f"Bad staging key {key!r}.")
+    return f"_staged_{key}"
 
 
 def _connect_waiting_for_lock(path: Path, wait_s: float = 5.0) -> duckdb.DuckDBPyConnection:
@@ -156,47 +165,6 @@ class Persistence:
         """Run one SQL statement and return its rows (the per-table views make it useful)."""
         return self.con.execute(query, params).fetchall()
 
-    def read_only_query(self, query: str, max_rows: int) -> dict[str, Any]:
-        """Run one read-only SELECT (over the views) in a read-only transaction of its own and
-        return ``{"columns", "types", "rows", "truncated"}`` (at most ``max_rows`` rows), or
-        ``{"error", "refused"}`` when the query is refused or fails (the caller's mistake, not
-        the database's: nothing here raises for a bad query)."""
-        try:
-            statements = self.con.extract_statements(query)
-        except duckdb.Error as e:
-            return {"error": str(e), "refused": False}
-        if len(statements) != 1:
-            return {
-                "error": f"Send one statement at a time (this text holds {len(statements)}).",
-                "refused": True,
-            }
-        kind = statements[0].type
-        if kind != duckdb.StatementType.SELECT:
-            return {
-                "error": f"pyconvex sql runs read-only queries (SELECT, WITH ... SELECT); "
-                f"this is a {kind.name} statement. Change data with mutations, or with "
-                "`pyconvex import`.",
-                "refused": True,
-            }
-        cursor = self.con.cursor()
-        try:
-            cursor.execute("BEGIN TRANSACTION READ ONLY")
-            cursor.execute(query)
-            described = cursor.description or []
-            rows = cursor.fetchmany(max_rows + 1)
-        except duckdb.Error as e:
-            return {"error": str(e), "refused": False}
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                cursor.execute("ROLLBACK")
-            cursor.close()
-        return {
-            "columns": [d[0] for d in described],
-            "types": [str(d[1]) for d in described],
-            "rows": rows[:max_rows],
-            "truncated": len(rows) > max_rows,
-        }
-
     # -- start-up ------------------------------------------------------------------------
     def committed_ts(self) -> int:
         """The newest commit timestamp in the file: every batch with ``max_ts`` at or below it
@@ -211,6 +179,7 @@ class Persistence:
         """Read the tables, the clock and the session results; documents come lazily, with the
         JSON of the fields at ``index_paths[table name]`` cut out for index building."""
         con = self.con
+        self.drop_staged()
         tables = {
             name: number
             for number, name in con.execute("SELECT number, name FROM _tables").fetchall()
@@ -386,6 +355,13 @@ class Persistence:
                 for session, request, request_ts, result in requests
             ]
             statements.append(f"INSERT INTO _documents VALUES {','.join(rows)}")
+        for key, staged_ts in batch.staged:
+            table = _staged_table(key)
+            statements.append(
+                f"INSERT INTO _documents SELECT {int(staged_ts)}, table_number, id, deleted, "
+                f"value FROM {table}"
+            )
+            statements.append(f"DROP TABLE {table}")
         if not docs and not requests:
             # The clock is max(ts) of the log; record it only when the log can't show it.
             statements.append(
@@ -416,6 +392,50 @@ class Persistence:
     def write_batch(self, batch: Batch) -> None:
         """Prepare and write a batch in one go (tools and tests; the committer splits it)."""
         self.write_prepared(self.prepare(batch), batch.new_tables)
+
+    # -- staged rows (imports) ------------------------------------------------------------
+    def stage_rows(self, key: str, rows: pa.Table) -> None:
+        """Write log rows ahead of their commit (``table_number``, ``id``, ``deleted``,
+        ``value``) into a table of their own; a batch naming ``key`` in ``staged`` moves them
+        into the log in its transaction. An import sends a million documents this way, in
+        chunks, while other commits go on."""
+        table = _staged_table(key)
+        self.con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (table_number INTEGER, id VARCHAR, "
+            "deleted BOOLEAN, value VARCHAR)"
+        )
+        _pyconvex_rows = rows
+        self.con.execute(f"INSERT INTO {table} SELECT * FROM _pyconvex_rows")
+
+    def stage_documents(
+        self, key: str, table_number: int, docs: list[dict[str, Any]]
+    ) -> list[int]:
+        """:meth:`stage_rows` of documents, serialised here (in the writer process, off the
+        server's event loop); returns the length of each one's JSON text."""
+        texts = [dumps_value(d) for d in docs]
+        self.stage_rows(
+            key,
+            pa.table(
+                {
+                    "table_number": pa.array([table_number] * len(docs), pa.int32()),
+                    "id": pa.array([d["_id"] for d in docs], pa.string()),
+                    "deleted": pa.array([False] * len(docs), pa.bool_()),
+                    "value": pa.array(texts, pa.string()),
+                }
+            ),
+        )
+        return [len(t) for t in texts]
+
+    def drop_staged(self, key: str | None = None) -> None:
+        """Forget staged rows: of ``key``, or all of them (at start-up: an import that never
+        committed)."""
+        if key is not None:
+            self.con.execute(f"DROP TABLE IF EXISTS {_staged_table(key)}")
+            return
+        for (name,) in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, '_staged_')"
+        ).fetchall():
+            self.con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
 
     # -- SQL-friendly views --------------------------------------------------------------
     def create_views(self, tables: Iterable[tuple[str, int, dict[str, str]]]) -> None:

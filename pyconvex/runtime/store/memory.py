@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Protocol
 
 from pyconvex.runtime.store.index import Document, IndexSpec, MemoryIndex, id_from_key, key_tail
@@ -261,6 +262,56 @@ class Store:
             undo.new_keys[doc_id] = keys
         if table.search is not None:
             table.search.on_write(doc_id, prev, new, ts)
+
+    def insert_many(
+        self,
+        table: TableState,
+        docs: list[Document],
+        sizes: list[int],
+        sorted_keys: dict[str, list[bytes]],
+        entries: list[WriteEntry],
+        undo: UndoRecord,
+    ) -> list[WriteEntry]:
+        """Insert brand-new documents (ids not in ``table``) at ``undo.ts`` in one step — what
+        :meth:`write` does per document, with the loops in C where it can (an import).
+        ``sorted_keys`` holds every document's key of each index of the table, sorted;
+        ``entries`` each document's write-set entry (its keys), in ``docs`` order. Returns the
+        entries, with search-index keys added when the table has search indexes."""
+        ts = undo.ts
+        ids = [d["_id"] for d in docs]
+        table.docs.update(zip(ids, docs, strict=True))
+        table.sizes.update(zip(ids, sizes, strict=True))
+        table.history.update((i, [(0, None), (ts, d)]) for i, d in zip(ids, docs, strict=True))
+        undo.touched.extend(zip(repeat(table), ids))
+        self._gc_queue.extend(zip(repeat(ts), repeat(table), ids))
+        for name, mem in table.indexes.items():
+            mem.keys.update(sorted_keys[name])
+        search = table.search
+        if search is None:
+            return entries
+        for doc_id, d in zip(ids, docs, strict=True):
+            search.on_write(doc_id, None, d, ts)
+        return [
+            WriteEntry(e.table, e.doc_id, e.keys + tuple(search.write_keys(e.doc_id, None, d)))
+            for e, d in zip(entries, docs, strict=True)
+        ]
+
+    def delete_all(self, table: TableState, undo: UndoRecord) -> list[WriteEntry]:
+        """Delete every head document of ``table`` at ``undo.ts`` (an import's replace): their
+        versions stay readable at earlier timestamps until collected. Returns the write set's
+        entries."""
+        entries = []
+        names = list(table.indexes)
+        for doc_id in list(table.docs):
+            old = table.doc(doc_id)
+            if old is None:
+                continue
+            self.write(table, doc_id, None, 0, undo)
+            keys = tuple((n, table.indexes[n].spec.key(old)) for n in names)
+            if table.search is not None:
+                keys += tuple(table.search.write_keys(doc_id, old, None))
+            entries.append(WriteEntry(table.name, doc_id, keys))
+        return entries
 
     def _drop_unused_keys(
         self,

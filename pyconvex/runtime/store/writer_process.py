@@ -105,7 +105,9 @@ class ProcessPersistence:
         with the nanoseconds the child spent writing it."""
         # Plain tuples pickle several times faster than slotted dataclasses.
         docs = [(d.ts, d.table_number, d.doc_id, d.doc) for d in batch.documents]
-        return self._send(("write", docs, batch.new_tables, batch.session_requests, batch.max_ts))
+        return self._send(
+            ("write", docs, batch.new_tables, batch.session_requests, batch.max_ts, batch.staged)
+        )
 
     def reset(self) -> asyncio.Future[Any]:
         """After a failed write: the child refuses later writes until this arrives (they may
@@ -251,8 +253,10 @@ def _serve_requests(stdin: Any, reply: Any, path: Path) -> None:
             elif op == "write" and failed:
                 reply(False, "Not written: an earlier batch failed and was rolled back.")
             elif op == "write":
-                _, docs, new_tables, requests, max_ts = message
-                batch = Batch([DocumentWrite(*d) for d in docs], new_tables, requests, max_ts)
+                _, docs, new_tables, requests, max_ts, staged = message
+                batch = Batch(
+                    [DocumentWrite(*d) for d in docs], new_tables, requests, max_ts, staged
+                )
                 started = time.perf_counter_ns()
                 try:
                     persistence.write_batch(batch)

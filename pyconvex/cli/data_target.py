@@ -1,0 +1,180 @@
+"""What ``pyconvex export`` / ``import`` / ``sql`` share: the deployment they talk to (or the
+project's store opened here when none runs), their progress display, and their failures.
+
+Progress comes as dicts ``{"phase", "table", "done", "total", "unit"}`` (from the server, or
+from the store opened here) and bytes sent or received. On a terminal it is a rich bar per
+phase and table (rows, rows/s) plus one for the bytes; otherwise a plain line at most every
+``PLAIN_EVERY_S`` per bar, and one when it ends.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from pyconvex.cli.admin_command import admin_client
+from pyconvex.client.data_transfer import DataClient
+from pyconvex.client.errors import DeploymentNotFoundError
+from pyconvex.errors import PyconvexError, StorageError
+from pyconvex.failures import EXIT_FAILURE, EXIT_USAGE, CliFailure
+from pyconvex.project import ProjectSettings
+from pyconvex.runtime.data.local import LocalData
+
+PLAIN_EVERY_S = 1.0
+_PHASES = {"reading": "reading", "checking": "checking", "committing": "committing",
+           "exporting": "exporting", "copying": "copying"}  # fmt: skip
+
+
+def data_target(url: str | None, admin_key: str | None, err: Console) -> DataClient | LocalData:
+    """The running deployment (``--url`` / ``--admin-key``, else the project's), or — when
+    the project has none running — its store, opened in this process."""
+    try:
+        return DataClient(admin_client(url, admin_key))
+    except DeploymentNotFoundError:
+        if url is not None:
+            raise
+        settings = ProjectSettings.load(Path.cwd())
+        settings.check()
+        err.print(
+            f"No deployment is running: using the project's data in {settings.data_dir} directly.",
+            highlight=False,
+        )
+        return LocalData(settings.functions_dir, settings.data_dir)
+
+
+@contextmanager
+def local_failures(title: str) -> Iterator[None]:
+    """The data layer's refusals (with the store opened here) as usage errors."""
+    try:
+        yield
+    except StorageError as e:
+        raise CliFailure(title, detail=str(e), code=EXIT_FAILURE) from None
+    except PyconvexError as e:
+        raise CliFailure(title, detail=str(e), code=EXIT_USAGE) from None
+
+
+def _label(event: dict[str, Any]) -> str:
+    phase = _PHASES.get(str(event.get("phase")), str(event.get("phase")))
+    table = str(event.get("table") or "")
+    return f"{phase} {table}".strip()
+
+
+class ProgressView:
+    """Rows and bytes as they go (see the module docstring)."""
+
+    def __init__(self, what: str, console: Console, plain: TextIO | None = None) -> None:
+        self.what = what
+        self.console = console
+        self.terminal = console.is_terminal
+        self.plain = plain or sys.stderr
+        self._bar: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._plain: dict[str, tuple[float, float, int]] = {}  # label -> (started, shown, done)
+        self._bytes = 0
+        self._bytes_task: TaskID | None = None
+
+    def __enter__(self) -> ProgressView:
+        if self.terminal:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[amount]}"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+        elif self._plain:
+            for label, (started, _, done) in self._plain.items():
+                self._line(label, done, done, "rows", started, final=True)
+
+    # -- rows -----------------------------------------------------------------------------
+    def progress(self, event: dict[str, Any]) -> None:
+        label = _label(event)
+        done, total = int(event.get("done", 0)), int(event.get("total", -1))
+        unit = str(event.get("unit", "rows"))
+        if event.get("phase") == "committing":
+            done = total = 0
+        if self._bar is not None:
+            task = self._tasks.get(label)
+            if task is None:
+                task = self._tasks[label] = self._bar.add_task(
+                    f"{self.what}: {label}", total=None, amount="", rate="",
+                    start_time=time.monotonic(),
+                )  # fmt: skip
+            elapsed = self._bar.tasks[task].elapsed or 0.0
+            self._bar.update(
+                task, completed=done, total=total if total > 0 else None,
+                amount=_amount(done, total, unit), rate=_rate(done, elapsed, unit),
+            )  # fmt: skip
+            return
+        now = time.monotonic()
+        started, shown, _ = self._plain.get(label, (now, 0.0, 0))
+        self._plain[label] = (started, shown, done)
+        if now - shown >= PLAIN_EVERY_S:
+            self._plain[label] = (started, now, done)
+            self._line(label, done, total, unit, started)
+
+    def _line(
+        self, label: str, done: int, total: int, unit: str, started: float, final: bool = False
+    ) -> None:
+        if label.startswith("committing"):
+            if final:
+                return
+            print(f"{self.what}: committing", file=self.plain, flush=True)
+            return
+        elapsed = time.monotonic() - started
+        rate = f" ({_rate(done, elapsed, unit)})" if elapsed > 0 and done else ""
+        end = ", done" if final else ""
+        print(
+            f"{self.what}: {label} {_amount(done, total, unit)}{rate}{end}",
+            file=self.plain,
+            flush=True,
+        )
+
+    # -- bytes ----------------------------------------------------------------------------
+    def bytes(self, n: int) -> None:
+        self._bytes += n
+        if self._bar is None:
+            return
+        if self._bytes_task is None:
+            self._bytes_task = self._bar.add_task(
+                f"{self.what}: transfer", total=None, amount="", rate=""
+            )
+        self._bar.update(self._bytes_task, completed=self._bytes)
+
+    @property
+    def bytes_total(self) -> int:
+        return self._bytes
+
+
+def _amount(done: int, total: int, unit: str) -> str:
+    if unit == "bytes":
+        return f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB" if total > 0 else f"{done / 1e6:,.1f} MB"
+    return f"{done:,}/{total:,} rows" if total > 0 else f"{done:,} rows"
+
+
+def _rate(done: int, elapsed: float, unit: str) -> str:
+    if elapsed <= 0 or not done:
+        return ""
+    per_s = done / elapsed
+    return f"{per_s / 1e6:,.1f} MB/s" if unit == "bytes" else f"{per_s:,.0f} rows/s"

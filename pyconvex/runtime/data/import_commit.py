@@ -1,0 +1,397 @@
+"""``pyconvex import``: documents checked, written ahead in chunks, then committed at once.
+
+1. **Check** (a chunk of rows per loop turn, so the server goes on serving): every row is
+   validated against the schema, its ``_id`` (kept from a snapshot, else minted) and
+   ``_creationTime`` settled and its index keys computed. The first bad row is an
+   :class:`ImportRefused` naming the file, the line (or row) and the field — and nothing
+   was written.
+2. **Write ahead**: meanwhile the documents go to DuckDB in chunks, into a staging table of
+   their own (``Persistence.stage_rows``); other commits go on between the chunks.
+3. **Commit**: one synchronous step puts every document into the in-memory store at one
+   commit timestamp (:meth:`Store.insert_many`; ``replace`` first deletes the tables' documents,
+   ``replace-all`` every table's) and hands the committer one commit whose DuckDB transaction
+   moves the staged rows into the log. No query sees part of it (queries read at the durable
+   timestamp), and each subscription updates once.
+
+Without a mode, a table that already holds documents is refused; ``append`` adds to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pyconvex.errors import PyconvexError, ValidationError
+from pyconvex.runtime.data.ids import mint_ids
+from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
+from pyconvex.runtime.store.committer import Committer, PendingCommit
+from pyconvex.runtime.store.duckdb_log import DocumentWrite, Persistence
+from pyconvex.runtime.store.index import IndexSpec, key_tail
+from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
+from pyconvex.runtime.store.read_set import WriteEntry, WriteSet
+from pyconvex.runtime.store.schema_state import SchemaState
+from pyconvex.runtime.store.writer_process import ProcessPersistence
+from pyconvex.values.ids import decode_id
+
+MODES = ("append", "replace", "replace-all")
+#: Rows checked per loop turn (others are served in between).
+CHUNK = 5_000
+#: Rows per chunk written ahead to DuckDB.
+STAGE_ROWS = 20_000
+
+#: ``progress(phase, table, done, total)``: phase "checking" (rows checked and written
+#: ahead) or "committing".
+Progress = Callable[[str, str, int, int], None]
+
+
+class ImportDeployment(Protocol):
+    store: Store
+    schema: SchemaState
+    committer: Committer
+
+    @property
+    def persistence(self) -> Persistence | ProcessPersistence: ...
+
+
+@dataclass
+class ImportSummary:
+    documents: dict[str, int]
+    files: int
+    ts: int
+
+
+@dataclass
+class _Prepared:
+    """One table's documents, checked and ready to go in."""
+
+    name: str
+    number: int
+    docs: list[dict[str, Any]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    #: Per index: every document's key, sorted.
+    sorted_keys: dict[str, list[bytes]] = field(default_factory=dict)
+    #: Each document's write-set entry (its index keys), in ``docs`` order.
+    entries: list[WriteEntry] = field(default_factory=list)
+    specs: dict[str, IndexSpec] = field(default_factory=dict)
+    ids: set[str] = field(default_factory=set)
+
+
+async def persistence_call(dep: ImportDeployment, method: str, *args: Any) -> Any:
+    """Run ``Persistence.<method>`` where the database is (the writer process, or the
+    committer's thread), in order with the commits."""
+    persistence = dep.persistence
+    if isinstance(persistence, ProcessPersistence):
+        return await persistence.call(method, *args)
+    return await dep.committer.call(getattr(persistence, method), *args)
+
+
+async def run_import(
+    dep: ImportDeployment,
+    plan: ImportPlan,
+    mode: str | None,
+    files_zip: Path | None = None,
+    files: Any = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Check every row of ``plan`` against the schema, write it ahead, then commit it all at
+    one timestamp (see the module docstring). ``files`` is the FileStorage (a ZIP's blobs)."""
+    if mode is not None and mode not in MODES:
+        raise ImportRefused("BadMode", f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    _check_tables(dep, plan, mode)
+    key = uuid.uuid4().hex
+    staged = False
+    try:
+        prepared = []
+        reserved: set[int] = set()
+        for name, source in plan.tables.items():
+            table = await _prepare(dep, name, source, plan, key, reserved, progress)
+            reserved.add(table.number)
+            staged = staged or bool(table.docs)
+            prepared.append(table)
+        blobs: list[Any] = []
+        if plan.files is not None and files_zip is not None and files is not None:
+            blobs = await _store_blobs(files, plan.files, files_zip)
+        if progress is not None:
+            progress("committing", "", 0, 0)
+        return await _commit(dep, plan, prepared, mode, key if staged else None, blobs)
+    except BaseException:
+        if staged:
+            with contextlib.suppress(Exception):
+                await persistence_call(dep, "drop_staged", key)
+        raise
+
+
+def _check_tables(dep: ImportDeployment, plan: ImportPlan, mode: str | None) -> None:
+    store, schema = dep.store, dep.schema
+    for table in plan.tables:
+        declared = schema.undeclared(table)
+        if declared is not None:
+            raise ImportRefused(
+                "UnknownTable",
+                f"The schema declares no table {table!r} (tables: {', '.join(declared)}). Add it "
+                "to convex/schema.py or import into one of those.",
+            )
+        existing = store.tables.get(table)
+        if mode is None and existing is not None and existing.docs:
+            raise _not_empty(table, len(existing.docs))
+        number = plan.numbers.get(table)
+        if number is not None and existing is not None and existing.number != number:
+            raise ImportRefused(
+                "TableNumberMismatch",
+                f"Table {table!r} has number {existing.number} here but {number} in the "
+                "snapshot, so the snapshot's ids would point at the wrong table. Import it into "
+                "a deployment where that table does not exist yet (a fresh project).",
+            )
+        if number is not None and existing is None:
+            other = store.tables_by_number.get(number)
+            if other is not None:
+                raise ImportRefused(
+                    "TableNumberMismatch",
+                    f"The snapshot's table {table!r} has number {number}, which is table "
+                    f"{other.name!r} here. Import it into a fresh project.",
+                )
+
+
+def _not_empty(table: str, count: int) -> ImportRefused:
+    return ImportRefused(
+        "TableNotEmpty",
+        f"Table {table!r} already holds {count} documents. Pass --append to add to it, "
+        "--replace to replace it, or --replace-all to make the deployment exactly this import.",
+    )
+
+
+def _index_specs(dep: ImportDeployment, name: str) -> dict[str, IndexSpec]:
+    table = dep.store.tables.get(name)
+    if table is not None:
+        return {n: mem.spec for n, mem in table.indexes.items()}
+    specs = {BY_CREATION_TIME: IndexSpec(BY_CREATION_TIME, ())}
+    specs.update((s.name, s) for s in dep.schema.index_specs(name))
+    return specs
+
+
+async def _prepare(
+    dep: ImportDeployment,
+    name: str,
+    source: Source,
+    plan: ImportPlan,
+    key: str,
+    reserved: set[int],
+    progress: Progress | None,
+) -> _Prepared:
+    store = dep.store
+    existing = store.tables.get(name)
+    number = plan.numbers.get(name)
+    if number is None:
+        number = existing.number if existing is not None else store.next_table_number()
+        while number in reserved:
+            number += 1
+    out = _Prepared(name, number, specs=_index_specs(dep, name))
+    out.sorted_keys = {n: [] for n in out.specs}
+    names = list(out.specs)
+    specs = list(out.specs.values())
+    entries = out.entries
+    validator = dep.schema.document_validator(name)
+    rows = source.rows
+    total = len(rows)
+    staged = 0  # documents handed to the writer so far
+    writing: list[asyncio.Future[list[int]]] = []
+    now_ms = time.time() * 1000
+    next_creation_time = store.next_creation_time
+    docs, ids = out.docs, out.ids
+    for start in range(0, total, CHUNK):
+        chunk_keys: list[list[bytes]] = [[] for _ in specs]
+        chunk = rows[start : start + CHUNK]
+        fresh = iter(mint_ids(number, sum(1 for _, row in chunk if "_id" not in row)))
+        for position, row in chunk:
+            doc = _check_row(row, source, position, name, validator, number, ids, fresh)
+            if doc["_creationTime"] is None:
+                doc["_creationTime"] = next_creation_time(now_ms)
+            ids.add(doc["_id"])
+            docs.append(doc)
+            tail = key_tail(doc)
+            keys = [spec.key_with_tail(doc, tail) for spec in specs]
+            for column, key_ in zip(chunk_keys, keys, strict=True):
+                column.append(key_)
+            entries.append(WriteEntry(name, doc["_id"], tuple(zip(names, keys, strict=True))))
+        for index, column in zip(names, chunk_keys, strict=True):
+            out.sorted_keys[index] += sorted(column)  # a sorted run; merged at the end
+        if len(docs) - staged >= STAGE_ROWS or start + CHUNK >= total:
+            if len(writing) >= 2:
+                out.sizes += await writing.pop(0)  # two chunks in flight at most
+            if len(docs) > staged:
+                # The writer process serialises them (its own core) and returns their sizes.
+                writing.append(
+                    asyncio.ensure_future(
+                        persistence_call(dep, "stage_documents", key, number, docs[staged:])
+                    )
+                )
+                staged = len(docs)
+        if progress is not None:
+            progress("checking", name, min(start + CHUNK, total), total)
+        await asyncio.sleep(0)
+    for future in writing:
+        out.sizes += await future
+    for keys in out.sorted_keys.values():
+        keys.sort()  # sorted runs: timsort merges them
+    return out
+
+
+def _check_row(
+    row: dict[str, Any],
+    source: Source,
+    position: int,
+    table: str,
+    validator: Any,
+    number: int,
+    seen: set[str],
+    fresh: Iterator[str],
+) -> dict[str, Any]:
+    doc = row  # (parsed for this import alone: taken apart in place)
+    doc_id = doc.pop("_id", None)
+    created = doc.pop("_creationTime", None)
+    if doc_id is not None:
+        try:
+            decoded = decode_id(doc_id)[0] if isinstance(doc_id, str) else None
+        except (PyconvexError, ValueError):
+            decoded = None
+        if decoded != number:
+            raise ImportRefused(
+                "BadRow",
+                f"{source.where(position)}: field _id: {doc_id!r} is not an id of table {table!r}.",
+            )
+        if doc_id in seen:
+            raise ImportRefused(
+                "DuplicateId", f"{source.where(position)}: field _id: {doc_id} appears twice."
+            )
+    if created is not None and (not isinstance(created, float | int) or created != created):
+        raise ImportRefused(
+            "BadRow", f"{source.where(position)}: field _creationTime must be a number."
+        )
+    if validator is not None:
+        try:
+            doc = validator.validate(doc)
+        except ValidationError as e:
+            field_name = (e.path or "").lstrip(".") or "(the document)"
+            raise ImportRefused(
+                "BadRow", f"{source.where(position)}: field {field_name}: {e.convex}"
+            ) from None
+    # System fields last, as an insert writes them.
+    doc["_id"] = doc_id if doc_id is not None else next(fresh)
+    doc["_creationTime"] = float(created) if created is not None else None
+    return doc
+
+
+async def _commit(
+    dep: ImportDeployment,
+    plan: ImportPlan,
+    prepared: list[_Prepared],
+    mode: str | None,
+    key: str | None,
+    blobs: list[Any],
+) -> ImportSummary:
+    """Everything into memory at one timestamp, in one synchronous step, then one commit."""
+    store = dep.store
+    for p in prepared:  # what may have changed while the rows were checked
+        existing = store.tables.get(p.name)
+        if existing is None and set(p.specs) != set(_index_specs(dep, p.name)):
+            raise ImportRefused(
+                "Conflict",
+                f"The indexes of table {p.name!r} changed while the import ran (the schema was "
+                "pushed). Run the import again.",
+            )
+        if existing is None:
+            other = store.tables_by_number.get(p.number)
+            if other is not None:
+                raise ImportRefused(
+                    "Conflict",
+                    f"Table {other.name!r} was created with number {p.number} while the import "
+                    "ran. Run the import again.",
+                )
+            continue
+        if existing.number != p.number or set(existing.indexes) != set(p.specs):
+            raise ImportRefused(
+                "Conflict",
+                f"Table {p.name!r} changed while the import ran (the schema was pushed). "
+                "Run the import again.",
+            )
+        if mode is None and existing.docs:
+            raise _not_empty(p.name, len(existing.docs))
+        if mode == "append" and not p.ids.isdisjoint(existing.docs):
+            clash = next(iter(p.ids.intersection(existing.docs)))
+            raise ImportRefused(
+                "DuplicateId", f"Table {p.name!r} already holds a document with _id {clash}."
+            )
+    ts = store.next_ts()
+    undo = UndoRecord(ts)
+    entries: list[WriteEntry] = []
+    documents: list[DocumentWrite] = []
+    new_tables: list[tuple[int, str]] = []
+    files = 0
+    try:
+        emptied = [p.name for p in prepared] if mode in ("replace", "replace-all") else []
+        if mode == "replace-all":
+            emptied += [t.name for t in store.tables.values() if not t.is_system]
+        for name in sorted(set(emptied)):
+            table = store.tables.get(name)
+            if table is not None and table.docs:
+                deleted = store.delete_all(table, undo)
+                entries += deleted
+                documents += [DocumentWrite(ts, table.number, e.doc_id, None) for e in deleted]
+        for p in prepared:
+            table = store.tables.get(p.name)
+            if table is None:
+                table = store.create_table(p.name, p.number)
+                store.set_indexes(table, dep.schema.index_specs(p.name))
+                undo.created_tables.append(p.name)
+                new_tables.append((table.number, p.name))
+            entries += store.insert_many(table, p.docs, p.sizes, p.sorted_keys, p.entries, undo)
+        storage = store.tables["_storage"]
+        stored = UndoRecord(ts)  # the _storage writes alone, for their write set
+        for (_, row), blob in zip(plan.files.rows if plan.files else [], blobs, strict=False):
+            doc_id = str(row.get("_id"))
+            if doc_id in storage.docs or blob is None:
+                continue
+            store.write(storage, doc_id, dict(row), blob.size, undo)
+            stored.touched.append((storage, doc_id))
+            documents.append(DocumentWrite(ts, storage.number, doc_id, dict(row)))
+            files += 1
+        stored.new_keys = undo.new_keys
+        entries += store.write_entries(stored)
+    except BaseException:
+        store.undo(undo)
+        raise
+    pending = PendingCommit(
+        ts, undo, WriteSet(entries), documents, new_tables, staged=[key] if key else []
+    )
+    durable = dep.committer.submit(pending)
+    await asyncio.shield(durable)
+    return ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
+
+
+async def _store_blobs(files: Any, source: Source, files_zip: Path) -> list[Any]:
+    blobs = files._blobs()
+    stored = []
+    with zipfile.ZipFile(files_zip) as archive:
+        names = set(archive.namelist())
+        for position, row in source.rows:
+            entry = f"_storage/{row.get('_id')}"
+            if entry not in names:
+                raise ImportRefused(
+                    "BadFile",
+                    f"{source.where(position)}: the snapshot has no {entry} for this file.",
+                )
+
+            async def chunks(entry: str = entry) -> Any:
+                with archive.open(entry) as f:
+                    while chunk := f.read(1024 * 1024):
+                        yield chunk
+
+            stored.append(await blobs.write(chunks()))
+    return stored

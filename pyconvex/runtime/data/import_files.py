@@ -1,0 +1,272 @@
+"""Reading the files ``pyconvex import`` takes into documents, each with where it came from.
+
+* CSV: a header row; a cell that parses as a number is a float64, else a string (as Convex's
+  import reads it).
+* JSONL and a JSON array: plain JSON, where every number is a float64; Convex's
+  ``{"$integer": ...}`` / ``{"$bytes": ...}`` / ``{"$float": ...}`` encodings are read too.
+* Parquet: typed columns (int64 stays int64, binary is bytes, a null is a missing field).
+* A Convex snapshot ZIP (``pyconvex export``, ``npx convex export``): export JSON, where a bare
+  integer is an int64; ``_tables/documents.jsonl`` gives each table's number (ids carry it), and
+  ``_storage/documents.jsonl`` with ``_storage/<id>`` the stored files.
+
+Nothing here checks documents against the schema (:mod:`.import_commit` does); a line that is
+not JSON, a row with the wrong number of cells, or a file of the wrong kind is an
+:class:`ImportRefused` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyconvex.errors import PyconvexError
+from pyconvex.values import Int64
+from pyconvex.values.encoding import decode_export, decode_value
+
+FORMATS = ("csv", "jsonl", "json", "parquet", "zip")
+#: ``progress(bytes read so far)`` while a file is parsed.
+ReadProgress = Callable[[int], None]
+
+
+class ImportRefused(PyconvexError, ValueError):
+    """The import was refused; nothing was written. ``code`` says what kind of refusal."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Source:
+    """The documents of one table in the file: ``(position, document)`` pairs, where the
+    position is a line (JSONL, CSV, ZIP entries), an item (JSON arrays) or a row (Parquet)."""
+
+    label: str
+    unit: str = "line"
+    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+    def where(self, position: int) -> str:
+        if self.unit == "line":
+            return f"{self.label}:{position}"
+        return f"{self.label}: {self.unit} {position}"
+
+
+@dataclass
+class ImportPlan:
+    tables: dict[str, Source] = field(default_factory=dict)
+    #: Table numbers a snapshot ZIP gives its tables (ids carry them).
+    numbers: dict[str, int] = field(default_factory=dict)
+    #: ``_storage`` documents of a snapshot ZIP (their bytes are the entries ``_storage/<id>``).
+    files: Source | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(len(s.rows) for s in self.tables.values())
+
+
+def detect_format(name: str, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ImportRefused(
+                "BadFormat", f"pyconvex does not import {fmt!r}: use one of {', '.join(FORMATS)}."
+            )
+        return fmt
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise ImportRefused(
+        "BadFormat",
+        f"Cannot tell the format of {name!r} from its name: pass --format ({', '.join(FORMATS)}).",
+    )
+
+
+def read_plan(
+    path: Path, name: str, fmt: str, table: str | None, progress: ReadProgress | None = None
+) -> ImportPlan:
+    """Parse the file (on a worker thread); raises :class:`ImportRefused` naming the line."""
+    plan = ImportPlan()
+    if fmt == "zip":
+        if table is not None:
+            raise ImportRefused("BadTable", "A snapshot ZIP names its tables: drop --table.")
+        _read_zip(path, name, plan)
+        return plan
+    if table is None or not table or table.startswith("_"):
+        raise ImportRefused(
+            "BadTable", f"Importing {fmt} needs --table NAME (a user table: not empty, no '_')."
+        )
+    if fmt == "jsonl":
+        with path.open(encoding="utf-8-sig", newline="\n") as f:
+            source = Source(name)
+            _read_lines(f, name, source, plain=True, progress=progress)
+    elif fmt == "json":
+        source = _read_array(path, name)
+    elif fmt == "csv":
+        source = _read_csv(path, name)
+    else:
+        source = _read_parquet(path, name)
+    plan.tables[table] = source
+    return plan
+
+
+def _read_lines(
+    f: Any, label: str, source: Source, *, plain: bool, progress: ReadProgress | None = None
+) -> None:
+    """JSON lines: plain JSON (numbers float64) or export JSON (bare integers int64)."""
+    rows = source.rows
+    decode = (_PLAIN if plain else _EXPORT).decode
+    done = 0
+    for n, raw in enumerate(f, 1):
+        line = raw.decode() if type(raw) is bytes else raw
+        done += len(line)
+        if progress is not None and n % 50_000 == 0:
+            progress(done)
+        try:
+            obj = decode(line)
+        except ValueError as e:
+            if not line.strip():
+                continue
+            raise ImportRefused("BadJson", f"{label}:{n}: not JSON: {e}") from None
+        if type(obj) is not dict:
+            raise ImportRefused("BadRow", f"{label}:{n}: a document must be a JSON object.")
+        if '"$' in line:
+            obj = _decode(obj, label, n, plain)
+        rows.append((n, obj))
+
+
+#: Plain JSON (every number a float64) and export JSON (a bare integer is an int64).
+_PLAIN = json.JSONDecoder(parse_int=float)
+_EXPORT = json.JSONDecoder(parse_int=Int64)
+
+
+def _decode(obj: Any, label: str, n: int, plain: bool) -> dict[str, Any]:
+    try:
+        value = _decode_plain(obj) if plain else decode_export(obj)
+    except (ValueError, PyconvexError) as e:
+        raise ImportRefused("BadRow", f"{label}:{n}: {e}") from None
+    assert isinstance(value, dict)
+    return value
+
+
+def _decode_plain(obj: Any) -> Any:
+    """Plain JSON as Convex's JSON import reads it (numbers already float64), with Convex's
+    ``$integer`` / ``$bytes`` / ``$float`` encodings decoded."""
+    if isinstance(obj, list):
+        return [_decode_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        if len(obj) == 1 and next(iter(obj)) in ("$integer", "$bytes", "$float"):
+            return decode_value(obj)
+        return {k: _decode_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _read_array(path: Path, name: str) -> Source:
+    try:
+        data = json.loads(path.read_bytes(), parse_int=float)
+    except ValueError as e:
+        raise ImportRefused("BadJson", f"{name}: not JSON: {e}") from None
+    if not isinstance(data, list):
+        raise ImportRefused("BadFile", f"{name}: a .json import is one JSON array of objects.")
+    source = Source(name, "item")
+    for n, item in enumerate(data, 1):
+        if type(item) is not dict:
+            raise ImportRefused("BadRow", f"{name}: item {n}: a document must be a JSON object.")
+        source.rows.append((n, _decode(item, name, n, True)))
+    return source
+
+
+def _read_csv(path: Path, name: str) -> Source:
+    source = Source(name)
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            return source
+        width = len(header)
+        for cells in reader:
+            if len(cells) != width:
+                raise ImportRefused(
+                    "BadRow", f"{name}:{reader.line_num}: {len(cells)} cells, but the header "
+                    f"has {width}.",
+                )  # fmt: skip
+            row = dict(zip(header, map(_csv_cell, cells), strict=True))
+            source.rows.append((reader.line_num, row))
+    return source
+
+
+def _csv_cell(cell: str) -> Any:
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def _read_parquet(path: Path, name: str) -> Source:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several kinds for a bad file
+        raise ImportRefused("BadFile", f"{name} is not a Parquet file: {e}") from None
+    source = Source(name, "row")
+    n = 0
+    for batch in table.to_batches(50_000):
+        for record in batch.to_pylist():
+            n += 1
+            source.rows.append(
+                (n, {k: _parquet_value(v) for k, v in record.items() if v is not None})
+            )
+    return source
+
+
+def _parquet_value(v: Any) -> Any:
+    if isinstance(v, bool | str | float | bytes):
+        return v
+    if isinstance(v, int):
+        return Int64(v)
+    if isinstance(v, list):
+        return [_parquet_value(x) for x in v if x is not None]
+    if isinstance(v, dict):
+        return {k: _parquet_value(x) for k, x in v.items() if x is not None}
+    return str(v)
+
+
+def _read_zip(path: Path, name: str, plan: ImportPlan) -> None:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise ImportRefused("BadFile", f"{name} is not a ZIP file: {e}") from None
+    with archive:
+        entries = set(archive.namelist())
+        if "_tables/documents.jsonl" not in entries:
+            raise ImportRefused(
+                "BadFile",
+                f"{name} is not a Convex snapshot export: it has no _tables/documents.jsonl.",
+            )
+        label = f"{name}/_tables/documents.jsonl"
+        for n, line in enumerate(archive.read("_tables/documents.jsonl").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                plan.numbers[str(obj["name"])] = int(obj["id"])
+            except (ValueError, KeyError, TypeError):
+                raise ImportRefused(
+                    "BadFile", f'{label}:{n}: expected {{"name": ..., "id": ...}}.'
+                ) from None
+        for table in plan.numbers:
+            entry = f"{table}/documents.jsonl"
+            if entry not in entries or (table.startswith("_") and table != "_storage"):
+                continue
+            source = Source(f"{name}/{entry}")
+            with archive.open(entry) as f:
+                _read_lines(f, source.label, source, plain=False)
+            if table == "_storage":
+                plan.files = source
+            else:
+                plan.tables[table] = source

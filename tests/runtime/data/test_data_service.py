@@ -1,0 +1,227 @@
+"""The data layer over a real engine: SQL at one snapshot over typed columns that follow
+commits, refusals that change nothing, an import that is one commit no query sees half of
+while other work goes on, and exports that hold one timestamp."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.deployment import CommitLog, DeploymentFactory, ok
+
+from pyconvex.runtime.data.ids import mint_ids
+from pyconvex.runtime.data.import_files import ImportRefused
+from pyconvex.runtime.data.service import DataProgress, DataService
+from pyconvex.runtime.data.sql import SqlError
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.values.ids import decode_id, encode_id
+
+SCHEMA = """
+from pyconvex import define_schema, define_table, v
+
+schema = define_schema({
+    "items": define_table({"name": v.string(), "n": v.int64(), "x": v.float64(),
+                           "raw": v.optional(v.bytes()), "tags": v.array(v.string()),
+                           "state": v.union(v.literal("a"), v.literal("b"))})
+        .index("by_name", ["name"]),
+    "ks": define_table({"k": v.float64()}),
+})
+"""
+FUNCTIONS = """
+from pyconvex import Int64, mutation, query, v
+
+
+@mutation(args={"name": v.string(), "n": v.float64()})
+async def add(ctx, name, n):
+    return await ctx.db.insert("items", {"name": name, "n": Int64(int(n)), "x": n / 2,
+                                         "tags": [name], "state": "a"})
+
+
+@mutation(args={"id": v.id("items")})
+async def remove(ctx, id):
+    await ctx.db.delete(id)
+
+
+@mutation(args={"k": v.float64()})
+async def add_k(ctx, k):
+    await ctx.db.insert("ks", {"k": k})
+
+
+@query
+async def names(ctx):
+    return [i["name"] for i in await ctx.db.query("items").collect()]
+
+
+@query
+async def k_count(ctx) -> float:
+    return float(len(await ctx.db.query("ks").collect()))
+"""
+
+
+async def open_data(deployment: DeploymentFactory) -> tuple[Deployment, DataService]:
+    dep = await deployment({"schema.py": SCHEMA, "f.py": FUNCTIONS})
+    return dep, DataService(dep)  # type: ignore[arg-type]
+
+
+async def rows(data: DataService, query: str) -> tuple[list[str], list[list[Any]]]:
+    async with data.sql(query) as q:
+        out = [row async for batch in q.batches() for row in batch]
+        return q.types, out
+
+
+async def test_sql_has_typed_columns_and_follows_commits(
+    deployment: DeploymentFactory,
+) -> None:
+    dep, data = await open_data(deployment)
+    try:
+        first = ok(await dep.run_mutation("f:add", {"name": "a", "n": 1.0}))
+        ok(await dep.run_mutation("f:add", {"name": "b", "n": 2.0}))
+        types, got = await rows(data, "SELECT name, n, x, tags, state FROM items ORDER BY name")
+        assert types == ["VARCHAR", "BIGINT", "DOUBLE", "JSON", "JSON"]
+        assert got == [["a", 1, 0.5, '["a"]', '"a"'], ["b", 2, 1.0, '["b"]', '"a"']]
+        # The copy follows commits: a delete and an insert since the last query.
+        ok(await dep.run_mutation("f:remove", {"id": first}))
+        ok(await dep.run_mutation("f:add", {"name": "c", "n": 3.0}))
+        _, got = await rows(data, "SELECT name FROM items ORDER BY name")
+        assert got == [["b"], ["c"]]
+        _, got = await rows(data, "SELECT _document->>'name' AS n FROM items ORDER BY n")
+        assert got == [["b"], ["c"]]
+        # A declared table with no documents yet is an empty table, not an error.
+        _, got = await rows(data, "SELECT count(*) FROM ks")
+        assert got == [[0]]
+    finally:
+        await data.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM items",
+        "COPY items TO 'x.csv'",
+        "ATTACH ':memory:' AS other",
+        "SELECT * FROM read_csv('/etc/hostname')",
+        "SELECT 1; SELECT 2",
+    ],
+)
+async def test_sql_refuses_writes_and_files(deployment: DeploymentFactory, query: str) -> None:
+    dep, data = await open_data(deployment)
+    try:
+        ok(await dep.run_mutation("f:add", {"name": "a", "n": 1.0}))
+        with pytest.raises(SqlError):
+            await rows(data, query)
+        _, got = await rows(data, "SELECT count(*) FROM items")
+        assert got == [[1]]
+    finally:
+        await data.close()
+
+
+async def test_a_query_reads_one_snapshot_while_commits_go_on(
+    deployment: DeploymentFactory,
+) -> None:
+    dep, data = await open_data(deployment)
+    try:
+        for k in range(50):
+            ok(await dep.run_mutation("f:add_k", {"k": float(k)}))
+        async with data.sql("SELECT k FROM ks ORDER BY k") as q:
+            for k in range(50, 80):  # committed after the snapshot was taken
+                ok(await dep.run_mutation("f:add_k", {"k": float(k)}))
+            got = [row async for batch in q.batches() for row in batch]
+        assert got == [[float(k)] for k in range(50)]
+        _, got = await rows(data, "SELECT count(*) FROM ks")
+        assert got == [[80]]
+    finally:
+        await data.close()
+
+
+def jsonl(path: Path, docs: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+async def test_an_import_is_one_commit_that_queries_see_whole_or_not_at_all(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    dep, data = await open_data(deployment)
+    log = CommitLog(dep)
+    try:
+        ok(await dep.run_mutation("f:add_k", {"k": -1.0}))
+        path = jsonl(tmp_path / "ks.jsonl", [{"k": float(k)} for k in range(30_000)])
+        seen: set[float] = set()
+        events: list[DataProgress] = []
+
+        async def watch() -> None:
+            # Queries and mutations go on while the import runs, and never see part of it.
+            while True:
+                seen.add(ok(dep.run_query("f:k_count", {})))
+                ok(await dep.run_mutation("f:add", {"name": "during", "n": 0.0}))
+                await asyncio.sleep(0)
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            summary = await data.import_file(path, path.name, None, "ks", "append", events.append)
+        finally:
+            watcher.cancel()
+        assert summary.documents == {"ks": 30_000}
+        assert seen <= {1.0, 30_001.0} and 1.0 in seen  # before, or all of it
+        assert ok(dep.run_query("f:k_count", {})) == 30_001.0
+        # Other mutations committed while the rows were checked and written ahead.
+        assert len(ok(dep.run_query("f:names", {}))) > 1
+        assert len([e for e in events if e.phase == "checking"]) > 1
+        writes = [c for c in log.commits if c.ts == summary.ts]
+        assert len(writes) == 1 and len(writes[0].writes) == 30_000
+    finally:
+        await data.close()
+
+
+async def test_replace_and_a_bad_row(deployment: DeploymentFactory, tmp_path: Path) -> None:
+    dep, data = await open_data(deployment)
+    try:
+        for k in range(3):
+            ok(await dep.run_mutation("f:add_k", {"k": float(k)}))
+        with pytest.raises(ImportRefused, match="already holds 3 documents"):
+            await data.import_file(
+                jsonl(tmp_path / "a.jsonl", [{"k": 9.0}]), "a.jsonl", None, "ks", None
+            )
+        bad = jsonl(tmp_path / "b.jsonl", [{"k": 1.0}, {"k": 2.0}, {"k": "x"}])
+        with pytest.raises(ImportRefused, match=r"b\.jsonl:3: field k"):
+            await data.import_file(bad, "b.jsonl", None, "ks", "replace")
+        assert ok(dep.run_query("f:k_count", {})) == 3.0
+        good = jsonl(tmp_path / "c.jsonl", [{"k": 7.0}])
+        await data.import_file(good, "c.jsonl", None, "ks", "replace")
+        _, got = await rows(data, "SELECT k FROM ks")
+        assert got == [[7.0]]
+        # The rows a refused import wrote ahead are gone from the log.
+        staged = await dep.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name "
+                               "LIKE '%staged%'")  # fmt: skip
+        assert staged == [(0,)]
+    finally:
+        await data.close()
+
+
+async def test_export_json_and_parquet_of_the_engine(deployment: DeploymentFactory) -> None:
+    dep, data = await open_data(deployment)
+    try:
+        ok(await dep.run_mutation("f:add", {"name": "a", "n": 2.0**40}))
+        sink = io.BytesIO()
+        summary = await data.export(sink, "zip", None)
+        with zipfile.ZipFile(sink) as z:
+            [doc] = [json.loads(x) for x in z.read("items/documents.jsonl").splitlines()]
+        assert doc["n"] == 2**40 and doc["x"] == 2.0**39 and doc["state"] == "a"
+        assert summary.documents == {"items": 1}  # (ks holds no document: no table yet)
+        sink = io.BytesIO()
+        summary = await data.export(sink, "parquet", ["items"])
+        assert summary.documents == {"items": 1}
+    finally:
+        await data.close()
+
+
+def test_minted_ids_are_valid_ids_of_their_table() -> None:
+    for number in (10, 127, 128, 70_000):
+        for doc_id in mint_ids(number, 50):
+            table, random = decode_id(doc_id)
+            assert table == number and encode_id(number, random) == doc_id
