@@ -267,7 +267,7 @@ def _serve_requests(stdin: Any, reply: Any, path: Path) -> None:
             elif op == "set":
                 setattr(persistence, message[1], message[2])
                 reply(True, None)
-            elif op == "call" and message[1] in ("sql", "read_only_query"):
+            elif op == "call" and message[1] == "sql":
                 # Analytics may use every core for the one query.
                 persistence.con.execute(f"SET threads = {os.cpu_count() or 1}")
                 try:
