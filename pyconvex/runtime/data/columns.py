@@ -84,13 +84,20 @@ class TableColumns:
     def sql_types(self) -> dict[str, str]:
         return {n: KINDS[k][0] for n, k in self.kinds.items()}
 
-    def record_batch(self, docs: list[dict[str, Any]]) -> pa.RecordBatch:
+    def record_batch(
+        self, docs: list[dict[str, Any]], *, validated: bool = False
+    ) -> pa.RecordBatch:
         """``docs`` as one record batch of these columns (a value of another type than its
-        column's, which only a table without schema validation can hold, is NULL)."""
-        arrays = [
-            pa.array(column_values(docs, name, kind), KINDS[kind][1])
-            for name, kind in self.kinds.items()
-        ]
+        column's, which only a table without schema validation can hold, is NULL).
+        ``validated``: the schema checked every document, so the typed columns' values are of
+        their type and go to Arrow as they are."""
+        arrays = []
+        for name, kind in self.kinds.items():
+            arrow_type = KINDS[kind][1]
+            if validated and kind != "json":
+                arrays.append(pa.array([d.get(name) for d in docs], arrow_type))
+            else:
+                arrays.append(pa.array(column_values(docs, name, kind), arrow_type))
         return pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema())
 
 

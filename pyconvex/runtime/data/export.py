@@ -243,8 +243,11 @@ def _write_table(
     reader: pa.RecordBatchReader,
     on_rows: Callable[[int], None],
 ) -> None:
-    """Write a table's rows as one CSV or Parquet entry (on a worker thread)."""
-    with archive.open(entry, "w", force_zip64=True) as sink:
+    """Write a table's rows as one CSV or Parquet entry (on a worker thread). Parquet is
+    compressed already: its entry is stored as it is."""
+    info = zipfile.ZipInfo(entry)
+    info.compress_type = zipfile.ZIP_STORED if fmt == "parquet" else zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as sink:
         if fmt == "parquet":
             with pq.ParquetWriter(sink, reader.schema) as writer:
                 for batch in reader:

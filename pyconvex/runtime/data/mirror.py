@@ -35,7 +35,7 @@ from pyconvex.runtime.store.read_set import Commit, CommitListener
 from pyconvex.runtime.store.schema_state import SchemaState
 
 #: Documents read from the store per loop turn.
-CHUNK = 5_000
+CHUNK = 10_000
 #: The copy is dropped after this long without a snapshot.
 IDLE_S = 600.0
 
@@ -59,6 +59,9 @@ class _Copy:
     number: int
     columns: TableColumns
     schema_kinds: dict[str, str]
+    #: Every document was checked against the table's schema: no field outside it, and
+    #: each field of its declared type.
+    validated: bool = False
     #: Documents written (durably) since the copy was last brought up to date.
     dirty: set[str] = field(default_factory=set)
     ts: int = 0
@@ -175,8 +178,14 @@ class SqlMirror:
                 del self._copies[name]
                 await self._run(self._drop, name)
             return
-        if copy is None or copy.number != table.number or copy.schema_kinds != kinds:
-            copy = _Copy(name, table.number, TableColumns(kinds), kinds)
+        validated = self._dep.schema.document_validator(name) is not None
+        if (
+            copy is None
+            or copy.number != table.number
+            or copy.schema_kinds != kinds
+            or copy.validated != validated
+        ):
+            copy = _Copy(name, table.number, TableColumns(kinds), kinds, validated)
             self._copies[name] = copy  # from here on its writes are noted
             await self._copy_whole(copy, table, ts, progress)
             return
@@ -186,8 +195,8 @@ class SqlMirror:
         for start in range(0, len(ids), CHUNK):
             part = ids[start : start + CHUNK]
             docs = visible_documents(table, part, ts)
-            added = copy.columns.extend(docs)
-            batch = copy.columns.record_batch(docs)
+            added = [] if copy.validated else copy.columns.extend(docs)
+            batch = copy.columns.record_batch(docs, validated=copy.validated)
             await self._run(self._replace, copy, part, batch, added)
             await asyncio.sleep(0)
         copy.ts = ts
@@ -202,15 +211,21 @@ class SqlMirror:
         ids = table_ids(table)
         await self._run(self._create, copy)
         done = 0
+        loop = asyncio.get_running_loop()
+        inserting: asyncio.Future[None] | None = None
         for start in range(0, len(ids), CHUNK):
             docs = visible_documents(table, ids[start : start + CHUNK], ts)
-            added = copy.columns.extend(docs)
-            batch = copy.columns.record_batch(docs)
-            await self._run(self._insert, copy, batch, added)
+            added = [] if copy.validated else copy.columns.extend(docs)
+            batch = copy.columns.record_batch(docs, validated=copy.validated)
+            if inserting is not None:
+                await inserting  # one chunk goes into DuckDB while the next is read
+            inserting = loop.run_in_executor(self._executor, self._insert, copy, batch, added)
             done += len(docs)
             if progress is not None:
                 progress(copy.name, done, len(table.docs))
             await asyncio.sleep(0)
+        if inserting is not None:
+            await inserting
         copy.ts = ts
 
     async def _run(self, fn: Callable[..., None], *args: Any) -> None:
