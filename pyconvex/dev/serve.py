@@ -29,6 +29,7 @@ from pyconvex.project import (
     write_deployment_file,
 )
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.net.dashboard_routes import DashboardAccess, login_path
 from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 
@@ -136,12 +137,15 @@ async def _serve(
         deployment.log_history, ExecutionPrinter(loop.out, verbose=verbose, full_date=False)
     )
     executions = asyncio.create_task(feed.run(), name="pyconvex-dev-console")
+    dashboard = DashboardAccess(lambda: deployment.admin_key)
 
     def listening(url: str) -> None:
         nonlocal pusher
         # Tests and tools parse this exact line.
         print(f"pyconvex dev: serving {url}", flush=True)
         print(f"pyconvex dev: HTTP actions at {deployment.site_url}", flush=True)
+        sign_in = local_url(url) + login_path(dashboard.new_login_token())
+        print(f"pyconvex dev: dashboard at {sign_in} (a one-time sign-in link)", flush=True)
         if not is_loopback(host):
             print(network_warning(host, settings), flush=True)
         write_deployment_file(settings.data_dir, local_url(url))
@@ -156,6 +160,7 @@ async def _serve(
             site_port=site_port,
             on_listening=listening,
             subscriptions=manager,
+            dashboard=dashboard,
         )
     finally:
         stop.set()

@@ -26,12 +26,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyconvex.runtime.net.admin_routes import IMPORT_PATH, admin_only, admin_routes
 from pyconvex.runtime.net.body_limit import MAX_FUNCTION_BODY, MAX_HTTP_ACTION_BODY, limit_body
+from pyconvex.runtime.net.dashboard_routes import DASHBOARD, DashboardAccess, DashboardRoutes
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.net.site import site_app as default_site_app
 from pyconvex.runtime.net.storage_routes import UPLOAD_PATH, storage_routes
@@ -116,16 +117,22 @@ def create_app(
     *,
     sync_config: SyncConfig | None = None,
     subscriptions: SubscriptionManager | None = None,
+    dashboard: DashboardAccess | None = None,
 ) -> _ConnectionScope:
     """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``,
-    ``/health``.
+    ``/health``, and the dashboard at ``/dashboard`` (signed in through ``dashboard``'s one-time
+    tokens).
 
-    The app's ``state`` holds ``deployment`` and ``subscriptions`` (the manager is closed at
-    shutdown).
+    The app's ``state`` holds ``deployment``, ``subscriptions`` (the manager is closed at
+    shutdown) and ``dashboard``.
     """
     config = sync_config or SyncConfig()
     manager = subscriptions if subscriptions is not None else SubscriptionManager(deployment)
     api = HttpApi(deployment)
+    access = dashboard or DashboardAccess(lambda: getattr(deployment, "admin_key", None))
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(DASHBOARD, status_code=307)
 
     async def version_endpoint(request: Request) -> Response:
         return PlainTextResponse(server_version())
@@ -154,6 +161,7 @@ def create_app(
 
     app = Starlette(
         routes=[
+            Route("/", home, methods=["GET"]),
             Route("/version", version_endpoint, methods=["GET"]),
             Route("/health", health_endpoint, methods=["GET", "HEAD"]),
             Route(
@@ -164,6 +172,7 @@ def create_app(
             *api.routes(),
             *admin_routes(deployment),
             *storage_routes(deployment),
+            *DashboardRoutes(deployment, access).routes(),
         ],
         middleware=[
             Middleware(
@@ -178,6 +187,7 @@ def create_app(
     )
     app.state.deployment = deployment
     app.state.subscriptions = manager
+    app.state.dashboard = access
     return _ConnectionScope(
         app, SyncEndpoint(deployment, manager, config, server_header=server_version())
     )
@@ -219,13 +229,15 @@ async def serve(
     subscriptions: SubscriptionManager | None = None,
     stop: asyncio.Event | None = None,
     log_level: str = "warning",
+    dashboard: DashboardAccess | None = None,
 ) -> None:
     """Serve ``deployment`` until SIGINT/SIGTERM (or cancellation).
 
     ``on_listening`` gets the base URL (with the real port) once the socket listens. HTTP
     actions (``site_app``, by default the deployment's) are served on ``site_port`` (default:
     ``port + 1``, Convex's site port; a free one when ``port`` is 0) and under ``/http/``.
-    Setting ``stop`` shuts the server down gracefully, like a signal.
+    Setting ``stop`` shuts the server down gracefully, like a signal. ``dashboard`` hands out
+    the dashboard's sign-in tokens (the caller prints one).
     """
     # uvicorn is imported here: importing it loads watchfiles (its reloader), which the
     # runtime must not pull in at import time (STYLE.md, layering).
@@ -239,7 +251,9 @@ async def serve(
 
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
-    app = create_app(deployment, sync_config=sync_config, subscriptions=subscriptions)
+    app = create_app(
+        deployment, sync_config=sync_config, subscriptions=subscriptions, dashboard=dashboard
+    )
     sockets = [sock]
     app.site = site_app if site_app is not None else default_site_app(deployment)
     if app.site is not None:
