@@ -159,8 +159,8 @@ async def _jobs(ctx: Any) -> dict[str, Any]:
 
 async def _files(ctx: Any, paginationOpts: dict[str, Any]) -> dict[str, Any]:
     """One page of stored files, newest first."""
-    page: dict[str, Any] = await ctx.db.system.query(STORAGE_TABLE).order("desc").paginate(
-        paginationOpts
+    page: dict[str, Any] = (
+        await ctx.db.system.query(STORAGE_TABLE).order("desc").paginate(paginationOpts)
     )
     return page
 

@@ -39,7 +39,12 @@ LOGIN_PATH = f"{PREFIX}/dashboard/login"
 FUNCTIONS_PATH = f"{PREFIX}/functions"
 #: Login tokens not yet used, at most (the oldest is forgotten first).
 MAX_PENDING_TOKENS = 64
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
 #: Only the deployment's own origin: no script, style, image or socket from anywhere else.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -188,7 +193,9 @@ class DashboardRoutes:
         origin = request.headers.get("origin")
         own = f"{request.url.scheme}://{request.headers.get('host', '')}"
         if not self._signed_in(request) or (origin is not None and origin != own):
-            return _json({"code": "NotSignedIn", "message": "Open the dashboard's sign-in link."}, 401)
+            return _json(
+                {"code": "NotSignedIn", "message": "Open the dashboard's sign-in link."}, 401
+            )
         dep = self._deployment
         return _json(
             {
@@ -200,7 +207,9 @@ class DashboardRoutes:
 
     async def asset(self, request: Request) -> Response:
         if not self._signed_in(request):
-            return _json({"code": "NotSignedIn", "message": "Open the dashboard's sign-in link."}, 401)
+            return _json(
+                {"code": "NotSignedIn", "message": "Open the dashboard's sign-in link."}, 401
+            )
         name = request.path_params["name"]
         path = ASSETS / name
         if "/" in name or name.startswith(".") or path.suffix not in _TYPES or not path.is_file():

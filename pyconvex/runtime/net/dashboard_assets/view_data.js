@@ -77,7 +77,8 @@ export function mount(root, ctx, param) {
         "aria-current": t.name === state.table ? "page" : null, "data-table": t.name },
       h("span", { class: "name" }, t.name), h("span", { class: "n" }, t.documents.toLocaleString())))));
     const current = state.tables.find((t) => t.name === state.table);
-    count.textContent = current ? `${current.documents.toLocaleString()} documents` : "";
+    const n = current ? current.documents : 0;
+    count.textContent = current ? `${n.toLocaleString()} document${n === 1 ? "" : "s"}` : "";
   }
 
   function selectTable(name) {
