@@ -9,6 +9,7 @@ import typer
 from pyconvex import __version__
 from pyconvex.cli.codegen import codegen
 from pyconvex.cli.command import Command, typer_app
+from pyconvex.cli.dashboard import dashboard
 from pyconvex.cli.data import data
 from pyconvex.cli.deploy import deploy
 from pyconvex.cli.dev import dev
@@ -46,7 +47,7 @@ def main(
     """A reactive backend for Python in the model of Convex."""
 
 
-for command in (dev, init, codegen, run, data, logs, sql, export, serve, deploy):
+for command in (dev, init, codegen, run, data, logs, sql, export, serve, deploy, dashboard):
     app.command(cls=Command)(command)
 app.command("import", cls=Command)(import_)
 app.add_typer(env_app)

@@ -223,6 +223,11 @@ class AdminClient:
         docs = [decode_value(d) for d in body["documents"]]
         return [d for d in docs if isinstance(d, dict)]
 
+    def dashboard_link(self) -> str:
+        """A new one-time sign-in link to the deployment's dashboard."""
+        body = self._request("sign in to the dashboard", "POST", "/api/_pyconvex/dashboard/login")
+        return self.url + str(body["path"])
+
     # -- logs -----------------------------------------------------------------------------
     def log_history(self, history: int) -> list[LogEntry]:
         """The last ``history`` executions, oldest first."""
