@@ -206,7 +206,7 @@ export function mount(root, ctx, param) {
 
   function buildEditor() {
     const heading = h("h3", { id: "editor-title" });
-    const text = h("textarea", { class: "code", rows: 16, spellcheck: "false", "aria-labelledby": "editor-title" });
+    const text = h("textarea", { class: "code", rows: 12, spellcheck: "false", "aria-labelledby": "editor-title" });
     const error = errorBox();
     const note = h("p", { class: "note", hidden: true });
     const save = h("button", { type: "button", class: "primary", onclick: () => submit() }, "Save");
@@ -223,8 +223,15 @@ export function mount(root, ctx, param) {
     };
   }
 
+  function markEditing() {
+    for (const tr of grid.querySelectorAll("tr.editing")) tr.classList.remove("editing");
+    const tr = state.editing && grid.querySelector(`tr[data-id="${CSS.escape(state.editing)}"]`);
+    if (tr) tr.classList.add("editing");
+  }
+
   function openEditor(doc) {
     state.editing = doc ? doc._id : "new";
+    markEditing();
     const fields = {};
     for (const [k, v] of Object.entries(doc || {})) if (!k.startsWith("_")) fields[k] = v;
     editor.heading.textContent = doc ? `Edit ${doc._id}` : `New document in ${state.table}`;
@@ -239,6 +246,7 @@ export function mount(root, ctx, param) {
   function closeEditor() {
     const was = state.editing;
     state.editing = null;
+    markEditing();
     editor.el.hidden = true;
     if (was && was !== "new") {
       const button = grid.querySelector(`tr[data-id="${CSS.escape(was)}"] button.link`);
