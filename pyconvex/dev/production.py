@@ -38,6 +38,7 @@ from pyconvex.project import (
 )
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.functions.loader import LoadedFunctions, ModuleLoadError, load_functions
+from pyconvex.runtime.net.dashboard_routes import DashboardAccess, login_path
 from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 
@@ -153,12 +154,15 @@ async def _serve(
         deployment.log_history, ExecutionPrinter(loop.out, verbose=verbose, full_date=True)
     )
     executions = asyncio.create_task(feed.run(), name="pyconvex-serve-log")
+    dashboard = DashboardAccess(lambda: deployment.admin_key)
 
     def listening(url: str) -> None:
         # Tests and tools parse this exact line.
         print(f"{NAME}: serving {url}", flush=True)
         print(f"{NAME}: HTTP actions at {deployment.site_url}", flush=True)
         print(f"{NAME}: admin key in {admin_key_path(settings.data_dir)}", flush=True)
+        sign_in = local_url(url) + login_path(dashboard.new_login_token())
+        print(f"{NAME}: dashboard at {sign_in} (a one-time sign-in link)", flush=True)
         if not is_loopback(host):
             print(
                 f"{NAME}: listening on {host}; put TLS in front of it (a reverse proxy) before "
@@ -176,6 +180,7 @@ async def _serve(
             site_port=site_port,
             on_listening=listening,
             subscriptions=manager,
+            dashboard=dashboard,
         )
     finally:
         executions.cancel()

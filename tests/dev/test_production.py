@@ -81,6 +81,12 @@ def test_serve_answers_clients_as_production(tmp_path: Path) -> None:
         health = httpx.get(f"{server.url}/health", timeout=10)
         assert health.status_code == 200 and health.json()["status"] == "ok"
 
+        # The dashboard: the printed one-time link signs one browser in, once.
+        line = server.output.line(server.output.wait_for("pyconvex serve: dashboard at "))
+        link = line.split(" dashboard at ")[1].split()[0]
+        assert httpx.get(link, timeout=10).status_code == 303
+        assert httpx.get(link, timeout=10).status_code == 401
+
         ok = call(server, "query", "greet:hello")
         assert ok["value"] == "hello" and ok["logLines"] == []  # log lines stay on the server
 
