@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ipaddress
 import sys
+from pathlib import Path
 
 from pyconvex.dev.code_store import CodeStore
 from pyconvex.dev.console import ExecutionFeed, ExecutionPrinter
@@ -31,6 +32,7 @@ from pyconvex.project import (
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
 from pyconvex.runtime.net.dashboard_routes import DashboardAccess, login_path
 from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
+from pyconvex.runtime.net.frontend_routes import built
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 
 _WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
@@ -94,6 +96,25 @@ async def run_dev(
     return 0
 
 
+def frontend_dir(settings: ProjectSettings) -> Path | None:
+    """Where the project's web frontend is built (``npm run build``: Vite's ``dist/``), if the
+    project has one (a ``package.json`` beside ``convex/``, as the chat and tasks templates)."""
+    return settings.root / "dist" if (settings.root / "package.json").is_file() else None
+
+
+def frontend_message(url: str, dist: Path | None) -> str | None:
+    """What ``pyconvex dev`` says of the web frontend at start."""
+    if dist is None:
+        return None
+    if built(dist):
+        return f"pyconvex dev: web frontend at {url}/ (dist/; `npm run build` rebuilds it)"
+    vite = "npm run dev" if url.endswith(":3210") else f"VITE_CONVEX_URL={url} npm run dev"
+    return (
+        "pyconvex dev: the web frontend is not built: `npm install && npm run build` and it is "
+        f"served at {url}/, or `{vite}` runs Vite on http://127.0.0.1:5173"
+    )
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
     host = host.strip("[]")
@@ -138,6 +159,7 @@ async def _serve(
     )
     executions = asyncio.create_task(feed.run(), name="pyconvex-dev-console")
     dashboard = DashboardAccess(lambda: deployment.admin_key)
+    dist = frontend_dir(settings)
 
     def listening(url: str) -> None:
         nonlocal pusher
@@ -146,6 +168,9 @@ async def _serve(
         print(f"pyconvex dev: HTTP actions at {deployment.site_url}", flush=True)
         sign_in = local_url(url) + login_path(dashboard.new_login_token())
         print(f"pyconvex dev: dashboard at {sign_in} (a one-time sign-in link)", flush=True)
+        frontend = frontend_message(local_url(url), dist)
+        if frontend is not None:
+            print(frontend, flush=True)
         if not is_loopback(host):
             print(network_warning(host, settings), flush=True)
         write_deployment_file(settings.data_dir, local_url(url))
@@ -161,6 +186,7 @@ async def _serve(
             on_listening=listening,
             subscriptions=manager,
             dashboard=dashboard,
+            frontend=dist,
         )
     finally:
         stop.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,16 @@ def keep_screenshot(path: Path) -> None:
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(target) / path.name)
+
+
+def build_frontend(project: Path, node_modules: Path) -> None:
+    """Build ``project``'s web frontend with its own ``npm run build`` (type check + Vite),
+    on the packages tests/clients installed (the template pins the same versions)."""
+    npm = shutil.which("npm")
+    assert npm is not None
+    (project / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    done = subprocess.run(
+        [npm, "run", "build"], cwd=project, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"npm run build failed:\n{done.stdout}\n{done.stderr}"
+    assert (project / "dist" / "index.html").is_file()

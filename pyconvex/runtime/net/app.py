@@ -20,19 +20,21 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyconvex.runtime.net.admin_routes import IMPORT_PATH, admin_only, admin_routes
 from pyconvex.runtime.net.body_limit import MAX_FUNCTION_BODY, MAX_HTTP_ACTION_BODY, limit_body
-from pyconvex.runtime.net.dashboard_routes import DASHBOARD, DashboardAccess, DashboardRoutes
+from pyconvex.runtime.net.dashboard_routes import DashboardAccess, DashboardRoutes
+from pyconvex.runtime.net.frontend_routes import frontend_routes
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.net.site import site_app as default_site_app
 from pyconvex.runtime.net.storage_routes import UPLOAD_PATH, storage_routes
@@ -118,10 +120,11 @@ def create_app(
     sync_config: SyncConfig | None = None,
     subscriptions: SubscriptionManager | None = None,
     dashboard: DashboardAccess | None = None,
+    frontend: Path | None = None,
 ) -> _ConnectionScope:
     """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``,
     ``/health``, and the dashboard at ``/dashboard`` (signed in through ``dashboard``'s one-time
-    tokens).
+    tokens); ``frontend`` is a built web frontend's directory, served at ``/``.
 
     The app's ``state`` holds ``deployment``, ``subscriptions`` (the manager is closed at
     shutdown) and ``dashboard``.
@@ -130,9 +133,7 @@ def create_app(
     manager = subscriptions if subscriptions is not None else SubscriptionManager(deployment)
     api = HttpApi(deployment)
     access = dashboard or DashboardAccess(lambda: getattr(deployment, "admin_key", None))
-
-    async def home(request: Request) -> Response:
-        return RedirectResponse(DASHBOARD, status_code=307)
+    home, static_files = frontend_routes(frontend)
 
     async def version_endpoint(request: Request) -> Response:
         return PlainTextResponse(server_version())
@@ -161,7 +162,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/", home, methods=["GET"]),
+            *home,
             Route("/version", version_endpoint, methods=["GET"]),
             Route("/health", health_endpoint, methods=["GET", "HEAD"]),
             Route(
@@ -173,6 +174,7 @@ def create_app(
             *admin_routes(deployment),
             *storage_routes(deployment),
             *DashboardRoutes(deployment, access).routes(),
+            *static_files,
         ],
         middleware=[
             Middleware(
@@ -230,6 +232,7 @@ async def serve(
     stop: asyncio.Event | None = None,
     log_level: str = "warning",
     dashboard: DashboardAccess | None = None,
+    frontend: Path | None = None,
 ) -> None:
     """Serve ``deployment`` until SIGINT/SIGTERM (or cancellation).
 
@@ -237,7 +240,8 @@ async def serve(
     actions (``site_app``, by default the deployment's) are served on ``site_port`` (default:
     ``port + 1``, Convex's site port; a free one when ``port`` is 0) and under ``/http/``.
     Setting ``stop`` shuts the server down gracefully, like a signal. ``dashboard`` hands out
-    the dashboard's sign-in tokens (the caller prints one).
+    the dashboard's sign-in tokens (the caller prints one); ``frontend`` (a built web frontend's
+    directory) is served at ``/``.
     """
     # uvicorn is imported here: importing it loads watchfiles (its reloader), which the
     # runtime must not pull in at import time (STYLE.md, layering).
@@ -252,7 +256,11 @@ async def serve(
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
     app = create_app(
-        deployment, sync_config=sync_config, subscriptions=subscriptions, dashboard=dashboard
+        deployment,
+        sync_config=sync_config,
+        subscriptions=subscriptions,
+        dashboard=dashboard,
+        frontend=frontend,
     )
     sockets = [sock]
     app.site = site_app if site_app is not None else default_site_app(deployment)
