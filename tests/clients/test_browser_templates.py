@@ -22,7 +22,7 @@ from pyconvex.scaffold.template_dir import render_template
 pytestmark = pytest.mark.clients
 
 
-@pytest.mark.parametrize("template", ["chat"])
+@pytest.mark.parametrize("template", ["chat", "tasks"])
 def test_template_pins_the_tested_packages(template: str, tmp_path: Path) -> None:
     render_template(
         template, tmp_path, {"project_name": "x", "pyconvex_version": "0", "template": template}
@@ -66,5 +66,24 @@ def test_chat_in_two_tabs(npm: Any, chat: DevServer, tmp_path: Path) -> None:
     image = r.step("image", "event")
     assert image["src"].startswith(f"{chat.url}/api/storage/") and image["alt"] == "picture.svg"
     assert r.step("search", "event")["results"] == ["hello from Ann"]
+    keep_screenshot(shot)
+    assert r.step("problems", "event")["problems"] == []
+
+
+@pytest.fixture
+def tasks(tmp_path: Path, node: str) -> Iterator[DevServer]:
+    yield from served_template("tasks", tmp_path, node)
+
+
+def test_task_board_in_two_tabs(npm: Any, tasks: DevServer, tmp_path: Path) -> None:
+    os.environ.setdefault("PYCONVEX_CHROMIUM", chromium_or_skip())
+    shot = tmp_path / "tasks.png"
+    r = npm("tasks.mjs", tasks, str(shot), timeout=180)
+    assert r.step("added", "event")["column"] == "backlog"
+    moved = r.step("moved", "event")
+    assert moved["column"] == moved["annColumn"] == "in_progress"
+    refused = r.step("refused", "event")
+    assert "'Write the docs' has to be done first" in refused["alert"]
+    assert refused["column"] == "backlog"
     keep_screenshot(shot)
     assert r.step("problems", "event")["problems"] == []
