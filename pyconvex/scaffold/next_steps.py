@@ -50,6 +50,14 @@ def next_steps(
     steps = []
     if root != cwd.resolve():
         steps.append(Step(f"cd {_quoted(_relative(root, cwd.resolve()))}", "enter the project"))
+    if (root / "package.json").is_file():
+        steps.append(
+            Step(
+                "npm install && npm run build",
+                f"build its web frontend (Node 20), which pyconvex dev serves at "
+                f"http://127.0.0.1:{port}/",
+            )
+        )
     steps.append(
         Step(f"{bin_prefix}pyconvex dev", f"serve it on http://127.0.0.1:{port}, reloading on save")
     )

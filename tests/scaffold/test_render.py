@@ -22,10 +22,23 @@ COMMON = [
     "pyproject.toml",
     "tests/conftest.py",
 ]
+WEB = [
+    "index.html",
+    "package-lock.json",
+    "package.json",
+    "src/App.tsx",
+    "src/convex.ts",
+    "src/main.tsx",
+    "src/styles.css",
+    "tsconfig.json",
+    "vite.config.js",
+]
 GOLDEN = {
     "blank": [*COMMON, "convex/notes.py", "tests/test_notes.py"],
     "chat": [
         *COMMON,
+        *WEB,
+        "src/Room.tsx",
         "convex/conversations.py",
         "convex/files.py",
         "convex/messages.py",
@@ -40,6 +53,7 @@ GOLDEN = {
     ],
     "tasks": [
         *COMMON,
+        *WEB,
         "convex/crons.py",
         "convex/http.py",
         "convex/projects.py",
