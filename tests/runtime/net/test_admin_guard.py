@@ -58,6 +58,11 @@ PUBLIC_ROUTES = {
     "/version", "/health", "/api/query", "/api/mutation", "/api/action", "/api/function",
     "/api/query_ts", "/api/query_at_ts", "/api/query_batch", "/api/run/{path:path}",
     "/api/debug_event", "/api/storage/upload", "/api/storage/{storage_id}",
+    # The web frontend (dist/ when built, else a redirect to the dashboard), and the dashboard:
+    # its page, modules and /dashboard/session answer only a browser holding the session
+    # cookie its one-time sign-in token bought (tests/runtime/net/test_dashboard_routes.py).
+    "/", "/dashboard", "/dashboard/", "/dashboard/login.css", "/dashboard/session",
+    "/dashboard/assets/{name}",
 }  # fmt: skip
 
 
