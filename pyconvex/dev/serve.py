@@ -24,17 +24,22 @@ from pyconvex.dev.typecheck import TypecheckMode
 from pyconvex.failures import EXIT_FAILURE
 from pyconvex.project import (
     ProjectSettings,
+    dev_signing_key_path,
     ensure_private_dir,
     remove_deployment_file,
     running_deployment,
     write_deployment_file,
 )
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.auth.dev_issuer import DevIssuer
 from pyconvex.runtime.net.dashboard_routes import DashboardAccess, login_path
+from pyconvex.runtime.net.dev_auth_routes import DEV_AUTH, SIGN_IN, DevSignIn
 from pyconvex.runtime.net.event_loop import freeze_loaded_state, thaw_frozen_state
 from pyconvex.runtime.net.frontend_routes import built
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 
+#: The people the dev sign-in page remembers, in the data directory.
+DEV_PEOPLE_FILE = "dev_sign_in_people.json"
 _WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}
 
 
@@ -160,6 +165,8 @@ async def _serve(
     executions = asyncio.create_task(feed.run(), name="pyconvex-dev-console")
     dashboard = DashboardAccess(lambda: deployment.admin_key)
     dist = frontend_dir(settings)
+    # The dev sign-in page: its issuer is this server's URL, known once it listens.
+    dev_sign_in = DevSignIn(settings.data_dir / DEV_PEOPLE_FILE)
 
     def listening(url: str) -> None:
         nonlocal pusher
@@ -168,6 +175,16 @@ async def _serve(
         print(f"pyconvex dev: HTTP actions at {deployment.site_url}", flush=True)
         sign_in = local_url(url) + login_path(dashboard.new_login_token())
         print(f"pyconvex dev: dashboard at {sign_in} (a one-time sign-in link)", flush=True)
+        issuer = DevIssuer.load_or_create(
+            dev_signing_key_path(settings.data_dir), local_url(url) + DEV_AUTH
+        )
+        deployment.trust(issuer.provider())
+        dev_sign_in.issuer = issuer
+        print(
+            f"pyconvex dev: dev sign-in page at {local_url(url)}{SIGN_IN} (development only: "
+            "anyone can sign in as anyone; its tokens are trusted by this server alone)",
+            flush=True,
+        )
         frontend = frontend_message(local_url(url), dist)
         if frontend is not None:
             print(frontend, flush=True)
@@ -187,6 +204,7 @@ async def _serve(
             subscriptions=manager,
             dashboard=dashboard,
             frontend=dist,
+            dev_sign_in=dev_sign_in,
         )
     finally:
         stop.set()

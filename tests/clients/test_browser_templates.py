@@ -55,6 +55,10 @@ def test_chat_in_two_tabs(npm: Any, chat: DevServer, tmp_path: Path) -> None:
     os.environ.setdefault("PYCONVEX_CHROMIUM", chromium_or_skip())
     shot = tmp_path / "chat.png"
     r = npm("chat.mjs", chat, str(shot), timeout=180)
+    signed_in = r.all("event", "signed_in")
+    assert [(x["who"], x["header"], x["url"]) for x in signed_in] == [
+        (name, f"Signed in as {name}", f"{chat.url}/") for name in ("Ann", "Bob")
+    ]
     first = r.step("first_page", "event")
     assert first == {"event": "first_page", "count": 20, "oldest": "old message 11",
                      "newest": "old message 30", "loadMore": True}  # fmt: skip
@@ -79,6 +83,10 @@ def test_task_board_in_two_tabs(npm: Any, tasks: DevServer, tmp_path: Path) -> N
     os.environ.setdefault("PYCONVEX_CHROMIUM", chromium_or_skip())
     shot = tmp_path / "tasks.png"
     r = npm("tasks.mjs", tasks, str(shot), timeout=180)
+    assert [x["header"] for x in r.all("event", "signed_in")] == [
+        "Signed in as Ann",
+        "Signed in as Bob",
+    ]
     assert r.step("added", "event")["column"] == "backlog"
     moved = r.step("moved", "event")
     assert moved["column"] == moved["annColumn"] == "in_progress"

@@ -24,6 +24,7 @@ from typing import Any
 
 from pyconvex.errors import InvalidValueError, PyconvexError, StorageError
 from pyconvex.runtime.auth.admin_key import ensure_admin_key
+from pyconvex.runtime.auth.providers import Provider
 from pyconvex.runtime.auth.tokens import TokenVerifier
 from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.action_runner import ActionRunner
@@ -100,6 +101,7 @@ class Deployment:
         self.log_history = LogHistory()
         self.admin_key: str | None = None
         self.token_verifier = TokenVerifier(loaded.auth_providers)  # auth_config.py's
+        self.extra_providers: list[Provider] = []  # besides auth_config.py's: trust()
         self._normalized: dict[str, str] = {}
         self.actions = ActionRunner(self)
         #: Runs ``_scheduled_functions`` when due (started by :meth:`open`).
@@ -253,6 +255,11 @@ class Deployment:
 
         return remove
 
+    def trust(self, provider: Provider) -> None:
+        """Accept ``provider``'s tokens too (``pyconvex dev``'s own sign-in page)."""
+        self.extra_providers.append(provider)
+        self.token_verifier = TokenVerifier([*self.loaded.auth_providers, *self.extra_providers])
+
     # -- pushes (schema_push.py) -------------------------------------------------------------
     def swap(self, loaded: LoadedFunctions, schema: SchemaState) -> None:
         """Serve ``loaded`` under ``schema`` from the next call on (one synchronous step, so no
@@ -261,8 +268,9 @@ class Deployment:
         self.functions = loaded.functions
         self.schema = schema
         self.persistence.view_columns = schema.view_columns()
-        if loaded.auth_providers != self.token_verifier.providers:
-            self.token_verifier = TokenVerifier(loaded.auth_providers)
+        providers = [*loaded.auth_providers, *self.extra_providers]
+        if providers != self.token_verifier.providers:
+            self.token_verifier = TokenVerifier(providers)
         self.jobs.functions_changed()
         self.crons.functions_changed()
 

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pyconvex.runtime.net.admin_routes import IMPORT_PATH, admin_only, admin_routes
 from pyconvex.runtime.net.body_limit import MAX_FUNCTION_BODY, MAX_HTTP_ACTION_BODY, limit_body
 from pyconvex.runtime.net.dashboard_routes import DashboardAccess, DashboardRoutes
+from pyconvex.runtime.net.dev_auth_routes import DevSignIn
 from pyconvex.runtime.net.frontend_routes import frontend_routes
 from pyconvex.runtime.net.http_api import HttpApi, HttpDeployment
 from pyconvex.runtime.net.site import site_app as default_site_app
@@ -121,10 +122,12 @@ def create_app(
     subscriptions: SubscriptionManager | None = None,
     dashboard: DashboardAccess | None = None,
     frontend: Path | None = None,
+    dev_sign_in: DevSignIn | None = None,
 ) -> _ConnectionScope:
     """The API-port ASGI app: ``/api/...`` HTTP endpoints, WebSocket sync, ``/version``,
     ``/health``, and the dashboard at ``/dashboard`` (signed in through ``dashboard``'s one-time
-    tokens); ``frontend`` is a built web frontend's directory, served at ``/``.
+    tokens); ``frontend`` is a built web frontend's directory, served at ``/``;
+    ``dev_sign_in`` is ``pyconvex dev``'s sign-in page (``/dev-auth/``; never in production).
 
     The app's ``state`` holds ``deployment``, ``subscriptions`` (the manager is closed at
     shutdown) and ``dashboard``.
@@ -174,6 +177,7 @@ def create_app(
             *admin_routes(deployment),
             *storage_routes(deployment),
             *DashboardRoutes(deployment, access).routes(),
+            *(dev_sign_in.routes() if dev_sign_in is not None else []),
             *static_files,
         ],
         middleware=[
@@ -233,6 +237,7 @@ async def serve(
     log_level: str = "warning",
     dashboard: DashboardAccess | None = None,
     frontend: Path | None = None,
+    dev_sign_in: DevSignIn | None = None,
 ) -> None:
     """Serve ``deployment`` until SIGINT/SIGTERM (or cancellation).
 
@@ -241,7 +246,7 @@ async def serve(
     ``port + 1``, Convex's site port; a free one when ``port`` is 0) and under ``/http/``.
     Setting ``stop`` shuts the server down gracefully, like a signal. ``dashboard`` hands out
     the dashboard's sign-in tokens (the caller prints one); ``frontend`` (a built web frontend's
-    directory) is served at ``/``.
+    directory) is served at ``/``; ``dev_sign_in`` (dev only) at ``/dev-auth/``.
     """
     # uvicorn is imported here: importing it loads watchfiles (its reloader), which the
     # runtime must not pull in at import time (STYLE.md, layering).
@@ -261,6 +266,7 @@ async def serve(
         subscriptions=subscriptions,
         dashboard=dashboard,
         frontend=frontend,
+        dev_sign_in=dev_sign_in,
     )
     sockets = [sock]
     app.site = site_app if site_app is not None else default_site_app(deployment)

@@ -14,11 +14,15 @@ const PICTURE = `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="140
 <rect width="240" height="140" rx="12" fill="#2f6fdf"/><circle cx="70" cy="70" r="38" fill="#ffd23f"/>
 <path d="M120 110 L160 40 L200 110 Z" fill="#ffffff"/></svg>`;
 
+// Through pyconvex dev's dev sign-in page (a real token, checked by the deployment).
 async function signIn(page, name) {
   await page.goto(`${url}/`);
-  await page.fill("#name", name);
+  await page.click('button:text-is("Sign in")');
+  await page.waitForSelector("form.new #name");
+  await page.fill("form.new #name", name);
   await page.keyboard.press("Enter");
   await page.waitForSelector("#message");
+  out({ event: "signed_in", who: name, header: await page.textContent(".me"), url: page.url() });
 }
 
 const messageText = (page) => page.$$eval("li.message .content", (ps) => ps.map((p) => p.textContent));

@@ -10,11 +10,15 @@ import { extraArgs, out, run, url } from "./lib.mjs";
 
 const [screenshot] = extraArgs;
 
+// Through pyconvex dev's dev sign-in page (a real token, checked by the deployment).
 async function signIn(page, name) {
   await page.goto(`${url}/`);
-  await page.fill("#name", name);
+  await page.click('button:text-is("Sign in")');
+  await page.waitForSelector("form.new #name");
+  await page.fill("form.new #name", name);
   await page.keyboard.press("Enter");
   await page.waitForSelector(".board");
+  out({ event: "signed_in", who: name, header: await page.textContent(".me"), url: page.url() });
 }
 
 const column = (page, title) => page.$eval(`li.card:has(.title:text-is("${title}"))`, (li) => li.closest("section").dataset.status);
