@@ -86,6 +86,10 @@ def test_serve_answers_clients_as_production(tmp_path: Path) -> None:
         link = line.split(" dashboard at ")[1].split()[0]
         assert httpx.get(link, timeout=10).status_code == 303
         assert httpx.get(link, timeout=10).status_code == 401
+        # No dev sign-in page: anyone could sign in as anyone there.
+        page = httpx.get(f"{server.url}/dev-auth/sign-in?return_to={server.url}/", timeout=10)
+        assert page.status_code == 404
+        assert server.output.find("dev sign-in") is None
 
         ok = call(server, "query", "greet:hello")
         assert ok["value"] == "hello" and ok["logLines"] == []  # log lines stay on the server

@@ -27,6 +27,7 @@ WEB = [
     "package-lock.json",
     "package.json",
     "src/App.tsx",
+    "src/auth.ts",
     "src/convex.ts",
     "src/main.tsx",
     "src/styles.css",
