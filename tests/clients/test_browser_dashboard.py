@@ -1,8 +1,9 @@
 """The dashboard in headless Chromium, against a real ``pyconvex dev`` (tests/clients/js/
 dashboard.mjs drives it with playwright-core): refused without the one-time token; then
 tables, a document inserted by another client shown live, an edit by keyboard checked by the
-schema, functions run as no user and as a user; no console error, nothing loaded from outside
-127.0.0.1."""
+schema, functions run as no user and as a user, the live log, a scheduled function canceled, a
+stored file previewed and deleted, an environment variable set, a SQL query; no console error,
+nothing loaded from outside 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -64,4 +65,11 @@ def test_dashboard_in_chromium(npm: Any, browser_server: DevServer, tmp_path: Pa
 
     assert r.step("screenshot", "event")["rows"] == 3
     keep_screenshot(shot)
+    logs = r.step("logs", "event")["text"]
+    assert "messages:shout" in logs and "shouting hi there" in logs and "success" in logs
+    assert r.step("canceled", "event")["states"] == ["canceled"]
+    file = r.step("file", "event")
+    assert file["download"].startswith("/api/storage/") and "No files stored." in file["left"]
+    assert r.step("env", "event")["value"] == "hello"
+    assert r.step("sql", "event")["rows"] == [["ann", "1"], ["bob", "1"], ["carl", "1"]]
     assert r.step("problems", "event")["problems"] == []

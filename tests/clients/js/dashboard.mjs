@@ -98,6 +98,49 @@ run(async () => {
     await page.waitForSelector(".editor:not([hidden])");
     await page.screenshot({ path: screenshot });
     out({ event: "screenshot", rows: (await texts(page, "table.grid tbody tr")).length });
+    await page.keyboard.press("Escape");
+
+    // -- the live log has the function run above -------------------------------------------
+    await page.goto(`${url}/dashboard#/logs`);
+    await page.waitForSelector('li.log:has(.name:text-is("messages:shout"))');
+    out({ event: "logs", text: await page.textContent('li.log:has(.name:text-is("messages:shout"))') });
+
+    // -- a scheduled function, canceled ----------------------------------------------------
+    await http.mutation("messages:later", { body: "in an hour" });
+    await page.goto(`${url}/dashboard#/schedules`);
+    await page.waitForSelector('td.state-pending');
+    await page.click('button:text-is("Cancel")');
+    await page.waitForSelector('td.state-canceled');
+    out({ event: "canceled", states: await texts(page, "td.state") });
+
+    // -- a stored file: previewed, then deleted --------------------------------------------
+    const upload = await http.mutation("messages:upload_url", {});
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="red"/></svg>';
+    const { storageId } = await (await fetch(upload, { method: "POST", headers: { "Content-Type": "image/svg+xml" }, body: svg })).json();
+    await page.goto(`${url}/dashboard#/files`);
+    await page.waitForFunction((id) => {
+      const img = document.querySelector(`li.file[data-id="${id}"] img`);
+      return img && img.complete && img.naturalWidth > 0;
+    }, storageId);
+    const download = await page.getAttribute(`li.file[data-id="${storageId}"] a[download]`, "href");
+    await page.click(`li.file[data-id="${storageId}"] button:text-is("Delete")`);
+    await page.waitForSelector(`li.file[data-id="${storageId}"]`, { state: "detached" });
+    out({ event: "file", download, left: await page.textContent(".file-grid") });
+
+    // -- an environment variable -----------------------------------------------------------
+    await page.goto(`${url}/dashboard#/env`);
+    await page.fill('input[name="name"]', "GREETING");
+    await page.fill('input[name="value"]', "hello");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector('tr[data-name="GREETING"]');
+    out({ event: "env", value: await page.inputValue('tr[data-name="GREETING"] input') });
+
+    // -- the SQL box -----------------------------------------------------------------------
+    await page.goto(`${url}/dashboard#/sql`);
+    await page.fill("#sql-query", "SELECT author, count(*) AS n FROM messages GROUP BY author ORDER BY author");
+    await page.press("#sql-query", "Control+Enter");
+    await page.waitForSelector("#sql-result tbody tr");
+    out({ event: "sql", rows: await page.$$eval("#sql-result tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent))) });
     out({ event: "problems", problems: browser.problems });
   } finally {
     await browser.close();

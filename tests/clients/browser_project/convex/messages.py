@@ -23,3 +23,14 @@ async def shout(ctx, text):
 async def whoami(ctx):
     identity = await ctx.auth.get_user_identity()
     return None if identity is None else identity.name
+
+
+@mutation(args={"body": v.string()})
+async def later(ctx, body):
+    """Schedules a send an hour from now (the dashboard cancels it)."""
+    return await ctx.scheduler.run_after(3600, "messages:send", {"author": "later", "body": body})
+
+
+@mutation(args={})
+async def upload_url(ctx):
+    return await ctx.storage.generate_upload_url()
