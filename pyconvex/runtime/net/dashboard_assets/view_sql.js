@@ -1,4 +1,5 @@
 // SQL: one read-only SELECT over the tables' SQL views (pyconvex sql), answered as a table.
+// The route answers in JSON lines (data_routes.py): columns, rows in batches, the end.
 
 import { errorBox, fill, h, submitOnCtrlEnter } from "./dom.js";
 
@@ -43,12 +44,25 @@ export function mount(root, ctx) {
         error.show("This deployment does not answer SQL queries (no SQL route).");
         return;
       }
-      const body = await response.json();
       if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
         error.show(body.message || `The query failed (${response.status}).`);
         return;
       }
-      render(body, performance.now() - started);
+      // The answer streams as JSON lines: columns, batches of rows, then the end (or an error).
+      const result = { columns: [], types: [], rows: [], truncated: false };
+      for (const line of (await response.text()).split("\n")) {
+        if (!line) continue;
+        const part = JSON.parse(line);
+        if (part.type === "columns") Object.assign(result, { columns: part.columns, types: part.types });
+        else if (part.type === "rows") result.rows.push(...part.rows);
+        else if (part.type === "end") result.truncated = part.truncated;
+        else if (part.type === "error") {
+          error.show(part.message);
+          return;
+        }
+      }
+      render(result, performance.now() - started);
     } catch (e) {
       error.show(e.message);
     } finally {
