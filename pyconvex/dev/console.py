@@ -1,8 +1,9 @@
 """Function executions as the developer reads them, in ``pyconvex dev`` and ``pyconvex logs``.
 
-One execution is one block: a header (time, kind letter, path, duration, outcome), its log lines
-indented under it, and for a failure the error and the traceback — the user's own frames only
-(pyconvex's appear with ``verbose``)::
+One execution is one block: a header (time, kind letter Q, M, A or H for an HTTP action, path,
+what started it when no client did, duration, outcome), its log lines indented under it, and for
+a failure the error and the traceback — the user's own frames only (pyconvex's appear with
+``verbose``)::
 
     printer = ExecutionPrinter(Console(), verbose=False)
     printer.print(entry)                                  # a protocol.LogEntry
@@ -46,9 +47,11 @@ class ExecutionPrinter:
         if not entry.ok and entry.request_id:
             # The id the client's error names, so a user can find this call from it.
             outcome += f" [dim]{escape(f'[Request ID: {entry.request_id}]')}[/dim]"
+        # A run nobody's client asked for says what started it: "(scheduled)", "(cron x)".
+        trigger = f" [cyan]({escape(entry.trigger)})[/cyan]" if entry.trigger else ""
         out = self.console
         out.print(
-            f"[dim]{shown}[/dim] [bold]{entry.letter}[/bold] {escape(entry.path)} "
+            f"[dim]{shown}[/dim] [bold]{entry.letter}[/bold] {escape(entry.path)}{trigger} "
             f"[dim]{entry.duration_ms:.1f} ms[/dim] {outcome}",
             highlight=False,
         )

@@ -542,6 +542,8 @@ class LogEntry:
     full_traceback: str | None = None
     #: The call's request id: for a failure, the one in the client's error message.
     request_id: str | None = None
+    #: What started it when no client did: "scheduled", or "cron <name>" for a cron job's run.
+    trigger: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -565,6 +567,7 @@ class LogEntry:
             "traceback": self.traceback,
             "fullTraceback": self.full_traceback,
             "requestId": self.request_id,
+            "trigger": self.trigger,
         }
 
     @classmethod
@@ -581,6 +584,7 @@ class LogEntry:
             _optional_str(obj.get("traceback")),
             _optional_str(obj.get("fullTraceback")),
             _optional_str(obj.get("requestId")),
+            _optional_str(obj.get("trigger")),
         )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from support.cli import assert_all_documented, invoke, pyconvex, serve_project
 
@@ -34,7 +36,9 @@ def test_history_shows_kind_path_outcome_and_log_lines(
     lines = r.stdout.splitlines()
     assert " M messages:send " in lines[0] and lines[0].endswith(" success")
     assert lines[1] == "    [LOG] sending logged"
-    assert " Q messages:crash " in lines[2] and re.search(r" failure \[Request ID: [0-9a-f]{16}\]$", lines[2])
+    assert " Q messages:crash " in lines[2] and re.search(
+        r" failure \[Request ID: [0-9a-f]{16}\]$", lines[2]
+    )
     trace = "\n".join(lines[3:])
     assert 'messages.py", line' in trace and "in crash" in trace
     assert "RuntimeError: boom" in trace
@@ -65,6 +69,26 @@ def test_follow_streams_new_executions_until_interrupted(dev: DevServer) -> None
         lines.join()
         watcher.stdout.close()
     assert code == 0
+
+
+def test_scheduled_runs_and_http_actions_are_shown(
+    dev: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduled = invoke(dev.project, "run", "messages:remind_soon", monkeypatch=monkeypatch)
+    assert scheduled.exit_code == 0, scheduled.output
+    answer = httpx.get(f"{dev.url}/http/hello", params={"name": "Ada"}, timeout=30)
+    assert answer.text == "hi"
+    for _ in range(100):  # the scheduled run comes once remind_soon is durable
+        r = invoke(dev.project, "logs", "--history", "10", "--no-follow", monkeypatch=monkeypatch)
+        if "messages:reminded" in r.stdout:
+            break
+        time.sleep(0.1)
+    lines = r.stdout.splitlines()
+    [run] = [i for i, line in enumerate(lines) if " M messages:reminded (scheduled) " in line]
+    assert lines[run].endswith(" success") and lines[run + 1] == "    [LOG] reminded soon"
+    [request] = [i for i, line in enumerate(lines) if " H GET /hello " in line]
+    assert lines[request].endswith(" success") and lines[request + 1] == "    [LOG] hello to Ada"
+    assert " M messages:remind_soon " in r.stdout  # the client's own call: no label
 
 
 def test_no_deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

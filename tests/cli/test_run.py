@@ -112,6 +112,19 @@ def test_function_errors_are_one_block_with_exit_code_1(
     )
 
 
+def test_runs_actions(dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = invoke(dev.project, "run", "messages:shout", "{text: 'hey'}", monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["text"] == "HEY" and isinstance(result["count"], float)
+    assert "[LOG] shouting hey" in r.stderr
+    r = invoke(dev.project, "run", "messages:shout", "{text: ''}", monkeypatch=monkeypatch)
+    assert r.exit_code == EXIT_FAILURE
+    text = flat(r.stderr)
+    assert "error: messages:shout failed" in text
+    assert 'error data: { "code": "NOTHING_TO_SHOUT" }' in text
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

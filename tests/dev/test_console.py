@@ -37,3 +37,11 @@ def test_a_success_has_no_request_line() -> None:
     entry = LogEntry(2, 0.0, "query", "messages:list", 0.2, None, ["[LOG] 1"], request_id="ab")
     header = _printed(entry).splitlines()[0]
     assert "success" in header and "Request ID" not in header
+
+
+def test_a_run_no_client_asked_for_says_what_started_it() -> None:
+    cron = LogEntry(3, 0.0, "mutation", "tasks:mark_overdue", 0.4, None, [], trigger="cron overdue")
+    assert "M tasks:mark_overdue (cron overdue) " in _printed(cron).splitlines()[0]
+    http = LogEntry(4, 0.0, "http_action", "POST /webhooks/tasks", 2.0, None, [])
+    assert "H POST /webhooks/tasks " in _printed(http).splitlines()[0]
+    assert LogEntry.from_json(cron.to_json()) == cron

@@ -1,5 +1,6 @@
 """Running the command line against a real ``pyconvex dev``: the admin commands' shared
-project (``messages`` with a few functions), a module-scoped server over it, and the CLI run in
+project (``messages`` with a few functions, ``GET /hello`` in http.py), a module-scoped server
+over it, and the CLI run in
 process (:func:`invoke`) or as a child process (:func:`pyconvex`).
 
     @pytest.fixture(scope="module")
@@ -37,7 +38,9 @@ schema = define_schema({
 """
 
 MESSAGES = """
-from pyconvex import ConvexError, env, internal_mutation, internal_query, mutation, query, v
+from pyconvex import (
+    ConvexError, action, env, internal_mutation, internal_query, mutation, query, v,
+)
 
 
 @mutation(args={"body": v.string()})
@@ -71,6 +74,24 @@ async def remind_later(ctx) -> str:
 @internal_mutation
 async def noop(ctx) -> None:
     pass
+
+
+@mutation
+async def remind_soon(ctx) -> str:
+    return await ctx.scheduler.run_after(0, "messages:reminded", {"note": "soon"})
+
+
+@internal_mutation
+async def reminded(ctx, note: str) -> None:
+    print("reminded", note)
+
+
+@action(args={"text": v.string()})
+async def shout(ctx, text):
+    print("shouting", text)
+    if not text:
+        raise ConvexError({"code": "NOTHING_TO_SHOUT"})
+    return {"text": text.upper(), "count": await ctx.run_query("messages:count", {})}
 
 
 @mutation
@@ -112,10 +133,26 @@ async def crash(ctx):
 """
 
 
+HTTP = """
+from starlette.responses import PlainTextResponse
+
+from pyconvex import HttpRouter
+
+http = HttpRouter()
+
+
+@http.route("/hello", method="GET")
+async def hello(ctx, request):
+    print("hello to", request.query_params.get("name"))
+    return PlainTextResponse("hi")
+"""
+
+
 def make_project(root: Path) -> Path:
     (root / "convex").mkdir(parents=True)
     (root / "convex" / "schema.py").write_text(textwrap.dedent(SCHEMA))
     (root / "convex" / "messages.py").write_text(textwrap.dedent(MESSAGES))
+    (root / "convex" / "http.py").write_text(HTTP)
     return root
 
 

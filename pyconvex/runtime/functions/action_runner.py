@@ -32,7 +32,7 @@ from pyconvex.runtime.functions import sandbox
 from pyconvex.runtime.functions.ctx_impl import ActionCtx, Auth
 from pyconvex.runtime.functions.env_vars import ENV_SOURCE
 from pyconvex.runtime.functions.function_path import function_ref_path
-from pyconvex.runtime.functions.log_history import LogHistory
+from pyconvex.runtime.functions.log_history import LogHistory, triggered_by
 from pyconvex.runtime.functions.results import FunctionFailure, FunctionKind, FunctionResult
 from pyconvex.runtime.functions.scheduler import ActionScheduler
 from pyconvex.runtime.query.transaction import Transaction
@@ -236,16 +236,18 @@ class ActionRunner:
     ) -> Any:
         host = self.host
         path = function_ref_path(fn)
-        if kind == "query":
-            result = host.run_query(path, args, identity=identity, allow_internal=True)
-        elif kind == "mutation":
-            result = await host.run_mutation(path, args, identity=identity, allow_internal=True)
-        else:
-            resolved = host._resolve(path, "action", True)
-            if isinstance(resolved, FunctionFailure):
-                result = FunctionResult(failure=resolved)
+        # The action's own calls are its doing, not the scheduler's (if it was scheduled).
+        with triggered_by(None):
+            if kind == "query":
+                result = host.run_query(path, args, identity=identity, allow_internal=True)
+            elif kind == "mutation":
+                result = await host.run_mutation(path, args, identity=identity, allow_internal=True)
             else:
-                result = await self.run(resolved, args, identity, nested=True)
+                resolved = host._resolve(path, "action", True)
+                if isinstance(resolved, FunctionFailure):
+                    result = FunctionResult(failure=resolved)
+                else:
+                    result = await self.run(resolved, args, identity, nested=True)
         scope.log_lines.extend(result.log_lines)
         if result.failure is not None:
             if result.failure.is_convex_error:

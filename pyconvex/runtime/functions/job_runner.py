@@ -12,6 +12,9 @@ ones run at once. Guarantees, as Convex's:
   starts, and one that was running when the server stopped is recorded as failed, not re-run;
 * a job whose function no longer exists fails with an error saying so.
 
+Each run is in ``pyconvex logs`` marked as what started it: "scheduled", or "cron <name>" for a
+run of a cron job.
+
 Finished jobs are deleted after a week (Convex's retention).
 """
 
@@ -25,6 +28,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pyconvex.errors import PyconvexError
+from pyconvex.runtime.functions.cron_runner import CRON_TABLE
+from pyconvex.runtime.functions.log_history import triggered_by
 from pyconvex.runtime.functions.results import FunctionKind, FunctionResult
 from pyconvex.runtime.functions.sandbox import real_time_ns
 from pyconvex.runtime.functions.scheduler import (
@@ -235,9 +240,10 @@ class JobRunner:
             finish(tx, doc, {"kind": "success"})
             reached = True
 
-        result = await self.host.run_mutation(
-            path, args, allow_internal=True, in_transaction=mark_success
-        )
+        with triggered_by(self._trigger(job_id)):
+            result = await self.host.run_mutation(
+                path, args, allow_internal=True, in_transaction=mark_success
+            )
         if result.failure is None:
             self.succeeded += 1
             self._attempts.pop(job_id, None)
@@ -256,13 +262,23 @@ class JobRunner:
     async def _run_action(self, job_id: str, path: str, args: Any) -> None:
         if await self._system(START_PATH, {"id": job_id}) is not True:
             return
-        result = await self.host.run_action(path, args, allow_internal=True)
+        with triggered_by(self._trigger(job_id)):
+            result = await self.host.run_action(path, args, allow_internal=True)
         error = None if result.failure is None else result.failure.message
         if error is None:
             self.succeeded += 1
         else:
             self.failed += 1
         await self._system(COMPLETE_PATH, {"id": job_id, "error": error})
+
+    def _trigger(self, job_id: str) -> str:
+        """How the logs name what started the job: a cron job's run, or "scheduled"."""
+        crons = self.host.store.tables.get(CRON_TABLE)
+        if crons is not None:
+            for _, doc in crons.scan(BY_CREATION_TIME, None, None, False, None):
+                if doc.get("lastJob") == job_id:
+                    return f"cron {doc['name']}"
+        return "scheduled"
 
     async def _system(self, path: str, args: dict[str, Any]) -> Any:
         result = await self.host.run_mutation(path, args, allow_internal=True)

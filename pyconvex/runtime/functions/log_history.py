@@ -9,13 +9,21 @@ someone reads them::
     history.recent(10)                       # the last 10, oldest first
     async for entry in history.follow(10):   # the last 10, then each new one as it happens
         print(entry.to_json())
+
+What started an execution other than a client (the scheduler, a cron job) is named by whoever
+starts it, for the calls it makes itself::
+
+    with triggered_by("cron nightly"):
+        await deployment.run_mutation(...)   # recorded with trigger "cron nightly"
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
 
 from pyconvex.protocol import LogEntry
 from pyconvex.runtime.functions.results import FunctionFailure, new_request_id
@@ -23,8 +31,23 @@ from pyconvex.runtime.functions.sandbox import real_time_ns
 
 DEFAULT_CAPACITY = 1000
 
-#: (start ns, end ns, kind, path, failure or None, log lines, request id)
-_Raw = tuple[int, int, str, str, FunctionFailure | None, list[str], str]
+#: (start ns, end ns, kind, path, failure or None, log lines, request id, trigger)
+_Raw = tuple[int, int, str, str, FunctionFailure | None, list[str], str, str | None]
+
+#: What started the calls made in this context, when no client did ("scheduled", "cron x").
+#: A mutation is recorded once durable, from a callback that keeps the context it was applied
+#: in, so the trigger reaches its entry too.
+_TRIGGER: ContextVar[str | None] = ContextVar("pyconvex_log_trigger", default=None)
+
+
+@contextlib.contextmanager
+def triggered_by(trigger: str | None) -> Iterator[None]:
+    """Record the executions started in this block with ``trigger`` (None: a client's)."""
+    token = _TRIGGER.set(trigger)
+    try:
+        yield
+    finally:
+        _TRIGGER.reset(token)
 
 
 class LogHistory:
@@ -48,7 +71,8 @@ class LogHistory:
         log_lines: list[str],
     ) -> None:
         """Note one execution that started at ``start_ns`` (wall clock) and ends now; a
-        failure's request id is the entry's (the one its client saw), a success gets one."""
+        failure's request id is the entry's (the one its client saw), a success gets one.
+        What triggered it is the context's (:func:`triggered_by`)."""
         request_id = failure.request_id if failure is not None else None
         self._entries.append(
             (
@@ -59,6 +83,7 @@ class LogHistory:
                 failure,
                 log_lines,
                 request_id or new_request_id(),
+                _TRIGGER.get(),
             )
         )
         self.total += 1
@@ -69,7 +94,9 @@ class LogHistory:
                 waiter.set_result(None)
 
     def _entry(self, seq: int) -> LogEntry:
-        start, end, kind, path, failure, lines, request_id = self._entries[seq - self.first_seq]
+        start, end, kind, path, failure, lines, request_id, trigger = self._entries[
+            seq - self.first_seq
+        ]
         return LogEntry(
             seq,
             start / 1e6,
@@ -81,6 +108,7 @@ class LogHistory:
             None if failure is None else failure.traceback,
             None if failure is None else failure.full_traceback,
             request_id,
+            trigger,
         )
 
     @property

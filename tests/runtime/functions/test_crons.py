@@ -86,6 +86,8 @@ async def test_an_interval_job_runs_when_deployed_and_is_recorded(
     assert hourly["nextRun"] == run["scheduledTime"] + 3600_000
     nightly = jobs["nightly"]["nextRun"] / 1000
     assert time.gmtime(nightly)[3:6] == (3, 30, 0) and nightly > time.time()
+    [logged] = [e for e in dep.log_history.recent() if e.path == "tasks:tick"]
+    assert logged.ok and logged.trigger == "cron hourly tick"  # `pyconvex logs` names the job
 
 
 async def test_a_failing_cron_run_is_recorded_with_its_error(
@@ -97,6 +99,8 @@ async def test_a_failing_cron_run_is_recorded_with_its_error(
     [run] = ok(dep.run_query("tasks:runs"))
     assert run["state"]["kind"] == "failed"
     assert "CRON_BROKE" in run["state"]["error"]
+    [logged] = [e for e in dep.log_history.recent() if e.path == "tasks:broken"]
+    assert logged.trigger == "cron b" and logged.error is not None and "CRON_BROKE" in logged.error
 
 
 async def test_a_push_brings_the_jobs_in_line_with_crons_py(

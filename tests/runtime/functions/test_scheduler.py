@@ -19,6 +19,7 @@ import pytest
 from support.deployment import CommitLog, DeploymentFactory, failure_message, make_project, ok
 
 from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.function_path import is_system_path
 from pyconvex.runtime.functions.job_runner import INTERRUPTED
 from pyconvex.runtime.functions.loader import load_functions
 
@@ -226,6 +227,37 @@ async def test_a_scheduled_action_is_in_progress_while_it_runs(
     module.gate.set()
     await wait_for_state(dep, job_id, "success")
     assert ok(dep.run_query("jobs:notes")) == ["slow done"] and module.ran == 1
+
+
+async def test_the_logs_say_which_runs_the_scheduler_started(
+    deployment: DeploymentFactory,
+) -> None:
+    dep = await deployment(FUNCTIONS)
+    module = dep.loaded.modules["jobs"]
+    module.gate = asyncio.Event()
+    module.gate.set()
+    first = ok(await dep.run_mutation("jobs:later", {"note": "x"}))
+    second = ok(await dep.run_mutation("jobs:schedule", {"fn": "jobs:slow"}))
+    await wait_for_state(dep, first, "success")
+    await wait_for_state(dep, second, "success")
+    expected = {
+        ("mutation", "jobs:later", None),
+        ("mutation", "jobs:schedule", None),
+        ("mutation", "jobs:record", "scheduled"),
+        ("action", "jobs:slow", "scheduled"),
+        # The scheduled action's own call is the action's doing.
+        ("mutation", "jobs:record", None),
+    }
+    for _ in range(500):  # a mutation is in the log once durable
+        seen = {
+            (e.kind, e.path, e.trigger)
+            for e in dep.log_history.recent()
+            if e.kind != "query" and not is_system_path(e.path)
+        }
+        if seen == expected:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == expected
 
 
 async def test_the_system_table_is_reactive(deployment: DeploymentFactory) -> None:
