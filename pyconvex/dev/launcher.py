@@ -37,6 +37,8 @@ from pyconvex.errors import PyconvexError
 
 #: The line ``pyconvex dev`` (or ``serve``) prints once its socket listens (pyconvex.dev.serve).
 SERVING = re.compile(r"pyconvex (?:dev|serve): serving (http://\S+:(\d+))")
+#: The line it prints right after: where the HTTP actions of convex/http.py are served.
+SITE = re.compile(r"pyconvex (?:dev|serve): HTTP actions at (http://\S+:(\d+))")
 #: The line it prints once a push has gone live.
 READY = re.compile(r"pyconvex dev: ready in")
 
@@ -206,6 +208,9 @@ class DevServer:
         #: The port asked for (0: any), then the one the server chose.
         self.port = port
         self.url = ""
+        #: Where the HTTP actions are served (the site port), once started.
+        self.site_url = ""
+        self.site_port: int | None = None
         self.start_timeout = start_timeout
         self.returncode: int | None = None
         self._env = env
@@ -245,7 +250,8 @@ class DevServer:
     #: The pyconvex command that serves.
     subcommand = "dev"
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, site_port: int | None = None) -> list[str]:
+        site = [] if site_port is None else ["--site-port", str(site_port)]
         return [
             *self.program,
             self.subcommand,
@@ -253,13 +259,15 @@ class DevServer:
             str(port),
             "--host",
             self.host,
+            *site,
             *self.args,
         ]
 
     # -- start and stop -------------------------------------------------------------------------
 
-    def start(self, port: int | None = None) -> DevServer:
-        """Spawn the server (on ``port``, default the one given or last chosen) and return once
+    def start(self, port: int | None = None, site_port: int | None = None) -> DevServer:
+        """Spawn the server (on ``port``, default the one given or last chosen; HTTP actions on
+        ``site_port``, default ``port + 1`` or a free one for port 0) and return once
         ``GET /version`` answers 200. Raises :class:`DevServerError` (after stopping the child)
         when it exits or does not answer within ``start_timeout`` seconds."""
         if self.running:
@@ -268,7 +276,7 @@ class DevServer:
         deadline = time.monotonic() + self.start_timeout
         self.returncode = None
         self._proc = subprocess.Popen(
-            self.command(want),
+            self.command(want, site_port),
             cwd=self.project,
             env=dict(self._env) if self._env is not None else child_env(),
             stdin=subprocess.DEVNULL,
@@ -305,6 +313,11 @@ class DevServer:
         self.url, self.port = m.group(1), int(m.group(2))
         if want not in (0, self.port):
             raise DevServerError(f"asked pyconvex dev for port {want}, it chose {self.port}")
+        # Printed right after the serving line, by the same call.
+        with contextlib.suppress(TimeoutError):
+            site = SITE.search(self.output.line(self.output.wait_for(SITE, index, timeout=5)))
+            if site is not None:
+                self.site_url, self.site_port = site.group(1), int(site.group(2))
         while not self._answers():
             if self.proc.poll() is not None:
                 raise DevServerError(
@@ -342,9 +355,10 @@ class DevServer:
         return self.returncode
 
     def restart(self) -> DevServer:
-        """Stop, then start again on the same port (same data directory)."""
+        """Stop, then start again on the same ports (same data directory): the site port too,
+        which a port of 0 had chosen freely, so ``port + 1`` may well be taken."""
         self.stop()
-        return self.start(self.port)
+        return self.start(self.port, self.site_port)
 
     def __enter__(self) -> DevServer:
         return self if self.running else self.start()

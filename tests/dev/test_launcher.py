@@ -3,7 +3,11 @@ and waited for by pattern (servers that do start are every other server test).""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,3 +42,24 @@ def test_waiting_for_a_line_that_never_comes_fails_at_end_of_output() -> None:
     with pytest.raises(TimeoutError, match="the output ended") as caught:
         out.wait_for("never", timeout=30)  # no 30 s wait: the stream has ended
     assert "ready" in str(caught.value)  # the last lines are shown
+
+
+def test_a_restart_keeps_the_site_port_even_when_port_plus_one_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "convex").mkdir()
+    (tmp_path / "convex" / "http.py").write_text(
+        "from pyconvex import HttpRouter\nhttp = HttpRouter()\n"
+    )
+    with DevServer(tmp_path) as server, contextlib.ExitStack() as held:
+        site_port = server.site_port
+        assert site_port is not None and server.site_url.endswith(f":{site_port}")
+        # Port 0 chose the site port freely; what a fixed port would take may be in use.
+        blocker = held.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # already taken: the same situation
+            blocker.bind(("127.0.0.1", server.port + 1))
+            blocker.listen()
+        server.restart()
+        assert server.site_port == site_port
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(f"{server.site_url}/nowhere", timeout=30)
+        answer.value.close()
+        assert answer.value.code == 404  # the site port answers: no route there
