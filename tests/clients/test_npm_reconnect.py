@@ -20,7 +20,7 @@ def test_reconnect_after_server_restart(npm_session: Any, fresh_server: Any) -> 
     s.send("down")
     queued = s.expect("queued")
     assert queued["state"]["isWebSocketConnected"] is False
-    fresh_server.start(fresh_server.port)
+    fresh_server.start(fresh_server.port, fresh_server.site_port)
     phase1 = s.expect("phase1", timeout=45)
     assert phase1["bodies"] == ["before", "while-down"], s.report()
     # Read-your-writes holds across the reconnect as well.
