@@ -161,10 +161,10 @@ LOAD_CHILD = textwrap.dedent(
         doc = docs[sys.argv[3]]
         version = json.loads(doc)["v"] if isinstance(doc, str) else doc["v"]
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        writer = getattr(dep.persistence, "_proc", None)
+        writer_pid = getattr(dep.persistence, "pid", None)
         writer_rss = 0.0
-        if writer is not None:  # the DuckDB writer process, reported apart
-            for line in open(f"/proc/{writer.pid}/status"):
+        if writer_pid is not None:  # the DuckDB writer process, reported apart
+            for line in open(f"/proc/{writer_pid}/status"):
                 if line.startswith("VmRSS:"):
                     writer_rss = int(line.split()[1]) / 1024
         await dep.close()
@@ -186,10 +186,10 @@ def write_log(path: Path, n_docs: int) -> tuple[str, int]:
     more inserted and then deleted. Returns an updated document's id and the row count."""
     import pyarrow as pa
 
-    from pyconvex.runtime.store.duckdb_log import Persistence
+    from pyconvex.runtime.store.duckdb_log import DuckDBLog
     from pyconvex.values import encode_id
 
-    p = Persistence(path)
+    p = DuckDBLog(path)
     p.con.execute("INSERT INTO _tables VALUES (10, 'items')")
     ts = time.time_ns()
     body = "y" * 100

@@ -32,12 +32,11 @@ from pyconvex.errors import PyconvexError, ValidationError
 from pyconvex.runtime.data.ids import mint_ids
 from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
 from pyconvex.runtime.store.committer import Committer, PendingCommit
-from pyconvex.runtime.store.duckdb_log import DocumentWrite, Persistence
 from pyconvex.runtime.store.index import IndexSpec, key_tail
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
+from pyconvex.runtime.store.persistence import DocumentWrite, Persistence
 from pyconvex.runtime.store.read_set import WriteEntry, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
-from pyconvex.runtime.store.writer_process import ProcessPersistence
 from pyconvex.values.ids import decode_id
 
 MODES = ("append", "replace", "replace-all")
@@ -57,7 +56,7 @@ class ImportDeployment(Protocol):
     committer: Committer
 
     @property
-    def persistence(self) -> Persistence | ProcessPersistence: ...
+    def persistence(self) -> Persistence: ...
 
 
 @dataclass
@@ -81,15 +80,6 @@ class _Prepared:
     entries: list[WriteEntry] = field(default_factory=list)
     specs: dict[str, IndexSpec] = field(default_factory=dict)
     ids: set[str] = field(default_factory=set)
-
-
-async def persistence_call(dep: ImportDeployment, method: str, *args: Any) -> Any:
-    """Run ``Persistence.<method>`` where the database is (the writer process, or the
-    committer's thread), in order with the commits."""
-    persistence = dep.persistence
-    if isinstance(persistence, ProcessPersistence):
-        return await persistence.call(method, *args)
-    return await dep.committer.call(getattr(persistence, method), *args)
 
 
 async def run_import(
@@ -124,7 +114,7 @@ async def run_import(
     except BaseException:
         if staged:
             with contextlib.suppress(Exception):
-                await persistence_call(dep, "drop_staged", key)
+                await dep.persistence.drop_staged(key)
         raise
 
 
@@ -229,7 +219,7 @@ async def _prepare(
                 # The writer process serialises them (its own core) and returns their sizes.
                 writing.append(
                     asyncio.ensure_future(
-                        persistence_call(dep, "stage_documents", key, number, docs[staged:])
+                        dep.persistence.stage_documents(key, number, docs[staged:])
                     )
                 )
                 staged = len(docs)

@@ -64,11 +64,13 @@ from pyconvex.runtime.query.database_impl import DatabaseReader, DatabaseWriter,
 from pyconvex.runtime.query.transaction import Limits, Transaction
 from pyconvex.runtime.store.blob_store import LocalBlobStore
 from pyconvex.runtime.store.committer import Committer, PendingCommit
-from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT, Persistence
+from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT
 from pyconvex.runtime.store.memory import Store, UndoRecord
+from pyconvex.runtime.store.persistence import Persistence
+from pyconvex.runtime.store.process_persistence import ProcessPersistence
 from pyconvex.runtime.store.read_set import CommitListener, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
-from pyconvex.runtime.store.writer_process import ProcessPersistence
+from pyconvex.runtime.store.thread_persistence import ThreadPersistence
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.values import dumps_value, loads_value, to_value
 
@@ -82,7 +84,6 @@ class Deployment:
         self,
         loaded: LoadedFunctions,
         store: Store,
-        persistence: Persistence | ProcessPersistence,
         committer: Committer,
         limits: Limits,
     ) -> None:
@@ -91,7 +92,8 @@ class Deployment:
         self.schema = SchemaState(loaded.schema)
         self.store = store
         self.committer = committer
-        committer.persistence = persistence
+        #: Where commits become durable (``store/persistence.py``).
+        self.persistence: Persistence = committer.persistence
         self.limits = limits
         self.session_results = SessionResults()
         #: The newest commit handed to the committer: ``(ts, future resolved when durable)``.
@@ -129,75 +131,45 @@ class Deployment:
         *,
         loaded: LoadedFunctions | None = None,
         limits: Limits | None = None,
+        persistence: Persistence | None = None,
     ) -> Deployment:
-        """Load the functions, rebuild memory from DuckDB (``data_dir`` None: in memory)."""
+        """Load the functions, rebuild memory from DuckDB (``data_dir`` None: in memory), or
+        from ``persistence`` when given (any implementation of ``store/persistence.py``)."""
         sandbox.install()
         if loaded is None:
             if functions_dir is None:
                 raise PyconvexError("Deployment.open() needs functions_dir or loaded functions.")
             loaded = load_functions(functions_dir)
         path = None if data_dir is None else data_dir / DB_FILE
-        # The writer process starts importing DuckDB while this process loads the data.
-        spawning = (
-            asyncio.ensure_future(ProcessPersistence.spawn(path))
-            if path is not None and writer_process_enabled()
-            else None
-        )
-        try:
-            persistence = Persistence(path)
-        except BaseException:
-            await _discard(spawning)
-            raise
+        if persistence is None:
+            persistence = open_persistence(path)
         store = Store()
-        committer = Committer(store, persistence)
+        schema = SchemaState(loaded.schema)
+        paths = schema.index_paths()
         try:
-            schema = SchemaState(loaded.schema)
-            paths = schema.index_paths()
-            state = await committer.call(persistence.load, paths)
-            for name, number in state.tables.items():
-                store.create_table(name, number)
-            for table in store.tables.values():
-                store.set_indexes(table, schema.index_specs(table.name), build=False)
-            store.load(state.documents, paths)
+            async with persistence.load(paths) as state:
+                for name, number in state.tables.items():
+                    store.create_table(name, number)
+                for table in store.tables.values():
+                    store.set_indexes(table, schema.index_specs(table.name), build=False)
+                store.load(state.documents, paths)
+            store.head_ts = store.durable_ts = state.max_ts
+            committer = Committer(store, persistence)
+            dep = cls(loaded, store, committer, limits or Limits())
+            if data_dir is not None:
+                dep.admin_key = ensure_admin_key(data_dir)
+            dep.session_results = SessionResults(state.session_requests)
+            persistence.set_view_columns(dep.schema.view_columns())
+            await persistence.create_views(dep._view_tables())
         except BaseException:
-            await committer.close()
-            persistence.close()
-            await _discard(spawning)
+            with contextlib.suppress(Exception):
+                await persistence.close()
             raise
-        store.head_ts = store.durable_ts = state.max_ts
-        dep = cls(loaded, store, persistence, committer, limits or Limits())
-        if data_dir is not None:
-            dep.admin_key = ensure_admin_key(data_dir)
-        dep.session_results = SessionResults(state.session_requests)
-        persistence.view_columns = dep.schema.view_columns()
-        await committer.call(persistence.create_views, dep._view_tables())
-        if spawning is not None:
-            # Hand the file over: close it here, open it in the writer process.
-            await committer.call(persistence.close)
-            try:
-                writer = await spawning
-                await writer.open()
-            except BaseException:
-                await _discard(spawning)
-                await committer.close()
-                raise
-            writer.view_columns = persistence.view_columns
-            dep.persistence = writer
-        committer.start()
         dep.jobs.start(ready=bool(loaded.functions))
         dep.crons.start(ready=bool(loaded.functions))
         await dep.storage.start(LocalBlobStore(None if data_dir is None else data_dir / "storage"))
         dep.set_urls(DEFAULT_ORIGIN, DEFAULT_SITE_ORIGIN)
         return dep
-
-    @property
-    def persistence(self) -> Persistence | ProcessPersistence:
-        """The DuckDB file's writer (the committer's: it replaces a writer process that died)."""
-        return self.committer.persistence
-
-    @persistence.setter
-    def persistence(self, persistence: Persistence | ProcessPersistence) -> None:
-        self.committer.persistence = persistence
 
     def _view_tables(self) -> list[tuple[str, int, dict[str, str]]]:
         cols = self.schema.view_columns()
@@ -214,10 +186,7 @@ class Deployment:
         self.actions.close()
         await self.committer.close()
         await self.storage.close()
-        if isinstance(self.persistence, ProcessPersistence):
-            await self.persistence.close()
-        else:
-            self.persistence.close()
+        await self.persistence.close()
 
     def set_urls(self, cloud_url: str, site_url: str) -> None:
         """Where clients reach this deployment (the API port) and its HTTP actions (the site
@@ -234,11 +203,12 @@ class Deployment:
 
         rows = await dep.sql("SELECT body FROM messages WHERE channel = ?", ["general"])
         """
-        persistence = self.persistence
-        if isinstance(persistence, ProcessPersistence):
-            rows: list[tuple[Any, ...]] = await persistence.call("sql", query, params)
-            return rows
-        return await self.committer.call(persistence.sql, query, params)
+        return await self.persistence.sql(query, params)
+
+    async def checkpoint(self) -> int:
+        """Bring the DuckDB file up to every durable commit and return the timestamp it holds
+        (a consistent snapshot of the file, e.g. for tools that read it)."""
+        return await self.persistence.checkpoint()
 
     @property
     def latest_ts(self) -> int:
@@ -267,7 +237,7 @@ class Deployment:
         self.loaded = loaded
         self.functions = loaded.functions
         self.schema = schema
-        self.persistence.view_columns = schema.view_columns()
+        self.persistence.set_view_columns(schema.view_columns())
         providers = [*loaded.auth_providers, *self.extra_providers]
         if providers != self.token_verifier.providers:
             self.token_verifier = TokenVerifier(providers)
@@ -295,7 +265,7 @@ class Deployment:
 
     async def refresh_views(self) -> None:
         """Re-create the per-table SQL views (after the schema's columns changed)."""
-        await self.committer.call(self.persistence.create_views, self._view_tables())
+        await self.persistence.create_views(self._view_tables())
 
     # -- resolution ------------------------------------------------------------------------
     def function_kind(self, path: str, *, public_only: bool = False) -> FunctionKind | None:
@@ -596,9 +566,8 @@ def writer_process_enabled() -> bool:
     return os.environ.get("PYCONVEX_WRITER", "process").lower() != "thread"
 
 
-async def _discard(spawning: asyncio.Future[ProcessPersistence] | None) -> None:
-    if spawning is None:
-        return
-    with contextlib.suppress(BaseException):
-        writer = await spawning
-        await writer.close()
+def open_persistence(path: Path | None) -> Persistence:
+    """The persistence for a data file (``None``: in memory); see ``store/persistence.py``."""
+    if path is not None and writer_process_enabled():
+        return ProcessPersistence(path)
+    return ThreadPersistence(path)

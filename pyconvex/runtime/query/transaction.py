@@ -9,9 +9,9 @@ from itertools import accumulate
 from typing import Protocol
 
 from pyconvex.errors import InvalidValueError, LimitError, SchemaError
-from pyconvex.runtime.store.duckdb_log import DocumentWrite
 from pyconvex.runtime.store.index import Document, IndexSpec
 from pyconvex.runtime.store.memory import Store, TableState, UndoRecord
+from pyconvex.runtime.store.persistence import DocumentWrite
 from pyconvex.runtime.store.read_set import ReadSet
 from pyconvex.server.schema import SearchIndexDefinition
 from pyconvex.values import check_document, decode_id

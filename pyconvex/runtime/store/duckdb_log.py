@@ -11,8 +11,10 @@ Layout (all in one DuckDB file):
 * One view per user table with the latest version of each live document and typed columns
   where the schema allows — plain SQL (``pyconvex sql``, exports) reads those.
 
-After start-up a file's connection belongs to the writer process (``writer_process.py``), which
-runs this class there; an in-memory database stays in the server, on the committer's thread.
+This class is DuckDB's half of the persistence seam (``persistence.py``): synchronous, used
+by one thread at a time. After start-up a file's connection belongs to the writer process
+(``writer_process.py``), which runs this class there; an in-memory database stays in the
+server, on a thread of its own (``thread_persistence.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import contextlib
 import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,10 @@ import pyarrow as pa
 
 from pyconvex.errors import StorageError
 from pyconvex.project import ensure_private_dir, private_files
+from pyconvex.runtime.store.persistence import Batch, DocumentChunk, DocumentWrite, LoadedState
 from pyconvex.values import dumps_value
+
+__all__ = ["DB_FILE_DEFAULT", "Batch", "DocumentWrite", "DuckDBLog", "LoadedState"]
 
 FORMAT_VERSION = "1"
 DB_FILE_DEFAULT = "data.duckdb"
@@ -47,39 +51,6 @@ CREATE TABLE IF NOT EXISTS _session_requests (
     result VARCHAR NOT NULL
 );
 """
-
-
-@dataclass(slots=True)
-class DocumentWrite:
-    """One document version to persist (``doc`` None: a deletion)."""
-
-    ts: int
-    table_number: int
-    doc_id: str
-    doc: dict[str, Any] | None
-
-
-@dataclass(slots=True)
-class Batch:
-    """Everything one DuckDB transaction writes."""
-
-    documents: list[DocumentWrite] = field(default_factory=list)
-    new_tables: list[tuple[int, str]] = field(default_factory=list)
-    session_requests: list[tuple[str, int, int, str]] = field(default_factory=list)
-    max_ts: int = 0
-    #: Rows written ahead by :meth:`Persistence.stage_rows` (an import), as ``(key, ts)``:
-    #: this transaction moves them into the log at ``ts``.
-    staged: list[tuple[str, int]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class LoadedState:
-    """What start-up reads back."""
-
-    tables: dict[str, int]
-    max_ts: int
-    documents: Iterator[tuple[int, list[str], list[float], list[str], list[list[str | None]]]]
-    session_requests: dict[tuple[str, int], tuple[int, str]]
 
 
 _LITERAL_ROWS = 16
@@ -124,7 +95,7 @@ def _connect_waiting_for_lock(path: Path, wait_s: float = 5.0) -> duckdb.DuckDBP
             time.sleep(0.05)
 
 
-class Persistence:
+class DuckDBLog:
     """The DuckDB file (or an in-memory database when ``path`` is None)."""
 
     def __init__(self, path: Path | None, *, literal_rows: int = _LITERAL_ROWS) -> None:
@@ -157,6 +128,8 @@ class Persistence:
                 f"{path} was written by an incompatible pyconvex (format {row[0]}, this one reads "
                 f"{FORMAT_VERSION}). Export it with the version that wrote it."
             )
+        #: ``max_ts`` of the newest batch written: the next one must name it as ``after_ts``.
+        self.last_ts = self.committed_ts()
 
     def close(self) -> None:
         self.con.close()
@@ -184,10 +157,6 @@ class Persistence:
             name: number
             for number, name in con.execute("SELECT number, name FROM _tables").fetchall()
         }
-        rows = con.execute("SELECT value FROM _meta WHERE key = 'max_ts'").fetchall()
-        meta_ts = int(rows[0][0]) if rows else 0
-        rows = con.execute("SELECT max(ts) FROM _documents").fetchall()
-        log_ts = int(rows[0][0]) if rows and rows[0][0] is not None else 0
         # Mutation results: log rows of table -1 (and the table older files kept them in).
         requests = {
             (s, int(r)): (int(ts), result)
@@ -201,11 +170,9 @@ class Persistence:
             session, _, request = key.rpartition("\x00")
             requests[(session, int(request))] = (int(ts), result)
         paths = {tables[name]: p for name, p in (index_paths or {}).items() if name in tables}
-        return LoadedState(tables, max(meta_ts, log_ts), self._latest_documents(paths), requests)
+        return LoadedState(tables, self.committed_ts(), self._latest_documents(paths), requests)
 
-    def _latest_documents(
-        self, index_paths: dict[int, list[str]]
-    ) -> Iterator[tuple[int, list[str], list[float], list[str], list[list[str | None]]]]:
+    def _latest_documents(self, index_paths: dict[int, list[str]]) -> Iterator[DocumentChunk]:
         """Batches of live documents: (table number, ids, _creationTimes, JSON texts, and for
         each path of ``index_paths[table]`` the JSON text of that field, None if missing).
 
@@ -253,16 +220,24 @@ class Persistence:
         con.execute("DELETE FROM _documents")
         con.execute("INSERT INTO _documents SELECT * FROM _keep")
         con.execute("DROP TABLE _keep")
-        ((max_ts,),) = con.execute("SELECT max(ts) FROM _documents").fetchall()
-        con.execute(
-            "INSERT OR REPLACE INTO _meta SELECT 'max_ts', CAST(greatest(?, "
-            "COALESCE((SELECT CAST(value AS UBIGINT) FROM _meta WHERE key = 'max_ts'), 0)) "
-            "AS VARCHAR)",
-            [int(max_ts) if max_ts is not None else 0],
-        )
+        self._record_max_ts(self.last_ts)
         con.execute("COMMIT")
         ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
         return int(before) - int(after)
+
+    def checkpoint(self) -> int:
+        """Write DuckDB's own WAL into the file; returns the newest batch it holds."""
+        self.con.execute("CHECKPOINT")
+        return self.last_ts
+
+    def _record_max_ts(self, max_ts: int) -> None:
+        """Keep the clock in ``_meta`` (inside the caller's transaction)."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO _meta SELECT 'max_ts', CAST(greatest(?, "
+            "COALESCE((SELECT CAST(value AS UBIGINT) FROM _meta WHERE key = 'max_ts'), 0)) "
+            "AS VARCHAR)",
+            [int(max_ts)],
+        )
 
     def prune(self, results_before_ts: int = 0) -> int:
         """Drop the versions a newer one superseded, then deletions, from the document log
@@ -285,6 +260,7 @@ class Persistence:
             f"DELETE FROM _documents WHERE table_number = {SESSION_REQUESTS_TABLE} AND ts < ?",
             [int(results_before_ts)],
         )
+        self._record_max_ts(self.last_ts)  # the clock must not go back with what was pruned
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
         ((after,),) = con.execute("SELECT count(*) FROM _documents").fetchall()
@@ -362,20 +338,35 @@ class Persistence:
                 f"value FROM {table}"
             )
             statements.append(f"DROP TABLE {table}")
-        if not docs and not requests:
-            # The clock is max(ts) of the log; record it only when the log can't show it.
+        newest = max(
+            max((d.ts for d in docs), default=0),
+            max((r[2] for r in requests), default=0),
+            max((ts for _, ts in batch.staged), default=0),
+        )
+        if newest < batch.max_ts:
+            # The clock is max(ts) of the log; record it only when the log can't show it
+            # (committed_ts must name this batch, or a new writer would write it again).
             statements.append(
                 f"INSERT OR REPLACE INTO _meta VALUES ('max_ts', '{int(batch.max_ts)}')"
             )
         statements.append("COMMIT")
         return ";\n".join(statements), arrow
 
-    def write_prepared(self, prepared: PreparedBatch, new_tables: list[tuple[int, str]]) -> None:
-        """Run a prepared batch's transaction. Raises StorageError if it did not commit."""
+    def write_prepared(self, prepared: PreparedBatch, batch: Batch) -> None:
+        """Run a prepared batch's transaction. Raises StorageError if it did not commit, or
+        if it does not follow the last batch written (one before it failed: see
+        ``persistence.py``)."""
+        if batch.after_ts != self.last_ts:
+            raise StorageError(
+                "Not written: the batch before it was not written (it failed, and this one "
+                "may depend on it)."
+            )
         con = self.con
         sql, _pyconvex_batch = prepared  # the name the SQL scans (see prepare)
+        new_tables = batch.new_tables
         try:
             con.execute(sql)
+            self.last_ts = max(self.last_ts, batch.max_ts)
             if new_tables:
                 self.create_views(
                     (name, number, self.view_columns.get(name, {}))
@@ -391,7 +382,7 @@ class Persistence:
 
     def write_batch(self, batch: Batch) -> None:
         """Prepare and write a batch in one go (tools and tests; the committer splits it)."""
-        self.write_prepared(self.prepare(batch), batch.new_tables)
+        self.write_prepared(self.prepare(batch), batch)
 
     # -- staged rows (imports) ------------------------------------------------------------
     def stage_rows(self, key: str, rows: pa.Table) -> None:

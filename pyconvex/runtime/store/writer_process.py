@@ -7,16 +7,17 @@ capped the mutation rate (bench/RESULTS.md). In a child process DuckDB has a GIL
 the loop hands it each batch as one pickled message over a pipe and goes on running
 mutations; the child serialises the documents, commits, and answers with one short message.
 
-    writer = await ProcessPersistence.start(path)   # after the start-up load has closed it
-    await writer.write(batch)                        # durable once it returns
-    await writer.call("create_views", tables)        # any Persistence method, in order
+    writer = await WriterProcess.spawn(path)
+    await writer.open()                               # after the start-up load has closed it
+    await writer.write(batch)                         # durable once it returns
+    await writer.call("create_views", tables)         # any DuckDBLog method, in order
     await writer.close()
 
 Requests are answered strictly in order, so a ``call`` sees every write sent before it. If the
-child dies, every pending and later request fails with :class:`WriterExited`; the committer
-then starts a new writer and asks the file which batches were committed
-(``committed_ts``). The child exits when its pipe closes, so a killed server does not leave it
-holding the database lock.
+child dies, every pending and later request fails with :class:`WriterExited`;
+``process_persistence.py`` then starts a new writer and asks the file which batches were
+committed (``committed_ts``). The child exits when its pipe closes, so a killed server does not
+leave it holding the database lock.
 """
 
 from __future__ import annotations
@@ -29,13 +30,18 @@ import struct
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pyconvex.errors import StorageError
-from pyconvex.runtime.store.duckdb_log import Batch, DocumentWrite
+from pyconvex.runtime.store.persistence import Batch, DocumentWrite
 
 _HEADER = struct.Struct("!I")
+#: The ``DuckDBLog`` methods the parent may call.
+_CALLS = frozenset(
+    {"committed_ts", "checkpoint", "prune", "create_views", "sql", "stage_documents", "drop_staged"}
+)
 
 
 class WriterExited(StorageError):
@@ -50,7 +56,7 @@ class WriterExited(StorageError):
         self.code = code
 
 
-class ProcessPersistence:
+class WriterProcess:
     """Parent side: talks to ``python -m pyconvex.runtime.store.writer_process PATH``."""
 
     def __init__(self, path: Path, proc: asyncio.subprocess.Process) -> None:
@@ -61,12 +67,12 @@ class ProcessPersistence:
         self._stdout = proc.stdout
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._failure: StorageError | None = None
-        self._view_columns: dict[str, dict[str, str]] = {}
-        self._loop = asyncio.get_running_loop()
+        #: Called once with this writer when it is found dead.
+        self.on_exit: Callable[[WriterProcess], None] | None = None
         self._reader = asyncio.create_task(self._read_responses(), name="pyconvex-writer-reader")
 
     @classmethod
-    async def spawn(cls, path: Path) -> ProcessPersistence:
+    async def spawn(cls, path: Path) -> WriterProcess:
         """Start the child (it imports DuckDB while the parent loads; it opens the file only
         on :meth:`open`)."""
         env = dict(os.environ)
@@ -87,17 +93,10 @@ class ProcessPersistence:
 
     async def open(self) -> None:
         """Open the database in the child (after the parent has closed its connection)."""
-        await self._request(("open",))
+        await self._send(("open",))
 
-    # -- the Persistence surface the deployment uses after start-up ------------------------
-
-    @property
-    def view_columns(self) -> dict[str, dict[str, str]]:
-        return self._view_columns
-
-    @view_columns.setter
-    def view_columns(self, columns: dict[str, dict[str, str]]) -> None:
-        self._view_columns = columns
+    def set_view_columns(self, columns: dict[str, dict[str, str]]) -> None:
+        """The typed view columns for tables created from now on (see ``DuckDBLog``)."""
         self._send(("set", "view_columns", columns))
 
     def write(self, batch: Batch) -> asyncio.Future[Any]:
@@ -106,43 +105,26 @@ class ProcessPersistence:
         # Plain tuples pickle several times faster than slotted dataclasses.
         docs = [(d.ts, d.table_number, d.doc_id, d.doc) for d in batch.documents]
         return self._send(
-            ("write", docs, batch.new_tables, batch.session_requests, batch.max_ts, batch.staged)
+            (
+                "write",
+                docs,
+                batch.new_tables,
+                batch.session_requests,
+                batch.max_ts,
+                batch.after_ts,
+                batch.staged,
+            )
         )
 
-    def reset(self) -> asyncio.Future[Any]:
-        """After a failed write: the child refuses later writes until this arrives (they may
-        depend on the failed one; the committer has undone them)."""
-        return self._send(("reset",))
-
     async def call(self, method: str, *args: Any) -> Any:
-        """Run ``Persistence.<method>(*args)`` in the child, after every earlier request."""
-        return await self._request(("call", method, args))
-
-    def __getattr__(self, method: str) -> Any:
-        """Any other Persistence method, as a blocking call for the committer's thread
-        (``await committer.call(persistence.create_views, tables)`` works as in-process)."""
-        if method.startswith("_"):
-            raise AttributeError(method)
-        loop = self._loop
-
-        def blocking(*args: Any) -> Any:
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                raise RuntimeError(
-                    f"ProcessPersistence.{method}() blocks; on the event loop use "
-                    f"`await persistence.call({method!r}, ...)` or committer.call()."
-                )
-            return asyncio.run_coroutine_threadsafe(self.call(method, *args), loop).result()
-
-        return blocking
+        """Run ``DuckDBLog.<method>(*args)`` in the child, after every earlier request."""
+        return await self._send(("call", method, args))
 
     async def close(self) -> None:
+        self.on_exit = None  # its exit from here on is expected
         if self._proc.returncode is None:
             with contextlib.suppress(StorageError):
-                await self._request(("close",))
+                await self._send(("close",))
             with contextlib.suppress(Exception):
                 self._stdin.close()
             with contextlib.suppress(Exception):
@@ -166,9 +148,6 @@ class ProcessPersistence:
         self._stdin.write(_HEADER.pack(len(payload)) + payload)
         return fut
 
-    async def _request(self, message: tuple[Any, ...]) -> Any:
-        return await self._send(message)
-
     async def _read_responses(self) -> None:
         try:
             while True:
@@ -190,6 +169,10 @@ class ProcessPersistence:
         return self._proc.pid
 
     @property
+    def exit_code(self) -> int | None:
+        return self._proc.returncode
+
+    @property
     def exited(self) -> bool:
         return self._failure is not None
 
@@ -199,6 +182,8 @@ class ProcessPersistence:
             fut = self._waiting.popleft()
             if not fut.done():
                 fut.set_exception(error)
+        if self.on_exit is not None:
+            self.on_exit(self)
 
 
 # -- the child -------------------------------------------------------------------------------
@@ -224,10 +209,9 @@ def _serve(path: Path) -> None:
 
 
 def _serve_requests(stdin: Any, reply: Any, path: Path) -> None:
-    from pyconvex.runtime.store.duckdb_log import Persistence
+    from pyconvex.runtime.store.duckdb_log import DuckDBLog
 
-    persistence: Persistence | None = None
-    failed = False  # a write failed: refuse writes until the parent resets
+    log: DuckDBLog | None = None
     while True:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:
@@ -236,54 +220,45 @@ def _serve_requests(stdin: Any, reply: Any, path: Path) -> None:
         op = message[0]
         try:
             if op == "open":
-                persistence = Persistence(path, literal_rows=6)
+                log = DuckDBLog(path, literal_rows=6)
                 # Commits are small and serial: DuckDB's worker threads only compete with the
                 # server for the CPU (measured: 2.9 -> 2.5 ms per 30-document batch).
-                persistence.con.execute("SET threads = 1")
+                log.con.execute("SET threads = 1")
                 reply(True, None)
                 continue
             if op == "close":
                 reply(True, None)
                 break
-            if persistence is None:
+            if log is None:
                 raise StorageError("The writer process got a request before open.")
-            if op == "reset":
-                failed = False
-                reply(True, None)
-            elif op == "write" and failed:
-                reply(False, "Not written: an earlier batch failed and was rolled back.")
-            elif op == "write":
-                _, docs, new_tables, requests, max_ts, staged = message
-                batch = Batch(
-                    [DocumentWrite(*d) for d in docs], new_tables, requests, max_ts, staged
-                )
+            if op == "write":
+                # A batch that does not follow the last one written is refused by the log.
+                _, docs, new_tables, requests, max_ts, after_ts, staged = message
+                writes = [DocumentWrite(*d) for d in docs]
+                batch = Batch(writes, new_tables, requests, max_ts, after_ts, staged)
                 started = time.perf_counter_ns()
-                try:
-                    persistence.write_batch(batch)
-                except Exception:
-                    failed = True
-                    raise
+                log.write_batch(batch)
                 reply(True, time.perf_counter_ns() - started)
             elif op == "set":
-                setattr(persistence, message[1], message[2])
+                setattr(log, message[1], message[2])
                 reply(True, None)
             elif op == "call" and message[1] == "sql":
                 # Analytics may use every core for the one query.
-                persistence.con.execute(f"SET threads = {os.cpu_count() or 1}")
+                log.con.execute(f"SET threads = {os.cpu_count() or 1}")
                 try:
-                    reply(True, getattr(persistence, message[1])(*message[2]))
+                    reply(True, log.sql(*message[2]))
                 finally:
-                    persistence.con.execute("SET threads = 1")
-            elif op == "call":
-                reply(True, getattr(persistence, message[1])(*message[2]))
+                    log.con.execute("SET threads = 1")
+            elif op == "call" and message[1] in _CALLS:
+                reply(True, getattr(log, message[1])(*message[2]))
             else:
                 raise StorageError(f"Unknown writer request {op!r}.")
         except (BrokenPipeError, ConnectionError):
             raise
         except Exception as e:  # reported to the parent; the child goes on serving
             reply(False, str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}")
-    if persistence is not None:
-        persistence.close()
+    if log is not None:
+        log.close()
 
 
 if __name__ == "__main__":

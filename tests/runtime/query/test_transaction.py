@@ -220,7 +220,7 @@ async def test_storage_failure_undoes_the_batch_and_reports_it(
     def refuse(*args: Any) -> None:
         raise StorageError("disk full")
 
-    monkeypatch.setattr(dep.persistence, "write_prepared", refuse)
+    monkeypatch.setattr(dep.persistence.log, "write_prepared", refuse)
     results = await asyncio.gather(
         *(
             dep.run_mutation("counters:add_then_maybe_fail", {"text": f"lost{i}", "fail": False})
@@ -286,7 +286,7 @@ async def test_writes_are_invisible_until_durable(dep: Any) -> None:
 
     dep.committer.submit = submit
     # Hold the DuckDB writer thread so the next batch cannot become durable yet.
-    blocker = dep.committer._executor.submit(release.wait)
+    blocker = dep.persistence.run(release.wait)
     try:
         task = asyncio.create_task(
             dep.run_mutation("counters:add_then_maybe_fail", {"text": "pending", "fail": False})
@@ -300,7 +300,7 @@ async def test_writes_are_invisible_until_durable(dep: Any) -> None:
     finally:
         release.set()
     r = await task
-    blocker.result()
+    await blocker
     ok(r)
     assert r.ts > durable_before and dep.store.durable_ts >= r.ts
     assert ok(dep.run_query("counters:notes", {})) == ["first", "first-2", "pending", "pending-2"]
@@ -327,7 +327,7 @@ async def test_commits_wait_for_a_running_duckdb_call(dep: Any) -> None:
         release.wait(10)
         return 1
 
-    call = asyncio.create_task(dep.committer.call(slow))
+    call = dep.persistence.run(slow)
     await running.wait()
     mutations = [
         asyncio.create_task(

@@ -306,7 +306,7 @@ async def test_sigkill_loses_no_acknowledged_write(deployment: Any, tmp_path: Pa
 async def test_file_backed_deployment_commits_through_the_writer_process(
     deployment: Any,
 ) -> None:
-    from pyconvex.runtime.store.writer_process import ProcessPersistence
+    from pyconvex.runtime.store.process_persistence import ProcessPersistence
 
     dep = await deployment(FILES, persistent=True)
     assert isinstance(dep.persistence, ProcessPersistence)

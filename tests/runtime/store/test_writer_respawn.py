@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from support.deployment import ok
 
-from pyconvex.runtime.store.committer import MAX_RESPAWNS
-from pyconvex.runtime.store.duckdb_log import Batch, DocumentWrite
-from pyconvex.runtime.store.writer_process import ProcessPersistence
+from pyconvex.errors import StorageError
+from pyconvex.runtime.store.persistence import Batch, DocumentWrite
+from pyconvex.runtime.store.process_persistence import MAX_RESPAWNS, ProcessPersistence
+from pyconvex.runtime.store.writer_process import WriterProcess
 
 MESSAGES = """
 from pyconvex import mutation, query, v
@@ -48,7 +49,7 @@ async def test_a_new_writer_takes_over(deployment: Any, tmp_path: Path) -> None:
     first = dep.persistence.pid
     await kill_writer(dep)
     ok(await dep.run_mutation("messages:send", {"body": "after"}))
-    assert dep.persistence.pid != first and dep.committer.respawns == 1
+    assert dep.persistence.pid != first and dep.persistence.respawns == 1
     await dep.close()
     again = await deployment({"messages.py": MESSAGES}, persistent=True)
     assert ok(again.run_query("messages:list", {})) == ["before", "after"]
@@ -57,7 +58,7 @@ async def test_a_new_writer_takes_over(deployment: Any, tmp_path: Path) -> None:
 async def test_a_writer_killed_mid_stream_loses_nothing(
     deployment: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "pyconvex.committer")
+    caplog.set_level(logging.WARNING, "pyconvex.writer")
     dep = await deployment({"messages.py": MESSAGES}, persistent=True)
     sent = [f"m{i}" for i in range(400)]
     calls = [asyncio.ensure_future(dep.run_mutation("messages:send", {"body": b})) for b in sent]
@@ -77,7 +78,7 @@ async def test_a_writer_killed_mid_stream_loses_nothing(
 async def test_a_writer_that_keeps_dying_is_not_restarted_forever(
     deployment: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, "pyconvex.committer")
+    caplog.set_level(logging.ERROR)
     dep = await deployment({"messages.py": MESSAGES}, persistent=True)
     ok(await dep.run_mutation("messages:send", {"body": "kept"}))
     for _ in range(MAX_RESPAWNS):
@@ -98,12 +99,18 @@ async def test_a_writer_that_keeps_dying_is_not_restarted_forever(
 
 
 async def test_the_file_says_which_batches_were_committed(tmp_path: Path) -> None:
-    writer = await ProcessPersistence.spawn(tmp_path / "data.duckdb")
+    writer = await WriterProcess.spawn(tmp_path / "data.duckdb")
     try:
         await writer.open()
         assert await writer.call("committed_ts") == 0
-        await writer.write(Batch([DocumentWrite(5, 1, "x", "{}")], [(1, "t")], [], 5))
-        await writer.write(Batch([DocumentWrite(9, 1, "y", "{}")], [], [], 9))
+        await writer.write(Batch([DocumentWrite(5, 1, "x", {})], [(1, "t")], [], 5, 0))
+        await writer.write(Batch([DocumentWrite(9, 1, "y", {})], [], [], 9, 5))
         assert await writer.call("committed_ts") == 9
+        # A batch that does not follow the last one written is refused (one before it failed).
+        with pytest.raises(StorageError, match="before it was not written"):
+            await writer.write(Batch([DocumentWrite(12, 1, "z", {})], [], [], 12, 11))
+        # A commit without documents at the end of a batch still counts.
+        await writer.write(Batch([DocumentWrite(13, 1, "z", {})], [], [], 15, 9))
+        assert await writer.call("committed_ts") == 15
     finally:
         await writer.close()
