@@ -65,6 +65,7 @@ from pyconvex.runtime.query.transaction import Limits, Transaction
 from pyconvex.runtime.store.blob_store import LocalBlobStore
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT
+from pyconvex.runtime.store.logged_persistence import LoggedPersistence
 from pyconvex.runtime.store.memory import Store, UndoRecord
 from pyconvex.runtime.store.persistence import Persistence
 from pyconvex.runtime.store.process_persistence import ProcessPersistence
@@ -567,7 +568,14 @@ def writer_process_enabled() -> bool:
 
 
 def open_persistence(path: Path | None) -> Persistence:
-    """The persistence for a data file (``None``: in memory); see ``store/persistence.py``."""
-    if path is not None and writer_process_enabled():
-        return ProcessPersistence(path)
-    return ThreadPersistence(path)
+    """The persistence for a data file (``None``: in memory); see ``store/persistence.py``.
+    A data file gets a write-ahead log in front (``store/logged_persistence.py``) unless
+    ``PYCONVEX_WAL=off``: then a commit is durable once DuckDB committed it."""
+    if path is None:
+        return ThreadPersistence(None)
+    inner: Persistence = (
+        ProcessPersistence(path) if writer_process_enabled() else ThreadPersistence(path)
+    )
+    if os.environ.get("PYCONVEX_WAL", "on").lower() in ("off", "0", "false", "no"):
+        return inner
+    return LoggedPersistence(inner, path)

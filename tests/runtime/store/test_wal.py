@@ -1,0 +1,222 @@
+"""The write-ahead log (``store/wal.py``, ``store/logged_persistence.py``): a commit is durable
+once logged, DuckDB follows behind; start-up replays what DuckDB lacks, drops a torn last
+record, and refuses — naming file and offset, changing nothing — a damaged or unknown log."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.deployment import make_project, ok
+
+from pyconvex.errors import StorageError
+from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.store.logged_persistence import LoggedPersistence, wal_dir
+from pyconvex.runtime.store.persistence import Batch, DocumentWrite
+from pyconvex.runtime.store.wal import (
+    FORMAT_VERSION,
+    MAGIC,
+    WalDamaged,
+    decode_batch,
+    encode_batch,
+    segment_paths,
+)
+
+NOTES = """
+from pyconvex import mutation, query, v
+
+@mutation(args={"body": v.string()})
+async def add(ctx, body):
+    return await ctx.db.insert("notes", {"body": body})
+
+@query(args={})
+async def bodies(ctx):
+    return [d["body"] for d in await ctx.db.query("notes").collect()]
+"""
+
+
+class HeldDuckDB:
+    """Keeps batches from reaching DuckDB (the log has them) until ``release``."""
+
+    def __init__(self, logged: LoggedPersistence) -> None:
+        self.inner = logged.inner
+        self.real: Callable[[Batch], asyncio.Future[int]] = logged.inner.append
+        self.held: list[tuple[Batch, asyncio.Future[int]]] = []
+
+    def append(self, batch: Batch) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.held.append((batch, future))
+        return future
+
+    def release(self) -> None:
+        for batch, future in self.held:
+            self.real(batch).add_done_callback(
+                lambda d, f=future: f.set_exception(e) if (e := d.exception()) else f.set_result(0)
+            )
+        self.held = []
+
+
+@pytest.fixture
+async def opened(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    functions = make_project(tmp_path, {"notes.py": NOTES})
+    deps: list[Deployment] = []
+
+    async def open_(data_dir: Path) -> Deployment:
+        dep = await Deployment.open(functions, data_dir)
+        deps.append(dep)
+        return dep
+
+    yield open_
+    for dep in deps:
+        await dep.close()
+
+
+async def crash_image(
+    tmp_path: Path, opened: Callable[..., Any], logged: int, applied: int = 0
+) -> Path:
+    """A data directory as a crash would leave it: ``applied`` notes in DuckDB, then
+    ``logged`` more acknowledged but only in the log."""
+    data = tmp_path / "data"
+    dep: Deployment = await opened(data)
+    for i in range(applied):
+        ok(await dep.run_mutation("notes:add", {"body": f"a{i}"}))
+    await dep.checkpoint()
+    logged_persistence = dep.persistence
+    assert isinstance(logged_persistence, LoggedPersistence)
+    held = HeldDuckDB(logged_persistence)
+    logged_persistence.inner.append = held.append  # type: ignore[method-assign]
+    for i in range(logged):
+        ok(await dep.run_mutation("notes:add", {"body": f"l{i}"}))  # acknowledged
+    assert held.held, "DuckDB was not held back"
+    image = tmp_path / "image"
+    shutil.copytree(data, image)
+    logged_persistence.inner.append = held.real  # type: ignore[method-assign]
+    held.release()
+    return image
+
+
+def expected(applied: int, logged: int) -> list[str]:
+    return [f"a{i}" for i in range(applied)] + [f"l{i}" for i in range(logged)]
+
+
+def test_a_record_round_trips() -> None:
+    batch = Batch(
+        [DocumentWrite(7, 3, "abc", {"x": 1, "b": b"\x00\xff"}), DocumentWrite(7, 3, "d", None)],
+        [(3, "t")],
+        [("session", 1, 7, '{"ok": true}')],
+        7,
+        5,
+        [("stagekey", 7)],
+    )
+    record = encode_batch(batch)
+    payload = record[8:-4]
+    assert decode_batch(payload) == batch
+
+
+async def test_acknowledged_commits_only_in_the_log_are_replayed(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    image = await crash_image(tmp_path, opened, logged=30, applied=5)
+    assert segment_paths(wal_dir(image / "data.duckdb"))
+    dep: Deployment = await opened(image)
+    assert isinstance(dep.persistence, LoggedPersistence) and dep.persistence.replayed > 0
+    assert ok(dep.run_query("notes:bodies", {})) == expected(5, 30)
+    # DuckDB has them now (the SQL view), and the clock goes on after them.
+    rows = await dep.sql("SELECT count(*) FROM notes")
+    assert rows == [(35,)]
+    ok(await dep.run_mutation("notes:add", {"body": "next"}))
+    assert ok(dep.run_query("notes:bodies", {}))[-1] == "next"
+
+
+async def test_a_torn_last_record_is_dropped(tmp_path: Path, opened: Callable[..., Any]) -> None:
+    image = await crash_image(tmp_path, opened, logged=10)
+    (segment,) = segment_paths(wal_dir(image / "data.duckdb"))
+    whole = segment.read_bytes()
+    torn = encode_batch(Batch([DocumentWrite(10**19, 1, "x", {"body": "torn"})], [], [], 1, 1))
+    segment.write_bytes(whole + torn[: len(torn) // 2])  # the crash came mid-append
+    dep: Deployment = await opened(image)
+    assert ok(dep.run_query("notes:bodies", {})) == expected(0, 10)
+
+
+async def test_a_flipped_byte_mid_log_stops_start_up_and_changes_nothing(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    image = await crash_image(tmp_path, opened, logged=10)
+    (segment,) = segment_paths(wal_dir(image / "data.duckdb"))
+    data = bytearray(segment.read_bytes())
+    offset = len(MAGIC) + 4  # the first record
+    data[offset + 20] ^= 0x40
+    segment.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in image.rglob("*") if p.is_file()}
+    with pytest.raises(WalDamaged) as raised:
+        await opened(image)
+    message = str(raised.value)
+    assert str(segment) in message and f"byte {offset}" in message
+    assert "Nothing was changed" in message
+    after = {p.name: p.read_bytes() for p in image.rglob("*") if p.is_file()}
+    assert after == before
+
+
+async def test_a_log_of_an_unknown_format_version_is_refused(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    image = await crash_image(tmp_path, opened, logged=3)
+    (segment,) = segment_paths(wal_dir(image / "data.duckdb"))
+    data = segment.read_bytes()
+    segment.write_bytes(MAGIC + (FORMAT_VERSION + 1).to_bytes(4, "little") + data[12:])
+    kept = segment.read_bytes()
+    with pytest.raises(WalDamaged, match=f"format version {FORMAT_VERSION + 1}") as raised:
+        await opened(image)
+    assert str(segment) in str(raised.value)
+    assert segment.read_bytes() == kept
+
+
+async def test_a_batch_duckdb_refuses_stays_in_the_log_and_is_applied_later(
+    tmp_path: Path, opened: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyconvex.runtime.store.logged_persistence as logged_module
+
+    monkeypatch.setattr(logged_module, "RETRY_S", 0.01)
+    dep: Deployment = await opened(tmp_path / "data")
+    logged = dep.persistence
+    assert isinstance(logged, LoggedPersistence)
+    real = logged.inner.append
+    refusals = 0
+
+    def refuse_twice(batch: Batch) -> asyncio.Future[int]:
+        nonlocal refusals
+        if refusals < 2:
+            refusals += 1
+            failed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            failed.set_exception(StorageError("disk full"))
+            return failed
+        return real(batch)
+
+    logged.inner.append = refuse_twice  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(dep.run_mutation("notes:add", {"body": f"l{i}"}) for i in range(20))
+    )
+    assert all(r.failure is None for r in results)  # durable in the log
+    await dep.checkpoint()  # waits until DuckDB took them, after the refusals
+    assert refusals == 2
+    assert await dep.sql("SELECT count(*) FROM notes") == [(20,)]
+    await dep.close()
+    again: Deployment = await opened(tmp_path / "data")
+    assert ok(again.run_query("notes:bodies", {})) == expected(0, 20)
+
+
+async def test_a_clean_close_leaves_no_log_to_replay(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    dep: Deployment = await opened(tmp_path / "data")
+    for i in range(5):
+        ok(await dep.run_mutation("notes:add", {"body": f"l{i}"}))
+    await dep.close()
+    assert segment_paths(wal_dir(tmp_path / "data" / "data.duckdb")) == []
+    again: Deployment = await opened(tmp_path / "data")
+    assert isinstance(again.persistence, LoggedPersistence) and again.persistence.replayed == 0
+    assert ok(again.run_query("notes:bodies", {})) == expected(0, 5)
