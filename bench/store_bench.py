@@ -9,11 +9,14 @@ queries, and start-up load of 1M documents — each with a reference measured in
   transactions of ``duckdb_batch_rows`` rows, the mean batch the engine committed with 256 in
   flight (``insert_256_mutations_per_batch``) — the same work per commit, done by DuckDB alone.
   ``insert_256_vs_duckdb_commits`` compares with single-row commits (what group commit buys),
-  ``insert_256_vs_duckdb_batched`` with batched ones (what the engine costs on top of DuckDB);
+  ``insert_256_vs_duckdb_batched`` with batched ones (what the engine costs on top of DuckDB).
+  ``log_append_fsync_p50_us`` (and after 50 ms idle): a 200-byte append and ``fdatasync`` to a
+  plain file — the floor of a commit acknowledged at the write-ahead log;
 * ``db_get_p50_us``, ``take50_p50_us`` (and p99) — timed inside a query, microseconds;
 * ``restart_load_1m_s`` — start-up over a log of 1M live documents that also holds superseded
   versions (a fifth of them updated once) and deletions (100k more inserted, then deleted), as
-  a real log does; ``rss_1m_mb`` the memory after it. Reference ``duckdb_scan_latest_1m_s``:
+  a real log does, and a write-ahead log tail DuckDB lacks (``TAIL_RECORDS`` records, replayed
+  into DuckDB first, as after a crash); ``rss_1m_mb`` the memory after it. Reference ``duckdb_scan_latest_1m_s``:
   DuckDB reading the live versions of the same log into Arrow. ``--quick`` loads 100k
   documents under ``_100k_`` names.
 
@@ -161,7 +164,8 @@ LOAD_CHILD = textwrap.dedent(
         doc = docs[sys.argv[3]]
         version = json.loads(doc)["v"] if isinstance(doc, str) else doc["v"]
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        writer_pid = getattr(dep.persistence, "pid", None)
+        writer = getattr(dep.persistence, "inner", dep.persistence)  # behind the log
+        writer_pid = getattr(writer, "pid", None)
         writer_rss = 0.0
         if writer_pid is not None:  # the DuckDB writer process, reported apart
             for line in open(f"/proc/{writer_pid}/status"):
@@ -180,10 +184,11 @@ def count_label(n: int) -> str:
     return f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
-def write_log(path: Path, n_docs: int) -> tuple[str, int]:
+def write_log(path: Path, n_docs: int) -> tuple[str, int, int]:
     """A DuckDB log of ``n_docs`` live ~200-byte documents, written straight into it: every
     document inserted, a fifth of them updated later (superseded versions), and ``n_docs / 10``
-    more inserted and then deleted. Returns an updated document's id and the row count."""
+    more inserted and then deleted. Returns an updated document's id, the row count and the
+    newest timestamp."""
     import pyarrow as pa
 
     from pyconvex.runtime.store.duckdb_log import DuckDBLog
@@ -244,7 +249,45 @@ def write_log(path: Path, n_docs: int) -> tuple[str, int]:
     append(gone, range(n_docs, n_docs + len(gone)), 1, deleted=True)
     p.con.execute("INSERT OR REPLACE INTO _meta VALUES ('max_ts', ?)", [str(ts)])
     p.close()
-    return updated[len(updated) // 2], rows
+    return updated[len(updated) // 2], rows, ts
+
+
+#: The write-ahead log's tail at a restart: records DuckDB does not hold yet (a crash before
+#: they were applied), each a batch of TAIL_BATCH inserts.
+TAIL_RECORDS = 200
+TAIL_BATCH = 50
+
+
+def write_log_tail(db_path: Path, after_ts: int, updated_id: str) -> int:
+    """Records in the write-ahead log after ``after_ts``: ``TAIL_RECORDS`` batches of new
+    documents, the last one also updating ``updated_id`` to version 3. Returns documents added."""
+    from pyconvex.runtime.store.logged_persistence import wal_dir
+    from pyconvex.runtime.store.persistence import Batch, DocumentWrite
+    from pyconvex.runtime.store.wal import WalWriter, encode_batch
+    from pyconvex.values import encode_id
+
+    directory = wal_dir(db_path)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    log = WalWriter(directory)
+    ts = after_ts
+    for r in range(TAIL_RECORDS):
+        writes = []
+        for k in range(TAIL_BATCH):
+            ts += 1
+            i = r * TAIL_BATCH + k
+            doc_id = encode_id(10, os.urandom(16))
+            doc = {"owner": "tail", "n": float(i), "body": "z" * 100, "v": 1, "_id": doc_id,
+                   "_creationTime": 1.8e12 + i}  # fmt: skip
+            writes.append(DocumentWrite(ts, 10, doc_id, doc))
+        if r == TAIL_RECORDS - 1:
+            ts += 1
+            doc = {"owner": "x", "n": 0.0, "body": "", "v": 3, "_id": updated_id,
+                   "_creationTime": 1.7e12}  # fmt: skip
+            writes.append(DocumentWrite(ts, 10, updated_id, doc))
+        batch = Batch(writes, [], [], ts, writes[0].ts - 1 if r else after_ts)
+        log.append([encode_batch(batch)], batch.max_ts, batch.max_ts)
+    log.close()
+    return TAIL_RECORDS * TAIL_BATCH
 
 
 def duckdb_scan_latest_s(path: Path) -> float:
@@ -273,8 +316,9 @@ def restart_metrics(n_docs: int) -> tuple[dict[str, float], dict[str, float]]:
         root = Path(tmp)
         fdir = make_project(root)
         data = root / ".pyconvex"
-        updated_id, rows = write_log(data / DB_FILE_DEFAULT, n_docs)
+        updated_id, rows, last_ts = write_log(data / DB_FILE_DEFAULT, n_docs)
         scan = duckdb_scan_latest_s(data / DB_FILE_DEFAULT)
+        added = write_log_tail(data / DB_FILE_DEFAULT, last_ts, updated_id)
         res = subprocess.run(
             [sys.executable, "-c", LOAD_CHILD, str(fdir), str(data), updated_id],
             capture_output=True,
@@ -282,13 +326,14 @@ def restart_metrics(n_docs: int) -> tuple[dict[str, float], dict[str, float]]:
             check=True,
         )
         child = json.loads(res.stdout.strip().splitlines()[-1])
-        assert child["docs"] == n_docs, child  # deletions are gone
-        assert child["updated_version"] == 2, child  # the newest version won
+        assert child["docs"] == n_docs + added, child  # deletions gone, the log's tail there
+        assert child["updated_version"] == 3, child  # the newest version (in the tail) won
         metrics = {
             f"restart_load_{label}_s": child["load_s"],
             f"rss_{label}_mb": child["rss_mb"],
             f"writer_process_rss_{label}_mb": child["writer_rss_mb"],
             f"restart_log_rows_{label}": float(rows),
+            f"restart_log_tail_records_{label}": float(TAIL_RECORDS),
         }
         return metrics, {f"duckdb_scan_latest_{label}_s": scan}
 
@@ -340,6 +385,22 @@ def duckdb_batched_rows_per_s(batch: int, seconds: float) -> float:
         return rate
 
 
+def log_append_fsync_us(count: int, pause_s: float) -> float:
+    """p50 of appending a 200-byte record to a plain file and ``fdatasync``-ing it (what the
+    write-ahead log does per batch), ``pause_s`` apart; microseconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fd = os.open(Path(tmp) / "ref.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        times = []
+        for _ in range(count):
+            time.sleep(pause_s)
+            t0 = time.perf_counter_ns()
+            os.write(fd, b"x" * 200)
+            os.fdatasync(fd)
+            times.append((time.perf_counter_ns() - t0) / 1000)
+        os.close(fd)
+    return pct(times, 0.5)
+
+
 def sqlite_commits_per_s(seconds: float) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         con = sqlite3.connect(str(Path(tmp) / "ref.sqlite"), isolation_level=None)
@@ -366,6 +427,8 @@ def main() -> None:
     reference: dict[str, float] = {
         "duckdb_single_row_commits_per_s": duckdb_commits_per_s(1.0 if args.quick else 3.0),
         "sqlite_wal_single_row_commits_per_s": sqlite_commits_per_s(1.0 if args.quick else 3.0),
+        "log_append_fsync_p50_us": log_append_fsync_us(200, 0.0),
+        "log_append_fsync_after_50ms_idle_p50_us": log_append_fsync_us(60, 0.05),
     }
     # The loop `pyconvex dev` serves on (uvloop when installed).
     from pyconvex.runtime.net.event_loop import run

@@ -53,6 +53,9 @@ log = logging.getLogger("pyconvex.wal")
 MAX_APPLY_DOCS = 100_000
 #: After DuckDB refused a batch: wait this long before trying again.
 RETRY_S = 1.0
+#: How long after a batch is logged DuckDB is sent what is new (so the write's responses and
+#: subscription updates go out first, and more batches merge).
+APPLY_DELAY_S = 0.002
 #: How long the SQL face and checkpoints wait for a DuckDB that refuses batches.
 CATCH_UP_S = 30.0
 
@@ -95,6 +98,7 @@ class LoggedPersistence:
         #: Durable batches DuckDB does not hold yet, oldest first.
         self._unapplied: list[Batch] = []
         self._applying = False
+        self._apply_soon = False
         self.applied_ts = 0
         self._applied = asyncio.Event()
         self._apply_error: BaseException | None = None
@@ -217,7 +221,10 @@ class LoggedPersistence:
                 self._unapplied.append(batch)
                 if not future.done():
                     future.set_result(0)
-            self._apply()
+            if not self._apply_soon:
+                # After the responses and the subscribers' updates have gone out.
+                self._apply_soon = True
+                asyncio.get_running_loop().call_later(APPLY_DELAY_S, self._apply)
         else:  # none of them is durable, nor anything queued behind them
             failed = entries + self._queue
             self._queue = []
@@ -234,6 +241,7 @@ class LoggedPersistence:
 
     # -- applying to DuckDB behind the log ----------------------------------------------
     def _apply(self) -> None:
+        self._apply_soon = False
         if self._applying or not self._unapplied or self._closed:
             return
         take, docs = 0, 0

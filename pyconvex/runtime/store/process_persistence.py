@@ -58,8 +58,11 @@ class _Append:
 class ProcessPersistence:
     """:class:`~.persistence.Persistence` over a DuckDB file and its writer process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, nice: int = 0) -> None:
+        """``nice``: the writer's scheduling niceness — behind a write-ahead log its work is
+        background work, and it should not take the CPU from the server's event loop."""
         self.path = path
+        self.nice = nice
         self._writer: WriterProcess | None = None
         self._view_columns: ViewColumns = {}
         #: Appends sent and not yet answered, oldest first.
@@ -74,7 +77,7 @@ class ProcessPersistence:
     @asynccontextmanager
     async def load(self, index_paths: dict[str, list[str]]) -> AsyncIterator[LoadedState]:
         # The writer process imports DuckDB while this process reads the file.
-        spawning = asyncio.ensure_future(WriterProcess.spawn(self.path))
+        spawning = asyncio.ensure_future(WriterProcess.spawn(self.path, nice=self.nice))
         try:
             local = ThreadPersistence(self.path)
             try:
@@ -210,7 +213,7 @@ class ProcessPersistence:
         committed = 0
         if len(self._deaths) <= MAX_RESPAWNS:
             try:
-                new = await WriterProcess.spawn(self.path)
+                new = await WriterProcess.spawn(self.path, nice=self.nice)
                 new.on_exit = self._writer_died
                 await new.open()
                 new.set_view_columns(self._view_columns)

@@ -72,10 +72,11 @@ class WriterProcess:
         self._reader = asyncio.create_task(self._read_responses(), name="pyconvex-writer-reader")
 
     @classmethod
-    async def spawn(cls, path: Path) -> WriterProcess:
+    async def spawn(cls, path: Path, nice: int = 0) -> WriterProcess:
         """Start the child (it imports DuckDB while the parent loads; it opens the file only
-        on :meth:`open`)."""
+        on :meth:`open`), ``nice`` added to its niceness."""
         env = dict(os.environ)
+        env["PYCONVEX_WRITER_NICE"] = str(int(nice))
         package_root = str(Path(__file__).resolve().parents[3])
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
@@ -192,6 +193,10 @@ class WriterProcess:
 def _serve(path: Path) -> None:
     # Everything this process creates is the database and its WAL: private to this user.
     os.umask(0o077)
+    nice = int(os.environ.get("PYCONVEX_WRITER_NICE", "0") or 0)
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     stdin = sys.stdin.buffer
     # Keep the protocol's pipe private: anything printed (warnings, a library's chatter) goes
     # to stderr, never into a reply.
