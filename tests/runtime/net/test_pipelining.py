@@ -9,8 +9,10 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 from support.deployment import ok
 
+from pyconvex.errors import StorageError
 from pyconvex.runtime.net.app import create_app
 
 SCHEMA = """
@@ -55,6 +57,10 @@ async def list(ctx, channel):
 FILES = {"schema.py": SCHEMA, "messages.py": MESSAGES}
 
 
+def fail_to_append(*args: Any) -> None:
+    raise StorageError("Appending to the write-ahead log failed: [Errno 28] No space left")
+
+
 async def test_the_next_mutation_runs_before_the_previous_one_is_durable(deployment: Any) -> None:
     dep = await deployment(FILES)
     batches = dep.committer.batches
@@ -75,11 +81,14 @@ async def test_the_next_mutation_runs_before_the_previous_one_is_durable(deploym
     assert dep.committer.batches - batches <= 2  # not one durable commit per mutation
 
 
-async def test_a_failed_batch_fails_everything_that_ran_after_it(deployment: Any) -> None:
+async def test_a_failed_batch_fails_everything_that_ran_after_it(
+    deployment: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dep = await deployment(FILES, persistent=True)
     ok(await dep.run_mutation("messages:send", {"channel": "a", "body": "kept"}))
     ok(await dep.run_mutation("messages:send", {"channel": "b", "body": "kept"}))
-    await dep.sql("ALTER TABLE _documents RENAME TO _documents_away")  # every write now fails
+    log = dep.persistence._log  # the write-ahead log's file: every append now fails
+    monkeypatch.setattr(log, "append", fail_to_append)
     applied = [
         dep.apply_mutation("messages:send", {"channel": "c", "body": "lost"}),
         dep.apply_mutation("messages:count", {"channel": "c"}),  # read the lost write
@@ -95,7 +104,7 @@ async def test_a_failed_batch_fails_everything_that_ran_after_it(deployment: Any
         )
         assert not r.failure.is_convex_error
     assert ok(dep.run_query("messages:list", {"channel": "c"})) == []
-    await dep.sql("ALTER TABLE _documents_away RENAME TO _documents")
+    monkeypatch.undo()
     assert ok(await dep.run_mutation("messages:count", {"channel": "c"})) == 0  # nothing in memory
     ok(await dep.run_mutation("messages:send", {"channel": "c", "body": "after"}))
     assert ok(dep.run_query("messages:list", {"channel": "c"})) == ["after"]
