@@ -89,13 +89,19 @@ async def crash_image(
     assert isinstance(logged_persistence, LoggedPersistence)
     held = HeldDuckDB(logged_persistence)
     logged_persistence.inner.append = held.append  # type: ignore[method-assign]
-    for i in range(logged):
-        ok(await dep.run_mutation("notes:add", {"body": f"l{i}"}))  # acknowledged
-    assert held.held, "DuckDB was not held back"
-    image = tmp_path / "image"
-    shutil.copytree(data, image)
-    logged_persistence.inner.append = held.real  # type: ignore[method-assign]
-    held.release()
+    try:
+        for i in range(logged):
+            ok(await dep.run_mutation("notes:add", {"body": f"l{i}"}))  # acknowledged
+        for _ in range(500):  # until the log has tried to hand DuckDB the first of them
+            if held.held:
+                break
+            await asyncio.sleep(0.01)
+        assert held.held, "the log never handed DuckDB the batches"
+        image = tmp_path / "image"
+        shutil.copytree(data, image)
+    finally:
+        logged_persistence.inner.append = held.real  # type: ignore[method-assign]
+        held.release()
     return image
 
 
