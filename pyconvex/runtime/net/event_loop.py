@@ -36,8 +36,25 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on the loop :func:`loop_factory` picks, with :func:`tune_gc`."""
     tune_gc()
+    tune_switch_interval()
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
+
+
+#: How long the event loop's thread keeps the GIL while another thread waits for it.
+SWITCH_INTERVAL_S = 0.0005
+
+
+def tune_switch_interval() -> None:
+    """Let a waiting thread have the GIL after 0.5 ms instead of CPython's 5 ms.
+
+    The write-ahead log's thread returns from ``fdatasync`` needing the GIL to say the batch is
+    durable; while mutations keep the event loop busy it waited up to the whole interval, and
+    every acknowledgement with it (measured, 256 mutations in flight: 14,500-15,300/s at 5 ms,
+    18,400-20,800/s at 0.5 ms, 20,800-26,000/s without the log). The interval only matters
+    while a thread waits, so an idle or single-threaded server pays nothing for it.
+    """
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def tune_gc() -> None:
