@@ -28,7 +28,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pyconvex.client.admin import AdminClient
 from pyconvex.dev.launcher import DevServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,11 +70,14 @@ def main() -> None:
         (project / "convex").mkdir(parents=True)
         (project / "convex" / "schema.py").write_text(SCHEMA)
         with DevServer(project) as server:
-            client = AdminClient(server.url, server.admin_key, timeout=600)
             for table, n in (("docs", count), ("small", 10)):
                 path = tmp / f"{table}.jsonl"
                 write_jsonl(path, n, table)
-                client.import_file(path, "jsonl", table, None)
+                subprocess.run(
+                    [sys.executable, "-m", "pyconvex", "import", str(path), "--table", table,
+                     "-y", "--url", server.url, "--admin-key", server.admin_key],
+                    cwd=project, check=True, capture_output=True, timeout=900,
+                )  # fmt: skip
                 log(f"{table}: {n} documents imported")
             index = server.output.wait_for(SIGN_IN)
             found = SIGN_IN.search(server.output.line(index))
