@@ -5,15 +5,23 @@ session id (PROTOCOL.md §1.5); the answer it gets must be the first run's, not 
 client that has been gone longer than :data:`WINDOW_NS` starts a new session, so results older
 than that are dropped — here as new ones arrive, and from the log when it is pruned — and at
 most :data:`MAX_RESULTS` are held, so memory and disk stay bounded under any traffic.
+
+A session keeps its newest :data:`PER_SESSION` results: what it re-sends after a reconnect are
+the mutations whose answers were lost with the connection — at most what was on its way when
+the connection broke (a few hundred KB of answers) — so a busy session does not fill the map
+with results no client can ask for again.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
 from pyconvex.runtime.store.committer import RESULTS_WINDOW_NS as WINDOW_NS
+from pyconvex.runtime.store.persistence import RESULTS_PER_SESSION
 
 MAX_RESULTS = 250_000
+PER_SESSION = RESULTS_PER_SESSION
 
 Key = tuple[str, int]
 Entry = tuple[int, str]  # (commit ts, the result as Convex JSON)
@@ -22,7 +30,7 @@ Entry = tuple[int, str]  # (commit ts, the result as Convex JSON)
 class SessionResults:
     """A bounded map (session id, request id) -> (commit ts, encoded result), oldest first."""
 
-    __slots__ = ("_entries", "max_results", "window_ns")
+    __slots__ = ("_entries", "_sessions", "max_results", "per_session", "window_ns")
 
     def __init__(
         self,
@@ -30,25 +38,43 @@ class SessionResults:
         *,
         window_ns: int = WINDOW_NS,
         max_results: int = MAX_RESULTS,
+        per_session: int = PER_SESSION,
     ) -> None:
         self.window_ns = window_ns
         self.max_results = max_results
+        self.per_session = per_session
         self._entries: dict[Key, Entry] = {}
+        #: Each session's request ids in ``_entries``, oldest first.
+        self._sessions: dict[str, deque[int]] = {}
         if loaded:
             newest = max(ts for ts, _ in loaded.values())
             for key, entry in sorted(loaded.items(), key=lambda item: item[1][0]):
                 if entry[0] >= newest - window_ns:
-                    self._entries[key] = entry
+                    self._add(key, entry)
             self._trim(newest)
 
     def get(self, key: Key) -> Entry | None:
         return self._entries.get(key)
 
     def __setitem__(self, key: Key, entry: Entry) -> None:
-        self._entries[key] = entry
+        self._add(key, entry)
         self._trim(entry[0])
 
+    def _add(self, key: Key, entry: Entry) -> None:
+        if key in self._entries:
+            self._entries[key] = entry
+            return
+        self._entries[key] = entry
+        session, request = key
+        ids = self._sessions.get(session)
+        if ids is None:
+            ids = self._sessions[session] = deque()
+        ids.append(request)
+        while len(ids) > self.per_session:
+            self._entries.pop((session, ids.popleft()), None)
+
     def pop(self, key: Key, default: Entry | None = None) -> Entry | None:
+        # (The session's id list keeps the key until it comes off its front.)
         return self._entries.pop(key, default)
 
     def __len__(self) -> int:
@@ -65,3 +91,9 @@ class SessionResults:
             if entries[key][0] >= cutoff and len(entries) <= self.max_results:
                 break
             del entries[key]
+            session = key[0]
+            ids = self._sessions.get(session)
+            while ids and (session, ids[0]) not in entries:
+                ids.popleft()
+            if not ids:
+                self._sessions.pop(session, None)

@@ -31,7 +31,13 @@ import pyarrow as pa
 
 from pyconvex.errors import StorageError
 from pyconvex.project import ensure_private_dir, private_files
-from pyconvex.runtime.store.persistence import Batch, DocumentChunk, DocumentWrite, LoadedState
+from pyconvex.runtime.store.persistence import (
+    RESULTS_PER_SESSION,
+    Batch,
+    DocumentChunk,
+    DocumentWrite,
+    LoadedState,
+)
 from pyconvex.values import dumps_value
 
 __all__ = ["DB_FILE_DEFAULT", "Batch", "DocumentWrite", "DuckDBLog", "LoadedState"]
@@ -259,6 +265,18 @@ class DuckDBLog:
         con.execute(
             f"DELETE FROM _documents WHERE table_number = {SESSION_REQUESTS_TABLE} AND ts < ?",
             [int(results_before_ts)],
+        )
+        # ...and beyond each session's newest RESULTS_PER_SESSION (as SessionResults keeps).
+        con.execute(
+            f"""
+            DELETE FROM _documents AS d USING (
+                SELECT id, ts FROM _documents WHERE table_number = {SESSION_REQUESTS_TABLE}
+                QUALIFY row_number() OVER (
+                    PARTITION BY split_part(id, chr(0), 1) ORDER BY ts DESC
+                ) > {int(RESULTS_PER_SESSION)}
+            ) AS old
+            WHERE d.table_number = {SESSION_REQUESTS_TABLE} AND d.id = old.id AND d.ts = old.ts
+            """
         )
         self._record_max_ts(self.last_ts)  # the clock must not go back with what was pruned
         con.execute("COMMIT")

@@ -47,6 +47,11 @@ ViewColumns = dict[str, dict[str, str]]
 ViewTable = tuple[str, int, dict[str, str]]
 
 
+#: Mutation results kept per session for re-sends (in memory: ``SessionResults``; in the log:
+#: pruning drops a session's older ones).
+RESULTS_PER_SESSION = 1_000
+
+
 class PersistenceUnavailable(StorageError):
     """Persistence can take no more writes until the server restarts. The message is for
     clients: it names no server path and says what to do."""

@@ -44,7 +44,7 @@ _RECORD_HEAD = struct.Struct("<II")
 _CRC = struct.Struct("<I")
 #: A new segment is started once the current one is this large (and at every checkpoint that
 #: finds everything applied), so applied segments can be deleted whole.
-SEGMENT_BYTES = 32 * 1024 * 1024
+SEGMENT_BYTES = 8 * 1024 * 1024
 SUFFIX = ".wal"
 
 

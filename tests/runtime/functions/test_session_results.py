@@ -21,6 +21,20 @@ def test_old_and_excess_results_are_dropped() -> None:
     assert ("a", 1) not in loaded and ("a", 2) in loaded
 
 
+def test_a_session_keeps_its_newest_results_only() -> None:
+    results = SessionResults(per_session=3)
+    results[("quiet", 0)] = (999, "q")
+    for i in range(5):
+        results[("busy", i)] = (1_000 + i, str(i))
+    assert [("busy", i) in results for i in range(5)] == [False, False, True, True, True]
+    assert ("quiet", 0) in results  # another session's results are its own
+    results[("busy", 3)] = (1_003, "again")  # replacing one does not push another out
+    assert [("busy", i) in results for i in range(5)] == [False, False, True, True, True]
+    # The window still drops old ones, and a session with none left is forgotten.
+    results[("new", 0)] = (1_000 + WINDOW_NS + 10, "late")
+    assert len(results) == 1 and set(results._sessions) == {"new"}
+
+
 async def test_the_log_forgets_results_past_the_window(
     deployment: DeploymentFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -36,3 +50,26 @@ async def test_the_log_forgets_results_past_the_window(
         assert result.failure is None
     rows = await dep.sql("SELECT count(*) FROM _documents WHERE table_number = -1")
     assert rows[0][0] < 120  # pruned as it went (at most what came since the last prune)
+
+
+async def test_the_log_keeps_a_sessions_newest_results_only(
+    deployment: DeploymentFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyconvex.runtime.store import duckdb_log
+
+    monkeypatch.setattr(duckdb_log, "RESULTS_PER_SESSION", 5)
+    monkeypatch.setenv("PYCONVEX_WRITER", "thread")  # DuckDB in this process, patched
+    dep = await deployment(
+        {"m.py": "from pyconvex import mutation\n\n@mutation\nasync def one(ctx) -> float:\n"
+                 "    await ctx.db.insert('t', {'x': 1.0})\n    return 1.0\n"},
+        persistent=True,
+    )  # fmt: skip
+    for session, count in (("busy", 12), ("quiet", 2)):
+        for i in range(count):
+            result = await dep.run_mutation("m:one", {}, idempotency_key=(session, i))
+            assert result.failure is None
+    await dep.checkpoint()
+    await dep.persistence.prune(0)
+    rows = await dep.sql("SELECT id FROM _documents WHERE table_number = -1")
+    kept = sorted(r[0].replace("\x00", ":") for r in rows)
+    assert kept == sorted([*(f"busy:{i}" for i in range(7, 12)), "quiet:0", "quiet:1"])
