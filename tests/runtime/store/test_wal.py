@@ -226,3 +226,41 @@ async def test_a_clean_close_leaves_no_log_to_replay(
     again: Deployment = await opened(tmp_path / "data")
     assert isinstance(again.persistence, LoggedPersistence) and again.persistence.replayed == 0
     assert ok(again.run_query("notes:bodies", {})) == expected(0, 5)
+
+
+async def test_an_import_acknowledged_only_in_the_log_survives_a_crash(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    """An import's rows are staged in DuckDB ahead of its commit, whose log record names them;
+    a crash before DuckDB applied the record must still find them at start-up."""
+    from pyconvex.runtime.data.service import DataService
+
+    data = tmp_path / "data"
+    dep: Deployment = await opened(data)
+    ok(await dep.run_mutation("notes:add", {"body": "before"}))
+    await dep.checkpoint()
+    logged = dep.persistence
+    assert isinstance(logged, LoggedPersistence)
+    held = HeldDuckDB(logged)
+    logged.inner.append = held.append  # type: ignore[method-assign]
+    source = tmp_path / "notes.jsonl"
+    source.write_text("".join(f'{{"body": "i{i}"}}\n' for i in range(30)))
+    try:
+        summary = await DataService(dep).import_file(  # type: ignore[arg-type]
+            source, "notes.jsonl", None, "notes", "append"
+        )
+        assert summary.documents == {"notes": 30}
+        for _ in range(500):
+            if held.held:
+                break
+            await asyncio.sleep(0.01)
+        assert held.held
+        image = tmp_path / "image"
+        shutil.copytree(data, image)
+    finally:
+        logged.inner.append = held.real  # type: ignore[method-assign]
+        held.release()
+    again: Deployment = await opened(image)
+    bodies = ok(again.run_query("notes:bodies", {}))
+    assert sorted(bodies) == sorted(["before", *(f"i{i}" for i in range(30))])
+    assert await again.sql("SELECT count(*) FROM notes") == [(31,)]
