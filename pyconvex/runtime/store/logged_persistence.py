@@ -291,7 +291,8 @@ class LoggedPersistence:
         ``CATCH_UP_S`` at most)."""
         target = self._accepted_ts
         deadline = time.monotonic() + CATCH_UP_S
-        while self.applied_ts < target:
+        # (A batch that fails to be logged lowers what there is to wait for.)
+        while self.applied_ts < min(target, self._accepted_ts):
             if self._closed:
                 raise StorageError("The deployment is shutting down.")
             error = self._gone or (self._apply_error if time.monotonic() > deadline else None)
