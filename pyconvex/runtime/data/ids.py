@@ -2,18 +2,18 @@
 
 An id is base32 (Convex's alphabet, RFC 4648 bit order, no padding) of the table number as a
 VInt, 16 random bytes and a Fletcher-16 footer. Minting them one by one costs ~5 us each in
-pure Python; here the randomness comes in one draw and the base32 is an unrolled lookup of
-15 bits at a time.
+pure Python. Here the work goes column by column — byte ``k`` of every id at once, as one
+``bytes`` object — so each step is one C-level operation over all of them: the randomness is
+one draw, the checksum's two sums are big-integer additions over 32-bit lanes, each base32
+character is one or two ``bytes.translate`` of a column, and the characters are woven into
+rows by slice assignment (~0.3 us per id).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from itertools import accumulate
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_TRIPLES = [a + b + c for a in _ALPHABET for b in _ALPHABET for c in _ALPHABET]
 
 
 def _vint(n: int) -> bytes:
@@ -27,29 +27,61 @@ def _vint(n: int) -> bytes:
         out.append(group | 0x80)
 
 
-def _encoder(nchars: int, pad: int) -> Callable[[int], str]:
-    """base32 of an integer of ``nchars * 5 - pad`` bits, unrolled for that length."""
-    rest = nchars % 3
-    parts = [f"t[(n >> {s}) & 32767]" for s in range(nchars * 5 - 15, rest * 5 - 1, -15)]
-    if rest:
-        parts.append(f"t[n & {(1 << (rest * 5)) - 1}][{3 - rest}:]")
-    source = f"lambda n: {' + '.join(parts)}"
-    encode: Callable[[int], str] = eval(source, {"t": _TRIPLES})  # (text made here)
-    return encode
+def _lanes(column: bytes) -> int:
+    """``column``'s bytes as the low bytes of 32-bit big-endian lanes of one integer."""
+    wide = bytearray(4 * len(column))
+    wide[3::4] = column
+    return int.from_bytes(wide, "big")
+
+
+def _low_bytes(lanes: int, count: int) -> bytes:
+    """The low byte of each 32-bit lane (the lane modulo 256)."""
+    return lanes.to_bytes(4 * count, "big")[3::4]
+
+
+def _shift_table(shift: int) -> bytes:
+    """``bytes.translate`` table: a byte -> its bits shifted (right if > 0), kept to 5 bits."""
+    return bytes(((x >> shift) if shift >= 0 else (x << -shift)) & 31 for x in range(256))
+
+
+_SHIFTS = {shift: _shift_table(shift) for shift in range(-4, 12)}
+_TO_CHAR = bytes(ord(_ALPHABET[x & 31]) for x in range(256))
 
 
 def mint_ids(table_number: int, count: int) -> list[str]:
     """``count`` fresh random ids of table ``table_number`` (< 2**32)."""
+    if count <= 0:
+        return []
     prefix = _vint(table_number)
-    nbits = (len(prefix) + 18) * 8
-    nchars = -(-nbits // 5)
-    pad = nchars * 5 - nbits
-    encode = _encoder(nchars, pad)
+    length = len(prefix) + 16  # the checksummed body
     randomness = os.urandom(16 * count)
-    from_bytes = int.from_bytes
-    out = []
-    for i in range(0, 16 * count, 16):
-        body = prefix + randomness[i : i + 16]
-        footer = bytes((sum(body) & 0xFF, sum(accumulate(body)) & 0xFF))
-        out.append(encode(from_bytes(body + footer, "big") << pad))
-    return out
+    columns = [bytes([p]) * count for p in prefix]
+    columns += [randomness[k::16] for k in range(16)]
+    # Fletcher-16: a = sum of the bytes, b = sum of the running sums = sum((length - k) * byte_k);
+    # no lane can carry (length * (length + 1) / 2 * 255 < 2**32).
+    total_a = total_b = 0
+    for k, column in enumerate(columns):
+        lanes = _lanes(column)
+        total_a += lanes
+        total_b += (length - k) * lanes
+    columns += [_low_bytes(total_a, count), _low_bytes(total_b, count)]
+    nbytes = length + 2
+    nchars = -(-nbytes * 8 // 5)
+    zero = bytes(count)
+    out = bytearray(nchars * count)
+    for j in range(nchars):
+        first, offset = divmod(5 * j, 8)
+        if offset <= 3:  # all five bits in one byte
+            value = columns[first].translate(_SHIFTS[3 - offset])
+        else:  # the high bits from this byte, the rest from the next (or padding)
+            high = columns[first].translate(_SHIFTS[3 - offset])
+            low = (columns[first + 1] if first + 1 < nbytes else zero).translate(
+                _SHIFTS[11 - offset]
+            )
+            # The two parts hold different bits: adding them is OR-ing them.
+            value = (int.from_bytes(high, "big") + int.from_bytes(low, "big")).to_bytes(
+                count, "big"
+            )
+        out[j::nchars] = value.translate(_TO_CHAR)
+    text = out.decode("ascii")
+    return [text[i : i + nchars] for i in range(0, len(text), nchars)]
