@@ -317,6 +317,7 @@ class LoggedPersistence:
             self._log.remove_applied(applied_ts)
 
     async def prune(self, results_before_ts: int) -> int:
+        await self._caught_up()  # prune what is durable now, not what DuckDB has so far
         return await self.inner.prune(results_before_ts)
 
     # -- the SQL face and staged rows: DuckDB's, after what was logged -------------------
