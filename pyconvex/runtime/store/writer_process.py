@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import pickle
+import signal
 import struct
 import sys
 import time
@@ -193,6 +194,11 @@ class WriterProcess:
 def _serve(path: Path) -> None:
     # Everything this process creates is the database and its WAL: private to this user.
     os.umask(0o077)
+    # Ctrl-C in a terminal (and a SIGTERM to the process group) reaches this child too; the
+    # server stops it itself, by closing the pipe, once the last batch is written. Stopping
+    # here first would lose that batch to a writer respawned during the shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     nice = int(os.environ.get("PYCONVEX_WRITER_NICE", "0") or 0)
     if nice:
         with contextlib.suppress(OSError):

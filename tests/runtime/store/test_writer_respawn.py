@@ -131,3 +131,18 @@ async def test_the_file_says_which_batches_were_committed(tmp_path: Path) -> Non
         assert await writer.call("committed_ts") == 15
     finally:
         await writer.close()
+
+
+async def test_the_writer_outlives_ctrl_c_and_sigterm_to_its_group(tmp_path: Path) -> None:
+    """The terminal's Ctrl-C reaches the whole process group; the server, not the signal,
+    stops the writer (after its last batch)."""
+    writer = await WriterProcess.spawn(tmp_path / "data.duckdb")
+    try:
+        await writer.open()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            os.kill(writer.pid, sig)
+        await asyncio.sleep(0.3)
+        assert not writer.exited
+        assert await writer.call("committed_ts") == 0
+    finally:
+        await writer.close()
