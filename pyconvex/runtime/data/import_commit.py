@@ -23,21 +23,19 @@ import contextlib
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pyconvex.errors import PyconvexError, ValidationError
-from pyconvex.runtime.data.ids import mint_ids
 from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
+from pyconvex.runtime.data.import_rows import RowChecker
 from pyconvex.runtime.store.committer import Committer, PendingCommit
-from pyconvex.runtime.store.index import IndexSpec, key_tail
+from pyconvex.runtime.store.index import IndexSpec
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
 from pyconvex.runtime.store.persistence import DocumentWrite, Persistence
 from pyconvex.runtime.store.read_set import WriteEntry, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
-from pyconvex.values.ids import decode_id
 
 MODES = ("append", "replace", "replace-all")
 #: Rows checked per loop turn (others are served in between).
@@ -184,33 +182,26 @@ async def _prepare(
             number += 1
     out = _Prepared(name, number, specs=_index_specs(dep, name))
     out.sorted_keys = {n: [] for n in out.specs}
-    names = list(out.specs)
-    specs = list(out.specs.values())
-    entries = out.entries
-    validator = dep.schema.document_validator(name)
+    checker = RowChecker(
+        name,
+        number,
+        source,
+        dep.schema.document_validator(name),
+        out.specs,
+        store.next_creation_time,
+        time.time() * 1000,
+    )
+    out.ids = checker.ids
     rows = source.rows
     total = len(rows)
     staged = 0  # documents handed to the writer so far
     writing: list[asyncio.Future[list[int]]] = []
-    now_ms = time.time() * 1000
-    next_creation_time = store.next_creation_time
-    docs, ids = out.docs, out.ids
+    docs = out.docs
     for start in range(0, total, CHUNK):
-        chunk_keys: list[list[bytes]] = [[] for _ in specs]
-        chunk = rows[start : start + CHUNK]
-        fresh = iter(mint_ids(number, sum(1 for _, row in chunk if "_id" not in row)))
-        for position, row in chunk:
-            doc = _check_row(row, source, position, name, validator, number, ids, fresh)
-            if doc["_creationTime"] is None:
-                doc["_creationTime"] = next_creation_time(now_ms)
-            ids.add(doc["_id"])
-            docs.append(doc)
-            tail = key_tail(doc)
-            keys = [spec.key_with_tail(doc, tail) for spec in specs]
-            for column, key_ in zip(chunk_keys, keys, strict=True):
-                column.append(key_)
-            entries.append(WriteEntry(name, doc["_id"], tuple(zip(names, keys, strict=True))))
-        for index, column in zip(names, chunk_keys, strict=True):
+        chunk_docs, chunk_keys, chunk_entries = checker.check(rows[start : start + CHUNK])
+        docs += chunk_docs
+        out.entries += chunk_entries
+        for index, column in chunk_keys.items():
             out.sorted_keys[index] += sorted(column)  # a sorted run; merged at the end
         if len(docs) - staged >= STAGE_ROWS or start + CHUNK >= total:
             if len(writing) >= 2:
@@ -231,51 +222,6 @@ async def _prepare(
     for keys in out.sorted_keys.values():
         keys.sort()  # sorted runs: timsort merges them
     return out
-
-
-def _check_row(
-    row: dict[str, Any],
-    source: Source,
-    position: int,
-    table: str,
-    validator: Any,
-    number: int,
-    seen: set[str],
-    fresh: Iterator[str],
-) -> dict[str, Any]:
-    doc = row  # (parsed for this import alone: taken apart in place)
-    doc_id = doc.pop("_id", None)
-    created = doc.pop("_creationTime", None)
-    if doc_id is not None:
-        try:
-            decoded = decode_id(doc_id)[0] if isinstance(doc_id, str) else None
-        except (PyconvexError, ValueError):
-            decoded = None
-        if decoded != number:
-            raise ImportRefused(
-                "BadRow",
-                f"{source.where(position)}: field _id: {doc_id!r} is not an id of table {table!r}.",
-            )
-        if doc_id in seen:
-            raise ImportRefused(
-                "DuplicateId", f"{source.where(position)}: field _id: {doc_id} appears twice."
-            )
-    if created is not None and (not isinstance(created, float | int) or created != created):
-        raise ImportRefused(
-            "BadRow", f"{source.where(position)}: field _creationTime must be a number."
-        )
-    if validator is not None:
-        try:
-            doc = validator.validate(doc)
-        except ValidationError as e:
-            field_name = (e.path or "").lstrip(".") or "(the document)"
-            raise ImportRefused(
-                "BadRow", f"{source.where(position)}: field {field_name}: {e.convex}"
-            ) from None
-    # System fields last, as an insert writes them.
-    doc["_id"] = doc_id if doc_id is not None else next(fresh)
-    doc["_creationTime"] = float(created) if created is not None else None
-    return doc
 
 
 async def _commit(

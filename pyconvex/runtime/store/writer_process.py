@@ -27,6 +27,7 @@ import contextlib
 import os
 import pickle
 import signal
+import socket
 import struct
 import sys
 import time
@@ -37,6 +38,11 @@ from typing import Any
 
 from pyconvex.errors import StorageError
 from pyconvex.runtime.store.persistence import Batch, DocumentWrite
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 _HEADER = struct.Struct("!I")
 #: The ``DuckDBLog`` methods the parent may call.
@@ -66,6 +72,7 @@ class WriterProcess:
         assert proc.stdin is not None and proc.stdout is not None
         self._stdin = proc.stdin
         self._stdout = proc.stdout
+        _widen(proc.stdin.transport)
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._failure: StorageError | None = None
         #: Called once with this writer when it is found dead.
@@ -186,6 +193,32 @@ class WriterProcess:
                 fut.set_exception(error)
         if self.on_exit is not None:
             self.on_exit(self)
+
+
+#: What the pipe to the child holds: a request leaves the loop's buffer only as far as the pipe
+#: takes it on each loop turn, so with the kernel's default (64 KiB for a pipe, ~208 KiB for
+#: uvloop's socket pair) an import's 1-2 MB chunk of documents took many turns to arrive and the
+#: child sat idle meanwhile.
+PIPE_BYTES = 4 << 20
+
+
+def _widen(transport: asyncio.BaseTransport) -> None:
+    """Let the pipe to the child hold :data:`PIPE_BYTES` (as far as the system allows)."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BYTES)
+            return
+        pipe = transport.get_extra_info("pipe")
+        if pipe is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, min(PIPE_BYTES, _pipe_max()))
+
+
+def _pipe_max() -> int:
+    try:
+        return int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        return 1 << 20
 
 
 # -- the child -------------------------------------------------------------------------------
