@@ -14,6 +14,7 @@ from pyconvex.values.annotations import (
 from pyconvex.values.encoding import (
     decode_value,
     dumps_value,
+    dumps_values,
     encode_clean,
     encode_value,
     loads_value,
@@ -87,6 +88,7 @@ __all__ = [
     "decode_id",
     "decode_value",
     "dumps_value",
+    "dumps_values",
     "encode_clean",
     "encode_float_part",
     "encode_id",

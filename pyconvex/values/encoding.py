@@ -12,8 +12,10 @@ import binascii
 import json
 import math
 import re
+import secrets
 import struct
 from base64 import b64decode, b64encode
+from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -339,6 +341,27 @@ def dumps_value(value: Value) -> str:
     '{"a":7.0,"n":{"$integer":"AQAAAAAAAAA="},"s":"é"}'
     """
     return _dumps(encode_value(value))
+
+
+def dumps_values(values: Sequence[Value]) -> list[str]:
+    """:func:`dumps_value` of each value, for many at once (an import's documents): one
+    encoder call over all of them, cut apart at a random separator — ~1 us a document less
+    than calling the encoder per value.
+
+    >>> dumps_values([{"a": 1.0}, {"b": [Int64(1)]}])
+    ['{"a":1.0}', '{"b":[{"$integer":"AQAAAAAAAAA="}]}']
+    """
+    encoded = [encode_value(x) for x in values]
+    if len(encoded) < 2:
+        return [_dumps(x) for x in encoded]
+    # A separator no value holds (were one to hold it, the count would not match).
+    marker = secrets.token_hex(8)
+    items = [item for x in encoded for item in (x, marker)]
+    items.pop()
+    parts = _dumps(items)[1:-1].split(f',"{marker}",')
+    if len(parts) == len(encoded):
+        return parts
+    return [_dumps(x) for x in encoded]
 
 
 #: How deep a JSON text may nest arrays and objects before it is parsed: serde_json's limit,

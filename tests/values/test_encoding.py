@@ -14,6 +14,7 @@ from pyconvex.values import (
     Int64,
     decode_value,
     dumps_value,
+    dumps_values,
     encode_clean,
     encode_value,
     loads_value,
@@ -167,6 +168,16 @@ def test_dumps_value_special_floats() -> None:
         dumps_value([math.nan, -0.0, 0.0])
         == '[{"$float":"AAAAAAAA+H8="},{"$float":"AAAAAAAAAIA="},0.0]'
     )
+
+
+def test_dumps_values_is_dumps_value_of_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [{"a": 7.0, "b": [-0.0, Int64(2)], "c": b"x"}, {}, [], "s", None, {"m": ["a", "x", "b"]}]
+    expected = [dumps_value(x) for x in values]
+    assert dumps_values(values) == expected
+    assert dumps_values(values[:1]) == expected[:1] and dumps_values([]) == []
+    # A value that holds the separator is still cut right.
+    monkeypatch.setattr("secrets.token_hex", lambda n: "x")
+    assert dumps_values(values) == expected
 
 
 def test_dumps_loads_round_trip() -> None:

@@ -38,7 +38,7 @@ from pyconvex.runtime.store.persistence import (
     DocumentWrite,
     LoadedState,
 )
-from pyconvex.values import dumps_value
+from pyconvex.values import dumps_value, dumps_values
 
 __all__ = ["DB_FILE_DEFAULT", "Batch", "DocumentWrite", "DuckDBLog", "LoadedState"]
 
@@ -421,7 +421,7 @@ class DuckDBLog:
     ) -> list[int]:
         """:meth:`stage_rows` of documents, serialised here (in the writer process, off the
         server's event loop); returns the length of each one's JSON text."""
-        texts = [dumps_value(d) for d in docs]
+        texts = dumps_values(docs)
         self.stage_rows(
             key,
             pa.table(
