@@ -171,7 +171,14 @@ def test_dumps_value_special_floats() -> None:
 
 
 def test_dumps_values_is_dumps_value_of_each(monkeypatch: pytest.MonkeyPatch) -> None:
-    values = [{"a": 7.0, "b": [-0.0, Int64(2)], "c": b"x"}, {}, [], "s", None, {"m": ["a", "x", "b"]}]
+    values = [
+        {"a": 7.0, "b": [-0.0, Int64(2)], "c": b"x"},
+        {},
+        [],
+        "s",
+        None,
+        {"m": ["a", "x", "b"]},
+    ]
     expected = [dumps_value(x) for x in values]
     assert dumps_values(values) == expected
     assert dumps_values(values[:1]) == expected[:1] and dumps_values([]) == []
