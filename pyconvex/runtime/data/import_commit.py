@@ -192,36 +192,55 @@ async def _prepare(
         time.time() * 1000,
     )
     out.ids = checker.ids
-    rows = source.rows
-    total = len(rows)
+    total = source.total
+    checked = 0
     staged = 0  # documents handed to the writer so far
     writing: list[asyncio.Future[list[int]]] = []
     docs = out.docs
-    for start in range(0, total, CHUNK):
-        chunk_docs, chunk_keys, chunk_entries = checker.check(rows[start : start + CHUNK])
-        docs += chunk_docs
-        out.entries += chunk_entries
-        for index, column in chunk_keys.items():
-            out.sorted_keys[index] += sorted(column)  # a sorted run; merged at the end
-        if len(docs) - staged >= STAGE_ROWS or start + CHUNK >= total:
-            if len(writing) >= 2:
-                out.sizes += await writing.pop(0)  # two chunks in flight at most
-            if len(docs) > staged:
-                # The writer process serialises them (its own core) and returns their sizes.
-                writing.append(
-                    asyncio.ensure_future(
-                        dep.persistence.stage_documents(key, number, docs[staged:])
-                    )
-                )
+    chunks = source.chunks(CHUNK)
+    try:
+        for chunk in chunks:
+            chunk_docs, chunk_keys, chunk_entries = checker.check(chunk)
+            checked = chunk[-1][0] if source.path is not None else checked + len(chunk)
+            docs += chunk_docs
+            out.entries += chunk_entries
+            for index, column in chunk_keys.items():
+                out.sorted_keys[index] += sorted(column)  # a sorted run; merged at the end
+            if len(docs) - staged >= STAGE_ROWS:
+                await _stage(dep, key, number, docs, staged, writing, out)
                 staged = len(docs)
-        if progress is not None:
-            progress("checking", name, min(start + CHUNK, total), total)
-        await asyncio.sleep(0)
+            if progress is not None:
+                progress("checking", name, checked, total)
+            await asyncio.sleep(0)
+    finally:
+        chunks.close()
+    if len(docs) > staged:
+        await _stage(dep, key, number, docs, staged, writing, out)
+    if progress is not None:
+        progress("checking", name, total, total)
     for future in writing:
         out.sizes += await future
     for keys in out.sorted_keys.values():
         keys.sort()  # sorted runs: timsort merges them
     return out
+
+
+async def _stage(
+    dep: ImportDeployment,
+    key: str,
+    number: int,
+    docs: list[dict[str, Any]],
+    start: int,
+    writing: list[asyncio.Future[list[int]]],
+    out: _Prepared,
+) -> None:
+    """Hand ``docs[start:]`` to the writer process, which serialises them (on its own core)
+    and answers with their sizes; two chunks in flight at most."""
+    if len(writing) >= 2:
+        out.sizes += await writing.pop(0)
+    writing.append(
+        asyncio.ensure_future(dep.persistence.stage_documents(key, number, docs[start:]))
+    )
 
 
 async def _commit(

@@ -17,9 +17,10 @@ not JSON, a row with the wrong number of cells, or a file of the wrong kind is a
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,16 +46,39 @@ class ImportRefused(PyconvexError, ValueError):
 @dataclass
 class Source:
     """The documents of one table in the file: ``(position, document)`` pairs, where the
-    position is a line (JSONL, CSV, ZIP entries), an item (JSON arrays) or a row (Parquet)."""
+    position is a line (JSONL, CSV, ZIP entries), an item (JSON arrays) or a row (Parquet).
+
+    They are in ``rows``, or — a JSONL file — read as they are checked (:meth:`chunks`), so
+    that parsing a chunk and the writer process storing the one before go on at once."""
 
     label: str
     unit: str = "line"
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: A JSONL file read by :meth:`chunks` (``rows`` stays empty) and its number of lines.
+    path: Path | None = None
+    lines: int = 0
 
     def where(self, position: int) -> str:
         if self.unit == "line":
             return f"{self.label}:{position}"
         return f"{self.label}: {self.unit} {position}"
+
+    @property
+    def total(self) -> int:
+        """How many rows :meth:`chunks` gives (a JSONL file: its lines, blank ones too)."""
+        return self.lines if self.path is not None else len(self.rows)
+
+    def chunks(self, size: int) -> Generator[list[tuple[int, dict[str, Any]]], None, None]:
+        """The rows, ``size`` at a time; with a file, each chunk parsed when asked for (raises
+        :class:`ImportRefused` at a line that is not a JSON object)."""
+        if self.path is None:
+            for start in range(0, len(self.rows), size):
+                yield self.rows[start : start + size]
+            return
+        with self.path.open(encoding="utf-8-sig", newline="\n") as f:
+            parsed = _parse_lines(f, self.label, plain=True)
+            while chunk := list(itertools.islice(parsed, size)):
+                yield chunk
 
 
 @dataclass
@@ -67,7 +91,7 @@ class ImportPlan:
 
     @property
     def rows(self) -> int:
-        return sum(len(s.rows) for s in self.tables.values())
+        return sum(s.total for s in self.tables.values())
 
 
 def detect_format(name: str, fmt: str | None) -> str:
@@ -101,9 +125,7 @@ def read_plan(
             "BadTable", f"Importing {fmt} needs --table NAME (a user table: not empty, no '_')."
         )
     if fmt == "jsonl":
-        with path.open(encoding="utf-8-sig", newline="\n") as f:
-            source = Source(name)
-            _read_lines(f, name, source, plain=True, progress=progress)
+        source = Source(name, path=path, lines=_count_lines(path, progress))
     elif fmt == "json":
         source = _read_array(path, name)
     elif fmt == "csv":
@@ -114,18 +136,27 @@ def read_plan(
     return plan
 
 
-def _read_lines(
-    f: Any, label: str, source: Source, *, plain: bool, progress: ReadProgress | None = None
-) -> None:
-    """JSON lines: plain JSON (numbers float64) or export JSON (bare integers int64)."""
-    rows = source.rows
-    decode = (_PLAIN if plain else _EXPORT).decode
+def _count_lines(path: Path, progress: ReadProgress | None) -> int:
+    """The number of lines in the file (a last one without a newline counts)."""
+    lines = 0
+    last = b"\n"
     done = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+            done += len(block)
+            if progress is not None:
+                progress(done)
+    return lines + (last != b"\n")
+
+
+def _parse_lines(f: Any, label: str, *, plain: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """JSON lines: plain JSON (numbers float64) or export JSON (bare integers int64); blank
+    lines are skipped."""
+    decode = (_PLAIN if plain else _EXPORT).decode
     for n, raw in enumerate(f, 1):
         line = raw.decode() if type(raw) is bytes else raw
-        done += len(line)
-        if progress is not None and n % 50_000 == 0:
-            progress(done)
         try:
             obj = decode(line)
         except ValueError as e:
@@ -136,7 +167,7 @@ def _read_lines(
             raise ImportRefused("BadRow", f"{label}:{n}: a document must be a JSON object.")
         if '"$' in line:
             obj = _decode(obj, label, n, plain)
-        rows.append((n, obj))
+        yield n, obj
 
 
 #: Plain JSON (every number a float64) and export JSON (a bare integer is an int64).
@@ -265,7 +296,7 @@ def _read_zip(path: Path, name: str, plan: ImportPlan) -> None:
                 continue
             source = Source(f"{name}/{entry}")
             with archive.open(entry) as f:
-                _read_lines(f, source.label, source, plain=False)
+                source.rows = list(_parse_lines(f, source.label, plain=False))
             if table == "_storage":
                 plan.files = source
             else:
