@@ -94,26 +94,29 @@ async def run_import(
         raise ImportRefused("BadMode", f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
     _check_tables(dep, plan, mode)
     key = uuid.uuid4().hex
-    staged = False
     try:
         prepared = []
         reserved: set[int] = set()
         for name, source in plan.tables.items():
             table = await _prepare(dep, name, source, plan, key, reserved, progress)
             reserved.add(table.number)
-            staged = staged or bool(table.docs)
             prepared.append(table)
         blobs: list[Any] = []
         if plan.files is not None and files_zip is not None and files is not None:
             blobs = await _store_blobs(files, plan.files, files_zip)
         if progress is not None:
             progress("committing", "", 0, 0)
-        return await _commit(dep, plan, prepared, mode, key if staged else None, blobs)
+        staged = any(p.docs for p in prepared)
+        durable, summary = _commit(dep, plan, prepared, mode, key if staged else None, blobs)
     except BaseException:
-        if staged:
-            with contextlib.suppress(Exception):
-                await dep.persistence.drop_staged(key)
+        # Rows written ahead before the refusal (a bad row late in the file): drop them
+        # (after any chunk still on its way: the writer answers requests in order).
+        with contextlib.suppress(Exception):
+            await dep.persistence.drop_staged(key)
         raise
+    # Submitted: its batch moves the staged rows, so they stay even if this await is cancelled.
+    await asyncio.shield(durable)
+    return summary
 
 
 def _check_tables(dep: ImportDeployment, plan: ImportPlan, mode: str | None) -> None:
@@ -243,15 +246,16 @@ async def _stage(
     )
 
 
-async def _commit(
+def _commit(
     dep: ImportDeployment,
     plan: ImportPlan,
     prepared: list[_Prepared],
     mode: str | None,
     key: str | None,
     blobs: list[Any],
-) -> ImportSummary:
-    """Everything into memory at one timestamp, in one synchronous step, then one commit."""
+) -> tuple[asyncio.Future[int], ImportSummary]:
+    """Everything into memory at one timestamp, in one synchronous step, then one commit
+    submitted: returns when it is durable, and the summary."""
     store = dep.store
     for p in prepared:  # what may have changed while the rows were checked
         existing = store.tables.get(p.name)
@@ -326,8 +330,7 @@ async def _commit(
         ts, undo, WriteSet(entries), documents, new_tables, staged=[key] if key else []
     )
     durable = dep.committer.submit(pending)
-    await asyncio.shield(durable)
-    return ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
+    return durable, ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
 
 
 async def _store_blobs(files: Any, source: Source, files_zip: Path) -> list[Any]:

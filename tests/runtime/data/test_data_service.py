@@ -203,6 +203,26 @@ async def test_replace_and_a_bad_row(deployment: DeploymentFactory, tmp_path: Pa
         await data.close()
 
 
+async def test_a_line_that_is_not_json_late_in_a_big_file_imports_nothing(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    dep, data = await open_data(deployment)
+    try:
+        ok(await dep.run_mutation("f:add_k", {"k": -1.0}))
+        path = tmp_path / "ks.jsonl"
+        lines = [json.dumps({"k": float(k)}) for k in range(50_000)]
+        lines[45_000] = '{"k": 1.0'  # after rows before it were written ahead
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(ImportRefused, match=r"ks\.jsonl:45001: not JSON"):
+            await data.import_file(path, path.name, None, "ks", "append")
+        assert ok(dep.run_query("f:k_count", {})) == 1.0
+        staged = await dep.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name "
+                               "LIKE '%staged%'")  # fmt: skip
+        assert staged == [(0,)]
+    finally:
+        await data.close()
+
+
 async def test_export_json_and_parquet_of_the_engine(deployment: DeploymentFactory) -> None:
     dep, data = await open_data(deployment)
     try:
