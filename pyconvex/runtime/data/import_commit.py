@@ -1,12 +1,13 @@
 """``pyconvex import``: documents checked, written ahead in chunks, then committed at once.
 
-1. **Check** (a chunk of rows per loop turn, so the server goes on serving): every row is
-   validated against the schema, its ``_id`` (kept from a snapshot, else minted) and
-   ``_creationTime`` settled and its index keys computed. The first bad row is an
-   :class:`ImportRefused` naming the file, the line (or row) and the field — and nothing
-   was written.
-2. **Write ahead**: meanwhile the documents go to DuckDB in chunks, into a staging table of
-   their own (``Persistence.stage_rows``); other commits go on between the chunks.
+1. **Check** (a chunk of rows per loop turn, so the server goes on serving; a JSONL file is
+   parsed a chunk at a time too): every row is validated against the schema, its ``_id``
+   (kept from a snapshot, else minted) and ``_creationTime`` settled and its index keys
+   computed (:mod:`.import_rows`). The first bad row is an :class:`ImportRefused` naming the
+   file, the line (or row) and the field — and nothing was written.
+2. **Write ahead**: meanwhile the writer process serialises the documents and puts them into
+   a staging table of their own in DuckDB (``Persistence.stage_documents``), on its own core;
+   other commits go on between the chunks. A refused import drops them.
 3. **Commit**: one synchronous step puts every document into the in-memory store at one
    commit timestamp (:meth:`Store.insert_many`; ``replace`` first deletes the tables' documents,
    ``replace-all`` every table's) and hands the committer one commit whose DuckDB transaction
