@@ -3,8 +3,8 @@ project's store opened here when none runs), their progress display, and their f
 
 Progress comes as dicts ``{"phase", "table", "done", "total", "unit"}`` (from the server, or
 from the store opened here) and bytes sent or received. On a terminal it is a rich bar per
-phase and table (rows, rows/s) plus one for the bytes; otherwise a plain line at most every
-``PLAIN_EVERY_S`` per bar, and one when it ends.
+phase and table (rows, rows/s) plus one for the bytes (MB, MB/s); otherwise the same as plain
+lines, at most one every ``PLAIN_EVERY_S`` per bar, and one when it ends.
 """
 
 from __future__ import annotations
@@ -73,18 +73,23 @@ def _label(event: dict[str, Any]) -> str:
 
 
 class ProgressView:
-    """Rows and bytes as they go (see the module docstring)."""
+    """Rows and bytes as they go (see the module docstring). ``total_bytes``: how many bytes
+    the transfer will be, when known (an import's file)."""
 
-    def __init__(self, what: str, console: Console, plain: TextIO | None = None) -> None:
+    def __init__(
+        self, what: str, console: Console, plain: TextIO | None = None, total_bytes: int = -1
+    ) -> None:
         self.what = what
         self.console = console
         self.terminal = console.is_terminal
         self.plain = plain or sys.stderr
         self._bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
-        self._plain: dict[str, tuple[float, float, int]] = {}  # label -> (started, shown, done)
+        #: label -> (started, last line shown, last update, done, total, unit)
+        self._plain: dict[str, tuple[float, float, float, int, int, str]] = {}
         self._bytes = 0
-        self._bytes_task: TaskID | None = None
+        self._total_bytes = total_bytes
+        self._bytes_started = 0.0
 
     def __enter__(self) -> ProgressView:
         if self.terminal:
@@ -100,12 +105,15 @@ class ProgressView:
             self._bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
-        elif self._plain:
-            for label, (started, _, done) in self._plain.items():
-                self._line(label, done, done, "rows", started, final=True)
+            return
+        if exc_type is not None:
+            return  # (the failure says what happened)
+        for label, (started, _, updated, done, total, unit) in self._plain.items():
+            final_total = total if total > 0 else done
+            self._line(label, done, final_total, unit, started, updated, final=True)
 
     # -- rows -----------------------------------------------------------------------------
     def progress(self, event: dict[str, Any]) -> None:
@@ -114,12 +122,27 @@ class ProgressView:
         unit = str(event.get("unit", "rows"))
         if event.get("phase") == "committing":
             done = total = 0
+        self._show(label, done, total, unit)
+
+    # -- bytes ----------------------------------------------------------------------------
+    def bytes(self, n: int) -> None:
+        if not self._bytes:
+            self._bytes_started = time.monotonic()
+        self._bytes += n
+        self._show(_TRANSFER, self._bytes, self._total_bytes, "bytes", self._bytes_started)
+
+    @property
+    def bytes_total(self) -> int:
+        return self._bytes
+
+    # -- showing --------------------------------------------------------------------------
+    def _show(self, label: str, done: int, total: int, unit: str, started: float = 0.0) -> None:
         if self._bar is not None:
             task = self._tasks.get(label)
             if task is None:
                 task = self._tasks[label] = self._bar.add_task(
                     f"{self.what}: {label}", total=None, amount="", rate="",
-                    start_time=time.monotonic(),
+                    start_time=started or time.monotonic(),
                 )  # fmt: skip
             elapsed = self._bar.tasks[task].elapsed or 0.0
             self._bar.update(
@@ -128,22 +151,29 @@ class ProgressView:
             )  # fmt: skip
             return
         now = time.monotonic()
-        started, shown, _ = self._plain.get(label, (now, 0.0, 0))
-        self._plain[label] = (started, shown, done)
+        began, shown, *_ = self._plain.get(label, (started or now, 0.0))
         if now - shown >= PLAIN_EVERY_S:
-            self._plain[label] = (started, now, done)
-            self._line(label, done, total, unit, started)
+            shown = now
+            self._line(label, done, total, unit, began, now)
+        self._plain[label] = (began, shown, now, done, total, unit)
 
     def _line(
-        self, label: str, done: int, total: int, unit: str, started: float, final: bool = False
+        self,
+        label: str,
+        done: int,
+        total: int,
+        unit: str,
+        started: float,
+        now: float,
+        final: bool = False,
     ) -> None:
         if label.startswith("committing"):
             if final:
                 return
             print(f"{self.what}: committing", file=self.plain, flush=True)
             return
-        elapsed = time.monotonic() - started
-        rate = f" ({_rate(done, elapsed, unit)})" if elapsed > 0 and done else ""
+        rate = _rate(done, now - started, unit)
+        rate = f" ({rate})" if rate else ""
         end = ", done" if final else ""
         print(
             f"{self.what}: {label} {_amount(done, total, unit)}{rate}{end}",
@@ -151,20 +181,8 @@ class ProgressView:
             flush=True,
         )
 
-    # -- bytes ----------------------------------------------------------------------------
-    def bytes(self, n: int) -> None:
-        self._bytes += n
-        if self._bar is None:
-            return
-        if self._bytes_task is None:
-            self._bytes_task = self._bar.add_task(
-                f"{self.what}: transfer", total=None, amount="", rate=""
-            )
-        self._bar.update(self._bytes_task, completed=self._bytes)
 
-    @property
-    def bytes_total(self) -> int:
-        return self._bytes
+_TRANSFER = "transfer"
 
 
 def _amount(done: int, total: int, unit: str) -> str:
@@ -173,8 +191,12 @@ def _amount(done: int, total: int, unit: str) -> str:
     return f"{done:,}/{total:,} rows" if total > 0 else f"{done:,} rows"
 
 
+#: A rate is shown once this much time has passed (a first event would show nonsense).
+RATE_AFTER_S = 0.1
+
+
 def _rate(done: int, elapsed: float, unit: str) -> str:
-    if elapsed <= 0 or not done:
+    if elapsed < RATE_AFTER_S or not done:
         return ""
     per_s = done / elapsed
     return f"{per_s / 1e6:,.1f} MB/s" if unit == "bytes" else f"{per_s:,.0f} rows/s"

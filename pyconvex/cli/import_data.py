@@ -76,7 +76,7 @@ def import_(
                 raise typer.Exit(1)
         target = data_target(url, admin_key, out)
         started = time.monotonic()
-        with ProgressView("import", out) as view:
+        with ProgressView("import", out, total_bytes=path.stat().st_size) as view:
             done = target.import_file(
                 path, fmt, table, mode, on_progress=view.progress, on_bytes=view.bytes
             )
