@@ -121,7 +121,7 @@ class ProgressView:
         done, total = int(event.get("done", 0)), int(event.get("total", -1))
         unit = str(event.get("unit", "rows"))
         if event.get("phase") == "committing":
-            done = total = 0
+            done, total, unit = 0, 0, ""  # one step: a bar with no figures
         self._show(label, done, total, unit)
 
     # -- bytes ----------------------------------------------------------------------------
@@ -186,6 +186,8 @@ _TRANSFER = "transfer"
 
 
 def _amount(done: int, total: int, unit: str) -> str:
+    if not unit:
+        return ""
     if unit == "bytes":
         return f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB" if total > 0 else f"{done / 1e6:,.1f} MB"
     return f"{done:,}/{total:,} rows" if total > 0 else f"{done:,} rows"

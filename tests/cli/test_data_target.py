@@ -78,3 +78,5 @@ def test_on_a_terminal_rich_bars_show_rows_rate_and_bytes(
     assert "import: transfer" in shown and "48.0/48.0 MB" in shown and "MB/s" in shown
     assert "import: checking docs" in shown and "4,000/4,000 rows" in shown
     assert "rows/s" in shown
+    [committing] = [line for line in shown.splitlines() if "import: committing" in line][-1:]
+    assert "rows" not in committing
