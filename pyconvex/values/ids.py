@@ -27,7 +27,8 @@ _MIN_LEN = -(-(1 + _RANDOM_LEN + 2) * 8 // 5)  # 31 characters (1-byte VInt)
 _MAX_LEN = -(-(5 + _RANDOM_LEN + 2) * 8 // 5)  # 37 characters (5-byte VInt)
 
 
-def _vint(n: int) -> bytes:
+def vint(n: int) -> bytes:
+    """``n`` as a VInt: 7 bits a byte, low bits first, the high bit set on all but the last."""
     out = bytearray()
     while True:
         group = n & 0x7F
@@ -76,7 +77,7 @@ def encode_id(table_number: int, random_bytes: bytes) -> str:
         )
     if len(random_bytes) != _RANDOM_LEN:
         raise InvalidValueError(f"An ID needs {_RANDOM_LEN} random bytes, got {len(random_bytes)}")
-    body = _vint(table_number) + bytes(random_bytes)
+    body = vint(table_number) + bytes(random_bytes)
     footer = (_fletcher16(body) ^ _VERSION).to_bytes(2, "little")
     return _base32(body + footer)
 

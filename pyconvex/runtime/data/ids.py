@@ -13,18 +13,9 @@ from __future__ import annotations
 
 import os
 
+from pyconvex.values.ids import vint
+
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-def _vint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        group = n & 0x7F
-        n >>= 7
-        if not n:
-            out.append(group)
-            return bytes(out)
-        out.append(group | 0x80)
 
 
 def _lanes(column: bytes) -> int:
@@ -52,7 +43,7 @@ def mint_ids(table_number: int, count: int) -> list[str]:
     """``count`` fresh random ids of table ``table_number`` (< 2**32)."""
     if count <= 0:
         return []
-    prefix = _vint(table_number)
+    prefix = vint(table_number)
     length = len(prefix) + 16  # the checksummed body
     randomness = os.urandom(16 * count)
     columns = [bytes([p]) * count for p in prefix]

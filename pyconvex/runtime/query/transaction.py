@@ -16,6 +16,7 @@ from pyconvex.runtime.store.read_set import ReadSet
 from pyconvex.server.schema import SearchIndexDefinition
 from pyconvex.values import check_document, decode_id
 from pyconvex.values.ids import _base32 as base32
+from pyconvex.values.ids import vint
 from pyconvex.values.validators import Validator
 
 _B32 = {c: i for i, c in enumerate("0123456789abcdefghjkmnpqrstvwxyz")}
@@ -65,7 +66,7 @@ def mint_id(table_number: int) -> str:
     """A fresh random id of a table (what ``encode_id`` makes, on the insert hot path)."""
     prefix = _VINT.get(table_number)
     if prefix is None:
-        prefix = _VINT[table_number] = _vint(table_number)
+        prefix = _VINT[table_number] = vint(table_number)
     body = prefix + _random16()
     # Fletcher-16 (mod 256): a = sum of bytes, b = sum of the running sums.
     a = sum(body) & 0xFF
@@ -88,16 +89,6 @@ def _random16() -> bytes:
     _pool_pos = pos + 16
     return _pool[pos : pos + 16]
 
-
-def _vint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        group = n & 0x7F
-        n >>= 7
-        if not n:
-            out.append(group)
-            return bytes(out)
-        out.append(group | 0x80)
 
 
 def table_number_of(doc_id: str) -> int | None:
