@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pyconvex.runtime.store.index import Document, IndexSpec, MemoryIndex, id_from_key, key_tail
 from pyconvex.runtime.store.read_set import WriteEntry
@@ -299,18 +299,49 @@ class Store:
     def delete_all(self, table: TableState, undo: UndoRecord) -> list[WriteEntry]:
         """Delete every head document of ``table`` at ``undo.ts`` (an import's replace): their
         versions stay readable at earlier timestamps until collected. Returns the write set's
-        entries."""
-        entries = []
+        entries. What :meth:`write` does one at a time, in bulk (a big table's replace)."""
+        ts = undo.ts
+        history = table.history
         names = list(table.indexes)
-        for doc_id in list(table.docs):
+        specs = [table.indexes[n].spec for n in names]
+        entries: list[WriteEntry] = []
+        bulk = (
+            []
+            if table.search is not None
+            else [i for i in table.docs if (h := history.get(i)) is None or h[-1][0] != ts]
+        )
+        if bulk:
+            olds = cast(list[Document], [table.doc(i) for i in bulk])
+            tails = [key_tail(d) for d in olds]
+            keys = [
+                tails if not s.fields else list(map(s.key_with_tail, olds, tails)) for s in specs
+            ]
+            gone = (ts, None)
+            docs, sizes = table.docs, table.sizes
+            for doc_id, doc in zip(bulk, olds, strict=True):
+                h = history.get(doc_id)
+                if h is None:
+                    history[doc_id] = [(0, doc), gone]
+                else:
+                    h.append(gone)
+                del docs[doc_id]
+                sizes.pop(doc_id, None)
+            undo.touched.extend(zip(repeat(table), bulk))
+            self._gc_queue.extend(zip(repeat(ts), repeat(table), bulk))
+            undo.new_keys.update({doc_id: [] for doc_id in bulk})
+            columns = [zip(repeat(n), k) for n, k in zip(names, keys, strict=True)]
+            pairs = zip(*columns, strict=True)
+            new = tuple.__new__  # WriteEntry(table, id, keys), built in C
+            entries = [new(WriteEntry, e) for e in zip(repeat(table.name), bulk, pairs)]
+        for doc_id in list(table.docs):  # search indexes, or written earlier at this ts
             old = table.doc(doc_id)
             if old is None:
                 continue
             self.write(table, doc_id, None, 0, undo)
-            keys = tuple((n, table.indexes[n].spec.key(old)) for n in names)
+            old_keys = tuple((n, s.key(old)) for n, s in zip(names, specs, strict=True))
             if table.search is not None:
-                keys += tuple(table.search.write_keys(doc_id, old, None))
-            entries.append(WriteEntry(table.name, doc_id, keys))
+                old_keys += tuple(table.search.write_keys(doc_id, old, None))
+            entries.append(WriteEntry(table.name, doc_id, old_keys))
         return entries
 
     def _drop_unused_keys(

@@ -186,3 +186,34 @@ def test_creation_times_are_strictly_increasing() -> None:
     assert a == 1000.0 and a < b < c
     big = store.next_creation_time(1.8e12)
     assert store.next_creation_time(1.8e12) > big
+
+
+def test_delete_all_deletes_every_document_at_one_timestamp() -> None:
+    store, table = make_store()
+    commit(store, table, [(i, doc(i, float(i))) for i in range(6)])
+    store.collect(store.durable_ts)  # one version each, out of the history
+    assert not table.history
+    commit(store, table, [(1, doc(1, 10.0)), (2, None)])  # recent writes: in the history
+    before = store.durable_ts
+    expected = {
+        IDS[i]: tuple((n, mem.spec.key(table.doc(IDS[i]))) for n, mem in table.indexes.items())  # type: ignore[arg-type]
+        for i in (0, 1, 3, 4, 5)
+    }
+    undo = UndoRecord(store.next_ts())
+    entries = store.delete_all(table, undo)
+    assert {e.doc_id: e.keys for e in entries} == expected
+    assert not table.docs and not table.sizes
+    assert sorted(scan_ids(table, "by_n", before)) == ["a", "b", "d", "e", "f"]
+    assert table.get(IDS[1], before) == doc(1, 10.0) and table.get(IDS[0], before) == doc(0, 0.0)
+    assert scan_ids(table, "by_n", undo.ts) == [] and table.get(IDS[3], None) is None
+    assert {d for _, d in undo.touched} == set(expected)
+    assert {e.doc_id for e in store.write_entries(undo)} == set(expected)
+    store.undo(undo)  # (a failed commit) puts them all back
+    assert sorted(scan_ids(table, "by_n", None)) == ["a", "b", "d", "e", "f"]
+    assert table.doc(IDS[1]) == doc(1, 10.0)
+    store.undo(commit(store, table, []))
+    undo = UndoRecord(store.next_ts())
+    store.delete_all(table, undo)
+    store.mark_durable(undo.ts)
+    store.collect(undo.ts)
+    assert not table.history and all(len(mem) == 0 for mem in table.indexes.values())
