@@ -13,6 +13,10 @@ Progress goes to stderr; the LAST line on stdout is one JSON object
 * ``export_parquet_1m_docs_per_s`` / ``export_zip_1m_docs_per_s``: the table exported (one
   snapshot, streamed to the client) as Parquet / as Convex's snapshot ZIP. Reference
   ``duckdb_copy_parquet_docs_per_s``: DuckDB's ``COPY ... TO parquet`` of that table.
+* ``import_query_max_ms`` / ``import_query_p50_ms``: while the import runs, another client
+  sends a trivial query over HTTP every 50 ms; its slowest and median answer — what the import
+  costs everyone else (the commit's one synchronous step shows as the slowest). Reference
+  ``idle_query_p50_ms``: the same query with nothing else going on.
 * ``sql_groupby_1m_ms``: ``SELECT cat, count(*), avg(n) ... GROUP BY cat`` through
   ``pyconvex sql`` (the admin route, over the table's view). Reference
   ``duckdb_groupby_ms``: the same query on DuckDB's own table.
@@ -29,10 +33,12 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import duckdb
+import httpx
 
 from pyconvex.client.admin import AdminClient
 from pyconvex.client.data_transfer import DataClient
@@ -44,6 +50,14 @@ from pyconvex import define_schema, define_table, v
 schema = define_schema({
     "docs": define_table({"name": v.string(), "n": v.float64(), "cat": v.string()}),
 })
+"""
+PING = """
+from pyconvex import query
+
+
+@query
+async def ping(ctx) -> float:
+    return 1.0
 """
 GROUP_BY = "SELECT cat, count(*) AS c, avg(n) AS a FROM docs GROUP BY cat ORDER BY cat"
 
@@ -57,6 +71,44 @@ def write_jsonl(path: Path, count: int) -> None:
         for i in range(count):
             f.write(json.dumps({"name": f"doc {i}", "n": float(i % 1000), "cat": f"c{i % 17}"}))
             f.write("\n")
+
+
+class Pinger:
+    """Another client: a query over HTTP every ``every_s`` while running; its latencies."""
+
+    def __init__(self, url: str, every_s: float = 0.05) -> None:
+        self.url = url
+        self.every_s = every_s
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def ping(self, client: httpx.Client) -> float:
+        t = time.perf_counter()
+        r = client.post(f"{self.url}/api/query", json={"path": "ping:ping", "args": {}})
+        r.raise_for_status()
+        return time.perf_counter() - t
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=120) as client:
+            while not self._stop.is_set():
+                self.latencies.append(self.ping(client))
+                self._stop.wait(self.every_s)
+
+    def __enter__(self) -> Pinger:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def idle_query_s(url: str) -> float:
+    pinger = Pinger(url)
+    with httpx.Client(timeout=10) as client:
+        samples = sorted(pinger.ping(client) for _ in range(30))
+    return samples[len(samples) // 2]
 
 
 def main() -> None:
@@ -87,14 +139,21 @@ def main() -> None:
         project = tmp / "project"
         (project / "convex").mkdir(parents=True)
         (project / "convex" / "schema.py").write_text(SCHEMA)
+        (project / "convex" / "ping.py").write_text(PING)
         with DevServer(project, "--typecheck", "disable", keep_lines=50) as server:
             client = DataClient(AdminClient(server.url, server.admin_key, timeout=600))
+            idle_s = idle_query_s(server.url)
             log("import")
-            t = time.perf_counter()
-            done = client.import_file(data, "jsonl", "docs", None)
-            import_s = time.perf_counter() - t
+            with Pinger(server.url) as pinger:
+                t = time.perf_counter()
+                done = client.import_file(data, "jsonl", "docs", None)
+                import_s = time.perf_counter() - t
+            during = sorted(pinger.latencies)
             assert done["documents"] == {"docs": count}, done
-            log(f"  {count / import_s:,.0f} docs/s")
+            log(
+                f"  {count / import_s:,.0f} docs/s; another client's query: slowest "
+                f"{during[-1] * 1000:.0f} ms, median {during[len(during) // 2] * 1000:.1f} ms"
+            )
             log("export parquet")
             t = time.perf_counter()
             described = client.export(io.BytesIO(), "parquet", ["docs"], False)
@@ -117,12 +176,15 @@ def main() -> None:
             {
                 "metrics": {
                     "import_jsonl_1m_docs_per_s": round(count / import_s),
+                    "import_query_max_ms": round(during[-1] * 1000, 1),
+                    "import_query_p50_ms": round(during[len(during) // 2] * 1000, 1),
                     "export_parquet_1m_docs_per_s": round(count / parquet_s),
                     "export_zip_1m_docs_per_s": round(count / zip_s),
                     "sql_groupby_1m_ms": round(min(groupby) * 1000, 1),
                 },
                 "reference": {
                     "duckdb_read_json_docs_per_s": round(count / ref_import_s),
+                    "idle_query_p50_ms": round(idle_s * 1000, 1),
                     "duckdb_copy_parquet_docs_per_s": round(count / ref_parquet_s),
                     "duckdb_groupby_ms": round(min(ref_groupby) * 1000, 1),
                 },
