@@ -73,7 +73,9 @@ class QueryRunner(Protocol):
 class Subscriber(Protocol):
     """A socket session, told which of its queries changed at ``ts``."""
 
-    def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None: ...
+    def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None:
+        """``changed`` may be handed to other subscribers too: read it, do not change it."""
+        ...
 
 
 def decode_args(raw: Any) -> dict[str, Value]:
@@ -506,9 +508,17 @@ class SubscriptionManager:
             # The usual fan-out, one shared query to many sockets: no grouping per subscriber.
             # (A copy: a subscriber may drop its subscriptions while being told.)
             sub = changed[0]
+            lists: dict[int, list[tuple[int, Subscription]]] = {}  # shared by query id
             for subscriber, query_ids in list(sub.watchers.items()):
+                if len(query_ids) == 1:
+                    (query_id,) = query_ids
+                    entries = lists.get(query_id)
+                    if entries is None:
+                        entries = lists[query_id] = [(query_id, sub)]
+                else:
+                    entries = [(query_id, sub) for query_id in query_ids]
                 try:
-                    subscriber.subscriptions_updated(ts, [(qid, sub) for qid in query_ids])
+                    subscriber.subscriptions_updated(ts, entries)
                 except Exception:
                     _log.exception("a subscriber failed to take its updates")
             return

@@ -497,6 +497,29 @@ class SyncSession:
         if self._owed_ts is not None and ts >= self._owed_ts:
             self._owed_ts = None
 
+    def _transition_one(self, query_id: int, shared: bytes) -> None:
+        """:meth:`_transition` of one changed query, as a commit's fan-out sends it to every
+        subscriber: most sockets are at the same version, so the Transition they all get is
+        built once (the last one built is kept, keyed by all it depends on)."""
+        global _last_one
+        sent = self.sent
+        ts = self._manager.ts
+        key = (sent, self._answered_query_set, self._answered_identity, ts, query_id, shared)
+        last_key, end, parts = _last_one
+        if key != last_key:
+            modification = query_modification(query_id, shared)
+            if len(modification[0]) + len(shared) > self._limits.max_transition_bytes:
+                self._transition([modification])  # answered as too large
+                return
+            end = StateVersion(self._answered_query_set, self._answered_identity, max(ts, sent.ts))
+            parts = transition_parts(sent, end, [modification])
+            _last_one = (key, end, parts)
+        self._sink.send_parts(parts)
+        self.sent = end
+        owed = self._owed_ts
+        if owed is not None and end.ts >= owed:
+            self._owed_ts = None
+
     def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None:
         """Called by the manager after a commit batch: push one Transition with the changes."""
         if self.stopped:
@@ -510,6 +533,11 @@ class SyncSession:
         if self.stopped:
             return
         queries = self.queries
+        if len(changed) == 1 and not sent:  # the usual fan-out: one shared query changed
+            query_id, sub = changed[0]
+            if queries.get(query_id) is sub:
+                self._transition_one(query_id, sub.shared)
+            return
         modifications = [
             query_modification(query_id, sub.shared)
             for query_id, sub in changed
@@ -530,6 +558,10 @@ class SyncSession:
         if self.stopped or self._owed_ts is None or self._manager.ts < self._owed_ts:
             return
         self._transition([])
+
+
+#: The last Transition :meth:`SyncSession._transition_one` built: (its key, end, parts).
+_last_one: tuple[tuple[object, ...] | None, StateVersion, list[bytes]] = (None, StateVersion(), [])
 
 
 def split_modifications(modifications: list[Modification], cap: int) -> list[list[Modification]]:

@@ -151,6 +151,11 @@ class SyncEndpoint:
         self._trim_scheduled = False
         #: Times freed memory was handed back to the OS (release_free_memory).
         self.memory_releases = 0
+        #: The last parts list framed by SyncSocket.send_parts, and its (header, size): a
+        #: fan-out sends one list to every socket (transition_parts does not change a list it
+        #: has returned; this reference keeps it alive, so identity cannot be reused).
+        self.framed_parts: list[bytes] | None = None
+        self.framed: tuple[bytes, int] = (b"", 0)
 
     def socket(self, connections: set[Any] | None = None) -> SyncSocket:
         """A protocol for one connection; ``connections`` (uvicorn's) holds it while open."""
@@ -364,15 +369,21 @@ class SyncSocket(asyncio.Protocol):
         copied per socket; ``parts`` itself is not changed)."""
         if self.closed:
             return
+        endpoint = self._endpoint
+        if parts is endpoint.framed_parts:  # a fan-out's next socket: the same frame
+            header, size = endpoint.framed
+        else:
+            size = sum(map(len, parts))
+            header = text_frame_header(size)
+            endpoint.framed_parts, endpoint.framed = parts, (header, size)
         out = self._out
-        size = sum(map(len, parts))
-        out.append(text_frame_header(size))
+        out.append(header)
         out += parts
         self._out_bytes += size
         self.sent_frames += 1
         if not self._dirty:
             self._dirty = True
-            self._endpoint.mark_dirty(self)
+            endpoint.mark_dirty(self)
 
     def close(self, code: int, reason: str, *, flush: bool = True) -> None:
         """Send a close frame and accept no more frames; abort if the peer has not closed the
