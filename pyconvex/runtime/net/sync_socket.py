@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import struct
 from collections.abc import Callable
@@ -151,11 +152,11 @@ class SyncEndpoint:
         self._trim_scheduled = False
         #: Times freed memory was handed back to the OS (release_free_memory).
         self.memory_releases = 0
-        #: The last parts list framed by SyncSocket.send_parts, and its (header, size): a
-        #: fan-out sends one list to every socket (transition_parts does not change a list it
-        #: has returned; this reference keeps it alive, so identity cannot be reused).
+        #: The last parts list framed by SyncSocket.send_parts, and (header + parts, payload
+        #: size): a fan-out sends one list to every socket (transition_parts does not change a
+        #: list it has returned; this reference keeps it alive, so identity is not reused).
         self.framed_parts: list[bytes] | None = None
-        self.framed: tuple[bytes, int] = (b"", 0)
+        self.framed: tuple[list[bytes], int] = ([], 0)
 
     def socket(self, connections: set[Any] | None = None) -> SyncSocket:
         """A protocol for one connection; ``connections`` (uvicorn's) holds it while open."""
@@ -226,6 +227,7 @@ class SyncSocket(asyncio.Protocol):
         self._fragments: list[bytes | bytearray | memoryview] = []
         self._fragment_op = Opcode.TEXT
         self._out: list[bytes] = []  # bytes to write at the next loop turn
+        self._fd = -1  # the socket's file descriptor, when it may be written directly
         self._out_bytes = 0
         self._most_unsent = 0  # the largest transport backlog seen
         self._drained: list[tuple[Callable[[], None], int]] = []  # when_drained callbacks
@@ -251,6 +253,10 @@ class SyncSocket(asyncio.Protocol):
         high = self._config.max_transition_bytes
         with contextlib.suppress(NotImplementedError, AttributeError):
             self.transport.set_write_buffer_limits(high=high, low=high // 2)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and transport.get_extra_info("sslcontext") is None:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                self._fd = sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         ws = self._ws
@@ -364,26 +370,62 @@ class SyncSocket(asyncio.Protocol):
             self._endpoint.mark_dirty(self)
 
     def send_parts(self, parts: list[bytes]) -> None:
-        """Queue one text frame made of ``parts`` (UTF-8 bytes, written back to back by one
-        ``writelines`` without being joined: a query result shared by many sockets is not
-        copied per socket; ``parts`` itself is not changed)."""
+        """Send one text frame made of ``parts`` (UTF-8 bytes, written back to back without
+        being joined: a query result shared by many sockets is not copied per socket;
+        ``parts`` itself is not changed).
+
+        With nothing queued and nothing unsent it is written at once, in one ``writev`` (a
+        commit's fan-out: each socket is touched once, with no queue and no second pass);
+        otherwise it is queued behind what is, for the next loop turn."""
         if self.closed:
             return
         endpoint = self._endpoint
         if parts is endpoint.framed_parts:  # a fan-out's next socket: the same frame
-            header, size = endpoint.framed
+            framed, size = endpoint.framed
         else:
             size = sum(map(len, parts))
-            header = text_frame_header(size)
-            endpoint.framed_parts, endpoint.framed = parts, (header, size)
-        out = self._out
-        out.append(header)
-        out += parts
-        self._out_bytes += size
+            framed = [text_frame_header(size), *parts]
+            endpoint.framed_parts, endpoint.framed = parts, (framed, size)
         self.sent_frames += 1
+        out = self._out
+        transport = self.transport
+        if (
+            not out
+            and transport is not None
+            and not self._lost
+            and not transport.get_write_buffer_size()
+            and not transport.is_closing()
+        ):
+            self._write_now(transport, framed, size)
+            return
+        out += framed
+        self._out_bytes += size
         if not self._dirty:
             self._dirty = True
             endpoint.mark_dirty(self)
+
+    def _write_now(self, transport: asyncio.Transport, framed: list[bytes], size: int) -> None:
+        """Write ``framed`` to a socket with nothing unsent: straight to its file descriptor
+        when there is one (the transport's own write costs ~0.7 µs more per call), the rest,
+        if the kernel took only part, through the transport."""
+        self._last_sent = self._loop.time()
+        fd = self._fd
+        if fd < 0:
+            transport.writelines(framed)
+        else:
+            try:
+                written = os.writev(fd, framed)
+            except BlockingIOError:
+                written = 0
+            except OSError:  # the transport meets the same error and closes the connection
+                transport.writelines(framed)
+                return
+            if written < size + len(framed[0]):
+                transport.write(b"".join(framed)[written:])
+        # Bytes left unsent: the limits on them are checked by the next turn's flush.
+        if not self._dirty and transport.get_write_buffer_size():
+            self._dirty = True
+            self._endpoint.mark_dirty(self)
 
     def close(self, code: int, reason: str, *, flush: bool = True) -> None:
         """Send a close frame and accept no more frames; abort if the peer has not closed the
