@@ -220,7 +220,7 @@ async def fanout(ctl: Any, p: dict[str, Any]) -> dict[str, Any]:
     for i in range(0, n, 50):
         batch = await asyncio.gather(
             *(
-                RawWebSocket.connect(p["url"], "/api/sync", receiver())
+                RawWebSocket.connect(p["url"], "/api/sync", receiver(), p.get("deflate", True))
                 for _ in range(min(50, n - i))
             )
         )

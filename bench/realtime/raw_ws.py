@@ -4,6 +4,11 @@ The `websockets` client costs ~60 µs of CPU per received message here; with 1,0
 write and the clients on the same cores as the server, that would measure the client. This one
 parses frames itself (server frames are unmasked; client frames are masked, RFC 6455 §5.3) and
 hands each text payload, undecoded, to a callback.
+
+Like a browser or Node's `ws`, it offers permessage-deflate (RFC 7692) unless told not to, and
+inflates compressed messages (RSV1) before handing them on. It accepts only a server that keeps
+no context between messages (``server_no_context_takeover``), which is what pyconvex answers;
+it never compresses what it sends.
 """
 
 from __future__ import annotations
@@ -12,12 +17,23 @@ import asyncio
 import base64
 import os
 import struct
+import zlib
 from collections.abc import Callable
 
 
 class RawWebSocket(asyncio.Protocol):
-    def __init__(self, host: str, port: int, path: str, on_text: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: str,
+        on_text: Callable[[bytes], None],
+        deflate: bool = True,
+    ) -> None:
         self.host, self.port, self.path, self.on_text = host, port, path, on_text
+        self.offer_deflate = deflate
+        self.deflate = False  # negotiated
+        self.compressed = False  # the message being received is compressed
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.open = asyncio.get_running_loop().create_future()
@@ -25,11 +41,13 @@ class RawWebSocket(asyncio.Protocol):
         self.fragments: list[bytes] = []
 
     @classmethod
-    async def connect(cls, url: str, path: str, on_text: Callable[[bytes], None]) -> RawWebSocket:
+    async def connect(
+        cls, url: str, path: str, on_text: Callable[[bytes], None], deflate: bool = True
+    ) -> RawWebSocket:
         host, port = url.split("://", 1)[1].rsplit(":", 1)
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_connection(
-            lambda: cls(host, int(port), path, on_text), host, int(port)
+            lambda: cls(host, int(port), path, on_text, deflate), host, int(port)
         )
         await asyncio.wait_for(proto.open, 60)
         return proto
@@ -38,9 +56,17 @@ class RawWebSocket(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
+        extensions = (
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            if self.offer_deflate
+            else ""
+        )
         transport.write(
-            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"{extensions}\r\n"
+            ).encode()
         )
 
     def data_received(self, data: bytes) -> None:
@@ -49,11 +75,17 @@ class RawWebSocket(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            status = bytes(self.buffer[:end]).split(b"\r\n", 1)[0]
+            head = bytes(self.buffer[:end]).lower()
+            status = head.split(b"\r\n", 1)[0]
             del self.buffer[: end + 4]
             if b" 101 " not in status:
                 self.open.set_exception(ConnectionError(f"upgrade refused: {status!r}"))
                 return
+            if b"permessage-deflate" in head:
+                if b"server_no_context_takeover" not in head:
+                    self.open.set_exception(ConnectionError("deflate with context takeover"))
+                    return
+                self.deflate = True
             self.open.set_result(None)
         buf = self.buffer
         while len(buf) >= 2:
@@ -73,9 +105,13 @@ class RawWebSocket(asyncio.Protocol):
             del buf[: offset + length]
             opcode, fin = b0 & 0x0F, b0 & 0x80
             if opcode in (0x1, 0x0):
+                if opcode == 0x1:
+                    self.compressed = bool(b0 & 0x40)
                 self.fragments.append(payload)
                 if fin:
                     text, self.fragments = b"".join(self.fragments), []
+                    if self.compressed:
+                        text = zlib.decompressobj(-15).decompress(text + b"\x00\x00\xff\xff")
                     self.on_text(text)
             elif opcode == 0x9:
                 self._send(0xA, payload)

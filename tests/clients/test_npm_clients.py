@@ -121,3 +121,10 @@ def test_upload_from_node_and_download(npm: Any, server: Any) -> None:
         "text": "from an action",
         "id": "string",
     }
+
+
+def test_fanout_to_clients_with_and_without_compression(npm: Any, server: Any) -> None:
+    """`ws` offers permessage-deflate: the shared fan-out frame goes compressed to those
+    clients and plain to the one that does not offer it; all see the same results."""
+    seen = npm("deflate_fanout.mjs", server).step("seen")
+    assert seen["bodies"] == [seen["expected"]] * 4

@@ -8,7 +8,8 @@ as it arrives (no task, queue or ``await`` per frame: a fan-out writes to a thou
 Outgoing frames queue up per socket; every socket with something queued is written once, at
 the next turn of the event loop (:meth:`SyncEndpoint.flush`), so a MutationResponse and the
 Transition after it leave in one ``writelines`` (one ``writev``; the frames' pieces are not
-joined first). Text frames are framed here (:func:`text_frame_header`), not by
+joined first); a fan-out's frame to a socket with nothing queued is written at once. Text
+frames are framed by :mod:`~pyconvex.runtime.net.ws_frames`, not by
 ``ServerProtocol.send_text``, which serialises each frame through a ``Frame`` object: a
 commit's fan-out sends one frame per subscriber, and that doubled the per-frame cost; the
 protocol's own output (pongs, the closing handshake) is queued in the same order. The
@@ -27,7 +28,6 @@ import contextlib
 import logging
 import os
 import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -48,6 +48,14 @@ from pyconvex.runtime.net.sync_session import (
     SyncDeployment,
     SyncSession,
 )
+from pyconvex.runtime.net.ws_frames import (
+    DEFLATE_MIN_BYTES,
+    SharedFrame,
+    deflate_extension,
+    deflate_window_bits,
+    text_frame_header,
+    truncate_reason,
+)
 
 _log = logging.getLogger("pyconvex.sync")
 # websockets logs every open and close at INFO: a thousand lines for a thousand clients.
@@ -59,7 +67,6 @@ HEAVY_BACKLOG = 1024 * 1024
 _SLASHES = re.compile(r"//+")
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_INVALID_DATA = 1007
-MAX_CLOSE_REASON_BYTES = 123
 NOT_SYNC_PATH = (
     "pyconvex serves WebSockets on /api/sync and /api/<client version>/sync only; "
     "{path} is neither.\n"
@@ -85,6 +92,8 @@ class SyncConfig:
     across all sockets, before the loop serves everything else again.
     ``max_total_outbound_bytes``: unsent bytes of all sockets together; past it, the socket
     with the most is closed as overloaded (so slow readers cannot take the server's memory).
+    ``compression``: accept permessage-deflate from clients that offer it (frames shared by
+    a fan-out go out compressed, once for all; see :mod:`~pyconvex.runtime.net.ws_frames`).
     """
 
     ping_interval: float = 15.0
@@ -96,6 +105,7 @@ class SyncConfig:
     max_transition_bytes: int = 16 * 1024 * 1024
     query_turn_seconds: float = 0.005
     max_total_outbound_bytes: int = 256 * 1024 * 1024
+    compression: bool = True
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -103,24 +113,6 @@ class SyncConfig:
             max_subscriptions=self.max_subscriptions,
             max_transition_bytes=self.max_transition_bytes,
         )
-
-
-def text_frame_header(length: int) -> bytes:
-    """The header of a final, unmasked text frame with a ``length``-byte payload (RFC 6455
-    §5.2; a server never masks, and no extension is negotiated)."""
-    if length < 126:
-        return bytes((0x81, length))
-    if length < 65536:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
-
-
-def truncate_reason(reason: str) -> str:
-    """A close reason cut to what fits in a close frame (123 bytes of UTF-8)."""
-    raw = reason.encode("utf-8")
-    if len(raw) <= MAX_CLOSE_REASON_BYTES:
-        return reason
-    return raw[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
 class SyncEndpoint:
@@ -152,11 +144,9 @@ class SyncEndpoint:
         self._trim_scheduled = False
         #: Times freed memory was handed back to the OS (release_free_memory).
         self.memory_releases = 0
-        #: The last parts list framed by SyncSocket.send_parts, and (header + parts, payload
-        #: size): a fan-out sends one list to every socket (transition_parts does not change a
-        #: list it has returned; this reference keeps it alive, so identity is not reused).
-        self.framed_parts: list[bytes] | None = None
-        self.framed: tuple[list[bytes], int] = ([], 0)
+        #: The last parts list framed by SyncSocket.send_parts: a fan-out sends one list to
+        #: every socket (transition_parts does not change a list it has returned).
+        self.shared = SharedFrame()
 
     def socket(self, connections: set[Any] | None = None) -> SyncSocket:
         """A protocol for one connection; ``connections`` (uvicorn's) holds it while open."""
@@ -220,7 +210,12 @@ class SyncSocket(asyncio.Protocol):
         self._endpoint = endpoint
         self._config = endpoint.config
         self._connections = connections
-        self._ws = ServerProtocol(max_size=self._config.max_message_bytes, logger=_ws_log)
+        self._ws = ServerProtocol(
+            max_size=self._config.max_message_bytes,
+            logger=_ws_log,
+            extensions=[deflate_extension()] if self._config.compression else None,
+        )
+        self._deflate_bits = 0  # permessage-deflate's window, if the client took it
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._session: SyncSession | None = None
@@ -228,6 +223,7 @@ class SyncSocket(asyncio.Protocol):
         self._fragment_op = Opcode.TEXT
         self._out: list[bytes] = []  # bytes to write at the next loop turn
         self._fd = -1  # the socket's file descriptor, when it may be written directly
+        self._backlog = False  # the transport held unsent bytes at the last look
         self._out_bytes = 0
         self._most_unsent = 0  # the largest transport backlog seen
         self._drained: list[tuple[Callable[[], None], int]] = []  # when_drained callbacks
@@ -380,34 +376,37 @@ class SyncSocket(asyncio.Protocol):
         if self.closed:
             return
         endpoint = self._endpoint
-        if parts is endpoint.framed_parts:  # a fan-out's next socket: the same frame
-            framed, size = endpoint.framed
+        shared = endpoint.shared
+        if parts is shared.parts:  # a fan-out's next socket: the same frame
+            if self._deflate_bits and shared.wire_bytes >= DEFLATE_MIN_BYTES:
+                framed, wire_bytes = shared.deflated(self._deflate_bits)
+            else:
+                framed, wire_bytes = shared.framed, shared.wire_bytes
         else:
-            size = sum(map(len, parts))
-            framed = [text_frame_header(size), *parts]
-            endpoint.framed_parts, endpoint.framed = parts, (framed, size)
+            shared.frame(parts)
+            framed, wire_bytes = shared.framed, shared.wire_bytes
         self.sent_frames += 1
         out = self._out
         transport = self.transport
         if (
             not out
+            and not self._backlog
             and transport is not None
             and not self._lost
-            and not transport.get_write_buffer_size()
             and not transport.is_closing()
         ):
-            self._write_now(transport, framed, size)
+            self._write_now(transport, framed, wire_bytes)
             return
         out += framed
-        self._out_bytes += size
+        self._out_bytes += wire_bytes
         if not self._dirty:
             self._dirty = True
             endpoint.mark_dirty(self)
 
     def _write_now(self, transport: asyncio.Transport, framed: list[bytes], size: int) -> None:
-        """Write ``framed`` to a socket with nothing unsent: straight to its file descriptor
-        when there is one (the transport's own write costs ~0.7 µs more per call), the rest,
-        if the kernel took only part, through the transport."""
+        """Write ``framed`` (``size`` bytes) to a socket with nothing unsent: straight to its
+        file descriptor when there is one (the transport's own write costs ~0.7 µs more per
+        call), the rest, if the kernel took only part, through the transport."""
         self._last_sent = self._loop.time()
         fd = self._fd
         if fd < 0:
@@ -420,12 +419,16 @@ class SyncSocket(asyncio.Protocol):
             except OSError:  # the transport meets the same error and closes the connection
                 transport.writelines(framed)
                 return
-            if written < size + len(framed[0]):
-                transport.write(b"".join(framed)[written:])
-        # Bytes left unsent: the limits on them are checked by the next turn's flush.
-        if not self._dirty and transport.get_write_buffer_size():
-            self._dirty = True
-            self._endpoint.mark_dirty(self)
+            if written == size:
+                return
+            transport.write(b"".join(framed)[written:])
+        # Bytes left unsent: the limits on them are checked by the next turn's flush, and
+        # later frames queue behind them until the transport has written them.
+        if transport.get_write_buffer_size():
+            self._backlog = True
+            if not self._dirty:
+                self._dirty = True
+                self._endpoint.mark_dirty(self)
 
     def close(self, code: int, reason: str, *, flush: bool = True) -> None:
         """Send a close frame and accept no more frames; abort if the peer has not closed the
@@ -464,6 +467,7 @@ class SyncSocket(asyncio.Protocol):
             transport.close()
             return
         unsent = transport.get_write_buffer_size()
+        self._backlog = unsent > 0
         if unsent > self._most_unsent:
             self._most_unsent = unsent
         if unsent > self._config.max_outbound_bytes:
@@ -505,6 +509,7 @@ class SyncSocket(asyncio.Protocol):
         if ws.state is not State.OPEN:
             return  # a bad upgrade request: answered 4xx, the connection closes
         self.closed = False
+        self._deflate_bits = deflate_window_bits(ws.extensions)
         endpoint = self._endpoint
         self._session = SyncSession(
             endpoint.deployment,

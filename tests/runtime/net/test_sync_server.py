@@ -7,7 +7,6 @@ the backpressure test uses the fake deployment so it can make results as big as 
 from __future__ import annotations
 
 import asyncio
-import json
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 import websockets
 from support.fake_deployment import FakeDeployment, FakeReader
-from websockets.asyncio.client import ClientConnection, connect
+from support.sync_server import Server, Sync, start_server
+from websockets.asyncio.client import connect
 
 from pyconvex.protocol import decode_ts
 from pyconvex.runtime.functions.deployment import Deployment
-from pyconvex.runtime.net.app import serve
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_session import OVERLOADED_REASON
 from pyconvex.runtime.net.sync_socket import SyncConfig
@@ -52,33 +51,6 @@ async def send(ctx, channel, body):
 """
 
 
-class Server:
-    def __init__(self, url: str, manager: SubscriptionManager) -> None:
-        self.url = url
-        self.ws_url = url.replace("http://", "ws://")
-        self.manager = manager
-
-
-async def start_server(
-    deployment: Any, config: SyncConfig | None = None
-) -> tuple[Server, asyncio.Event, asyncio.Task[None]]:
-    manager = SubscriptionManager(deployment)
-    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(
-            deployment,
-            host="127.0.0.1",
-            port=0,
-            on_listening=listening.set_result,
-            sync_config=config,
-            subscriptions=manager,
-            stop=stop,
-        )
-    )
-    return Server(await listening, manager), stop, task
-
-
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Deployment]:
     functions = tmp_path / "convex"
@@ -96,57 +68,6 @@ async def server(engine: Deployment) -> AsyncIterator[Server]:
     yield srv
     stop.set()
     await task
-
-
-class Sync:
-    """A raw protocol client that checks Transition chaining."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.version: dict[str, Any] = {"querySet": 0, "identity": 0, "ts": "AAAAAAAAAAA="}
-        self.query_set = 0
-
-    @classmethod
-    async def open(cls, url: str, session_id: str = "session-1") -> Sync:
-        client = cls(await connect(url))
-        await client.send(
-            {
-                "type": "Connect",
-                "sessionId": session_id,
-                "connectionCount": 0,
-                "lastCloseReason": "InitialConnect",
-                "clientTs": 0,
-            }
-        )
-        return client
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def add(self, query_id: int, path: str, args: dict[str, Any]) -> None:
-        await self.send(
-            {
-                "type": "ModifyQuerySet",
-                "baseVersion": self.query_set,
-                "newVersion": self.query_set + 1,
-                "modifications": [
-                    {"type": "Add", "queryId": query_id, "udfPath": path, "args": [args]}
-                ],
-            }
-        )
-        self.query_set += 1
-
-    async def recv(self) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-        if frame["type"] == "Transition":
-            assert frame["startVersion"] == self.version
-            self.version = frame["endVersion"]
-        return frame
-
-    async def recv_type(self, kind: str) -> dict[str, Any]:
-        while (frame := await self.recv())["type"] != kind:
-            assert frame["type"] in ("Transition", "Ping"), frame
-        return frame
 
 
 @pytest.mark.parametrize("path", ["/api/sync", "/api/1.48.0/sync", "//api/1.48.0/sync"])
@@ -242,8 +163,9 @@ async def test_slow_reader_is_closed_and_others_keep_up() -> None:
 
     config = SyncConfig(max_outbound_bytes=256 * 1024, close_timeout=60)
     srv, stop, task = await start_server(deployment, config)
-    # max_queue=1: once a frame waits unread, the client stops reading its TCP socket.
-    slow = Sync(await connect(srv.ws_url + "/api/sync", max_queue=1))
+    # max_queue=1: once a frame waits unread, the client stops reading its TCP socket. (No
+    # compression: the blobs would deflate to almost nothing.)
+    slow = Sync(await connect(srv.ws_url + "/api/sync", max_queue=1, compression=None))
     await slow.send(
         {
             "type": "Connect",
