@@ -178,34 +178,47 @@ def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dic
 
 def list100(server: Pyconvex, writer: Writer, writes: int, procs: int) -> dict[str, Any]:
     """1,000 subscribers of a chat-style query returning the newest 100 of >= 100 messages;
-    each write re-sends the whole list to every one (as Convex's protocol does)."""
+    each write re-sends the whole list to every one (as Convex's protocol does).
+
+    The subscribers offer permessage-deflate, as browsers and Node's `ws` do (the server then
+    sends the shared frame compressed, once for all); the same phase with subscribers that do
+    not (the PyPI client's Rust WebSocket, curl) is reported as ``..._plain_...``."""
     for i in range(150):
         writer.mutation("bench:post", {"seq": float(i), "author": "seed", "body": BODY})
-    n, seq0 = 1000, 2 * 10**6
-    log(f"pyconvex: fan-out of a 100-message list to {n} WebSocket subscribers")
-    f = phases.fanout(
-        MOD,
-        {"url": server.url, "query": "bench:latest100"},
-        n,
-        writes,
-        procs,
-        lambda seq: writer.mutation(
-            "bench:post", {"seq": float(seq0 + seq), "author": "bench", "body": BODY}
-        ),
-        server.cpu,
-        seq0=seq0,
-    )
-    log(f"  {f}")
-    issued = f["writes"] + f["writes_missed"]
-    return {
-        "fanout_1000_list100_all_p50_ms": f["p50_ms"],
-        "fanout_1000_list100_all_p99_ms": f["p99_ms"],
-        "fanout_1000_list100_server_cpu_us_per_delivery": round(
-            f["server_cpu_s"] * 1e6 / (issued * n), 2
-        ),
-        "fanout_1000_list100_client_cpu_s": f["client_cpu_s"],
-        "fanout_1000_list100_writes_missed": f["writes_missed"],
-    }
+    n, out = 1000, {}
+    for deflate, seq0 in ((True, 2 * 10**6), (False, 3 * 10**6)):
+        how = "deflate offered" if deflate else "no compression offered"
+        log(f"pyconvex: fan-out of a 100-message list to {n} WebSocket subscribers ({how})")
+        f = phases.fanout(
+            MOD,
+            {"url": server.url, "query": "bench:latest100", "deflate": deflate},
+            n,
+            writes,
+            procs,
+            lambda seq, seq0=seq0: writer.mutation(
+                "bench:post", {"seq": float(seq0 + seq), "author": "bench", "body": BODY}
+            ),
+            server.cpu,
+            seq0=seq0,
+        )
+        log(f"  {f}")
+        issued = f["writes"] + f["writes_missed"]
+        cpu_us = round(f["server_cpu_s"] * 1e6 / (issued * n), 2)
+        if deflate:
+            out |= {
+                "fanout_1000_list100_all_p50_ms": f["p50_ms"],
+                "fanout_1000_list100_all_p99_ms": f["p99_ms"],
+                "fanout_1000_list100_server_cpu_us_per_delivery": cpu_us,
+                "fanout_1000_list100_client_cpu_s": f["client_cpu_s"],
+                "fanout_1000_list100_writes_missed": f["writes_missed"],
+            }
+        else:
+            out |= {
+                "fanout_1000_list100_plain_all_p99_ms": f["p99_ms"],
+                "fanout_1000_list100_plain_server_cpu_us_per_delivery": cpu_us,
+                "fanout_1000_list100_plain_writes_missed": f["writes_missed"],
+            }
+    return out
 
 
 def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
