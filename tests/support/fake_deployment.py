@@ -186,7 +186,12 @@ class FakeDeployment:
             return "action"
         return None
 
-    def add_commit_listener(self, listener: CommitListener) -> Callable[[], None]:
+    def add_commit_listener(
+        self, listener: CommitListener, *, prepare: bool = False
+    ) -> Callable[[], None]:
+        """(The fake's writes are durable at once: it never has a batch to prepare for.)"""
+        if prepare:
+            return lambda: None
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -206,6 +211,7 @@ class FakeDeployment:
         ts: int | None = None,
         journal: str | None = None,
         allow_internal: bool = False,
+        speculative: bool = False,
     ) -> FunctionResult:
         path = normalize_path(path)
         self.identities.append(identity)

@@ -216,13 +216,20 @@ class Deployment:
         """The newest durable commit timestamp: what queries read."""
         return self.store.durable_ts
 
-    def add_commit_listener(self, listener: CommitListener) -> Callable[[], None]:
-        """Call ``listener(latest_ts, commits)`` after every durable batch; returns remove()."""
-        self.committer.listeners.append(listener)
+    def add_commit_listener(
+        self, listener: CommitListener, *, prepare: bool = False
+    ) -> Callable[[], None]:
+        """Call ``listener(latest_ts, commits)`` after every durable batch; returns remove().
+
+        ``prepare=True``: call it instead once a batch is handed to persistence with no other in
+        flight: not durable yet (it may fail), ``run_query(..., speculative=True)`` reads it;
+        the same ``commits`` list reaches the durable listeners if it becomes durable."""
+        listeners = self.committer.preparers if prepare else self.committer.listeners
+        listeners.append(listener)
 
         def remove() -> None:
-            if listener in self.committer.listeners:
-                self.committer.listeners.remove(listener)
+            if listener in listeners:
+                listeners.remove(listener)
 
         return remove
 
@@ -366,14 +373,18 @@ class Deployment:
         ts: int | None = None,
         journal: str | None = None,
         allow_internal: bool = False,
+        speculative: bool = False,
     ) -> FunctionResult:
-        """Run a query at ``ts`` (default: the latest durable timestamp)."""
+        """Run a query at ``ts`` (default: the latest durable timestamp; ``speculative``: up to
+        the latest commit applied to memory, durable or not — for results held back until it
+        is)."""
         fn = self._resolve(path, "query", allow_internal)
         if isinstance(fn, FunctionFailure):
             return self._unresolved("query", path, fn)
         store = self.store
         snapshot = store.durable_ts if ts is None else ts
-        if snapshot < store.gc_horizon or snapshot > store.durable_ts:
+        newest = store.head_ts if speculative else store.durable_ts
+        if snapshot < store.gc_horizon or snapshot > newest:
             return FunctionResult(
                 failure=FunctionFailure(
                     f"Timestamp {snapshot} is outside the retained snapshots "

@@ -27,27 +27,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pyconvex.protocol import log_function_lines, query_result_body, shared_body
 from pyconvex.runtime.functions.function_path import normalize_path
 from pyconvex.runtime.functions.results import (
-    FunctionFailure,
     FunctionResult,
     redacted,
     redacts_for_clients,
 )
+from pyconvex.runtime.net.call_bodies import SERVER_ERROR as SERVER_ERROR
+from pyconvex.runtime.net.call_bodies import decode_args as decode_args
+from pyconvex.runtime.net.call_bodies import internal_error, result_body
 from pyconvex.runtime.store.read_set import Commit, CommitListener
-from pyconvex.values import Value, decode_value, encode_value, value_type_name
+from pyconvex.values import Value, encode_value
 
 if TYPE_CHECKING:
     from pyconvex.runtime.store.read_set import ReadSet
 
 _log = logging.getLogger("pyconvex.sync")
 
-SERVER_ERROR = "Server Error"
-
-
-def internal_error() -> FunctionFailure:
-    """What a client sees when pyconvex itself failed running a call (logged in full)."""
-    return FunctionFailure.server_error(
-        "InternalError: pyconvex failed running this call; the server log has the details."
-    )
+#: A query's run for a subscription: its result, and the body it serialises to.
+_Ran = tuple[FunctionResult, str]
 
 
 class QueryRunner(Protocol):
@@ -65,9 +61,12 @@ class QueryRunner(Protocol):
         ts: int | None = None,
         journal: str | None = None,
         allow_internal: bool = False,
+        speculative: bool = False,
     ) -> FunctionResult: ...
 
-    def add_commit_listener(self, listener: CommitListener) -> Callable[[], None]: ...
+    def add_commit_listener(
+        self, listener: CommitListener, *, prepare: bool = False
+    ) -> Callable[[], None]: ...
 
 
 class Subscriber(Protocol):
@@ -76,69 +75,6 @@ class Subscriber(Protocol):
     def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None:
         """``changed`` may be handed to other subscribers too: read it, do not change it."""
         ...
-
-
-def decode_args(raw: Any) -> dict[str, Value]:
-    """Function args from the wire: ``[{...}]`` (positional form) or ``{...}``, Convex-decoded.
-
-    Raises ``ValueError`` naming what was wrong (never anything else: bad input from a client
-    must not break the socket or request that carried it).
-    """
-    if isinstance(raw, list):
-        if len(raw) == 0:
-            return {}
-        if len(raw) != 1:
-            raise ValueError(
-                f"Function args must be an object or an array holding one object; got an array "
-                f"of {len(raw)} items."
-            )
-        raw = raw[0]
-    if not isinstance(raw, dict):
-        raise ValueError(
-            f"Function args must be an object or an array holding one object; got "
-            f"{_json_kind(raw)}."
-        )
-    value = decode_value(raw)
-    if not isinstance(value, dict):
-        # {"$integer": ...}, {"$bytes": ...}, {"$float": ...}: a JSON object, but not an
-        # object value.
-        key = next(iter(raw))
-        raise ValueError(
-            f"Function args must be an object; got a Convex {value_type_name(value)} value "
-            f'({{"{key}": ...}} is how Convex JSON writes that type). Pass the arguments as an '
-            'object of named fields, e.g. {"n": {"$integer": ...}}.'
-        )
-    return value
-
-
-def _json_kind(raw: Any) -> str:
-    if raw is None:
-        return "null"
-    if isinstance(raw, bool):
-        return "a boolean"
-    if isinstance(raw, (int, float)):
-        return "a number"
-    if isinstance(raw, str):
-        return "a string"
-    return "an array" if isinstance(raw, list) else type(raw).__name__
-
-
-def failure_body(failure: FunctionFailure, log_lines: list[str], journal: str | None) -> str:
-    """The serialised QueryFailed body for a failure (errorData only for ConvexError)."""
-    if failure.is_convex_error:
-        try:
-            data = encode_value(failure.data)
-        except ValueError:
-            data = None
-        return query_result_body(
-            None,
-            log_lines,
-            journal,
-            error_message=failure.message,
-            error_data=data,
-            has_error_data=True,
-        )
-    return query_result_body(None, log_lines, journal, error_message=failure.message)
 
 
 def _identity_key(identity: object) -> Hashable:
@@ -227,9 +163,14 @@ class SubscriptionManager:
         self._waiters: list[tuple[int, int, Callable[[], None]]] = []
         self._waiter_seq = itertools.count()
         self._remove_listener = deployment.add_commit_listener(self._on_commit)
+        self._remove_preparer = deployment.add_commit_listener(self._prepare, prepare=True)
+        #: Queries re-run for a batch not yet durable: its commits (the list the committer
+        #: hands both calls), and per subscription the read set it was run over and the run.
+        self._prepared: tuple[list[Commit], dict[Subscription, tuple[object, _Ran]]] | None = None
 
     def close(self) -> None:
         self._remove_listener()
+        self._remove_preparer()
 
     def __len__(self) -> int:
         return len(self._subs)
@@ -350,8 +291,9 @@ class SubscriptionManager:
 
     # -- running ----------------------------------------------------------------------------
 
-    def _execute(self, sub: Subscription, ts: int) -> bool:
-        """Run ``sub`` at ``ts``; return whether its serialised result changed."""
+    def _run(self, sub: Subscription, ts: int, *, speculative: bool = False) -> _Ran:
+        """Run ``sub``'s query at ``ts``: its result (redacted as clients see it), and the
+        body it serialises to."""
         assert sub.path is not None and sub.args is not None
         self.executions += 1
         try:
@@ -362,41 +304,31 @@ class SubscriptionManager:
                 ts=ts,
                 journal=sub.journal,
                 allow_internal=sub.allow_internal,
+                speculative=speculative,
             )
         except Exception:
             _log.exception("query %s crashed the engine", sub.path)
             result = FunctionResult(failure=internal_error())
-        log_function_lines("query", sub.path, result.log_lines)
         if not sub.allow_internal and redacts_for_clients(self._deployment):
             result = redacted(result)
+        journal = sub.journal if result.journal is None else result.journal
+        return result, result_body(sub.path, result, journal)
+
+    def _execute(self, sub: Subscription, ts: int, ran: _Ran | None = None) -> bool:
+        """Run ``sub`` at ``ts`` (or take ``ran``, its run at ``ts`` made beforehand); return
+        whether its serialised result changed."""
+        result, body = self._run(sub, ts) if ran is None else ran
+        log_function_lines("query", sub.path or "", result.log_lines)
         sub.read_set = result.read_set
         sub.ts = ts
         if result.journal is not None:
             sub.journal = result.journal
-        body = self._result_body(sub.path, result, sub.journal)
         if body == sub.body:
             return False
         sub.body = body
         sub.shared = shared_body(body)
         sub.version += 1
         return True
-
-    @staticmethod
-    def _result_body(path: str, result: FunctionResult, journal: str | None) -> str:
-        if result.failure is not None:
-            return failure_body(result.failure, result.log_lines, journal)
-        try:
-            return query_result_body(encode_value(result.value), result.log_lines, journal)
-        except ValueError as exc:
-            _log.error("query %s returned a value that is not a Convex value: %s", path, exc)
-            return query_result_body(
-                None,
-                result.log_lines,
-                journal,
-                error_message=FunctionFailure.server_error(
-                    f"{path} returned an invalid value: {exc}"
-                ).message,
-            )
 
     # -- invalidation -----------------------------------------------------------------------
 
@@ -484,7 +416,26 @@ class SubscriptionManager:
             self._index(sub)
         self._hand_out(self.ts, changed)
 
+    def _prepare(self, ts: int, commits: list[Commit]) -> None:
+        """Re-run, at ``ts``, the queries ``commits`` invalidate while their batch is being made
+        durable (the event loop is free then; after idle it would be free until the batch is):
+        the results are held, and handed out when the batch is durable unless their
+        subscription ran again meanwhile. A batch that fails never comes; its runs are dropped
+        with the next batch's."""
+        self._prepared = None
+        fresh = [c for c in commits if c.ts > self.ts]
+        if not fresh or ts <= self.ts:
+            return
+        runs: dict[Subscription, tuple[object, _Ran]] = {}
+        for sub in self.invalidated_by(fresh):
+            if sub.key is not None and self._subs.get(sub.key) is sub:
+                runs[sub] = (sub.read_set, self._run(sub, ts, speculative=True))
+        self._prepared = (commits, runs)
+
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
+        prepared = self._prepared
+        self._prepared = None
+        runs = prepared[1] if prepared is not None and prepared[0] is commits else {}
         fresh = [c for c in commits if c.ts > self.ts]
         if latest_ts <= self.ts and not fresh:
             return
@@ -496,7 +447,9 @@ class SubscriptionManager:
             if sub.key is None or self._subs.get(sub.key) is not sub:
                 continue
             self._unindex(sub)
-            if self._execute(sub, new_ts):
+            run = runs.get(sub)
+            ready = run[1] if run is not None and run[0] is sub.read_set else None
+            if self._execute(sub, new_ts, ready if new_ts == latest_ts else None):
                 changed.append(sub)
             self._index(sub)
         self._hand_out(new_ts, changed)

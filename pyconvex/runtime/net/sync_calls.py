@@ -28,7 +28,8 @@ from pyconvex.runtime.functions.results import (
     redacted,
     redacts_for_clients,
 )
-from pyconvex.runtime.net.subscriptions import SubscriptionManager, decode_args, internal_error
+from pyconvex.runtime.net.call_bodies import decode_args, internal_error
+from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.values import Value, encode_value
 
 _log = logging.getLogger("pyconvex.sync")

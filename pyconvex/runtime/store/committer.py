@@ -66,6 +66,9 @@ class _InFlight:
 
     commits: list[PendingCommit]
     started: int
+    #: What the listeners are told of the batch (the preparers and the durable listeners
+    #: get the same list).
+    announced: list[Commit]
     abandoned: bool = False
 
 
@@ -78,6 +81,8 @@ class Committer:
         self.persistence = persistence
         self.max_batch = max_batch
         self.listeners: list[CommitListener] = []
+        #: Told of a batch before it is durable (see Deployment.add_commit_listener).
+        self.preparers: list[CommitListener] = []
         self._queue: list[PendingCommit] = []
         self._loop = asyncio.get_running_loop()
         #: Batches sent and not yet answered, oldest first.
@@ -152,10 +157,24 @@ class Committer:
             if c.session_request is not None:
                 session, request, result = c.session_request
                 batch.session_requests.append((session, request, c.ts, result))
-        flight = _InFlight(commits, time.perf_counter_ns())
+        announced = [Commit(c.ts, c.writes) for c in commits]
+        flight = _InFlight(commits, time.perf_counter_ns(), announced)
         self._in_flight.append(flight)
         written = self.persistence.append(batch)
         written.add_done_callback(lambda done: self._written(flight, done))
+        if self.preparers and len(self._in_flight) == 1:
+            # While the batch is made durable (the event loop has nothing else to do after
+            # idle), listeners may get ready for it: a subscription re-runs its query then.
+            self._loop.call_soon(self._prepare, flight)
+
+    def _prepare(self, flight: _InFlight) -> None:
+        if flight.abandoned or not self._in_flight or self._in_flight[0] is not flight:
+            return  # already answered, or failed
+        for listener in list(self.preparers):
+            try:
+                listener(flight.commits[-1].ts, flight.announced)
+            except Exception:
+                log.exception("commit preparer failed")
 
     def _written(self, flight: _InFlight, done: asyncio.Future[int]) -> None:
         if flight.abandoned:
@@ -194,7 +213,7 @@ class Committer:
         if self._since_prune >= PRUNE_EVERY and self._pruning is None and not self._closed:
             self._since_prune = 0
             self._pruning = self._loop.create_task(self._prune())
-        announced = [Commit(c.ts, c.writes) for c in commits]
+        announced = flight.announced
         for c in commits:
             if c.future is not None and not c.future.done():
                 c.future.set_result(c.ts)

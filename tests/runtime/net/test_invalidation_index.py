@@ -71,7 +71,9 @@ class StubQueries:
         i = int(args["i"])  # type: ignore[arg-type]
         return FunctionResult(value=float(i), read_set=build(self.specs[i]), ts=0)
 
-    def add_commit_listener(self, listener: CommitListener) -> Callable[[], None]:
+    def add_commit_listener(
+        self, listener: CommitListener, *, prepare: bool = False
+    ) -> Callable[[], None]:
         return lambda: None
 
 

@@ -87,7 +87,9 @@ async def test_distinct_subscriptions_a_write_reruns_only_its_own(engine: Deploy
     checks = manager.range_checks
     result = await send(engine, "c500", "hello")
     assert manager.executions == 1001
-    assert manager.range_checks - checks <= 5, "a write should not probe every subscription"
+    # (Probed twice: when the query is re-run ahead of the batch's durability, and when the
+    # batch is durable, for subscriptions added meanwhile.)
+    assert manager.range_checks - checks <= 10, "a write should not probe every subscription"
     assert recorder.updates == [(manager.ts, [500])]
     assert manager.ts >= result.ts
     manager.close()
