@@ -29,7 +29,6 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 from websockets.frames import Frame, Opcode
@@ -41,15 +40,16 @@ from pyconvex.protocol import PING
 from pyconvex.runtime.net.event_loop import release_free_memory
 from pyconvex.runtime.net.query_turns import QueryTurns
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.net.sync_config import SyncConfig as SyncConfig
 from pyconvex.runtime.net.sync_session import (
     CLOSE_TRY_AGAIN_LATER,
     OVERLOADED_REASON,
-    SessionLimits,
     SyncDeployment,
     SyncSession,
 )
 from pyconvex.runtime.net.ws_frames import (
     DEFLATE_MIN_BYTES,
+    FrameSplitter,
     SharedFrame,
     deflate_extension,
     deflate_window_bits,
@@ -71,48 +71,6 @@ NOT_SYNC_PATH = (
     "pyconvex serves WebSockets on /api/sync and /api/<client version>/sync only; "
     "{path} is neither.\n"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SyncConfig:
-    """Knobs of the sync endpoint.
-
-    ``ping_interval``: seconds of outbound silence before a JSON Ping (Convex: 15).
-    ``max_outbound_bytes``: a socket whose unsent frames exceed this is closed as overloaded.
-    ``close_timeout``: how long a close may wait on a stuck client before the TCP connection
-    is aborted.
-    ``max_queued_mutations``: mutations a socket may have unanswered (waiting to run, or run
-    and waiting to be durable) before its input is paused (TCP backpressure on a client that
-    sends faster than they commit); reading resumes at half of it.
-    ``max_message_bytes``: the largest client message (Convex's limit on function arguments).
-    ``max_subscriptions``: queries one socket may hold; more fail saying so.
-    ``max_transition_bytes``: the most one Transition carries (more goes out in several), and
-    the unsent bytes past which a socket's query work waits for it to drain.
-    ``query_turn_seconds``: query work (added queries, re-identified ones) per loop turn,
-    across all sockets, before the loop serves everything else again.
-    ``max_total_outbound_bytes``: unsent bytes of all sockets together; past it, the socket
-    with the most is closed as overloaded (so slow readers cannot take the server's memory).
-    ``compression``: accept permessage-deflate from clients that offer it (frames shared by
-    a fan-out go out compressed, once for all; see :mod:`~pyconvex.runtime.net.ws_frames`).
-    """
-
-    ping_interval: float = 15.0
-    max_outbound_bytes: int = 32 * 1024 * 1024
-    close_timeout: float = 5.0
-    max_queued_mutations: int = 1024
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_subscriptions: int = 2048
-    max_transition_bytes: int = 16 * 1024 * 1024
-    query_turn_seconds: float = 0.005
-    max_total_outbound_bytes: int = 256 * 1024 * 1024
-    compression: bool = True
-
-    def session_limits(self) -> SessionLimits:
-        return SessionLimits(
-            max_queued_mutations=self.max_queued_mutations,
-            max_subscriptions=self.max_subscriptions,
-            max_transition_bytes=self.max_transition_bytes,
-        )
 
 
 class SyncEndpoint:
@@ -216,6 +174,8 @@ class SyncSocket(asyncio.Protocol):
             extensions=[deflate_extension()] if self._config.compression else None,
         )
         self._deflate_bits = 0  # permessage-deflate's window, if the client took it
+        #: Splits frames once the socket is open (None: websockets parses everything).
+        self._split: FrameSplitter | None = None
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._session: SyncSession | None = None
@@ -255,6 +215,25 @@ class SyncSocket(asyncio.Protocol):
                 self._fd = sock.fileno()
 
     def data_received(self, data: bytes) -> None:
+        split = self._split
+        if split is None:
+            self._feed(data)
+            return
+        split.feed(data)
+        while (frame := split.next(not self._fragments)) is not None:
+            opcode, payload = frame
+            if opcode:
+                self._message(Opcode.TEXT if opcode == 1 else Opcode.BINARY, payload)
+                continue
+            self._feed(payload)
+            if self._ws.state is not State.OPEN:  # closing: websockets takes the rest
+                self._split = None
+                if rest := split.rest():
+                    self._feed(rest)
+                return
+
+    def _feed(self, data: bytes) -> None:
+        """Let websockets parse ``data``: the handshake, control frames, anything unusual."""
         ws = self._ws
         ws.receive_data(data)
         self._take_output()  # pongs, or the answer to a close
@@ -381,7 +360,7 @@ class SyncSocket(asyncio.Protocol):
             if self._deflate_bits and shared.wire_bytes >= DEFLATE_MIN_BYTES:
                 framed, wire_bytes = shared.deflated(self._deflate_bits)
             else:
-                framed, wire_bytes = shared.framed, shared.wire_bytes
+                framed, wire_bytes = shared.joined(), shared.wire_bytes
         else:
             shared.frame(parts)
             framed, wire_bytes = shared.framed, shared.wire_bytes
@@ -413,7 +392,7 @@ class SyncSocket(asyncio.Protocol):
             transport.writelines(framed)
         else:
             try:
-                written = os.writev(fd, framed)
+                written = os.write(fd, framed[0]) if len(framed) == 1 else os.writev(fd, framed)
             except BlockingIOError:
                 written = 0
             except OSError:  # the transport meets the same error and closes the connection
@@ -510,6 +489,8 @@ class SyncSocket(asyncio.Protocol):
             return  # a bad upgrade request: answered 4xx, the connection closes
         self.closed = False
         self._deflate_bits = deflate_window_bits(ws.extensions)
+        if not ws.reader.buffer:  # (a client may not send before the handshake's answer)
+            self._split = FrameSplitter(self._config.max_message_bytes)
         endpoint = self._endpoint
         self._session = SyncSession(
             endpoint.deployment,
@@ -538,6 +519,10 @@ class SyncSocket(asyncio.Protocol):
             self._fragments = []
         else:
             return  # websockets answers pings and closes; pongs need nothing
+        self._message(opcode, data)
+
+    def _message(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> None:
+        """One whole client message."""
         session = self._session
         if self.closed or session is None or session.stopped:
             return  # closing: drain until the peer's close arrives

@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 
 from pyconvex.runtime.net.ws_frames import (
     DEFLATE_MIN_BYTES,
+    FrameSplitter,
     SharedFrame,
     deflate,
     text_frame_header,
@@ -48,9 +49,11 @@ def test_shared_frame_is_compressed_once_per_window() -> None:
     assert b"".join(shared.framed) == text_frame_header(sum(map(len, parts))) + b"".join(parts)
     first, size = shared.deflated(12)
     assert shared.deflated(12)[0] is first  # made once
+    assert shared.joined() == [b"".join(shared.framed)] and shared.joined() is shared.joined()
     assert size == sum(map(len, first)) < shared.wire_bytes
-    assert first[0][0] == 0xC1
-    assert inflate(first[1]) == b"".join(parts)
+    assert len(first) == 1 and first[0][0] == 0xC1
+    offset = 4 if first[0][1] == 126 else 2  # the header: 2 bytes, 2 more for 126+
+    assert inflate(first[0][offset:]) == b"".join(parts)
     shared.frame([b"{}"])
     assert shared.deflated(12)[0] is not first
 
@@ -189,3 +192,62 @@ async def test_fanout_frame_goes_compressed_to_clients_that_offer_deflate() -> N
             raw.writer.close()
         stop.set()
         await task
+
+
+def client_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
+    """A masked client frame (RFC 6455 §5.2)."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes((first, 0x80 | n))
+    elif n < 65536:
+        head = struct.pack("!BBH", first, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", first, 0x80 | 127, n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_splitter_unmasks_plain_frames_and_hands_others_over_whole() -> None:
+    splitter = FrameSplitter(max_size=1 << 20)
+    big = json.dumps({"type": "Mutation", "args": ["x" * 70_000]}).encode()
+    frames = [
+        client_frame(1, b'{"type":"Connect"}'),
+        client_frame(9, b"ping"),  # control: websockets answers it
+        client_frame(1, b"part one ", fin=False),  # a fragmented message: whole frames
+        client_frame(0, b"part two"),
+        client_frame(1, b"\x01\x02", rsv1=True),  # compressed: websockets inflates it
+        client_frame(2, b"\x00\xff"),
+        client_frame(1, big),
+        client_frame(1, "héllo".encode()),
+    ]
+    stream = b"".join(frames)
+    got = []
+    for i in range(0, len(stream), 7):  # arriving in small pieces
+        splitter.feed(stream[i : i + 7])
+        while (frame := splitter.next()) is not None:
+            got.append(frame)
+    assert got == [
+        (1, b'{"type":"Connect"}'),
+        (0, frames[1]),
+        (0, frames[2]),
+        (0, frames[3]),
+        (0, frames[4]),
+        (2, b"\x00\xff"),
+        (1, big),
+        (1, "héllo".encode()),
+    ]
+    assert splitter.rest() == b""
+    # While a fragmented message is being received, even a plain frame is handed over whole.
+    splitter.feed(frames[0])
+    assert splitter.next(plain=False) == (0, frames[0])
+
+
+def test_splitter_hands_an_oversized_frame_over_at_once() -> None:
+    splitter = FrameSplitter(max_size=1000)
+    frame = client_frame(1, b"y" * 5000)
+    splitter.feed(frame[:100])  # only its start has arrived: websockets refuses it from that
+    assert splitter.next() == (0, frame[:100])
+    splitter.feed(frame[100:])
+    assert splitter.next() == (0, frame[100:])
+    assert splitter.next() is None
