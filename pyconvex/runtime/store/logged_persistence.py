@@ -207,16 +207,24 @@ class LoggedPersistence:
         self._syncing = True
         first, last = entries[0][1].max_ts, entries[-1][1].max_ts
         records = [e[0] for e in entries]
-        done = asyncio.get_running_loop().run_in_executor(
-            self._thread, self._log.append, records, first, last
-        )
-        done.add_done_callback(lambda d: self._synced(entries, d))
+        loop = asyncio.get_running_loop()
+        append = self._log.append
+
+        def sync() -> None:  # on the log's thread; the answer goes straight to the loop
+            error: BaseException | None = None
+            try:
+                append(records, first, last)
+            except BaseException as e:
+                error = e
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+                loop.call_soon_threadsafe(self._synced, entries, error)
+
+        self._thread.submit(sync)
 
     def _synced(
-        self, entries: list[tuple[bytes, Batch, asyncio.Future[int]]], done: asyncio.Future[None]
+        self, entries: list[tuple[bytes, Batch, asyncio.Future[int]]], error: BaseException | None
     ) -> None:
         self._syncing = False
-        error = done.exception()
         if error is None:
             self._durable_ts = entries[-1][1].max_ts
             for _, batch, future in entries:
