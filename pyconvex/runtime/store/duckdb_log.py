@@ -416,26 +416,24 @@ class DuckDBLog:
         _pyconvex_rows = rows
         self.con.execute(f"INSERT INTO {table} SELECT * FROM _pyconvex_rows")
 
-    def stage_documents(self, key: str, table_number: int, docs: list[dict[str, Any]]) -> list[int]:
+    def stage_documents(
+        self, key: str, table_number: int, docs: list[dict[str, Any]]
+    ) -> list[int]:
         """:meth:`stage_rows` of documents, serialised here (in the writer process, off the
         server's event loop); returns the length of each one's JSON text."""
         texts = dumps_values(docs)
-        self.stage_texts(key, table_number, [d["_id"] for d in docs], texts)
-        return [len(t) for t in texts]
-
-    def stage_texts(self, key: str, table_number: int, ids: list[str], texts: list[str]) -> None:
-        """:meth:`stage_rows` of documents already serialised (``texts``, with their ``ids``)."""
         self.stage_rows(
             key,
             pa.table(
                 {
-                    "table_number": pa.array([table_number] * len(ids), pa.int32()),
-                    "id": pa.array(ids, pa.string()),
-                    "deleted": pa.array([False] * len(ids), pa.bool_()),
+                    "table_number": pa.array([table_number] * len(docs), pa.int32()),
+                    "id": pa.array([d["_id"] for d in docs], pa.string()),
+                    "deleted": pa.array([False] * len(docs), pa.bool_()),
                     "value": pa.array(texts, pa.string()),
                 }
             ),
         )
+        return [len(t) for t in texts]
 
     def drop_staged(self, key: str | None = None) -> None:
         """Forget staged rows: of ``key``, or all of them (at start-up: an import that never

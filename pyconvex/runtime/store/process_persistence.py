@@ -35,13 +35,10 @@ from pyconvex.runtime.store.persistence import (
 )
 from pyconvex.runtime.store.thread_persistence import ThreadPersistence
 from pyconvex.runtime.store.writer_process import WriterExited, WriterProcess
-from pyconvex.values import dumps_values
 
 log = logging.getLogger("pyconvex.writer")
 
 MAX_RESPAWNS = 3
-#: An import's documents serialised per loop turn (~3 ms), so other clients keep being served.
-STAGE_SLICE = 2_000
 RESPAWN_WINDOW_S = 60.0
 WRITER_GONE = (
     "pyconvex cannot write to its database: its writer process stopped {n} times within "
@@ -156,15 +153,8 @@ class ProcessPersistence:
     async def stage_documents(
         self, key: str, table_number: int, docs: list[dict[str, Any]]
     ) -> list[int]:
-        # Serialised here, a slice per loop turn, and sent as text: the writer process was
-        # the import's bottleneck (unpickling the documents, then encoding them, then DuckDB's
-        # insert, on one core, while the server's core idled half the time).
-        texts: list[str] = []
-        for start in range(0, len(docs), STAGE_SLICE):
-            texts += dumps_values(docs[start : start + STAGE_SLICE])
-            await asyncio.sleep(0)
-        await self._call("stage_texts", key, table_number, [d["_id"] for d in docs], texts)
-        return [len(t) for t in texts]
+        lengths: list[int] = await self._call("stage_documents", key, table_number, docs)
+        return lengths
 
     async def drop_staged(self, key: str) -> None:
         await self._call("drop_staged", key)

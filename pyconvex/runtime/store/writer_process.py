@@ -47,16 +47,7 @@ except ImportError:  # Windows
 _HEADER = struct.Struct("!I")
 #: The ``DuckDBLog`` methods the parent may call.
 _CALLS = frozenset(
-    {
-        "committed_ts",
-        "checkpoint",
-        "prune",
-        "create_views",
-        "sql",
-        "stage_documents",
-        "stage_texts",
-        "drop_staged",
-    }
+    {"committed_ts", "checkpoint", "prune", "create_views", "sql", "stage_documents", "drop_staged"}
 )
 
 
