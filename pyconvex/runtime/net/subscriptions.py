@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("pyconvex.sync")
 
+#: Write entries past which a batch's queries are not re-run ahead of its durability.
+PREPARE_MAX = 10_000
+
 #: A query's run for a subscription: its result, and the body it serialises to.
 _Ran = tuple[FunctionResult, str]
 
@@ -424,8 +427,8 @@ class SubscriptionManager:
         with the next batch's."""
         self._prepared = None
         fresh = [c for c in commits if c.ts > self.ts]
-        if not fresh or ts <= self.ts:
-            return
+        if not fresh or ts <= self.ts or sum(map(len, (c.writes for c in fresh))) > PREPARE_MAX:
+            return  # (an import's million writes: intersected once, when durable)
         runs: dict[Subscription, tuple[object, _Ran]] = {}
         for sub in self.invalidated_by(fresh):
             if sub.key is not None and self._subs.get(sub.key) is sub:
