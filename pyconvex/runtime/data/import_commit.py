@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -109,7 +110,8 @@ async def run_import(
         if progress is not None:
             progress("committing", "", 0, 0)
         staged = any(p.docs for p in prepared)
-        durable, summary = _commit(dep, plan, prepared, mode, key if staged else None, blobs)
+        with _gc_paused():
+            durable, summary = _commit(dep, plan, prepared, mode, key if staged else None, blobs)
     except BaseException:
         # Rows written ahead before the refusal (a bad row late in the file): drop them
         # (after any chunk still on its way: the writer answers requests in order).
@@ -246,6 +248,21 @@ async def _stage(
     writing.append(
         asyncio.ensure_future(dep.persistence.stage_documents(key, number, docs[start:]))
     )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """CPython's cyclic garbage collector held off during the commit's one synchronous step:
+    the millions of objects it creates (every document's history, undo and collection entries)
+    set off collections over the whole heap, which took as long again as the step itself
+    (measured, 1M documents: 1.17 -> 0.64 s for the history alone)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _commit(
