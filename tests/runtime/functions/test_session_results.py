@@ -35,6 +35,23 @@ def test_a_session_keeps_its_newest_results_only() -> None:
     assert len(results) == 1 and set(results._sessions) == {"new"}
 
 
+def test_many_sessions_at_their_cap_stay_bounded_and_drop_oldest_first() -> None:
+    results = SessionResults(window_ns=10**12, max_results=300, per_session=5)
+    for i in range(20_000):  # 100 sessions, each far past its cap
+        results[(f"s{i % 100}", i // 100)] = (i, "null")
+    assert len(results) == 300  # max_results: the oldest went first...
+    assert (f"s{19_999 % 100}", 19_999 // 100) in results
+    assert ("s0", 196) not in results and ("s0", 197) in results  # ...newest 3 of each
+    # What tracks the order stays within a constant factor of what is held.
+    assert len(results._order) <= 2 * len(results) + 1025
+    # A result dropped (its batch failed) and stored again counts from its new time.
+    results.pop(("s99", 199))
+    results[("s99", 199)] = (30_000, "again")
+    for i in range(20_000, 20_290):
+        results[(f"t{i}", 0)] = (i, "null")
+    assert results.get(("s99", 199)) == (30_000, "again")
+
+
 async def test_the_log_forgets_results_past_the_window(
     deployment: DeploymentFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
