@@ -169,7 +169,9 @@ class SubscriptionManager:
         self._remove_preparer = deployment.add_commit_listener(self._prepare, prepare=True)
         #: Queries re-run for a batch not yet durable: its commits (the list the committer
         #: hands both calls), and per subscription the read set it was run over and the run.
-        self._prepared: tuple[list[Commit], dict[Subscription, tuple[object, _Ran]]] | None = None
+        self._prepared: (
+            tuple[list[Commit], dict[Subscription, tuple[ReadSet | None, _Ran]]] | None
+        ) = None
 
     def close(self) -> None:
         self._remove_listener()
@@ -429,7 +431,7 @@ class SubscriptionManager:
         fresh = [c for c in commits if c.ts > self.ts]
         if not fresh or ts <= self.ts or sum(map(len, (c.writes for c in fresh))) > PREPARE_MAX:
             return  # (an import's million writes: intersected once, when durable)
-        runs: dict[Subscription, tuple[object, _Ran]] = {}
+        runs: dict[Subscription, tuple[ReadSet | None, _Ran]] = {}
         for sub in self.invalidated_by(fresh):
             if sub.key is not None and self._subs.get(sub.key) is sub:
                 runs[sub] = (sub.read_set, self._run(sub, ts, speculative=True))

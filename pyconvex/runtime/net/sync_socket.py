@@ -345,11 +345,12 @@ class SyncSocket(asyncio.Protocol):
             self._endpoint.mark_dirty(self)
 
     def send_parts(self, parts: list[bytes]) -> None:
-        """Send one text frame made of ``parts`` (UTF-8 bytes, written back to back without
-        being joined: a query result shared by many sockets is not copied per socket;
-        ``parts`` itself is not changed).
+        """Send one text frame made of ``parts`` (UTF-8 bytes; ``parts`` itself is not changed).
+        A fan-out hands the same list to every socket: it is framed once, joined into one
+        buffer once (or compressed once, for sockets that took permessage-deflate), and the
+        same bytes go to each socket (:class:`~pyconvex.runtime.net.ws_frames.SharedFrame`).
 
-        With nothing queued and nothing unsent it is written at once, in one ``writev`` (a
+        With nothing queued and nothing unsent it is written at once, in one system call (a
         commit's fan-out: each socket is touched once, with no queue and no second pass);
         otherwise it is queued behind what is, for the next loop turn."""
         if self.closed:

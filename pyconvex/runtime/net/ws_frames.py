@@ -121,7 +121,7 @@ class SharedFrame:
         """The frame compressed with ``window_bits`` (made once), and its size."""
         made = self._deflated.get(window_bits)
         if made is None:
-            payload = deflate(b"".join(self.framed[1:]), window_bits)
+            payload = deflate(b"".join(self.parts or ()), window_bits)
             frame = text_frame_header(len(payload), deflated=True) + payload
             made = self._deflated[window_bits] = ([frame], len(frame))
         return made

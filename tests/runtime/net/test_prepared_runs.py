@@ -72,6 +72,18 @@ async def until(cond: Callable[[], bool]) -> None:
     raise AssertionError("timed out")
 
 
+async def send_held(
+    dep: Any, manager: SubscriptionManager, monkeypatch: pytest.MonkeyPatch
+) -> tuple[asyncio.Future[Any], threading.Event]:
+    """``messages:send`` to channel "a" with the log's appends held, once the queries it
+    invalidates have been run ahead: the send, and the event that lets the log go on."""
+    runs = manager.executions
+    release = hold_appends(monkeypatch, dep)
+    sent = asyncio.ensure_future(dep.run_mutation("messages:send", {"channel": "a", "body": "hi"}))
+    await until(lambda: manager.executions == runs + 1)
+    return sent, release
+
+
 async def test_query_is_rerun_before_the_batch_is_durable_and_shown_after(
     deployment: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,9 +92,7 @@ async def test_query_is_rerun_before_the_batch_is_durable_and_shown_after(
     recorder = Recorder()
     sub = manager.subscribe(recorder, 1, "messages:list", [{"channel": "a"}])
     runs = manager.executions
-    release = hold_appends(monkeypatch, dep)
-    sent = asyncio.ensure_future(dep.run_mutation("messages:send", {"channel": "a", "body": "hi"}))
-    await until(lambda: manager.executions == runs + 1)  # re-run while not durable...
+    sent, release = await send_held(dep, manager, monkeypatch)  # re-run while not durable...
     assert not sent.done() and recorder.updates == []  # ...and not shown yet
     assert '"value":[]' in sub.body
     release.set()
@@ -129,9 +139,7 @@ async def test_a_subscription_added_while_the_batch_is_in_flight_sees_it(
     early, late = Recorder(), Recorder()
     first = manager.subscribe(early, 1, "messages:list", [{"channel": "a"}])
     runs = manager.executions
-    release = hold_appends(monkeypatch, dep)
-    sent = asyncio.ensure_future(dep.run_mutation("messages:send", {"channel": "a", "body": "hi"}))
-    await until(lambda: manager.executions == runs + 1)
+    sent, release = await send_held(dep, manager, monkeypatch)
     # Subscribed now (allowed internal functions: a subscription of its own), at the last
     # durable timestamp: it does not show the write yet and was not among the queries run
     # ahead, so it runs at the batch's timestamp once the batch is durable.

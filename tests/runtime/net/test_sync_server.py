@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import websockets
 from support.fake_deployment import FakeDeployment, FakeReader
-from support.sync_server import Server, Sync, start_server
+from support.live_sync import LiveServer, RawSync, live_server
 from websockets.asyncio.client import connect
 
 from pyconvex.protocol import decode_ts
@@ -63,16 +63,14 @@ async def engine(tmp_path: Path) -> AsyncIterator[Deployment]:
 
 
 @pytest.fixture
-async def server(engine: Deployment) -> AsyncIterator[Server]:
-    srv, stop, task = await start_server(engine)
-    yield srv
-    stop.set()
-    await task
+async def server(engine: Deployment) -> AsyncIterator[LiveServer]:
+    async with live_server(engine) as srv:
+        yield srv
 
 
 @pytest.mark.parametrize("path", ["/api/sync", "/api/1.48.0/sync", "//api/1.48.0/sync"])
-async def test_sync_endpoints_answer_modify_query_set(server: Server, path: str) -> None:
-    client = await Sync.open(server.ws_url + path)
+async def test_sync_endpoints_answer_modify_query_set(server: LiveServer, path: str) -> None:
+    client = await RawSync.open(server.url.replace("http://", "ws://") + path)
     await client.send(
         {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": []}
     )
@@ -81,12 +79,12 @@ async def test_sync_endpoints_answer_modify_query_set(server: Server, path: str)
     await client.ws.close()
 
 
-async def test_subscription_follows_mutations_exactly(server: Server) -> None:
-    watcher = await Sync.open(server.ws_url + "/api/1.48.0/sync", "watcher")
+async def test_subscription_follows_mutations_exactly(server: LiveServer) -> None:
+    watcher = await RawSync.open(server.ws_url, "watcher")
     await watcher.add(1, "messages:list", {"channel": "a"})
     first = (await watcher.recv_type("Transition"))["modifications"][0]
     assert first["value"] == [] and first["logLines"] == ["[LOG] listing a"]
-    writer = await Sync.open(server.ws_url + "/api/sync", "writer")
+    writer = await RawSync.open(server.python_ws_url, "writer")
     runs = server.manager.executions
 
     await writer.send(
@@ -132,18 +130,18 @@ async def test_subscription_follows_mutations_exactly(server: Server) -> None:
     await writer.ws.close()
 
 
-async def test_resent_mutation_after_reconnect_applies_once(server: Server) -> None:
+async def test_resent_mutation_after_reconnect_applies_once(server: LiveServer) -> None:
     message = {
         "type": "Mutation",
         "requestId": 5,
         "udfPath": "messages:send",
         "args": [{"channel": "c", "body": "once"}],
     }
-    first = await Sync.open(server.ws_url + "/api/1.48.0/sync", "npm-session")
+    first = await RawSync.open(server.ws_url, "npm-session")
     await first.send(message)
     r1 = await first.recv_type("MutationResponse")
     await first.ws.close()
-    again = await Sync.open(server.ws_url + "/api/1.48.0/sync", "npm-session")
+    again = await RawSync.open(server.ws_url, "npm-session")
     await again.send(message)
     r2 = await again.recv_type("MutationResponse")
     assert (r2["result"], r2["ts"]) == (r1["result"], r1["ts"])
@@ -162,49 +160,49 @@ async def test_slow_reader_is_closed_and_others_keep_up() -> None:
         return [d["blob"] for d in db.all("blobs")][-3:]
 
     config = SyncConfig(max_outbound_bytes=256 * 1024, close_timeout=60)
-    srv, stop, task = await start_server(deployment, config)
-    # max_queue=1: once a frame waits unread, the client stops reading its TCP socket. (No
-    # compression: the blobs would deflate to almost nothing.)
-    slow = Sync(await connect(srv.ws_url + "/api/sync", max_queue=1, compression=None))
-    await slow.send(
-        {
-            "type": "Connect",
-            "sessionId": "slow",
-            "connectionCount": 0,
-            "lastCloseReason": None,
-            "clientTs": 0,
-        }
-    )
-    fast = await Sync.open(srv.ws_url + "/api/sync", "fast")
-    for client in (slow, fast):
-        await client.add(1, "big:list", {})
-    await fast.recv_type("Transition")
-    await asyncio.sleep(0)
+    async with live_server(deployment, config) as srv:
+        # max_queue=1: once a frame waits unread, the client stops reading its TCP socket. (No
+        # compression: the blobs would deflate to almost nothing.)
+        slow = RawSync(await connect(srv.python_ws_url, max_queue=1, compression=None))
+        await slow.send(
+            {
+                "type": "Connect",
+                "sessionId": "slow",
+                "connectionCount": 0,
+                "lastCloseReason": None,
+                "clientTs": 0,
+            }
+        )
+        fast = await RawSync.open(srv.python_ws_url, "fast")
+        for client in (slow, fast):
+            await client.add(1, "big:list", {})
+        await fast.recv_type("Transition")
+        await asyncio.sleep(0)
 
-    def insert(n: int) -> Any:
-        return lambda db: db.insert("blobs", {"blob": f"{n}:" + "x" * 200_000})
+        def insert(n: int) -> Any:
+            return lambda db: db.insert("blobs", {"blob": f"{n}:" + "x" * 200_000})
 
-    closed_at = None
-    for n in range(400):  # until the slow socket's queue overflows (kernel buffers included)
-        deployment.write(insert(n))
-        t = await fast.recv_type("Transition")
-        assert t["modifications"][0]["value"][-1].startswith(f"{n}:")
-        if _closed(srv.manager, "slow"):
-            closed_at = n
-            break
-    assert closed_at is not None, "the slow reader was never disconnected"
-    # The slow client reads again: after the backlog it gets a close it can back off on.
-    with pytest.raises(websockets.ConnectionClosed) as info:
-        while True:
-            await asyncio.wait_for(slow.ws.recv(), 30)
-    assert info.value.rcvd is not None
-    assert info.value.rcvd.code == 1013
-    assert info.value.rcvd.reason.startswith(OVERLOADED_REASON)
-    deployment.write(insert(999))
-    assert (await fast.recv_type("Transition"))["modifications"][0]["value"][-1].startswith("999:")
-    await fast.ws.close()
-    stop.set()
-    await task
+        closed_at = None
+        for n in range(400):  # until the slow socket's queue overflows (kernel buffers included)
+            deployment.write(insert(n))
+            t = await fast.recv_type("Transition")
+            assert t["modifications"][0]["value"][-1].startswith(f"{n}:")
+            if _closed(srv.manager, "slow"):
+                closed_at = n
+                break
+        assert closed_at is not None, "the slow reader was never disconnected"
+        # The slow client reads again: after the backlog it gets a close it can back off on.
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                await asyncio.wait_for(slow.ws.recv(), 30)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1013
+        assert info.value.rcvd.reason.startswith(OVERLOADED_REASON)
+        deployment.write(insert(999))
+        assert (await fast.recv_type("Transition"))["modifications"][0]["value"][-1].startswith(
+            "999:"
+        )
+        await fast.ws.close()
 
 
 def _closed(manager: SubscriptionManager, session_id: str) -> bool:

@@ -4,16 +4,13 @@ that do not offer it get plain frames."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
-import os
-import struct
 import zlib
 from typing import Any
 
 from support.fake_deployment import FakeDeployment, FakeReader
-from support.sync_server import Sync, start_server
+from support.live_sync import RawSync, live_server
+from support.raw_websocket import Raw, masked
 from websockets.asyncio.client import connect
 
 from pyconvex.runtime.net.ws_frames import (
@@ -58,63 +55,29 @@ def test_shared_frame_is_compressed_once_per_window() -> None:
     assert shared.deflated(12)[0] is not first
 
 
-class RawClient:
-    """A bare client that offers permessage-deflate and records each text frame's RSV1 bit."""
+async def open_deflating(url: str) -> tuple[Raw, str]:
+    """A bare client offering permessage-deflate, as browsers do, and what the server took."""
+    raw, head = await Raw.open(url, "/api/sync", "permessage-deflate; client_max_window_bits")
+    assert b" 101 " in head.split(b"\r\n", 1)[0]
+    for line in head.decode().lower().split("\r\n"):
+        if line.startswith("sec-websocket-extensions:"):
+            return raw, line.split(":", 1)[1].strip()
+    return raw, ""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.extensions = ""
 
-    @classmethod
-    async def open(cls, ws_url: str) -> RawClient:
-        host, port = ws_url.split("://", 1)[1].rsplit(":", 1)
-        client = cls(*await asyncio.open_connection(host, int(port)))
-        key = base64.b64encode(os.urandom(16)).decode()
-        client.writer.write(
-            (
-                f"GET /api/sync HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n"
-                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-            ).encode()
-        )
-        head = (await client.reader.readuntil(b"\r\n\r\n")).decode().lower()
-        assert " 101 " in head.split("\r\n", 1)[0]
-        for line in head.split("\r\n"):
-            if line.startswith("sec-websocket-extensions:"):
-                client.extensions = line.split(":", 1)[1].strip()
-        return client
-
-    async def send(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message).encode()
-        mask = os.urandom(4)
-        assert len(payload) < 65536
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        if len(payload) < 126:
-            head = bytes((0x81, 0x80 | len(payload)))
-        else:
-            head = struct.pack("!BBH", 0x81, 0x80 | 126, len(payload))
-        self.writer.write(head + mask + masked)
-        await self.writer.drain()
-
-    async def recv(self) -> tuple[bool, dict[str, Any]]:
-        """The next text message, and whether it came compressed."""
-        b0, b1 = await self.reader.readexactly(2)
-        length = b1 & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", await self.reader.readexactly(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
-        payload = await self.reader.readexactly(length)
+async def recv_type(raw: Raw, kind: str) -> tuple[bool, dict[str, Any]]:
+    """The next message of type ``kind``, and whether it came compressed."""
+    while True:
+        b0, payload = await raw.frame_bits()
         assert b0 & 0x0F == 0x1 and b0 & 0x80, "one final text frame per message"
         compressed = bool(b0 & 0x40)
-        return compressed, json.loads(inflate(payload) if compressed else payload)
+        message = json.loads(inflate(payload) if compressed else payload)
+        if message["type"] == kind:
+            return compressed, message
 
-    async def recv_type(self, kind: str) -> tuple[bool, dict[str, Any]]:
-        while True:
-            compressed, message = await asyncio.wait_for(self.recv(), 10)
-            if message["type"] == kind:
-                return compressed, message
+
+def send(raw: Raw, message: dict[str, Any]) -> None:
+    raw.send(masked(0x1, json.dumps(message).encode()))
 
 
 def subscribe(query_set: int) -> dict[str, Any]:
@@ -142,84 +105,68 @@ async def test_fanout_frame_goes_compressed_to_clients_that_offer_deflate() -> N
     def big(db: FakeReader, args: dict[str, Any]) -> Any:
         return [d["text"] for d in db.all("notes")]
 
-    srv, stop, task = await start_server(deployment)
-    raws: list[RawClient] = []
-    try:
-        for _ in range(3):
-            raws.append(await RawClient.open(srv.ws_url))
-        for i, raw in enumerate(raws):
-            assert "permessage-deflate" in raw.extensions
-            assert "server_no_context_takeover" in raw.extensions
-            await raw.send({**CONNECT, "sessionId": f"raw-{i}"})
-            await raw.send(subscribe(1))
-            await raw.recv_type("Transition")
-        # A client without compression, and `websockets`' own (context takeover both ways).
-        plain = Sync(await connect(srv.ws_url + "/api/sync", compression=None))
-        await plain.send({**CONNECT, "sessionId": "plain"})
-        library = await Sync.open(srv.ws_url + "/api/sync", "library")
-        assert library.ws.protocol.extensions, "websockets negotiated no compression"
-        for client in (plain, library):
-            await client.add(1, "big:list", {})
-            await client.recv_type("Transition")
+    raws: list[Raw] = []
+    async with live_server(deployment) as srv:
+        try:
+            for i in range(3):
+                raw, extensions = await open_deflating(srv.url)
+                raws.append(raw)
+                assert "permessage-deflate" in extensions
+                assert "server_no_context_takeover" in extensions
+                send(raw, {**CONNECT, "sessionId": f"raw-{i}"})
+                send(raw, subscribe(1))
+                await recv_type(raw, "Transition")
+            # A client without compression, and `websockets`' own (context takeover both ways).
+            plain = RawSync(await connect(srv.python_ws_url, compression=None))
+            await plain.send({**CONNECT, "sessionId": "plain"})
+            library = await RawSync.open(srv.python_ws_url, "library")
+            assert library.ws.protocol.extensions, "websockets negotiated no compression"
+            for client in (plain, library):
+                await client.add(1, "big:list", {})
+                await client.recv_type("Transition")
 
-        text = "a note that repeats itself " * 100
-        deployment.write(lambda db: db.insert("notes", {"text": text}))
-        got = [await raw.recv_type("Transition") for raw in raws]
-        plain_t = await plain.recv_type("Transition")
-        library_t = await library.recv_type("Transition")
-        values = [t["modifications"][0]["value"] for _, t in got]
-        values += [t["modifications"][0]["value"] for t in (plain_t, library_t)]
-        assert all(value == [text] for value in values)
-        # Every socket after the first in the hand-out shares the one compressed frame.
-        assert sum(compressed for compressed, _ in got) >= 2
-        assert len(json.dumps(got[0][1])) > DEFLATE_MIN_BYTES
+            text = "a note that repeats itself " * 100
+            deployment.write(lambda db: db.insert("notes", {"text": text}))
+            got = [await recv_type(raw, "Transition") for raw in raws]
+            plain_t = await plain.recv_type("Transition")
+            library_t = await library.recv_type("Transition")
+            values = [t["modifications"][0]["value"] for _, t in got]
+            values += [t["modifications"][0]["value"] for t in (plain_t, library_t)]
+            assert all(value == [text] for value in values)
+            # Every socket after the first in the hand-out shares the one compressed frame.
+            assert sum(compressed for compressed, _ in got) >= 2
+            assert len(json.dumps(got[0][1])) > DEFLATE_MIN_BYTES
 
-        # A compressed client message (websockets compresses what it sends) is inflated.
-        await library.send(
-            {
-                "type": "Mutation",
-                "requestId": 0,
-                "udfPath": "notes:add",
-                "args": [{"text": "x" * 5000}],
-            }
-        )
-        response = await library.recv_type("MutationResponse")
-        assert "notes:add" in json.dumps(response)  # answered (no such function), not dropped
-        await plain.ws.close()
-        await library.ws.close()
-    finally:
-        for raw in raws:
-            raw.writer.close()
-        stop.set()
-        await task
-
-
-def client_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
-    """A masked client frame (RFC 6455 §5.2)."""
-    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-    n = len(payload)
-    if n < 126:
-        head = bytes((first, 0x80 | n))
-    elif n < 65536:
-        head = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, 0x80 | 127, n)
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            # A compressed client message (websockets compresses what it sends) is inflated.
+            await library.send(
+                {
+                    "type": "Mutation",
+                    "requestId": 0,
+                    "udfPath": "notes:add",
+                    "args": [{"text": "x" * 5000}],
+                }
+            )
+            response = await library.recv_type("MutationResponse")
+            assert "notes:add" in json.dumps(response)  # answered (no such function), not dropped
+            await plain.ws.close()
+            await library.ws.close()
+        finally:
+            for raw in raws:
+                raw.close()
 
 
 def test_splitter_unmasks_plain_frames_and_hands_others_over_whole() -> None:
     splitter = FrameSplitter(max_size=1 << 20)
     big = json.dumps({"type": "Mutation", "args": ["x" * 70_000]}).encode()
     frames = [
-        client_frame(1, b'{"type":"Connect"}'),
-        client_frame(9, b"ping"),  # control: websockets answers it
-        client_frame(1, b"part one ", fin=False),  # a fragmented message: whole frames
-        client_frame(0, b"part two"),
-        client_frame(1, b"\x01\x02", rsv1=True),  # compressed: websockets inflates it
-        client_frame(2, b"\x00\xff"),
-        client_frame(1, big),
-        client_frame(1, "héllo".encode()),
+        masked(1, b'{"type":"Connect"}'),
+        masked(9, b"ping"),  # control: websockets answers it
+        masked(1, b"part one ", fin=False),  # a fragmented message: whole frames
+        masked(0, b"part two"),
+        masked(1, b"\x01\x02", rsv1=True),  # compressed: websockets inflates it
+        masked(2, b"\x00\xff"),
+        masked(1, big),
+        masked(1, "héllo".encode()),
     ]
     stream = b"".join(frames)
     got = []
@@ -245,7 +192,7 @@ def test_splitter_unmasks_plain_frames_and_hands_others_over_whole() -> None:
 
 def test_splitter_hands_an_oversized_frame_over_at_once() -> None:
     splitter = FrameSplitter(max_size=1000)
-    frame = client_frame(1, b"y" * 5000)
+    frame = masked(1, b"y" * 5000)
     splitter.feed(frame[:100])  # only its start has arrived: websockets refuses it from that
     assert splitter.next() == (0, frame[:100])
     splitter.feed(frame[100:])
