@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import cast
 
 from websockets.extensions.base import Extension, ServerExtensionFactory
 from websockets.extensions.permessage_deflate import (
@@ -180,7 +181,9 @@ class FrameSplitter:
             return None
         opcode = b0 & 0x0F
         if plain and masked and b0 & 0xF0 == 0x80 and (opcode == 1 or opcode == 2):
-            payload = apply_mask(buf[end - length : end], buf[head : head + 4])
+            # bytearray slices: websockets 13 types apply_mask for bytes only, any buffer works
+            data, mask = cast(bytes, buf[end - length : end]), cast(bytes, buf[head : head + 4])
+            payload = apply_mask(data, mask)
             del buf[:end]
             return opcode, payload
         frame = bytes(buf[:end])
