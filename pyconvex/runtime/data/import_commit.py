@@ -8,11 +8,13 @@
 2. **Write ahead**: meanwhile the writer process serialises the documents and puts them into
    a staging table of their own in DuckDB (``Persistence.stage_documents``), on its own core;
    other commits go on between the chunks. A refused import drops them.
-3. **Commit**: one synchronous step puts every document into the in-memory store at one
-   commit timestamp (:meth:`Store.insert_many`; ``replace`` first deletes the tables' documents,
-   ``replace-all`` every table's) and hands the committer one commit whose DuckDB transaction
-   moves the staged rows into the log. No query sees part of it (queries read at the durable
-   timestamp), and each subscription updates once.
+3. **Commit**: every document goes into the in-memory store at one commit timestamp,
+   ``BULK_CHUNK`` per loop turn (:meth:`Store.insert_many`; ``replace`` first deletes the
+   tables' documents, ``replace-all`` every table's, the same way), then the committer gets
+   one commit whose DuckDB transaction moves the staged rows into the log. Queries go on
+   meanwhile and see none of it before that commit is durable (they read at the durable
+   timestamp); new mutations wait until the commit is handed over (``WriteGate``), so none sees
+   part of it either. Each subscription updates once.
 
 Without a mode, a table that already holds documents is refused; ``append`` adds to it.
 """
@@ -33,10 +35,10 @@ from typing import Any, Protocol
 from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
 from pyconvex.runtime.data.import_rows import RowChecker
 from pyconvex.runtime.store.committer import Committer, PendingCommit
-from pyconvex.runtime.store.index import IndexSpec
+from pyconvex.runtime.store.index import IndexSpec, id_from_key
 from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
 from pyconvex.runtime.store.persistence import DocumentWrite, Persistence
-from pyconvex.runtime.store.read_set import WriteEntry, WriteSet
+from pyconvex.runtime.store.read_set import BULK_WRITES, WriteEntry, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
 
 MODES = ("append", "replace", "replace-all")
@@ -45,6 +47,9 @@ CHUNK = 2_000
 #: Rows per chunk written ahead to DuckDB (handing it over is one more ~5 ms turn; measured
 #: at 1M rows, 5,000 / 20,000 gave 80 ms turns and no more throughput).
 STAGE_ROWS = 10_000
+
+#: Documents put into memory (or deleted, for a replace) per loop turn at the commit: ~15 ms.
+BULK_CHUNK = 10_000
 
 #: ``progress(phase, table, done, total)``: phase "checking" (rows checked and written
 #: ahead) or "committing".
@@ -96,6 +101,23 @@ async def run_import(
     if mode is not None and mode not in MODES:
         raise ImportRefused("BadMode", f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
     _check_tables(dep, plan, mode)
+    with _gc_paused():
+        summary = await _import(dep, plan, mode, files_zip, files, progress)
+        if gc.get_freeze_count():
+            # The server keeps the store it loaded out of the collector's sight
+            # (event_loop.freeze_loaded_state): what the import put in joins it.
+            gc.freeze()
+    return summary
+
+
+async def _import(
+    dep: ImportDeployment,
+    plan: ImportPlan,
+    mode: str | None,
+    files_zip: Path | None,
+    files: Any,
+    progress: Progress | None,
+) -> ImportSummary:
     key = uuid.uuid4().hex
     try:
         prepared = []
@@ -109,9 +131,7 @@ async def run_import(
             blobs = await _store_blobs(files, plan.files, files_zip)
         if progress is not None:
             progress("committing", "", 0, 0)
-        staged = any(p.docs for p in prepared)
-        with _gc_paused():
-            durable, summary = _commit(dep, plan, prepared, mode, key if staged else None, blobs)
+        durable, summary, garbage = await _commit(dep, plan, prepared, mode, key, blobs)
     except BaseException:
         # Rows written ahead before the refusal (a bad row late in the file): drop them
         # (after any chunk still on its way: the writer answers requests in order).
@@ -120,7 +140,17 @@ async def run_import(
         raise
     # Submitted: its batch moves the staged rows, so they stay even if this await is cancelled.
     await asyncio.shield(durable)
+    for items in garbage:
+        await _let_go(items)
     return summary
+
+
+async def _let_go(items: list[Any]) -> None:
+    """Free a bulk write's million undo entries a chunk per loop turn, rather than all in one
+    when the import returns."""
+    while items:
+        del items[-5 * BULK_CHUNK :]
+        await asyncio.sleep(0)
 
 
 def _check_tables(dep: ImportDeployment, plan: ImportPlan, mode: str | None) -> None:
@@ -197,6 +227,7 @@ async def _prepare(
         out.specs,
         store.next_creation_time,
         time.time() * 1000,
+        keyless=source.total > BULK_WRITES,
     )
     out.ids = checker.ids
     total = source.total
@@ -252,10 +283,11 @@ async def _stage(
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
-    """CPython's cyclic garbage collector held off during the commit's one synchronous step:
-    the millions of objects it creates (every document's history, undo and collection entries)
-    set off collections over the whole heap, which took as long again as the step itself
-    (measured, 1M documents: 1.17 -> 0.64 s for the history alone)."""
+    """CPython's cyclic garbage collector held off during an import: the millions of objects
+    it creates (documents, keys, every document's history, undo and collection entries) set
+    off collections over the whole heap, each holding the event loop for hundreds of ms, which
+    took as long again as the work itself (measured, 1M documents: 1.17 -> 0.64 s for the
+    history alone)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -265,18 +297,27 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _commit(
+async def _commit(
     dep: ImportDeployment,
     plan: ImportPlan,
     prepared: list[_Prepared],
     mode: str | None,
-    key: str | None,
+    key: str,
     blobs: list[Any],
-) -> tuple[asyncio.Future[int], ImportSummary]:
-    """Everything into memory at one timestamp, in one synchronous step, then one commit
-    submitted: returns when it is durable, and the summary."""
+) -> tuple[asyncio.Future[int], ImportSummary, list[list[Any]]]:
+    """Everything into memory at one timestamp, a chunk per loop turn while new mutations
+    wait, then one commit submitted: returns the future resolved when it is durable, the
+    summary, and the commit's big lists (for :func:`_let_go` once it is durable)."""
+    committer = dep.committer
+    async with committer.gate.hold(committer.wait_idle):
+        _check_unchanged(dep, prepared, mode)
+        return await _put_in(dep, plan, prepared, mode, key, blobs)
+
+
+def _check_unchanged(dep: ImportDeployment, prepared: list[_Prepared], mode: str | None) -> None:
+    """What may have changed while the rows were checked."""
     store = dep.store
-    for p in prepared:  # what may have changed while the rows were checked
+    for p in prepared:
         existing = store.tables.get(p.name)
         if existing is None and set(p.specs) != set(_index_specs(dep, p.name)):
             raise ImportRefused(
@@ -306,8 +347,20 @@ def _commit(
             raise ImportRefused(
                 "DuplicateId", f"Table {p.name!r} already holds a document with _id {clash}."
             )
+
+
+async def _put_in(
+    dep: ImportDeployment,
+    plan: ImportPlan,
+    prepared: list[_Prepared],
+    mode: str | None,
+    key: str,
+    blobs: list[Any],
+) -> tuple[asyncio.Future[int], ImportSummary, list[list[Any]]]:
+    store = dep.store
     ts = store.next_ts()
     undo = UndoRecord(ts)
+    staging: list[asyncio.Future[None]] = []
     entries: list[WriteEntry] = []
     documents: list[DocumentWrite] = []
     new_tables: list[tuple[int, str]] = []
@@ -316,12 +369,25 @@ def _commit(
         emptied = [p.name for p in prepared] if mode in ("replace", "replace-all") else []
         if mode == "replace-all":
             emptied += [t.name for t in store.tables.values() if not t.is_system]
+        # Per table: ids a replace writes again (a snapshot imported over itself): those are
+        # new versions of the documents, not deletions and inserts at one timestamp.
+        again: dict[str, set[str]] = {}
         for name in sorted(set(emptied)):
             table = store.tables.get(name)
-            if table is not None and table.docs:
-                deleted = store.delete_all(table, undo)
+            if table is None:
+                continue
+            imported = next((p.ids for p in prepared if p.name == name), set())
+            kept = again[name] = imported.intersection(table.docs)
+            ids = [i for i in table.docs if i not in kept]
+            for start in range(0, len(ids), BULK_CHUNK):
+                deleted = store.delete_all(table, undo, ids[start : start + BULK_CHUNK])
                 entries += deleted
-                documents += [DocumentWrite(ts, table.number, e.doc_id, None) for e in deleted]
+                # Written ahead like the documents (the writer serialises them).
+                gone = [e.doc_id for e in deleted]
+                staging.append(
+                    asyncio.ensure_future(dep.persistence.stage_deletions(key, table.number, gone))
+                )
+                await asyncio.sleep(0)
         for p in prepared:
             table = store.tables.get(p.name)
             if table is None:
@@ -329,7 +395,30 @@ def _commit(
                 store.set_indexes(table, dep.schema.index_specs(p.name))
                 undo.created_tables.append(p.name)
                 new_tables.append((table.number, p.name))
-            entries += store.insert_many(table, p.docs, p.sizes, p.sorted_keys, p.entries, undo)
+            kept = again.get(p.name, set())
+            for start in range(0, len(p.docs), BULK_CHUNK):
+                end = start + BULK_CHUNK
+                docs, sizes, chunk = p.docs[start:end], p.sizes[start:end], p.entries[start:end]
+                if kept:
+                    over = [i for i, d in enumerate(docs) if d["_id"] in kept]
+                    if over:
+                        picked = [docs[i] for i in over], [sizes[i] for i in over]
+                        entries += store.write_over(table, *picked, undo)
+                        docs, sizes, chunk = _without(over, docs, sizes, chunk)
+                store.insert_versions(table, docs, undo)
+                await asyncio.sleep(0)
+                entries += store.insert_heads(table, docs, sizes, None, chunk, ts)
+                await asyncio.sleep(0)
+            # Keys after documents: a reader finding a key finds its document.
+            for index, keys in p.sorted_keys.items():
+                if kept:  # those documents' keys went in with them
+                    keys = await _keys_without(keys, kept)
+                # Into a much bigger index they go one by one: a chunk per turn.
+                many = len(keys) * 4 >= len(table.indexes[index].keys)
+                step = max(len(keys), 1) if many else BULK_CHUNK
+                for start in range(0, len(keys), step):
+                    store.add_keys(table, index, keys[start : start + step])
+                    await asyncio.sleep(0)
         storage = store.tables["_storage"]
         stored = UndoRecord(ts)  # the _storage writes alone, for their write set
         for (_, row), blob in zip(plan.files.rows if plan.files else [], blobs, strict=False):
@@ -342,14 +431,37 @@ def _commit(
             files += 1
         stored.new_keys = undo.new_keys
         entries += store.write_entries(stored)
+        written = {p.name for p in prepared} | set(emptied) | ({"_storage"} if files else set())
+        bulk = any(p.entries and not p.entries[0].keys for p in prepared)
+        writes = WriteSet(entries, frozenset(written), bulk)
+        for staged in staging:
+            await staged
+        moved = [key] if staging or any(p.docs for p in prepared) else []
+        pending = PendingCommit(ts, undo, writes, documents, new_tables, staged=moved)
+        durable = dep.committer.submit(pending)
     except BaseException:
         store.undo(undo)
         raise
-    pending = PendingCommit(
-        ts, undo, WriteSet(entries), documents, new_tables, staged=[key] if key else []
-    )
-    durable = dep.committer.submit(pending)
-    return durable, ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
+    summary = ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
+    return durable, summary, [undo.touched]
+
+
+def _without(
+    positions: list[int], docs: list[Any], sizes: list[int], entries: list[WriteEntry]
+) -> tuple[list[Any], list[int], list[WriteEntry]]:
+    """The chunk without the documents at ``positions``."""
+    gone = set(positions)
+    keep = [i for i in range(len(docs)) if i not in gone]
+    return [docs[i] for i in keep], [sizes[i] for i in keep], [entries[i] for i in keep]
+
+
+async def _keys_without(keys: list[bytes], ids: set[str]) -> list[bytes]:
+    """``keys`` (sorted) without those of documents ``ids``, a chunk per loop turn."""
+    out: list[bytes] = []
+    for start in range(0, len(keys), 5 * BULK_CHUNK):
+        out += [k for k in keys[start : start + 5 * BULK_CHUNK] if id_from_key(k) not in ids]
+        await asyncio.sleep(0)
+    return out
 
 
 async def _store_blobs(files: Any, source: Source, files_zip: Path) -> list[Any]:

@@ -136,8 +136,12 @@ class RowChecker:
         specs: dict[str, IndexSpec],
         creation_time: Callable[[float], float],
         now_ms: float,
+        keyless: bool = False,
     ) -> None:
+        """``keyless``: write-set entries without index keys (a bulk write, invalidated per
+        table: see ``WriteSet.bulk``), a quarter of the objects to make and free."""
         self.table = table
+        self.keyless = keyless
         self.number = number
         self.source = source
         self.validator = validator
@@ -178,9 +182,13 @@ class RowChecker:
             name: tails if not spec.fields else list(map(spec.key_with_tail, docs, tails))
             for name, spec in self.specs.items()
         }
-        pairs: Iterator[tuple[tuple[str, bytes], ...]] = zip(
-            *[zip(repeat(name), column, strict=False) for name, column in keys.items()],
-            strict=True,
+        pairs: Iterator[tuple[tuple[str, bytes], ...]] = (
+            repeat((), len(ids))
+            if self.keyless
+            else zip(
+                *[zip(repeat(name), column, strict=False) for name, column in keys.items()],
+                strict=True,
+            )
         )
         # WriteEntry(table, id, keys) built in C (a NamedTuple's __new__ is Python).
         new = tuple.__new__

@@ -112,6 +112,8 @@ class SqlMirror:
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
         copies = self._copies
         for commit in commits:
+            if not copies or copies.keys().isdisjoint(commit.writes.tables()):
+                continue
             for entry in commit.writes.entries:
                 copy = copies.get(entry.table)
                 if copy is not None:

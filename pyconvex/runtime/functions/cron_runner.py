@@ -206,7 +206,7 @@ class CronRunner:
 
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
         for commit in commits:
-            if any(entry.table == CRON_TABLE for entry in commit.writes.entries):
+            if CRON_TABLE in commit.writes.tables():
                 self._wake.set()
                 return
 

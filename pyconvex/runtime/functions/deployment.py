@@ -426,10 +426,10 @@ class Deployment:
         idempotency_key: tuple[str, int] | None = None,
         in_transaction: Callable[[Transaction], None] | None = None,
     ) -> FunctionResult:
-        """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts).
-
-        ``in_transaction(tx)`` runs after the handler returned, inside its transaction: what it
-        writes commits with the mutation (the scheduler records a job's success that way)."""
+        """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts). It
+        waits while an import holds writes. ``in_transaction(tx)`` runs after the handler, in
+        its transaction: what it writes commits with the mutation (the scheduler uses it)."""
+        await self.committer.gate.wait_open()
         applied = self.apply_mutation(
             path,
             args,

@@ -120,6 +120,8 @@ class FileStorage:
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
         table = None
         for commit in commits:
+            if STORAGE_TABLE not in commit.writes.tables():
+                continue
             for entry in commit.writes.entries:
                 if entry.table != STORAGE_TABLE:
                     continue

@@ -169,6 +169,8 @@ class JobRunner:
     def _on_commit(self, latest_ts: int, commits: list[Commit]) -> None:
         table = None
         for commit in commits:
+            if SCHEDULED_TABLE not in commit.writes.tables():
+                continue
             for entry in commit.writes.entries:
                 if entry.table != SCHEDULED_TABLE:
                     continue

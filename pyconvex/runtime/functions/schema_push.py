@@ -179,7 +179,19 @@ async def push(
 ) -> PushResult:
     """Check ``loaded.schema`` against the stored documents, build its new indexes and swap
     ``loaded`` in (see the module docstring). ``after_swap`` runs in the same synchronous step
-    as the swap (re-run subscriptions there). Refused pushes change nothing."""
+    as the swap (re-run subscriptions there). Refused pushes change nothing. Never while an
+    import puts its documents in (its indexes would miss them): it waits for the import."""
+    async with deployment.committer.gate.exclusive():
+        return await _push(deployment, loaded, accepted, progress, after_swap)
+
+
+async def _push(
+    deployment: Deployment,
+    loaded: LoadedFunctions,
+    accepted: dict[str, Any] | None,
+    progress: Progress | None,
+    after_swap: Callable[[], None] | None,
+) -> PushResult:
     started = time.perf_counter()
     store = deployment.store
     diff = diff_schema(store, accepted, loaded.schema)

@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Hashable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyconvex.protocol import log_function_lines, query_result_body, shared_body
@@ -34,7 +35,8 @@ from pyconvex.runtime.functions.results import (
 from pyconvex.runtime.net.call_bodies import SERVER_ERROR as SERVER_ERROR
 from pyconvex.runtime.net.call_bodies import decode_args as decode_args
 from pyconvex.runtime.net.call_bodies import internal_error, result_body
-from pyconvex.runtime.store.read_set import Commit, CommitListener
+from pyconvex.runtime.query.transaction import table_number_of
+from pyconvex.runtime.store.read_set import BULK_WRITES, Commit, CommitListener, WriteEntry
 from pyconvex.values import Value, encode_value
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ _log = logging.getLogger("pyconvex.sync")
 
 #: Write entries past which a batch's queries are not re-run ahead of its durability.
 PREPARE_MAX = 10_000
+_table_of = attrgetter("table")
+_id_of = attrgetter("doc_id")
 
 #: A query's run for a subscription: its result, and the body it serialises to.
 _Ran = tuple[FunctionResult, str]
@@ -388,6 +392,9 @@ class SubscriptionManager:
         hit: set[Subscription] = set()
         by_range, by_id = self._by_range, self._by_id
         for commit in commits:
+            if commit.writes.bulk or len(commit.writes) > BULK_WRITES:
+                hit |= self._reading_tables(commit.writes.entries)
+                continue
             for entry in commit.writes.entries:
                 subs = by_id.get(entry.doc_id)
                 if subs:
@@ -408,6 +415,22 @@ class SubscriptionManager:
                             rs = sub.read_set
                             if rs is not None and rs.contains_key(table, index, key):
                                 hit.add(sub)
+        return hit
+
+    def _reading_tables(self, entries: list[WriteEntry]) -> set[Subscription]:
+        """Every subscription that read anything of the tables ``entries`` write: a bulk write
+        (an import) re-runs them all, rather than holding the loop to test each key."""
+        some_id = dict(zip(map(_table_of, entries), map(_id_of, entries), strict=True))
+        hit: set[Subscription] = set()
+        for (table, _), by_length in self._by_range.items():
+            if table in some_id:
+                for by_prefix in by_length.values():
+                    for subs in by_prefix.values():
+                        hit |= subs
+        numbers = {table_number_of(doc_id) for doc_id in some_id.values()}
+        for doc_id, subs in self._by_id.items():
+            if table_number_of(doc_id) in numbers:
+                hit |= subs
         return hit
 
     def rerun_all(self) -> None:

@@ -30,6 +30,7 @@ from pyconvex.runtime.functions.results import (
 )
 from pyconvex.runtime.net.call_bodies import decode_args, internal_error
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
+from pyconvex.runtime.store.committer import Committer
 from pyconvex.values import Value, encode_value
 
 _log = logging.getLogger("pyconvex.sync")
@@ -40,6 +41,9 @@ MUTATIONS_PER_TURN = 64
 
 class CallDeployment(Protocol):
     """The part of the Deployment that runs a socket's calls."""
+
+    @property
+    def committer(self) -> Committer: ...
 
     def apply_mutation(
         self,
@@ -121,6 +125,7 @@ class SyncCalls:
         self._in_flight: deque[_InFlight] = deque()  # run, response not sent yet
         self._turn_runs = 0  # mutations run in this turn of the event loop
         self._next_turn_scheduled = False
+        self._gate_wait = False  # waiting for an import to let mutations run
         self._max_queued = max_queued_mutations
         self._input_paused = False
         self._actions: set[asyncio.Task[None]] = set()
@@ -153,12 +158,22 @@ class SyncCalls:
         loop turn: a client flooding mutations must not hold the event loop (and every other
         socket); the rest run in the following turns."""
         waiting = self._waiting
+        gate = self._deployment.committer.gate
+        if gate.held:  # an import is putting its documents in: run them once it is done
+            if waiting and not self._gate_wait:
+                self._gate_wait = True
+                gate.when_open(self._gate_opened)
+            return
         while waiting and not self._host.stopped and self._turn_runs < MUTATIONS_PER_TURN:
             if not self._next_turn_scheduled:
                 self._next_turn_scheduled = True
                 asyncio.get_running_loop().call_soon(self._next_turn)
             self._turn_runs += 1
             self._run(waiting.popleft())
+
+    def _gate_opened(self) -> None:
+        self._gate_wait = False
+        self._run_waiting()
 
     def _next_turn(self) -> None:
         self._next_turn_scheduled = False

@@ -30,6 +30,7 @@ from pyconvex.runtime.store.persistence import (
     PersistenceUnavailable,
 )
 from pyconvex.runtime.store.read_set import Commit, CommitListener, WriteSet
+from pyconvex.runtime.store.write_gate import WriteGate
 
 #: Document versions written between two prunes of the log's superseded versions.
 PRUNE_EVERY = 50_000
@@ -102,6 +103,8 @@ class Committer:
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
+        #: Held while an import puts its documents in: new mutations wait for it.
+        self.gate = WriteGate()
         #: Document versions written since the log was last pruned (see _durable).
         self._since_prune = 0
         self._pruning: asyncio.Task[None] | None = None
@@ -135,6 +138,10 @@ class Committer:
         """Wait until everything up to ``ts`` is durable (for read-only mutations)."""
         while self.store.durable_ts < ts and not self._idle.is_set():
             await self._idle.wait()
+
+    async def wait_idle(self) -> None:
+        """Wait until every commit handed over so far is durable (or failed)."""
+        await self._idle.wait()
 
     def _may_start(self) -> bool:
         """Whether to send the queued commits now (see ``max_in_flight``)."""

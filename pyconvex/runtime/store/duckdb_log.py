@@ -416,9 +416,7 @@ class DuckDBLog:
         _pyconvex_rows = rows
         self.con.execute(f"INSERT INTO {table} SELECT * FROM _pyconvex_rows")
 
-    def stage_documents(
-        self, key: str, table_number: int, docs: list[dict[str, Any]]
-    ) -> list[int]:
+    def stage_documents(self, key: str, table_number: int, docs: list[dict[str, Any]]) -> list[int]:
         """:meth:`stage_rows` of documents, serialised here (in the writer process, off the
         server's event loop); returns the length of each one's JSON text."""
         texts = dumps_values(docs)
@@ -434,6 +432,20 @@ class DuckDBLog:
             ),
         )
         return [len(t) for t in texts]
+
+    def stage_deletions(self, key: str, table_number: int, ids: list[str]) -> None:
+        """:meth:`stage_rows` of deletions (an import's replace)."""
+        self.stage_rows(
+            key,
+            pa.table(
+                {
+                    "table_number": pa.array([table_number] * len(ids), pa.int32()),
+                    "id": pa.array(ids, pa.string()),
+                    "deleted": pa.array([True] * len(ids), pa.bool_()),
+                    "value": pa.nulls(len(ids), pa.string()),
+                }
+            ),
+        )
 
     def drop_staged(self, key: str | None = None) -> None:
         """Forget staged rows: of ``key``, or all of them (at start-up: an import that never

@@ -347,6 +347,9 @@ class LoggedPersistence:
     ) -> list[int]:
         return await self.inner.stage_documents(key, table_number, docs)
 
+    async def stage_deletions(self, key: str, table_number: int, ids: list[str]) -> None:
+        await self.inner.stage_deletions(key, table_number, ids)
+
     async def drop_staged(self, key: str) -> None:
         await self.inner.drop_staged(key)
 

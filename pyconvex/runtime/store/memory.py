@@ -268,24 +268,47 @@ class Store:
         table: TableState,
         docs: list[Document],
         sizes: list[int],
-        sorted_keys: dict[str, list[bytes]],
+        sorted_keys: dict[str, list[bytes]] | None,
         entries: list[WriteEntry],
         undo: UndoRecord,
     ) -> list[WriteEntry]:
         """Insert brand-new documents (ids not in ``table``) at ``undo.ts`` in one step — what
         :meth:`write` does per document, with the loops in C where it can (an import).
-        ``sorted_keys`` holds every document's key of each index of the table, sorted;
+        ``sorted_keys`` holds every document's key of each index of the table, sorted (None:
+        the caller adds them with :meth:`add_keys`, after every document is in);
         ``entries`` each document's write-set entry (its keys), in ``docs`` order. Returns the
-        entries, with search-index keys added when the table has search indexes."""
+        entries, with search-index keys added when the table has search indexes.
+
+        In two steps, :meth:`insert_versions` then :meth:`insert_heads`, an import spreads
+        it over loop turns (each grows dicts of a million entries)."""
+        self.insert_versions(table, docs, undo)
+        return self.insert_heads(table, docs, sizes, sorted_keys, entries, undo.ts)
+
+    def insert_versions(self, table: TableState, docs: list[Document], undo: UndoRecord) -> None:
+        """:meth:`insert_many`'s first step: the documents' versions (invisible at every
+        earlier snapshot, and to scans until :meth:`insert_heads` adds them)."""
         ts = undo.ts
         ids = [d["_id"] for d in docs]
-        table.docs.update(zip(ids, docs, strict=True))
-        table.sizes.update(zip(ids, sizes, strict=True))
         table.history.update((i, [(0, None), (ts, d)]) for i, d in zip(ids, docs, strict=True))
         undo.touched.extend(zip(repeat(table), ids))
         self._gc_queue.extend(zip(repeat(ts), repeat(table), ids))
-        for name, mem in table.indexes.items():
-            mem.keys.update(sorted_keys[name])
+
+    def insert_heads(
+        self,
+        table: TableState,
+        docs: list[Document],
+        sizes: list[int],
+        sorted_keys: dict[str, list[bytes]] | None,
+        entries: list[WriteEntry],
+        ts: int,
+    ) -> list[WriteEntry]:
+        """:meth:`insert_many`'s second step: the documents as the newest versions."""
+        ids = [d["_id"] for d in docs]
+        table.docs.update(zip(ids, docs, strict=True))
+        table.sizes.update(zip(ids, sizes, strict=True))
+        if sorted_keys is not None:
+            for name, keys in sorted_keys.items():
+                self.add_keys(table, name, keys)
         search = table.search
         if search is None:
             return entries
@@ -296,11 +319,31 @@ class Store:
             for e, d in zip(entries, docs, strict=True)
         ]
 
-    def delete_all(self, table: TableState, undo: UndoRecord) -> list[WriteEntry]:
-        """Delete every head document of ``table`` at ``undo.ts`` (an import's replace): their
-        versions stay readable at earlier timestamps until collected. Returns the write set's
-        entries. What :meth:`write` does one at a time, in bulk (a big table's replace)."""
+    def write_over(
+        self, table: TableState, docs: list[Document], sizes: list[int], undo: UndoRecord
+    ) -> list[WriteEntry]:
+        """New versions of documents ``table`` holds (an import's replace that writes the
+        same ids again), at ``undo.ts``; returns their write-set entries."""
+        part = UndoRecord(undo.ts)
+        for doc, size in zip(docs, sizes, strict=True):
+            self.write(table, doc["_id"], doc, size, undo)
+            part.touched.append((table, doc["_id"]))
+        part.new_keys = undo.new_keys
+        return self.write_entries(part)
+
+    def add_keys(self, table: TableState, index: str, keys: list[bytes]) -> None:
+        """Add index keys (sorted, new) of documents already in ``table`` (an import)."""
+        table.indexes[index].keys.update(keys)
+
+    def delete_all(
+        self, table: TableState, undo: UndoRecord, ids: list[str] | None = None
+    ) -> list[WriteEntry]:
+        """Delete every head document of ``table`` (or those of ``ids`` among them) at
+        ``undo.ts`` (an import's replace): their versions stay readable at earlier timestamps
+        until collected. Returns the write set's entries. What :meth:`write` does one at a
+        time, in bulk (a big table's replace)."""
         ts = undo.ts
+        heads = list(table.docs) if ids is None else [i for i in ids if i in table.docs]
         history = table.history
         names = list(table.indexes)
         specs = [table.indexes[n].spec for n in names]
@@ -308,7 +351,7 @@ class Store:
         bulk = (
             []
             if table.search is not None
-            else [i for i in table.docs if (h := history.get(i)) is None or h[-1][0] != ts]
+            else [i for i in heads if (h := history.get(i)) is None or h[-1][0] != ts]
         )
         if bulk:
             olds = cast(list[Document], [table.doc(i) for i in bulk])
@@ -333,7 +376,7 @@ class Store:
             pairs = zip(*columns, strict=True)
             new = tuple.__new__  # WriteEntry(table, id, keys), built in C
             entries = [new(WriteEntry, e) for e in zip(repeat(table.name), bulk, pairs)]
-        for doc_id in list(table.docs):  # search indexes, or written earlier at this ts
+        for doc_id in heads:  # search indexes, or written earlier at this ts
             old = table.doc(doc_id)
             if old is None:
                 continue
@@ -415,7 +458,7 @@ class Store:
         else:
             self.pinned.pop(ts, None)
 
-    def collect(self, horizon: int, budget: int = 100_000) -> None:
+    def collect(self, horizon: int, budget: int = 20_000) -> None:
         """Forget versions no snapshot at or after ``horizon`` can see (bounded work)."""
         horizon = min(horizon, self.durable_ts, *self.pinned)
         if horizon > self.gc_horizon:

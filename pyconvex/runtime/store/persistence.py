@@ -152,6 +152,11 @@ class Persistence(Protocol):
         length of each one's JSON text."""
         ...
 
+    async def stage_deletions(self, key: str, table_number: int, ids: list[str]) -> None:
+        """Write deletions of documents ahead of the commit that names ``key``, as
+        :meth:`stage_documents` does documents (an import's replace of a big table)."""
+        ...
+
     async def drop_staged(self, key: str) -> None:
         """Forget the rows staged under ``key`` (an import refused or failed)."""
         ...

@@ -156,6 +156,9 @@ class ProcessPersistence:
         lengths: list[int] = await self._call("stage_documents", key, table_number, docs)
         return lengths
 
+    async def stage_deletions(self, key: str, table_number: int, ids: list[str]) -> None:
+        await self._call("stage_deletions", key, table_number, ids)
+
     async def drop_staged(self, key: str) -> None:
         await self._call("drop_staged", key)
 

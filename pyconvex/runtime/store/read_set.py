@@ -13,6 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+#: Documents past which a write is a bulk write (``WriteSet.bulk``): subscriptions are
+#: invalidated per table, not key by key.
+BULK_WRITES = 10_000
+
 
 class WriteEntry(NamedTuple):
     """One written document: its table, id, and (index name, key) for old and new versions."""
@@ -27,9 +31,18 @@ class WriteSet:
     """Everything one commit wrote."""
 
     entries: list[WriteEntry] = field(default_factory=list)
+    #: The tables of ``entries``, when the writer knows them (a bulk write: an import), so
+    #: that listeners need not go through a million entries to find them.
+    known_tables: frozenset[str] | None = None
+    #: A bulk write (an import of more than ``BULK_WRITES`` documents): its entries may carry
+    #: no keys, and what read any of its tables is invalidated.
+    bulk: bool = False
 
-    def tables(self) -> set[str]:
-        return {e.table for e in self.entries}
+    def tables(self) -> frozenset[str]:
+        """The tables written (worked out once: a write set does not change once made)."""
+        if self.known_tables is None:
+            self.known_tables = frozenset(e.table for e in self.entries)
+        return self.known_tables
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -77,6 +77,9 @@ class ThreadPersistence:
     ) -> list[int]:
         return await self.run(self.log.stage_documents, key, table_number, docs)
 
+    async def stage_deletions(self, key: str, table_number: int, ids: list[str]) -> None:
+        await self.run(self.log.stage_deletions, key, table_number, ids)
+
     async def drop_staged(self, key: str) -> None:
         await self.run(self.log.drop_staged, key)
 

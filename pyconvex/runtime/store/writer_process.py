@@ -47,7 +47,16 @@ except ImportError:  # Windows
 _HEADER = struct.Struct("!I")
 #: The ``DuckDBLog`` methods the parent may call.
 _CALLS = frozenset(
-    {"committed_ts", "checkpoint", "prune", "create_views", "sql", "stage_documents", "drop_staged"}
+    {
+        "committed_ts",
+        "checkpoint",
+        "prune",
+        "create_views",
+        "sql",
+        "stage_documents",
+        "stage_deletions",
+        "drop_staged",
+    }
 )
 
 

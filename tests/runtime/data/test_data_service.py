@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from support.deployment import CommitLog, DeploymentFactory, ok
 
+from pyconvex.runtime.data import import_commit
 from pyconvex.runtime.data.ids import mint_ids
 from pyconvex.runtime.data.import_files import ImportRefused
 from pyconvex.runtime.data.service import DataProgress, DataService
@@ -59,6 +60,11 @@ async def names(ctx):
 
 @query
 async def k_count(ctx) -> float:
+    return float(len(await ctx.db.query("ks").collect()))
+
+
+@mutation
+async def k_count_now(ctx) -> float:
     return float(len(await ctx.db.query("ks").collect()))
 """
 
@@ -178,6 +184,55 @@ async def test_an_import_is_one_commit_that_queries_see_whole_or_not_at_all(
         await data.close()
 
 
+async def import_watched(
+    dep: Deployment, data: DataService, path: Path, mode: str
+) -> tuple[int, set[float], asyncio.Future[Any]]:
+    """Import ``path``; meanwhile, on every loop turn in which new mutations are held (the
+    documents going in), query the count; and send one mutation reading it then. Returns the
+    number of such turns, the counts seen, and the mutation."""
+    held_turns = 0
+    seen: set[float] = set()
+    waited: list[asyncio.Future[Any]] = []
+
+    async def watch() -> None:
+        nonlocal held_turns
+        while True:
+            if dep.committer.gate.held:
+                held_turns += 1
+                seen.add(ok(dep.run_query("f:k_count", {})))
+                if not waited:
+                    waited.append(asyncio.ensure_future(dep.run_mutation("f:k_count_now")))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await data.import_file(path, path.name, None, "ks", mode)
+    finally:
+        watcher.cancel()
+    return held_turns, seen, waited[0]
+
+
+async def test_the_import_goes_in_over_many_loop_turns_that_queries_serve_and_mutations_wait_out(
+    deployment: DeploymentFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_commit, "BULK_CHUNK", 1_000)
+    dep, data = await open_data(deployment)
+    try:
+        ok(await dep.run_mutation("f:add_k", {"k": -1.0}))
+        for mode, count, before in (("append", 20_000, 1.0), ("replace", 5_000, 20_001.0)):
+            path = jsonl(tmp_path / f"{mode}.jsonl", [{"k": float(k)} for k in range(count)])
+            held_turns, seen, waited = await import_watched(dep, data, path, mode)
+            assert held_turns > 5  # queries were answered all along
+            assert seen == {before}  # and saw none of it until it was durable
+            # The mutation ran once all of it was in memory (its commit follows the
+            # import's), and saw all of it.
+            after = count if mode == "replace" else count + before
+            assert ok(await waited) == after
+            assert ok(dep.run_query("f:k_count", {})) == after
+    finally:
+        await data.close()
+
+
 async def test_replace_and_a_bad_row(deployment: DeploymentFactory, tmp_path: Path) -> None:
     dep, data = await open_data(deployment)
     try:
@@ -245,3 +300,41 @@ def test_minted_ids_are_valid_ids_of_their_table() -> None:
         for doc_id in mint_ids(number, 50):
             table, random = decode_id(doc_id)
             assert table == number and encode_id(number, random) == doc_id
+
+
+async def test_a_replace_that_writes_the_same_ids_again_keeps_each_document_once(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    """A snapshot imported over itself (``--replace``, the same ``_id``s): each document is a
+    new version of itself, found once through every index, and so after a restart (the log
+    must not hold a deletion and an insert at one timestamp)."""
+    files = {"schema.py": SCHEMA, "f.py": FUNCTIONS}
+    dep = await deployment(files, persistent=True)
+    data = DataService(dep)  # type: ignore[arg-type]
+    try:
+        for name in ("a", "b", "c"):
+            ok(await dep.run_mutation("f:add", {"name": name, "n": 1.0}))
+        ok(await dep.run_mutation("f:add_k", {"k": 1.0}))
+        _, docs = await rows(data, "SELECT _id, _creationTime, name FROM items ORDER BY name")
+        path = jsonl(
+            tmp_path / "items.jsonl",
+            [
+                {
+                    "_id": i,
+                    "_creationTime": t,
+                    "name": n + "2",
+                    "n": {"$integer": "AgAAAAAAAAA="},
+                    "x": 1.0,
+                    "tags": [],
+                    "state": "b",
+                }
+                for i, t, n in docs[:2]
+            ],
+        )
+        await data.import_file(path, path.name, None, "items", "replace")
+        assert sorted(ok(dep.run_query("f:names", {}))) == ["a2", "b2"]
+    finally:
+        await data.close()
+        await dep.close()
+    dep = await deployment(files, persistent=True)
+    assert sorted(ok(dep.run_query("f:names", {}))) == ["a2", "b2"]

@@ -109,6 +109,9 @@ class ListPersistence:
     ) -> list[int]:
         raise StorageError("this persistence stages nothing")
 
+    async def stage_deletions(self, key: str, table_number: int, ids: list[str]) -> None:
+        raise StorageError("this persistence stages nothing")
+
     async def drop_staged(self, key: str) -> None:
         pass
 

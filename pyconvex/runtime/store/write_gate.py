@@ -1,0 +1,64 @@
+"""Holding new writes while a bulk write puts its documents into memory over many loop turns.
+
+An import commits all of its documents at one timestamp, but putting a million of them into
+the in-memory store takes seconds: done in one step it would stall every client for that long.
+So the import puts them in a chunk per loop turn (:mod:`pyconvex.runtime.data.import_commit`).
+Queries go on meanwhile (they read at the durable timestamp, which does not see the import's
+documents until its commit is durable). Mutations, which read the newest version of
+everything, wait until the last chunk is in and the commit is handed to the committer, so
+none sees half an import; they then run as usual, pipelined behind it.
+
+One bulk write at a time, and never during a schema push (whose index backfill also runs over
+many turns): both take :meth:`WriteGate.exclusive`; only the bulk write holds mutations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+
+class WriteGate:
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        #: Resolved when the bulk write in progress is handed over; None: writes flow.
+        self._open: asyncio.Future[None] | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether new mutations must wait (:meth:`wait_open`, :meth:`when_open`)."""
+        return self._open is not None
+
+    async def wait_open(self) -> None:
+        while self._open is not None:
+            await asyncio.shield(self._open)
+
+    def when_open(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the loop) once writes flow again; at once if they do."""
+        if self._open is None:
+            asyncio.get_running_loop().call_soon(callback)
+        else:
+            self._open.add_done_callback(lambda _: callback())
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No other bulk write or schema push runs inside (mutations do: see :meth:`hold`)."""
+        async with self._lock:
+            yield
+
+    @asynccontextmanager
+    async def hold(self, settled: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """Exclusive, and new mutations wait until the block is left; ``settled`` waits for
+        the commits already handed over to be durable (so that none can fail, and be taken
+        out of memory, while the bulk write is going in)."""
+        async with self._lock:
+            self._open = asyncio.get_running_loop().create_future()
+            try:
+                await settled()
+                yield
+            finally:
+                opened, self._open = self._open, None
+                opened.set_result(None)
