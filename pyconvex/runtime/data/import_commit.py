@@ -361,6 +361,7 @@ async def _put_in(
     ts = store.next_ts()
     undo = UndoRecord(ts)
     staging: list[asyncio.Future[None]] = []
+    written: set[str] = set()  # the tables it writes
     entries: list[WriteEntry] = []
     documents: list[DocumentWrite] = []
     new_tables: list[tuple[int, str]] = []
@@ -378,9 +379,14 @@ async def _put_in(
                 continue
             imported = next((p.ids for p in prepared if p.name == name), set())
             kept = again[name] = imported.intersection(table.docs)
-            ids = [i for i in table.docs if i not in kept]
+            ids = list(table.docs)
             for start in range(0, len(ids), BULK_CHUNK):
-                deleted = store.delete_all(table, undo, ids[start : start + BULK_CHUNK])
+                chunk_ids = ids[start : start + BULK_CHUNK]
+                if kept:
+                    chunk_ids = [i for i in chunk_ids if i not in kept]
+                deleted = store.delete_all(table, undo, chunk_ids)
+                if deleted:
+                    written.add(name)
                 entries += deleted
                 # Written ahead like the documents (the writer serialises them).
                 gone = [e.doc_id for e in deleted]
@@ -408,6 +414,7 @@ async def _put_in(
                 store.insert_versions(table, docs, undo)
                 await asyncio.sleep(0)
                 entries += store.insert_heads(table, docs, sizes, None, chunk, ts)
+                written.add(p.name)
                 await asyncio.sleep(0)
             # Keys after documents: a reader finding a key finds its document.
             for index, keys in p.sorted_keys.items():
@@ -431,7 +438,8 @@ async def _put_in(
             files += 1
         stored.new_keys = undo.new_keys
         entries += store.write_entries(stored)
-        written = {p.name for p in prepared} | set(emptied) | ({"_storage"} if files else set())
+        if files:
+            written.add(storage.name)
         bulk = any(p.entries and not p.entries[0].keys for p in prepared)
         writes = WriteSet(entries, frozenset(written), bulk)
         for staged in staging:

@@ -22,7 +22,6 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Hashable
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyconvex.protocol import log_function_lines, query_result_body, shared_body
@@ -36,7 +35,7 @@ from pyconvex.runtime.net.call_bodies import SERVER_ERROR as SERVER_ERROR
 from pyconvex.runtime.net.call_bodies import decode_args as decode_args
 from pyconvex.runtime.net.call_bodies import internal_error, result_body
 from pyconvex.runtime.query.transaction import table_number_of
-from pyconvex.runtime.store.read_set import BULK_WRITES, Commit, CommitListener, WriteEntry
+from pyconvex.runtime.store.read_set import BULK_WRITES, Commit, CommitListener, WriteSet
 from pyconvex.values import Value, encode_value
 
 if TYPE_CHECKING:
@@ -46,8 +45,6 @@ _log = logging.getLogger("pyconvex.sync")
 
 #: Write entries past which a batch's queries are not re-run ahead of its durability.
 PREPARE_MAX = 10_000
-_table_of = attrgetter("table")
-_id_of = attrgetter("doc_id")
 
 #: A query's run for a subscription: its result, and the body it serialises to.
 _Ran = tuple[FunctionResult, str]
@@ -393,7 +390,7 @@ class SubscriptionManager:
         by_range, by_id = self._by_range, self._by_id
         for commit in commits:
             if commit.writes.bulk or len(commit.writes) > BULK_WRITES:
-                hit |= self._reading_tables(commit.writes.entries)
+                hit |= self._reading_tables(commit.writes)
                 continue
             for entry in commit.writes.entries:
                 subs = by_id.get(entry.doc_id)
@@ -417,10 +414,16 @@ class SubscriptionManager:
                                 hit.add(sub)
         return hit
 
-    def _reading_tables(self, entries: list[WriteEntry]) -> set[Subscription]:
-        """Every subscription that read anything of the tables ``entries`` write: a bulk write
+    def _reading_tables(self, writes: WriteSet) -> set[Subscription]:
+        """Every subscription that read anything of the tables ``writes`` wrote: a bulk write
         (an import) re-runs them all, rather than holding the loop to test each key."""
-        some_id = dict(zip(map(_table_of, entries), map(_id_of, entries), strict=True))
+        tables = writes.tables()
+        some_id: dict[str, str] = {}  # an id of each table, for its number
+        for entry in writes.entries:
+            if entry.table not in some_id:
+                some_id[entry.table] = entry.doc_id
+                if len(some_id) == len(tables):
+                    break
         hit: set[Subscription] = set()
         for (table, _), by_length in self._by_range.items():
             if table in some_id:
