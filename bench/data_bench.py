@@ -15,8 +15,11 @@ Progress goes to stderr; the LAST line on stdout is one JSON object
   ``duckdb_copy_parquet_docs_per_s``: DuckDB's ``COPY ... TO parquet`` of that table.
 * ``import_query_max_ms`` / ``import_query_p50_ms``: while the import runs, another client
   sends a trivial query over HTTP every 50 ms; its slowest and median answer — what the import
-  costs everyone else (the commit's one synchronous step shows as the slowest). Reference
+  costs everyone else (the longest loop turn the import takes shows as the slowest). Reference
   ``idle_query_p50_ms``: the same query with nothing else going on.
+* ``import_mutation_max_ms`` / ``import_mutation_p50_ms``: the same for a third client's
+  trivial mutation every 50 ms. Mutations wait while the import puts its documents into
+  memory (so that none sees part of it): the slowest shows that wait.
 * ``sql_groupby_1m_ms``: ``SELECT cat, count(*), avg(n) ... GROUP BY cat`` through
   ``pyconvex sql`` (the admin route, over the table's view). Reference
   ``duckdb_groupby_ms``: the same query on DuckDB's own table.
@@ -52,11 +55,16 @@ schema = define_schema({
 })
 """
 PING = """
-from pyconvex import query
+from pyconvex import mutation, query
 
 
 @query
 async def ping(ctx) -> float:
+    return 1.0
+
+
+@mutation
+async def touch(ctx) -> float:
     return 1.0
 """
 GROUP_BY = "SELECT cat, count(*) AS c, avg(n) AS a FROM docs GROUP BY cat ORDER BY cat"
@@ -76,8 +84,9 @@ def write_jsonl(path: Path, count: int) -> None:
 class Pinger:
     """Another client: a query over HTTP every ``every_s`` while running; its latencies."""
 
-    def __init__(self, url: str, every_s: float = 0.05) -> None:
+    def __init__(self, url: str, every_s: float = 0.05, kind: str = "query") -> None:
         self.url = url
+        self.kind = kind
         self.every_s = every_s
         self.latencies: list[float] = []
         self._stop = threading.Event()
@@ -85,7 +94,8 @@ class Pinger:
 
     def ping(self, client: httpx.Client) -> float:
         t = time.perf_counter()
-        r = client.post(f"{self.url}/api/query", json={"path": "ping:ping", "args": {}})
+        path = "ping:ping" if self.kind == "query" else "ping:touch"
+        r = client.post(f"{self.url}/api/{self.kind}", json={"path": path, "args": {}})
         r.raise_for_status()
         return time.perf_counter() - t
 
@@ -144,11 +154,12 @@ def main() -> None:
             client = DataClient(AdminClient(server.url, server.admin_key, timeout=600))
             idle_s = idle_query_s(server.url)
             log("import")
-            with Pinger(server.url) as pinger:
+            with Pinger(server.url) as pinger, Pinger(server.url, kind="mutation") as writer:
                 t = time.perf_counter()
                 done = client.import_file(data, "jsonl", "docs", None)
                 import_s = time.perf_counter() - t
             during = sorted(pinger.latencies)
+            writes = sorted(writer.latencies)
             assert done["documents"] == {"docs": count}, done
             log(
                 f"  {count / import_s:,.0f} docs/s; another client's query: slowest "
@@ -178,6 +189,8 @@ def main() -> None:
                     "import_jsonl_1m_docs_per_s": round(count / import_s),
                     "import_query_max_ms": round(during[-1] * 1000, 1),
                     "import_query_p50_ms": round(during[len(during) // 2] * 1000, 1),
+                    "import_mutation_max_ms": round(writes[-1] * 1000, 1),
+                    "import_mutation_p50_ms": round(writes[len(writes) // 2] * 1000, 1),
                     "export_parquet_1m_docs_per_s": round(count / parquet_s),
                     "export_zip_1m_docs_per_s": round(count / zip_s),
                     "sql_groupby_1m_ms": round(min(groupby) * 1000, 1),

@@ -30,6 +30,7 @@ from pyconvex.runtime.store.read_set import (
     WriteEntry,
     WriteSet,
 )
+from pyconvex.runtime.store.write_gate import WriteGate
 
 Doc = dict[str, Any]
 Tables = dict[str, dict[str, Doc]]
@@ -146,6 +147,7 @@ class FakeDeployment:
         self.query_runs: list[str] = []
         self.mutation_runs: list[str] = []
         self.identities: list[object] = []
+        self.write_gate = WriteGate()
 
     # -- registration -------------------------------------------------------------------------
 

@@ -92,9 +92,8 @@ class Deployment:
         self.functions = loaded.functions
         self.schema = SchemaState(loaded.schema)
         self.store = store
-        self.committer = committer
-        #: Where commits become durable (``store/persistence.py``).
-        self.persistence: Persistence = committer.persistence
+        self.committer, self.write_gate = committer, committer.gate  # write_gate: imports
+        self.persistence: Persistence = committer.persistence  # where commits become durable
         self.limits = limits
         self.session_results = SessionResults()
         #: The newest commit handed to the committer: ``(ts, future resolved when durable)``.
@@ -429,7 +428,7 @@ class Deployment:
         """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts). It
         waits while an import holds writes. ``in_transaction(tx)`` runs after the handler, in
         its transaction: what it writes commits with the mutation (the scheduler uses it)."""
-        await self.committer.gate.wait_open()
+        await self.write_gate.wait_open()
         applied = self.apply_mutation(
             path,
             args,

@@ -30,7 +30,7 @@ from pyconvex.runtime.functions.results import (
 )
 from pyconvex.runtime.net.call_bodies import decode_args, internal_error
 from pyconvex.runtime.net.subscriptions import SubscriptionManager
-from pyconvex.runtime.store.committer import Committer
+from pyconvex.runtime.store.write_gate import WriteGate
 from pyconvex.values import Value, encode_value
 
 _log = logging.getLogger("pyconvex.sync")
@@ -43,7 +43,9 @@ class CallDeployment(Protocol):
     """The part of the Deployment that runs a socket's calls."""
 
     @property
-    def committer(self) -> Committer: ...
+    def write_gate(self) -> WriteGate:
+        """Held while an import puts its documents in: mutations wait for it."""
+        ...
 
     def apply_mutation(
         self,
@@ -158,7 +160,7 @@ class SyncCalls:
         loop turn: a client flooding mutations must not hold the event loop (and every other
         socket); the rest run in the following turns."""
         waiting = self._waiting
-        gate = self._deployment.committer.gate
+        gate = self._deployment.write_gate
         if gate.held:  # an import is putting its documents in: run them once it is done
             if waiting and not self._gate_wait:
                 self._gate_wait = True

@@ -20,7 +20,8 @@ to the user, 0600 in a 0700 directory). Reading tells three cases apart:
   overwritten.
 
 Appends and ``fdatasync`` run on one thread of their own: both release the GIL, so the event
-loop goes on while the disk works, and appends that arrive meanwhile share the next sync.
+loop goes on while the disk works, and appends that arrive meanwhile share the next sync (a
+small record after a quiet spell is written on the loop itself: ``logged_persistence.py``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from support.deployment import ok
 
+import pyconvex.runtime.store.logged_persistence as logged_module
 from pyconvex.errors import StorageError
 from pyconvex.runtime.net.subscriptions import Subscription, SubscriptionManager
 
@@ -52,6 +53,8 @@ class Recorder:
 
 def hold_appends(monkeypatch: pytest.MonkeyPatch, dep: Any) -> threading.Event:
     """Every write-ahead log append waits (on the log's thread) until the event is set."""
+    # Never on the event loop (a first write after a pause is: see INLINE_AFTER_IDLE_S).
+    monkeypatch.setattr(logged_module, "INLINE_AFTER_IDLE_S", float("inf"))
     log = dep.persistence._log
     append: Callable[..., Any] = log.append
     release = threading.Event()
@@ -119,6 +122,7 @@ async def test_a_failed_batch_never_reaches_subscribers(
         raise StorageError("Appending to the write-ahead log failed: [Errno 28] No space left")
 
     monkeypatch.setattr(log, "append", fail)
+    monkeypatch.setattr(logged_module, "INLINE_AFTER_IDLE_S", float("inf"))  # on its thread
     lost = await dep.run_mutation("messages:send", {"channel": "a", "body": "lost"})
     assert lost.failure is not None
     assert manager.executions == runs + 1  # it was run ahead, over the lost write

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from support.deployment import make_project, ok
 
+import pyconvex.runtime.store.logged_persistence as logged_module
 from pyconvex.errors import StorageError
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.store.logged_persistence import LoggedPersistence, wal_dir
@@ -264,3 +266,33 @@ async def test_an_import_acknowledged_only_in_the_log_survives_a_crash(
     bodies = ok(again.run_query("notes:bodies", {}))
     assert sorted(bodies) == sorted(["before", *(f"i{i}" for i in range(30))])
     assert await again.sql("SELECT count(*) FROM notes") == [(31,)]
+
+
+async def test_after_a_quiet_spell_a_small_record_is_synced_on_the_event_loop(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    """The first write after a pause skips the hand-off to the log's thread (and back); a
+    failed write there fails that mutation alone."""
+    dep: Deployment = await opened(tmp_path / "data")
+    logged = dep.persistence
+    assert isinstance(logged, LoggedPersistence)
+    ok(await dep.run_mutation("notes:add", {"body": "l0"}))
+    real = logged._log.append
+    threads: list[int] = []
+    failures = ["disk full"]
+
+    def append(records: list[bytes], first_ts: int, max_ts: int) -> None:
+        threads.append(threading.get_ident())
+        if failures:
+            raise StorageError(failures.pop())
+        real(records, first_ts, max_ts)
+
+    logged._log.append = append  # type: ignore[method-assign]
+    for body in ("x", "l1"):
+        await asyncio.sleep(2 * logged_module.INLINE_AFTER_IDLE_S)  # quiet
+        result = await dep.run_mutation("notes:add", {"body": body})
+        assert (result.failure is None) == (body != "x")
+    assert threads == [threading.get_ident()] * 2  # both on the loop's thread
+    await dep.close()
+    again: Deployment = await opened(tmp_path / "data")
+    assert ok(again.run_query("notes:bodies", {})) == expected(0, 2)
