@@ -36,7 +36,7 @@ from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
 from pyconvex.runtime.data.import_rows import RowChecker
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.index import IndexSpec, id_from_key
-from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
+from pyconvex.runtime.store.memory import BY_CREATION_TIME, PendingTs, Store, UndoRecord
 from pyconvex.runtime.store.persistence import DocumentWrite, Persistence
 from pyconvex.runtime.store.read_set import BULK_WRITES, WriteEntry, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
@@ -305,13 +305,66 @@ async def _commit(
     key: str,
     blobs: list[Any],
 ) -> tuple[asyncio.Future[int], ImportSummary, list[list[Any]]]:
-    """Everything into memory at one timestamp, a chunk per loop turn while new mutations
-    wait, then one commit submitted: returns the future resolved when it is durable, the
-    summary, and the commit's big lists (for :func:`_let_go` once it is durable)."""
-    committer = dep.committer
-    async with committer.gate.hold(committer.wait_idle):
+    """Everything into memory at one timestamp, a chunk per loop turn, then one commit
+    submitted (see ``store/write_gate.py``): first the versions and keys, at a timestamp not
+    made yet, while everything else goes on; then, with new mutations waiting, the rest.
+    Returns the future resolved when the commit is durable, the summary, and the commit's big
+    lists (for :func:`_let_go` once it is durable)."""
+    committer, store = dep.committer, dep.store
+    async with committer.gate.exclusive():  # no schema push, nor another import, meanwhile
         _check_unchanged(dep, prepared, mode)
-        return await _put_in(dep, plan, prepared, mode, key, blobs)
+        pending = PendingTs()
+        undo = UndoRecord(pending)
+        new_tables: list[tuple[int, str]] = []
+        try:
+            again = await _put_ahead(dep, prepared, undo, new_tables)
+            async with committer.gate.hold(committer.wait_idle):
+                _check_unchanged(dep, prepared, mode)  # what mutations did meanwhile
+                pending.settle(store.next_ts())
+                undo.ts = pending.value  # type: ignore[assignment]
+                return await _put_in(dep, plan, prepared, mode, key, blobs, undo, again, new_tables)
+        except BaseException:
+            store.undo(undo)
+            raise
+
+
+async def _put_ahead(
+    dep: ImportDeployment,
+    prepared: list[_Prepared],
+    undo: UndoRecord,
+    new_tables: list[tuple[int, str]],
+) -> dict[str, set[str]]:
+    """The documents' versions, at ``undo.ts`` (a :class:`PendingTs`: no reader sees them),
+    and their index keys. Returns, per table, the ids it holds (or held lately) that the
+    import writes again (a snapshot imported over itself): those go in as new versions of
+    them, in the last step."""
+    store = dep.store
+    again: dict[str, set[str]] = {}
+    for p in prepared:
+        table = store.tables.get(p.name)
+        if table is None:
+            table = store.create_table(p.name, p.number)
+            store.set_indexes(table, dep.schema.index_specs(p.name))
+            undo.created_tables.append(p.name)
+            new_tables.append((table.number, p.name))
+        kept = again[p.name] = p.ids.intersection(table.docs) | p.ids.intersection(table.history)
+        for start in range(0, len(p.docs), BULK_CHUNK):
+            docs = p.docs[start : start + BULK_CHUNK]
+            if kept:
+                docs = [d for d in docs if d["_id"] not in kept]
+            store.insert_versions(table, docs, undo)
+            await asyncio.sleep(0)
+        # A reader finding one of these keys finds the version above, in its future.
+        for index, keys in p.sorted_keys.items():
+            if kept:  # those documents' keys go in with them
+                keys = await _keys_without(keys, kept)
+            # Into a much bigger index they go one by one: a chunk per turn.
+            many = len(keys) * 4 >= len(table.indexes[index].keys)
+            step = max(len(keys), 1) if many else BULK_CHUNK
+            for start in range(0, len(keys), step):
+                store.add_keys(table, index, keys[start : start + step])
+                await asyncio.sleep(0)
+    return again
 
 
 def _check_unchanged(dep: ImportDeployment, prepared: list[_Prepared], mode: str | None) -> None:
@@ -356,100 +409,78 @@ async def _put_in(
     mode: str | None,
     key: str,
     blobs: list[Any],
+    undo: UndoRecord,
+    again: dict[str, set[str]],
+    new_tables: list[tuple[int, str]],
 ) -> tuple[asyncio.Future[int], ImportSummary, list[list[Any]]]:
+    """The last step, at ``undo.ts``: a replace's deletions, the documents as the tables'
+    newest versions, the files; then the commit."""
     store = dep.store
-    ts = store.next_ts()
-    undo = UndoRecord(ts)
+    ts = undo.ts
     staging: list[asyncio.Future[None]] = []
     written: set[str] = set()  # the tables it writes
     entries: list[WriteEntry] = []
     documents: list[DocumentWrite] = []
-    new_tables: list[tuple[int, str]] = []
     files = 0
-    try:
-        emptied = [p.name for p in prepared] if mode in ("replace", "replace-all") else []
-        if mode == "replace-all":
-            emptied += [t.name for t in store.tables.values() if not t.is_system]
-        # Per table: ids a replace writes again (a snapshot imported over itself): those are
-        # new versions of the documents, not deletions and inserts at one timestamp.
-        again: dict[str, set[str]] = {}
-        for name in sorted(set(emptied)):
-            table = store.tables.get(name)
-            if table is None:
-                continue
-            imported = next((p.ids for p in prepared if p.name == name), set())
-            kept = again[name] = imported.intersection(table.docs)
-            ids = list(table.docs)
-            for start in range(0, len(ids), BULK_CHUNK):
-                chunk_ids = ids[start : start + BULK_CHUNK]
-                if kept:
-                    chunk_ids = [i for i in chunk_ids if i not in kept]
-                deleted = store.delete_all(table, undo, chunk_ids)
-                if deleted:
-                    written.add(name)
-                entries += deleted
-                # Written ahead like the documents (the writer serialises them).
-                gone = [e.doc_id for e in deleted]
-                staging.append(
-                    asyncio.ensure_future(dep.persistence.stage_deletions(key, table.number, gone))
-                )
-                await asyncio.sleep(0)
-        for p in prepared:
-            table = store.tables.get(p.name)
-            if table is None:
-                table = store.create_table(p.name, p.number)
-                store.set_indexes(table, dep.schema.index_specs(p.name))
-                undo.created_tables.append(p.name)
-                new_tables.append((table.number, p.name))
-            kept = again.get(p.name, set())
-            for start in range(0, len(p.docs), BULK_CHUNK):
-                end = start + BULK_CHUNK
-                docs, sizes, chunk = p.docs[start:end], p.sizes[start:end], p.entries[start:end]
-                if kept:
-                    over = [i for i, d in enumerate(docs) if d["_id"] in kept]
-                    if over:
-                        picked = [docs[i] for i in over], [sizes[i] for i in over]
-                        entries += store.write_over(table, *picked, undo)
-                        docs, sizes, chunk = _without(over, docs, sizes, chunk)
-                store.insert_versions(table, docs, undo)
-                await asyncio.sleep(0)
-                entries += store.insert_heads(table, docs, sizes, None, chunk, ts)
-                written.add(p.name)
-                await asyncio.sleep(0)
-            # Keys after documents: a reader finding a key finds its document.
-            for index, keys in p.sorted_keys.items():
-                if kept:  # those documents' keys went in with them
-                    keys = await _keys_without(keys, kept)
-                # Into a much bigger index they go one by one: a chunk per turn.
-                many = len(keys) * 4 >= len(table.indexes[index].keys)
-                step = max(len(keys), 1) if many else BULK_CHUNK
-                for start in range(0, len(keys), step):
-                    store.add_keys(table, index, keys[start : start + step])
-                    await asyncio.sleep(0)
-        storage = store.tables["_storage"]
-        stored = UndoRecord(ts)  # the _storage writes alone, for their write set
-        for (_, row), blob in zip(plan.files.rows if plan.files else [], blobs, strict=False):
-            doc_id = str(row.get("_id"))
-            if doc_id in storage.docs or blob is None:
-                continue
-            store.write(storage, doc_id, dict(row), blob.size, undo)
-            stored.touched.append((storage, doc_id))
-            documents.append(DocumentWrite(ts, storage.number, doc_id, dict(row)))
-            files += 1
-        stored.new_keys = undo.new_keys
-        entries += store.write_entries(stored)
-        if files:
-            written.add(storage.name)
-        bulk = any(p.entries and not p.entries[0].keys for p in prepared)
-        writes = WriteSet(entries, frozenset(written), bulk)
-        for staged in staging:
-            await staged
-        moved = [key] if staging or any(p.docs for p in prepared) else []
-        pending = PendingCommit(ts, undo, writes, documents, new_tables, staged=moved)
-        durable = dep.committer.submit(pending)
-    except BaseException:
-        store.undo(undo)
-        raise
+    emptied = [p.name for p in prepared] if mode in ("replace", "replace-all") else []
+    if mode == "replace-all":
+        emptied += [t.name for t in store.tables.values() if not t.is_system]
+    for name in sorted(set(emptied)):
+        table = store.tables.get(name)
+        if table is None:
+            continue
+        kept = again.get(name, set())
+        ids = list(table.docs)
+        for start in range(0, len(ids), BULK_CHUNK):
+            chunk_ids = ids[start : start + BULK_CHUNK]
+            if kept:
+                chunk_ids = [i for i in chunk_ids if i not in kept]
+            deleted = store.delete_all(table, undo, chunk_ids)
+            if deleted:
+                written.add(name)
+            entries += deleted
+            # Written ahead like the documents (the writer serialises them).
+            gone = [e.doc_id for e in deleted]
+            staging.append(
+                asyncio.ensure_future(dep.persistence.stage_deletions(key, table.number, gone))
+            )
+            await asyncio.sleep(0)
+    for p in prepared:
+        table = store.tables[p.name]
+        kept = again.get(p.name, set())
+        for start in range(0, len(p.docs), BULK_CHUNK):
+            end = start + BULK_CHUNK
+            docs, sizes, chunk = p.docs[start:end], p.sizes[start:end], p.entries[start:end]
+            if kept:
+                over = [i for i, d in enumerate(docs) if d["_id"] in kept]
+                if over:
+                    picked = [docs[i] for i in over], [sizes[i] for i in over]
+                    entries += store.write_over(table, *picked, undo)
+                    docs, sizes, chunk = _without(over, docs, sizes, chunk)
+            entries += store.insert_heads(table, docs, sizes, None, chunk, ts)
+            written.add(p.name)
+            await asyncio.sleep(0)
+    storage = store.tables["_storage"]
+    stored = UndoRecord(ts)  # the _storage writes alone, for their write set
+    for (_, row), blob in zip(plan.files.rows if plan.files else [], blobs, strict=False):
+        doc_id = str(row.get("_id"))
+        if doc_id in storage.docs or blob is None:
+            continue
+        store.write(storage, doc_id, dict(row), blob.size, undo)
+        stored.touched.append((storage, doc_id))
+        documents.append(DocumentWrite(ts, storage.number, doc_id, dict(row)))
+        files += 1
+    stored.new_keys = undo.new_keys
+    entries += store.write_entries(stored)
+    if files:
+        written.add(storage.name)
+    bulk = any(p.entries and not p.entries[0].keys for p in prepared)
+    writes = WriteSet(entries, frozenset(written), bulk)
+    for staged in staging:
+        await staged
+    moved = [key] if staging or any(p.docs for p in prepared) else []
+    pending = PendingCommit(ts, undo, writes, documents, new_tables, staged=moved)
+    durable = dep.committer.submit(pending)
     summary = ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
     return durable, summary, [undo.touched]
 

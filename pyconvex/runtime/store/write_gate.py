@@ -2,10 +2,13 @@
 
 An import commits all of its documents at one timestamp, but putting a million of them into
 the in-memory store takes seconds: done in one step it would stall every client for that long.
-So the import puts them in a chunk per loop turn (:mod:`pyconvex.runtime.data.import_commit`).
-Queries go on meanwhile (they read at the durable timestamp, which does not see the import's
-documents until its commit is durable). Mutations, which read the newest version of
-everything, wait until the last chunk is in and the commit is handed to the committer, so
+So the import puts them in a chunk per loop turn (:mod:`pyconvex.runtime.data.import_commit`):
+first their versions and index keys, stamped with a commit timestamp not made yet
+(:class:`~pyconvex.runtime.store.memory.PendingTs`, later than every snapshot, so no reader
+sees them) while queries and mutations go on; then, in a last step, the timestamp is made and
+the documents become the tables' newest versions. Queries go on through that step too (they
+read at the durable timestamp, which does not see the import until its commit is durable).
+Mutations, which read the newest version of everything, wait through it (:meth:`hold`), so
 none sees half an import; they then run as usual, pipelined behind it.
 
 One bulk write at a time, and never during a schema push (whose index backfill also runs over
@@ -51,14 +54,14 @@ class WriteGate:
 
     @asynccontextmanager
     async def hold(self, settled: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-        """Exclusive, and new mutations wait until the block is left; ``settled`` waits for
-        the commits already handed over to be durable (so that none can fail, and be taken
-        out of memory, while the bulk write is going in)."""
-        async with self._lock:
-            self._open = asyncio.get_running_loop().create_future()
-            try:
-                await settled()
-                yield
-            finally:
-                opened, self._open = self._open, None
-                opened.set_result(None)
+        """New mutations wait until the block is left (only inside :meth:`exclusive`);
+        ``settled`` waits for the commits already handed over to be durable (so that none can
+        fail, and be taken out of memory, while the bulk write's last step runs)."""
+        assert self._lock.locked(), "hold() is for the holder of exclusive()"
+        self._open = asyncio.get_running_loop().create_future()
+        try:
+            await settled()
+            yield
+        finally:
+            opened, self._open = self._open, None
+            opened.set_result(None)

@@ -66,6 +66,12 @@ async def k_count(ctx) -> float:
 @mutation
 async def k_count_now(ctx) -> float:
     return float(len(await ctx.db.query("ks").collect()))
+
+
+@mutation
+async def clear_ks(ctx) -> None:
+    for doc in await ctx.db.query("ks").collect():
+        await ctx.db.delete(doc["_id"])
 """
 
 
@@ -338,3 +344,47 @@ async def test_a_replace_that_writes_the_same_ids_again_keeps_each_document_once
         await dep.close()
     dep = await deployment(files, persistent=True)
     assert sorted(ok(dep.run_query("f:names", {}))) == ["a2", "b2"]
+
+
+async def mutate_ahead(dep: Deployment) -> float:
+    """Once an import puts its versions in (before its last step), add a ``ks`` document and
+    count them, in mutations run at once; the count."""
+    gate = dep.committer.gate
+    while not (gate._lock.locked() and not gate.held):
+        await asyncio.sleep(0)
+    added = dep.apply_mutation("f:add_k", {"k": -1.0})
+    counted = dep.apply_mutation("f:k_count_now", {})
+    ok(await added.outcome())
+    ok(await counted.outcome())
+    return float(ok(counted.result))
+
+
+async def test_mutations_run_while_the_import_puts_its_versions_in_and_never_see_them(
+    deployment: DeploymentFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its last step, an import's versions go in at a timestamp not made yet: other
+    mutations keep running, see none of them, and commit before it (a mutation into the
+    import's own table too). Into a table that had to stay empty, such a write refuses the
+    import, and nothing of it stays."""
+    monkeypatch.setattr(import_commit, "BULK_CHUNK", 1_000)
+    dep, data = await open_data(deployment)
+    try:
+        path = jsonl(tmp_path / "ks.jsonl", [{"k": float(k)} for k in range(5_000)])
+        writer = asyncio.ensure_future(mutate_ahead(dep))
+        await data.import_file(path, path.name, None, "ks", "append")
+        assert await writer == 1.0  # it ran before the import's last step
+        assert ok(dep.run_query("f:k_count", {})) == 5_001.0
+        ok(await dep.run_mutation("f:clear_ks"))
+        writer = asyncio.ensure_future(mutate_ahead(dep))
+        with pytest.raises(ImportRefused, match="already holds 1 documents"):
+            await data.import_file(path, path.name, None, "ks", None)
+        assert await writer == 1.0
+        # The refused import left nothing: only the mutation's document, in every index.
+        assert ok(dep.run_query("f:k_count", {})) == 1.0
+        # (5,000 keys of the first import's versions are kept a while, not the refused one's)
+        assert len(dep.store.tables["ks"].indexes["by_creation_time"].keys) < 2 * 5_000
+        assert all(
+            h[-1][0] <= dep.store.durable_ts for h in dep.store.tables["ks"].history.values()
+        )
+    finally:
+        await data.close()
