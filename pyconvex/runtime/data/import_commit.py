@@ -325,6 +325,8 @@ async def _commit(
                 return await _put_in(dep, plan, prepared, mode, key, blobs, undo, again, new_tables)
         except BaseException:
             store.undo(undo)
+            if pending.value is None:  # its collection entries are for nothing now
+                pending.settle(0)
             raise
 
 
@@ -349,10 +351,11 @@ async def _put_ahead(
             new_tables.append((table.number, p.name))
         kept = again[p.name] = p.ids.intersection(table.docs) | p.ids.intersection(table.history)
         for start in range(0, len(p.docs), BULK_CHUNK):
-            docs = p.docs[start : start + BULK_CHUNK]
+            docs, sizes = p.docs[start : start + BULK_CHUNK], p.sizes[start : start + BULK_CHUNK]
             if kept:
-                docs = [d for d in docs if d["_id"] not in kept]
-            store.insert_versions(table, docs, undo)
+                picked = [i for i, d in enumerate(docs) if d["_id"] not in kept]
+                docs, sizes = [docs[i] for i in picked], [sizes[i] for i in picked]
+            store.insert_versions(table, docs, sizes, undo)
             await asyncio.sleep(0)
         # A reader finding one of these keys finds the version above, in its future.
         for index, keys in p.sorted_keys.items():
@@ -457,7 +460,7 @@ async def _put_in(
                     picked = [docs[i] for i in over], [sizes[i] for i in over]
                     entries += store.write_over(table, *picked, undo)
                     docs, sizes, chunk = _without(over, docs, sizes, chunk)
-            entries += store.insert_heads(table, docs, sizes, None, chunk, ts)
+            entries += store.insert_heads(table, docs, None, chunk, ts)
             written.add(p.name)
             await asyncio.sleep(0)
     storage = store.tables["_storage"]

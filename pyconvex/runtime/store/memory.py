@@ -330,23 +330,26 @@ class Store:
 
         In two steps, :meth:`insert_versions` then :meth:`insert_heads`, an import spreads
         it over loop turns (each grows dicts of a million entries)."""
-        self.insert_versions(table, docs, undo)
-        return self.insert_heads(table, docs, sizes, sorted_keys, entries, undo.ts)
+        self.insert_versions(table, docs, sizes, undo)
+        return self.insert_heads(table, docs, sorted_keys, entries, undo.ts)
 
-    def insert_versions(self, table: TableState, docs: list[Document], undo: UndoRecord) -> None:
+    def insert_versions(
+        self, table: TableState, docs: list[Document], sizes: list[int], undo: UndoRecord
+    ) -> None:
         """:meth:`insert_many`'s first step: the documents' versions (invisible at every
         earlier snapshot, and to scans until :meth:`insert_heads` adds them). ``undo.ts`` may
         be a :class:`PendingTs` (an import puts its versions in ahead of its commit)."""
         ts = undo.ts
         ids = [d["_id"] for d in docs]
         table.history.update((i, [(0, None), (ts, d)]) for i, d in zip(ids, docs, strict=True))
+        table.sizes.update(zip(ids, sizes, strict=True))
         undo.touched.extend(zip(repeat(table), ids))
+        self._gc_queue.extend(zip(repeat(ts), repeat(table), ids))
 
     def insert_heads(
         self,
         table: TableState,
         docs: list[Document],
-        sizes: list[int],
         sorted_keys: dict[str, list[bytes]] | None,
         entries: list[WriteEntry],
         ts: int,
@@ -354,8 +357,6 @@ class Store:
         """:meth:`insert_many`'s second step: the documents as the newest versions."""
         ids = [d["_id"] for d in docs]
         table.docs.update(zip(ids, docs, strict=True))
-        table.sizes.update(zip(ids, sizes, strict=True))
-        self._gc_queue.extend(zip(repeat(ts), repeat(table), ids))
         if sorted_keys is not None:
             for name, keys in sorted_keys.items():
                 self.add_keys(table, name, keys)
