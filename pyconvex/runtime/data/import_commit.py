@@ -8,13 +8,15 @@
 2. **Write ahead**: meanwhile the writer process serialises the documents and puts them into
    a staging table of their own in DuckDB (``Persistence.stage_documents``), on its own core;
    other commits go on between the chunks. A refused import drops them.
-3. **Commit**: every document goes into the in-memory store at one commit timestamp,
-   ``BULK_CHUNK`` per loop turn (:meth:`Store.insert_many`; ``replace`` first deletes the
-   tables' documents, ``replace-all`` every table's, the same way), then the committer gets
-   one commit whose DuckDB transaction moves the staged rows into the log. Queries go on
-   meanwhile and see none of it before that commit is durable (they read at the durable
-   timestamp); new mutations wait until the commit is handed over (``WriteGate``), so none sees
-   part of it either. Each subscription updates once.
+3. **Put ahead**: the documents' versions and index keys go into the in-memory store,
+   ``BULK_CHUNK`` per loop turn, stamped with a commit timestamp not made yet (``PendingTs``:
+   in every reader's future), while queries and mutations go on.
+4. **Commit**: with new mutations waiting (``WriteGate.hold``), the timestamp is made, and the
+   documents become the tables' newest versions, a chunk per turn (``replace`` first deletes
+   the tables' documents, ``replace-all`` every table's, the same way); then the committer
+   gets one commit whose DuckDB transaction moves the staged rows into the log. Queries read
+   at the durable timestamp, so none sees any of it before that commit is durable; mutations
+   run again once it is handed over. Each subscription updates once.
 
 Without a mode, a table that already holds documents is refused; ``append`` adds to it.
 """
