@@ -363,6 +363,15 @@ async def _put_ahead(
         for index, keys in p.sorted_keys.items():
             if kept:  # those documents' keys go in with them
                 keys = await _keys_without(keys, kept)
+            # After all the index holds (a new table's, and by_creation_time's): a chunk per
+            # turn, as long as nothing bigger came in meanwhile.
+            done = 0
+            while done < len(keys) and store.append_keys(
+                table, index, keys[done : done + 5 * BULK_CHUNK]
+            ):
+                done += 5 * BULK_CHUNK
+                await asyncio.sleep(0)
+            keys = keys[done:]
             # Into a much bigger index they go one by one: a chunk per turn.
             many = len(keys) * 4 >= len(table.indexes[index].keys)
             step = max(len(keys), 1) if many else BULK_CHUNK

@@ -101,6 +101,27 @@ class MemoryIndex:
         if i == len(keys) or keys[i] != key:
             keys.add(key)
 
+    def append_greater(self, keys: list[bytes]) -> bool:
+        """Add sorted, distinct ``keys`` that all sort after every key held, in time linear in
+        ``keys`` alone (``SortedList.update`` re-sorts everything once they are a quarter of
+        it): an import's keys into a new table, a chunk per loop turn. Returns False, doing
+        nothing, if they do not sort after."""
+        held = self.keys
+        if not keys:
+            return True
+        if held and not keys[0] > held[-1]:
+            return False
+        # SortedList's own layout (sortedcontainers 2.4, as ``update`` fills an empty list):
+        # sublists of at most ``_load`` keys, their maxima, the length; the positional index
+        # is rebuilt on its next use.
+        load = held._load
+        parts = [keys[pos : pos + load] for pos in range(0, len(keys), load)]
+        held._lists.extend(parts)
+        held._maxes.extend(part[-1] for part in parts)
+        held._len += len(keys)
+        del held._index[:]
+        return True
+
     def discard(self, key: bytes) -> None:
         self.keys.discard(key)
 

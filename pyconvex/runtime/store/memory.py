@@ -386,6 +386,11 @@ class Store:
         """Add index keys (sorted, new) of documents already in ``table`` (an import)."""
         table.indexes[index].keys.update(keys)
 
+    def append_keys(self, table: TableState, index: str, keys: list[bytes]) -> bool:
+        """:meth:`add_keys` of keys that sort after all the index holds, without going over
+        the rest (:meth:`MemoryIndex.append_greater`); False, doing nothing, if they do not."""
+        return table.indexes[index].append_greater(keys)
+
     def delete_all(
         self, table: TableState, undo: UndoRecord, ids: list[str] | None = None
     ) -> list[WriteEntry]:

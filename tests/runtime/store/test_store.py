@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pyconvex.runtime.store.index import IndexSpec, id_from_key, id_suffix
+from pyconvex.runtime.store.index import IndexSpec, MemoryIndex, id_from_key, id_suffix
 from pyconvex.runtime.store.memory import (
     BY_CREATION_TIME,
     SYSTEM_TABLES,
@@ -217,3 +217,23 @@ def test_delete_all_deletes_every_document_at_one_timestamp() -> None:
     store.mark_durable(undo.ts)
     store.collect(undo.ts)
     assert not table.history and all(len(mem) == 0 for mem in table.indexes.values())
+
+
+def test_keys_appended_after_all_an_index_holds_behave_as_added_ones() -> None:
+    """``MemoryIndex.append_greater`` (an import into a new table) lays keys out as
+    SortedList would, and refuses keys that do not sort after all it holds."""
+    appended, added = MemoryIndex(IndexSpec("i", ())), MemoryIndex(IndexSpec("i", ()))
+    keys = [i.to_bytes(4, "big") for i in range(0, 30_000, 3)]
+    for start in range(0, len(keys), 2_500):
+        assert appended.append_greater(keys[start : start + 2_500])
+    added.keys.update(keys)
+    assert list(appended.keys) == list(added.keys) and len(appended) == len(keys)
+    assert not appended.append_greater([keys[5]])  # not after the last: nothing done
+    assert len(appended) == len(keys)
+    for mem in (appended, added):  # then the usual operations
+        mem.add((7).to_bytes(4, "big"))
+        mem.discard(keys[100])
+    assert list(appended.keys) == list(added.keys)
+    assert appended.keys[5000] == added.keys[5000]
+    lo, hi = keys[10], keys[5000]
+    assert list(appended.scan(lo, hi, True)) == list(added.scan(lo, hi, True))
