@@ -27,6 +27,15 @@ def test_mypy_strict_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_no_module_is_over_600_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in (ROOT / "pyconvex").rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 600
+    }
+    assert not long, f"split these modules (STYLE.md: 600 lines at most): {long}"
+
+
 CLIENT_FORBIDDEN = [
     "duckdb",
     "pyarrow",

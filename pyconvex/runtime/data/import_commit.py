@@ -38,10 +38,11 @@ from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
 from pyconvex.runtime.data.import_rows import RowChecker
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.index import IndexSpec, id_from_key
-from pyconvex.runtime.store.memory import BY_CREATION_TIME, PendingTs, Store, UndoRecord
+from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
 from pyconvex.runtime.store.persistence import DocumentWrite, Persistence
 from pyconvex.runtime.store.read_set import BULK_WRITES, WriteEntry, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
+from pyconvex.runtime.store.write_gate import PendingTs
 
 MODES = ("append", "replace", "replace-all")
 #: Rows parsed and checked per loop turn (others are served in between): ~10 ms of work.

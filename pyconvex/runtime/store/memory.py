@@ -123,55 +123,6 @@ class TableState:
                 yield key, doc
 
 
-class PendingTs(int):
-    """The commit timestamp of a bulk write whose commit is not made yet: later than every
-    timestamp until :meth:`settle` gives it its value, then equal to that value.
-
-    An import puts its documents' versions into the store ahead of its commit, stamped with
-    one of these (``store/write_gate.py``): every reader, at any snapshot, finds them in the
-    future; once the commit timestamp is made, one assignment puts them all at it. It compares
-    (and only compares) as the number it stands for.
-    """
-
-    def __new__(cls) -> PendingTs:
-        return super().__new__(cls, 0)
-
-    def __init__(self) -> None:
-        self.value: int | None = None
-
-    def settle(self, ts: int) -> None:
-        self.value = ts
-
-    def _v(self) -> int:
-        return _FUTURE if self.value is None else self.value
-
-    def __eq__(self, other: object) -> bool:
-        return self._v() == other
-
-    def __ne__(self, other: object) -> bool:
-        return self._v() != other
-
-    def __lt__(self, other: int) -> bool:
-        return self._v() < other
-
-    def __le__(self, other: int) -> bool:
-        return self._v() <= other
-
-    def __gt__(self, other: int) -> bool:
-        return self._v() > other
-
-    def __ge__(self, other: int) -> bool:
-        return self._v() >= other
-
-    __hash__ = int.__hash__
-
-    def __repr__(self) -> str:
-        return f"PendingTs({self.value})"
-
-
-_FUTURE = 1 << 64  # later than any nanosecond timestamp
-
-
 @dataclass(slots=True)
 class UndoRecord:
     """Enough to take one transaction's writes back out of the head."""
@@ -338,7 +289,7 @@ class Store:
     ) -> None:
         """:meth:`insert_many`'s first step: the documents' versions (invisible at every
         earlier snapshot, and to scans until :meth:`insert_heads` adds them). ``undo.ts`` may
-        be a :class:`PendingTs` (an import puts its versions in ahead of its commit)."""
+        be a ``write_gate.PendingTs`` (an import puts its versions in ahead of its commit)."""
         ts = undo.ts
         ids = [d["_id"] for d in docs]
         table.history.update((i, [(0, None), (ts, d)]) for i, d in zip(ids, docs, strict=True))

@@ -4,8 +4,8 @@ An import commits all of its documents at one timestamp, but putting a million o
 the in-memory store takes seconds: done in one step it would stall every client for that long.
 So the import puts them in a chunk per loop turn (:mod:`pyconvex.runtime.data.import_commit`):
 first their versions and index keys, stamped with a commit timestamp not made yet
-(:class:`~pyconvex.runtime.store.memory.PendingTs`, later than every snapshot, so no reader
-sees them) while queries and mutations go on; then, in a last step, the timestamp is made and
+(:class:`PendingTs`, later than every snapshot, so no reader sees them) while queries and
+mutations go on; then, in a last step, the timestamp is made and
 the documents become the tables' newest versions. Queries go on through that step too (they
 read at the durable timestamp, which does not see the import until its commit is durable).
 Mutations, which read the newest version of everything, wait through it (:meth:`hold`), so
@@ -65,3 +65,52 @@ class WriteGate:
         finally:
             opened, self._open = self._open, None
             opened.set_result(None)
+
+
+class PendingTs(int):
+    """The commit timestamp of a bulk write whose commit is not made yet: later than every
+    timestamp until :meth:`settle` gives it its value, then equal to that value.
+
+    An import puts its documents' versions into the store ahead of its commit, stamped with
+    one of these (see the module docstring): every reader, at any snapshot, finds them in the
+    future; once the commit timestamp is made, one assignment puts them all at it. It compares
+    (and only compares) as the number it stands for.
+    """
+
+    def __new__(cls) -> PendingTs:
+        return super().__new__(cls, 0)
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    def settle(self, ts: int) -> None:
+        self.value = ts
+
+    def _v(self) -> int:
+        return _FUTURE if self.value is None else self.value
+
+    def __eq__(self, other: object) -> bool:
+        return self._v() == other
+
+    def __ne__(self, other: object) -> bool:
+        return self._v() != other
+
+    def __lt__(self, other: int) -> bool:
+        return self._v() < other
+
+    def __le__(self, other: int) -> bool:
+        return self._v() <= other
+
+    def __gt__(self, other: int) -> bool:
+        return self._v() > other
+
+    def __ge__(self, other: int) -> bool:
+        return self._v() >= other
+
+    __hash__ = int.__hash__
+
+    def __repr__(self) -> str:
+        return f"PendingTs({self.value})"
+
+
+_FUTURE = 1 << 64  # later than any nanosecond timestamp
