@@ -67,6 +67,12 @@ APPLY_DELAY_S = 0.2
 #: so the loop runs the next mutations meanwhile.
 INLINE_MAX_BYTES = 16 * 1024
 INLINE_AFTER_IDLE_S = 0.005
+#: ``INLINE_SLOW_RUN`` syncs in a row on the loop that took longer than this (a slow disk, not
+#: one hiccup) send every sync to the log's thread for ``INLINE_PAUSE_S``: the loop must not
+#: wait for such a disk.
+INLINE_MAX_S = 0.002
+INLINE_SLOW_RUN = 3
+INLINE_PAUSE_S = 60.0
 #: How long the SQL face and checkpoints wait for a DuckDB that refuses batches.
 CATCH_UP_S = 30.0
 
@@ -105,6 +111,9 @@ class LoggedPersistence:
         self._thread_last: Future[Any] | None = None
         #: When the last sync finished (``time.perf_counter()``): see ``INLINE_AFTER_IDLE_S``.
         self._synced_at = 0.0
+        #: Until when syncs stay off the loop, and the slow ones in a row (``INLINE_MAX_S``).
+        self._inline_paused_until = 0.0
+        self._inline_slow = 0
         #: Records waiting for the log's thread: (record, batch, future).
         self._queue: list[tuple[bytes, Batch, asyncio.Future[int]]] = []
         self._syncing = False
@@ -233,10 +242,12 @@ class LoggedPersistence:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
                 loop.call_soon_threadsafe(self._synced, entries, error)
 
+        now = time.perf_counter()
         if (
             len(records) == 1
             and len(records[0]) <= INLINE_MAX_BYTES
-            and time.perf_counter() - self._synced_at >= INLINE_AFTER_IDLE_S
+            and now - self._synced_at >= INLINE_AFTER_IDLE_S
+            and now >= self._inline_paused_until
             and (self._thread_last is None or self._thread_last.done())
         ):
             # After a quiet spell, one small record: written and synced here, on the loop,
@@ -246,6 +257,11 @@ class LoggedPersistence:
                 append(records, first, last)
             except Exception as e:
                 error = e
+            slow = time.perf_counter() - now > INLINE_MAX_S
+            self._inline_slow = self._inline_slow + 1 if slow else 0
+            if self._inline_slow >= INLINE_SLOW_RUN:
+                self._inline_slow = 0
+                self._inline_paused_until = time.perf_counter() + INLINE_PAUSE_S
             self._synced(entries, error)
             return
         self._thread_last = self._thread.submit(sync)

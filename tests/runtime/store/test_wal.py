@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,27 @@ async def test_after_a_quiet_spell_a_small_record_is_synced_on_the_event_loop(
     await dep.close()
     again: Deployment = await opened(tmp_path / "data")
     assert ok(again.run_query("notes:bodies", {})) == expected(0, 2)
+
+
+async def test_slow_syncs_on_the_event_loop_send_the_next_ones_to_the_log_thread(
+    tmp_path: Path, opened: Callable[..., Any]
+) -> None:
+    dep: Deployment = await opened(tmp_path / "data")
+    logged = dep.persistence
+    assert isinstance(logged, LoggedPersistence)
+    real = logged._log.append
+    threads: list[int] = []
+
+    def slow(records: list[bytes], first_ts: int, max_ts: int) -> None:
+        threads.append(threading.get_ident())
+        time.sleep(2 * logged_module.INLINE_MAX_S)  # a slow disk
+        real(records, first_ts, max_ts)
+
+    logged._log.append = slow  # type: ignore[method-assign]
+    runs = logged_module.INLINE_SLOW_RUN
+    for i in range(runs + 1):
+        await asyncio.sleep(2 * logged_module.INLINE_AFTER_IDLE_S)  # quiet
+        ok(await dep.run_mutation("notes:add", {"body": f"l{i}"}))
+    loop_thread = threading.get_ident()
+    assert threads[:runs] == [loop_thread] * runs and threads[runs] != loop_thread
+    assert ok(dep.run_query("notes:bodies", {})) == expected(0, runs + 1)
