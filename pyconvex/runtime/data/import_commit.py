@@ -134,7 +134,7 @@ async def _import(
             blobs = await _store_blobs(files, plan.files, files_zip)
         if progress is not None:
             progress("committing", "", 0, 0)
-        durable, summary, garbage = await _commit(dep, plan, prepared, mode, key, blobs)
+        durable, summary, touched = await _commit(dep, plan, prepared, mode, key, blobs)
     except BaseException:
         # Rows written ahead before the refusal (a bad row late in the file): drop them
         # (after any chunk still on its way: the writer answers requests in order).
@@ -143,8 +143,7 @@ async def _import(
         raise
     # Submitted: its batch moves the staged rows, so they stay even if this await is cancelled.
     await asyncio.shield(durable)
-    for items in garbage:
-        await _let_go(items)
+    await _let_go(touched)
     return summary
 
 
@@ -307,12 +306,12 @@ async def _commit(
     mode: str | None,
     key: str,
     blobs: list[Any],
-) -> tuple[asyncio.Future[int], ImportSummary, list[list[Any]]]:
+) -> tuple[asyncio.Future[int], ImportSummary, list[Any]]:
     """Everything into memory at one timestamp, a chunk per loop turn, then one commit
     submitted (see ``store/write_gate.py``): first the versions and keys, at a timestamp not
     made yet, while everything else goes on; then, with new mutations waiting, the rest.
-    Returns the future resolved when the commit is durable, the summary, and the commit's big
-    lists (for :func:`_let_go` once it is durable)."""
+    Returns the future resolved when the commit is durable, the summary, and the commit's
+    undo entries (for :func:`_let_go` once it is durable)."""
     committer, store = dep.committer, dep.store
     async with committer.gate.exclusive():  # no schema push, nor another import, meanwhile
         _check_unchanged(dep, prepared, mode)
@@ -354,10 +353,8 @@ async def _put_ahead(
             new_tables.append((table.number, p.name))
         kept = again[p.name] = p.ids.intersection(table.docs) | p.ids.intersection(table.history)
         for start in range(0, len(p.docs), BULK_CHUNK):
-            docs, sizes = p.docs[start : start + BULK_CHUNK], p.sizes[start : start + BULK_CHUNK]
-            if kept:
-                picked = [i for i, d in enumerate(docs) if d["_id"] not in kept]
-                docs, sizes = [docs[i] for i in picked], [sizes[i] for i in picked]
+            end = start + BULK_CHUNK
+            (docs, sizes, _), _ = _split(kept, p.docs[start:end], p.sizes[start:end], [])
             store.insert_versions(table, docs, sizes, undo)
             await asyncio.sleep(0)
         # A reader finding one of these keys finds the version above, in its future.
@@ -427,7 +424,7 @@ async def _put_in(
     undo: UndoRecord,
     again: dict[str, set[str]],
     new_tables: list[tuple[int, str]],
-) -> tuple[asyncio.Future[int], ImportSummary, list[list[Any]]]:
+) -> tuple[asyncio.Future[int], ImportSummary, list[Any]]:
     """The last step, at ``undo.ts``: a replace's deletions, the documents as the tables'
     newest versions, the files; then the commit."""
     store = dep.store
@@ -465,14 +462,12 @@ async def _put_in(
         kept = again.get(p.name, set())
         for start in range(0, len(p.docs), BULK_CHUNK):
             end = start + BULK_CHUNK
-            docs, sizes, chunk = p.docs[start:end], p.sizes[start:end], p.entries[start:end]
-            if kept:
-                over = [i for i, d in enumerate(docs) if d["_id"] in kept]
-                if over:
-                    picked = [docs[i] for i in over], [sizes[i] for i in over]
-                    entries += store.write_over(table, *picked, undo)
-                    docs, sizes, chunk = _without(over, docs, sizes, chunk)
-            entries += store.insert_heads(table, docs, None, chunk, ts)
+            (docs, _, chunk), (over, over_sizes) = _split(
+                kept, p.docs[start:end], p.sizes[start:end], p.entries[start:end]
+            )
+            if over:
+                entries += store.write_over(table, over, over_sizes, undo)
+            entries += store.insert_heads(table, docs, chunk, ts)
             written.add(p.name)
             await asyncio.sleep(0)
     storage = store.tables["_storage"]
@@ -497,16 +492,22 @@ async def _put_in(
     pending = PendingCommit(ts, undo, writes, documents, new_tables, staged=moved)
     durable = dep.committer.submit(pending)
     summary = ImportSummary({p.name: len(p.docs) for p in prepared}, files, ts)
-    return durable, summary, [undo.touched]
+    return durable, summary, undo.touched
 
 
-def _without(
-    positions: list[int], docs: list[Any], sizes: list[int], entries: list[WriteEntry]
-) -> tuple[list[Any], list[int], list[WriteEntry]]:
-    """The chunk without the documents at ``positions``."""
-    gone = set(positions)
-    keep = [i for i in range(len(docs)) if i not in gone]
-    return [docs[i] for i in keep], [sizes[i] for i in keep], [entries[i] for i in keep]
+def _split(
+    again: set[str], docs: list[Any], sizes: list[int], entries: list[WriteEntry]
+) -> tuple[tuple[list[Any], list[int], list[WriteEntry]], tuple[list[Any], list[int]]]:
+    """A chunk's new documents (with their sizes and entries, if given) apart from those it
+    writes again (ids in ``again``, with their sizes)."""
+    if not again:
+        return (docs, sizes, entries), ([], [])
+    new = [i for i, d in enumerate(docs) if d["_id"] not in again]
+    if len(new) == len(docs):
+        return (docs, sizes, entries), ([], [])
+    old = [i for i, d in enumerate(docs) if d["_id"] in again]
+    fresh = [docs[i] for i in new], [sizes[i] for i in new], [entries[i] for i in new if entries]
+    return fresh, ([docs[i] for i in old], [sizes[i] for i in old])
 
 
 async def _keys_without(keys: list[bytes], ids: set[str]) -> list[bytes]:

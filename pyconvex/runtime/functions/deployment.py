@@ -428,7 +428,8 @@ class Deployment:
         """Run a mutation; resolves once its writes are durable (``result.ts``: commit ts). It
         waits while an import holds writes. ``in_transaction(tx)`` runs after the handler, in
         its transaction: what it writes commits with the mutation (the scheduler uses it)."""
-        await self.write_gate.wait_open()
+        if self.write_gate.held:
+            await self.write_gate.wait_open()
         applied = self.apply_mutation(
             path,
             args,

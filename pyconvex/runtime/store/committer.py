@@ -273,7 +273,7 @@ class Committer:
     async def close(self) -> None:
         """Wait until everything queued is durable (persistence is closed by its owner)."""
         self._closed = True
-        await self._idle.wait()
+        await self.wait_idle()
         if self._pruning is not None:
             with contextlib.suppress(Exception):
                 await self._pruning

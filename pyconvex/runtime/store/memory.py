@@ -263,33 +263,15 @@ class Store:
         if table.search is not None:
             table.search.on_write(doc_id, prev, new, ts)
 
-    def insert_many(
-        self,
-        table: TableState,
-        docs: list[Document],
-        sizes: list[int],
-        sorted_keys: dict[str, list[bytes]] | None,
-        entries: list[WriteEntry],
-        undo: UndoRecord,
-    ) -> list[WriteEntry]:
-        """Insert brand-new documents (ids not in ``table``) at ``undo.ts`` in one step — what
-        :meth:`write` does per document, with the loops in C where it can (an import).
-        ``sorted_keys`` holds every document's key of each index of the table, sorted (None:
-        the caller adds them with :meth:`add_keys`, after every document is in);
-        ``entries`` each document's write-set entry (its keys), in ``docs`` order. Returns the
-        entries, with search-index keys added when the table has search indexes.
-
-        In two steps, :meth:`insert_versions` then :meth:`insert_heads`, an import spreads
-        it over loop turns (each grows dicts of a million entries)."""
-        self.insert_versions(table, docs, sizes, undo)
-        return self.insert_heads(table, docs, sorted_keys, entries, undo.ts)
-
     def insert_versions(
         self, table: TableState, docs: list[Document], sizes: list[int], undo: UndoRecord
     ) -> None:
-        """:meth:`insert_many`'s first step: the documents' versions (invisible at every
-        earlier snapshot, and to scans until :meth:`insert_heads` adds them). ``undo.ts`` may
-        be a ``write_gate.PendingTs`` (an import puts its versions in ahead of its commit)."""
+        """Brand-new documents (ids ``table`` never held) at ``undo.ts``, first step: their
+        versions, what :meth:`write` does per document with the loops in C (an import). They
+        are invisible at every earlier snapshot, and to scans until their keys are added
+        (:meth:`add_keys`, :meth:`append_keys`) and :meth:`insert_heads` makes them the newest
+        versions. ``undo.ts`` may be a ``write_gate.PendingTs``: an import puts its versions
+        in ahead of its commit, and spreads both steps over loop turns."""
         ts = undo.ts
         ids = [d["_id"] for d in docs]
         table.history.update((i, [(0, None), (ts, d)]) for i, d in zip(ids, docs, strict=True))
@@ -298,19 +280,13 @@ class Store:
         self._gc_queue.extend(zip(repeat(ts), repeat(table), ids))
 
     def insert_heads(
-        self,
-        table: TableState,
-        docs: list[Document],
-        sorted_keys: dict[str, list[bytes]] | None,
-        entries: list[WriteEntry],
-        ts: int,
+        self, table: TableState, docs: list[Document], entries: list[WriteEntry], ts: int
     ) -> list[WriteEntry]:
-        """:meth:`insert_many`'s second step: the documents as the newest versions."""
+        """:meth:`insert_versions`' second step, at ``ts``: the documents as the newest
+        versions. ``entries`` are their write-set entries, in ``docs`` order; returned with
+        search-index keys added when the table has search indexes."""
         ids = [d["_id"] for d in docs]
         table.docs.update(zip(ids, docs, strict=True))
-        if sorted_keys is not None:
-            for name, keys in sorted_keys.items():
-                self.add_keys(table, name, keys)
         search = table.search
         if search is None:
             return entries

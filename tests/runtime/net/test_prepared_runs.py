@@ -11,36 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.channel_messages import FILES
 from support.deployment import ok
 
 import pyconvex.runtime.store.logged_persistence as logged_module
 from pyconvex.errors import StorageError
 from pyconvex.runtime.net.subscriptions import Subscription, SubscriptionManager
-
-SCHEMA = """
-from pyconvex import define_schema, define_table, v
-
-schema = define_schema({
-    "messages": define_table({"channel": v.string(), "body": v.string()})
-        .index("by_channel", ["channel"]),
-})
-"""
-
-MESSAGES = """
-from pyconvex import mutation, query, v
-
-@query(args={"channel": v.string()})
-async def list(ctx, channel):
-    docs = await ctx.db.query("messages").with_index(
-        "by_channel", lambda q: q.eq("channel", channel)).collect()
-    return [d["body"] for d in docs]
-
-@mutation(args={"channel": v.string(), "body": v.string()})
-async def send(ctx, channel, body):
-    return await ctx.db.insert("messages", {"channel": channel, "body": body})
-"""
-
-FILES = {"schema.py": SCHEMA, "messages.py": MESSAGES}
 
 
 class Recorder:
@@ -49,6 +25,20 @@ class Recorder:
 
     def subscriptions_updated(self, ts: int, changed: list[tuple[int, Subscription]]) -> None:
         self.updates += [(ts, [sub.body]) for _, sub in changed]
+
+
+async def subscribed(deployment: Any) -> tuple[Any, SubscriptionManager, Recorder, Subscription]:
+    """A persistent deployment of the channel project, its subscription manager, and one
+    subscriber to ``messages:list`` of channel "a": (deployment, manager, recorder, sub)."""
+    dep = await deployment(FILES, persistent=True)
+    manager = SubscriptionManager(dep)
+    recorder = Recorder()
+    return (
+        dep,
+        manager,
+        recorder,
+        manager.subscribe(recorder, 1, "messages:list", [{"channel": "a"}]),
+    )
 
 
 def hold_appends(monkeypatch: pytest.MonkeyPatch, dep: Any) -> threading.Event:
@@ -90,10 +80,7 @@ async def send_held(
 async def test_query_is_rerun_before_the_batch_is_durable_and_shown_after(
     deployment: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dep = await deployment(FILES, persistent=True)
-    manager = SubscriptionManager(dep)
-    recorder = Recorder()
-    sub = manager.subscribe(recorder, 1, "messages:list", [{"channel": "a"}])
+    dep, manager, recorder, sub = await subscribed(deployment)
     runs = manager.executions
     sent, release = await send_held(dep, manager, monkeypatch)  # re-run while not durable...
     assert not sent.done() and recorder.updates == []  # ...and not shown yet
@@ -111,10 +98,7 @@ async def test_query_is_rerun_before_the_batch_is_durable_and_shown_after(
 async def test_a_failed_batch_never_reaches_subscribers(
     deployment: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dep = await deployment(FILES, persistent=True)
-    manager = SubscriptionManager(dep)
-    recorder = Recorder()
-    sub = manager.subscribe(recorder, 1, "messages:list", [{"channel": "a"}])
+    dep, manager, recorder, sub = await subscribed(deployment)
     runs = manager.executions
     log = dep.persistence._log
 
@@ -138,10 +122,8 @@ async def test_a_failed_batch_never_reaches_subscribers(
 async def test_a_subscription_added_while_the_batch_is_in_flight_sees_it(
     deployment: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dep = await deployment(FILES, persistent=True)
-    manager = SubscriptionManager(dep)
-    early, late = Recorder(), Recorder()
-    first = manager.subscribe(early, 1, "messages:list", [{"channel": "a"}])
+    dep, manager, early, first = await subscribed(deployment)
+    late = Recorder()
     runs = manager.executions
     sent, release = await send_held(dep, manager, monkeypatch)
     # Subscribed now (allowed internal functions: a subscription of its own), at the last

@@ -8,38 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.channel_messages import MESSAGES, SCHEMA
 
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.net.subscriptions import Subscription, SubscriptionManager, decode_args
-
-SCHEMA = """
-from pyconvex import define_schema, define_table, v
-
-schema = define_schema({
-    "messages": define_table({"channel": v.string(), "body": v.string()})
-        .index("by_channel", ["channel"]),
-})
-"""
-
-MESSAGES = """
-from pyconvex import mutation, query, v
-
-@query(args={"channel": v.string()})
-async def list(ctx, channel):
-    docs = await ctx.db.query("messages").with_index(
-        "by_channel", lambda q: q.eq("channel", channel)).collect()
-    return [d["body"] for d in docs]
-
-@query(args={"channel": v.string()})
-async def latest(ctx, channel):
-    doc = await ctx.db.query("messages").with_index(
-        "by_channel", lambda q: q.eq("channel", channel)).order("desc").first()
-    return None if doc is None else doc["body"]
-
-@mutation(args={"channel": v.string(), "body": v.string()})
-async def send(ctx, channel, body):
-    return await ctx.db.insert("messages", {"channel": channel, "body": body})
-"""
 
 
 class Recorder:

@@ -269,6 +269,21 @@ async def test_an_import_acknowledged_only_in_the_log_survives_a_crash(
     assert await again.sql("SELECT count(*) FROM notes") == [(31,)]
 
 
+def before_each_append(logged: LoggedPersistence, before: Callable[[], None]) -> list[int]:
+    """From now on ``before()`` runs ahead of every append to the log (a failure, a slow
+    disk); returns the list of the threads the appends ran on, filled as they run."""
+    real = logged._log.append
+    threads: list[int] = []
+
+    def append(records: list[bytes], first_ts: int, max_ts: int) -> None:
+        threads.append(threading.get_ident())
+        before()
+        real(records, first_ts, max_ts)
+
+    logged._log.append = append  # type: ignore[method-assign]
+    return threads
+
+
 async def test_after_a_quiet_spell_a_small_record_is_synced_on_the_event_loop(
     tmp_path: Path, opened: Callable[..., Any]
 ) -> None:
@@ -278,17 +293,13 @@ async def test_after_a_quiet_spell_a_small_record_is_synced_on_the_event_loop(
     logged = dep.persistence
     assert isinstance(logged, LoggedPersistence)
     ok(await dep.run_mutation("notes:add", {"body": "l0"}))
-    real = logged._log.append
-    threads: list[int] = []
     failures = ["disk full"]
 
-    def append(records: list[bytes], first_ts: int, max_ts: int) -> None:
-        threads.append(threading.get_ident())
+    def fail_once() -> None:
         if failures:
             raise StorageError(failures.pop())
-        real(records, first_ts, max_ts)
 
-    logged._log.append = append  # type: ignore[method-assign]
+    threads = before_each_append(logged, fail_once)
     for body in ("x", "l1"):
         await asyncio.sleep(2 * logged_module.INLINE_AFTER_IDLE_S)  # quiet
         result = await dep.run_mutation("notes:add", {"body": body})
@@ -305,15 +316,7 @@ async def test_slow_syncs_on_the_event_loop_send_the_next_ones_to_the_log_thread
     dep: Deployment = await opened(tmp_path / "data")
     logged = dep.persistence
     assert isinstance(logged, LoggedPersistence)
-    real = logged._log.append
-    threads: list[int] = []
-
-    def slow(records: list[bytes], first_ts: int, max_ts: int) -> None:
-        threads.append(threading.get_ident())
-        time.sleep(2 * logged_module.INLINE_MAX_S)  # a slow disk
-        real(records, first_ts, max_ts)
-
-    logged._log.append = slow  # type: ignore[method-assign]
+    threads = before_each_append(logged, lambda: time.sleep(2 * logged_module.INLINE_MAX_S))
     runs = logged_module.INLINE_SLOW_RUN
     for i in range(runs + 1):
         await asyncio.sleep(2 * logged_module.INLINE_AFTER_IDLE_S)  # quiet
