@@ -90,15 +90,16 @@ class SharedFrame:
     identity is not reused), which then costs no framing, and is compressed once per window
     size for the sockets that take compression."""
 
-    __slots__ = ("_deflated", "_joined", "framed", "parts", "wire_bytes")
+    __slots__ = ("framed", "parts", "ready", "wire_bytes")
 
     def __init__(self) -> None:
         self.parts: list[bytes] | None = None
         #: The frame's header followed by the parts, and its total size.
         self.framed: list[bytes] = []
         self.wire_bytes = 0
-        self._deflated: dict[int, tuple[list[bytes], int]] = {}
-        self._joined: list[bytes] | None = None
+        #: The frame as one piece, ready to write, and its size, by permessage-deflate window
+        #: (0: not compressed); made by :meth:`deflated` and :meth:`joined`, looked up first.
+        self.ready: dict[int, tuple[list[bytes], int]] = {}
 
     def frame(self, parts: list[bytes]) -> None:
         """Make ``parts`` the shared frame."""
@@ -107,24 +108,23 @@ class SharedFrame:
         self.parts = parts
         self.framed = [header, *parts]
         self.wire_bytes = len(header) + size
-        self._deflated = {}
-        self._joined = None
+        self.ready = {}
 
     def joined(self) -> list[bytes]:
         """The frame as one piece (made once, for the sockets after the first: one buffer is
         the cheapest write, and the first socket's write did not pay for the copy)."""
-        joined = self._joined
-        if joined is None:
-            joined = self._joined = [b"".join(self.framed)]
-        return joined
+        made = self.ready.get(0)
+        if made is None:
+            made = self.ready[0] = ([b"".join(self.framed)], self.wire_bytes)
+        return made[0]
 
     def deflated(self, window_bits: int) -> tuple[list[bytes], int]:
         """The frame compressed with ``window_bits`` (made once), and its size."""
-        made = self._deflated.get(window_bits)
+        made = self.ready.get(window_bits)
         if made is None:
             payload = deflate(b"".join(self.parts or ()), window_bits)
             frame = text_frame_header(len(payload), deflated=True) + payload
-            made = self._deflated[window_bits] = ([frame], len(frame))
+            made = self.ready[window_bits] = ([frame], len(frame))
         return made
 
 
