@@ -167,12 +167,14 @@ class Committer:
         announced = [Commit(c.ts, c.writes) for c in commits]
         flight = _InFlight(commits, time.perf_counter_ns(), announced)
         self._in_flight.append(flight)
-        written = self.persistence.append(batch)
-        written.add_done_callback(lambda done: self._written(flight, done))
         if self.preparers and len(self._in_flight) == 1:
             # While the batch is made durable (the event loop has nothing else to do after
             # idle), listeners may get ready for it: a subscription re-runs its query then.
+            # Queued before the batch is handed over: a sync that persistence does on the
+            # loop's next turn comes after it (the disk writes meanwhile).
             self._loop.call_soon(self._prepare, flight)
+        written = self.persistence.append(batch)
+        written.add_done_callback(lambda done: self._written(flight, done))
 
     def _prepare(self, flight: _InFlight) -> None:
         if flight.abandoned or not self._in_flight or self._in_flight[0] is not flight:

@@ -251,20 +251,40 @@ class LoggedPersistence:
             and (self._thread_last is None or self._thread_last.done())
         ):
             # After a quiet spell, one small record: written and synced here, on the loop,
-            # which has nothing else to do (see INLINE_AFTER_IDLE_S).
-            error: BaseException | None = None
+            # which has nothing else to do (see INLINE_AFTER_IDLE_S). The sync waits for the
+            # loop's next turn: the disk writes the record meanwhile, while the mutation ends
+            # and the subscriptions it changes re-run (Committer._prepare, queued before it).
             try:
-                append(records, first, last)
+                written = self._log.write(records, first, start_writeback=True)
             except Exception as e:
-                error = e
-            slow = time.perf_counter() - now > INLINE_MAX_S
-            self._inline_slow = self._inline_slow + 1 if slow else 0
-            if self._inline_slow >= INLINE_SLOW_RUN:
-                self._inline_slow = 0
-                self._inline_paused_until = time.perf_counter() + INLINE_PAUSE_S
-            self._synced(entries, error)
+                self._synced(entries, e)
+                return
+            spent = time.perf_counter() - now
+            loop.call_soon(self._sync_inline, entries, written, last, spent)
             return
         self._thread_last = self._thread.submit(sync)
+
+    def _sync_inline(
+        self,
+        entries: list[tuple[bytes, Batch, asyncio.Future[int]]],
+        written: int,
+        last: int,
+        spent: float,
+    ) -> None:
+        """Make the record written on the loop durable (see ``_sync``); a run of slow syncs
+        sends the next ones to the log's thread (see ``INLINE_MAX_S``)."""
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            self._log.sync(written, last)
+        except Exception as e:
+            error = e
+        slow = spent + time.perf_counter() - started > INLINE_MAX_S
+        self._inline_slow = self._inline_slow + 1 if slow else 0
+        if self._inline_slow >= INLINE_SLOW_RUN:
+            self._inline_slow = 0
+            self._inline_paused_until = time.perf_counter() + INLINE_PAUSE_S
+        self._synced(entries, error)
 
     def _on_thread(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn`` on the log's thread (all that touches the log file goes there)."""

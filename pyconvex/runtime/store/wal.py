@@ -20,8 +20,9 @@ to the user, 0600 in a 0700 directory). Reading tells three cases apart:
   overwritten.
 
 Appends and ``fdatasync`` run on one thread of their own: both release the GIL, so the event
-loop goes on while the disk works, and appends that arrive meanwhile share the next sync (a
-small record after a quiet spell is written on the loop itself: ``logged_persistence.py``).
+loop goes on while the disk works, and appends that arrive meanwhile share the next sync. A
+small record after a quiet spell is written on the loop itself, and synced on the loop's next
+turn, with the disk's write started meanwhile (``logged_persistence.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import contextlib
 import os
 import pickle
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +40,16 @@ from pathlib import Path
 from pyconvex.errors import StorageError
 from pyconvex.runtime.store.persistence import Batch, DocumentWrite
 
+#: The kernel's ``posix_fadvise`` where there is one (not on macOS or Windows).
+_fadvise = getattr(os, "posix_fadvise", None)
+
 MAGIC = b"PYCXWAL\n"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sI")
 _RECORD_HEAD = struct.Struct("<II")
 _CRC = struct.Struct("<I")
+#: How long opening a segment or closing the log waits for a write's sync (see WalWriter).
+HOLD_WAIT_S = 30.0
 #: A new segment is started once the current one is this large (and at every checkpoint that
 #: finds everything applied), so applied segments can be deleted whole.
 SEGMENT_BYTES = 8 * 1024 * 1024
@@ -144,7 +151,10 @@ def _damaged(path: Path, offset: int, what: str) -> WalDamaged:
 
 
 class WalWriter:
-    """Appends records to the newest segment (on the log's own thread: see the module)."""
+    """Appends records to the newest segment (on the log's own thread, or on the event loop
+    after a quiet spell: see the module). A write and the sync that makes it durable may be
+    apart (:meth:`write`, :meth:`sync`): the writer is held between them, so nothing else
+    (another write, a new segment, closing) comes between."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -155,10 +165,29 @@ class WalWriter:
         self.closed_segments: list[Segment] = []
         self.last_ts = 0
         self._named_ts = 0
+        #: Held from a write until its sync (and while a segment is opened or closed).
+        self._lock = threading.Lock()
 
     def open_new(self, first_ts: int) -> None:
         """Start a new segment for records from ``first_ts`` on (the old one is kept until
         it is applied)."""
+        with self._held():
+            self._open_new(first_ts)
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """Hold the writer, waiting for a write's sync at most ``HOLD_WAIT_S`` (the loop that
+        was to sync it may be gone: then nobody waits for that record, and it never counted)."""
+        if not self._lock.acquire(timeout=HOLD_WAIT_S):
+            raise StorageError(
+                f"The write-ahead log {self.path} was left between a write and its sync."
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _open_new(self, first_ts: int) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             assert self.path is not None
@@ -177,34 +206,77 @@ class WalWriter:
         """Write ``records`` (``first_ts``: the first one's ``max_ts``) and make them durable.
         On failure the segment is cut back to the last durable record and the error raised
         (the records are not durable)."""
-        if self._fd < 0 or self.size >= SEGMENT_BYTES:
-            self.open_new(first_ts)
-        data = b"".join(records) if len(records) > 1 else records[0]
+        self.sync(self.write(records, first_ts), max_ts)
+
+    def write(self, records: list[bytes], first_ts: int, *, start_writeback: bool = False) -> int:
+        """Write ``records`` after the last durable one, not durable yet; returns how many
+        bytes. :meth:`sync` must follow (the writer is held until then). ``start_writeback``
+        asks the kernel to start writing them to the disk now, so that work done before the
+        sync overlaps the disk's. On failure nothing stays written and the error is raised."""
+        self._lock.acquire()
         try:
-            written = os.write(self._fd, data)
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+            if self._fd < 0 or self.size >= SEGMENT_BYTES:
+                self._open_new(first_ts)
+            data = b"".join(records) if len(records) > 1 else records[0]
+            try:
+                written = os.write(self._fd, data)
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
+            except OSError as e:
+                self._cut_back()
+                raise self._failed(e) from e
+            if start_writeback and _fadvise is not None:
+                # Linux starts writing the range back here (and drops nothing still dirty);
+                # the sync still makes it durable. Only a hint: its failure changes nothing.
+                with contextlib.suppress(OSError):
+                    _fadvise(self._fd, self.size, written, os.POSIX_FADV_DONTNEED)
+        except BaseException:
+            self._lock.release()
+            raise
+        return written
+
+    def sync(self, written: int, max_ts: int) -> None:
+        """Make the last :meth:`write` (``written`` bytes, the newest ``max_ts``) durable, and
+        let go of the writer. On failure it is cut from the segment and the error raised."""
+        try:
             os.fdatasync(self._fd)
         except OSError as e:
+            self._cut_back()
+            raise self._failed(e) from e
+        else:
+            self.size += written
+            self.last_ts = max_ts
+        finally:
+            self._lock.release()
+
+    def _cut_back(self) -> None:
+        """Cut the segment back to its last durable record."""
+        if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)
-            raise StorageError(f"Appending to the write-ahead log {self.path} failed: {e}") from e
-        self.size += len(data)
-        self.last_ts = max_ts
+
+    def _failed(self, error: OSError) -> StorageError:
+        return StorageError(f"Appending to the write-ahead log {self.path} failed: {error}")
 
     def remove_applied(self, applied_ts: int) -> int:
         """Delete finished segments whose records DuckDB holds; returns how many went."""
         removed = 0
-        while self.closed_segments and self.closed_segments[0].last_ts <= applied_ts:
-            segment = self.closed_segments.pop(0)
-            segment.path.unlink(missing_ok=True)
-            removed += 1
+        with self._held():
+            while self.closed_segments and self.closed_segments[0].last_ts <= applied_ts:
+                segment = self.closed_segments.pop(0)
+                segment.path.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        held = self._lock.acquire(timeout=HOLD_WAIT_S)  # (closed anyway: see _held)
+        try:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+        finally:
+            if held:
+                self._lock.release()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from support.deployment import make_project, ok
 
 import pyconvex.runtime.store.logged_persistence as logged_module
+import pyconvex.runtime.store.wal as wal_module
 from pyconvex.errors import StorageError
 from pyconvex.runtime.functions.deployment import Deployment
 from pyconvex.runtime.store.logged_persistence import LoggedPersistence, wal_dir
@@ -24,8 +25,10 @@ from pyconvex.runtime.store.wal import (
     FORMAT_VERSION,
     MAGIC,
     WalDamaged,
+    WalWriter,
     decode_batch,
     encode_batch,
+    read_segment,
     segment_paths,
 )
 
@@ -187,8 +190,6 @@ async def test_a_log_of_an_unknown_format_version_is_refused(
 async def test_a_batch_duckdb_refuses_stays_in_the_log_and_is_applied_later(
     tmp_path: Path, opened: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyconvex.runtime.store.logged_persistence as logged_module
-
     monkeypatch.setattr(logged_module, "RETRY_S", 0.01)
     dep: Deployment = await opened(tmp_path / "data")
     logged = dep.persistence
@@ -272,15 +273,15 @@ async def test_an_import_acknowledged_only_in_the_log_survives_a_crash(
 def before_each_append(logged: LoggedPersistence, before: Callable[[], None]) -> list[int]:
     """From now on ``before()`` runs ahead of every append to the log (a failure, a slow
     disk); returns the list of the threads the appends ran on, filled as they run."""
-    real = logged._log.append
+    real = logged._log.write
     threads: list[int] = []
 
-    def append(records: list[bytes], first_ts: int, max_ts: int) -> None:
+    def write(records: list[bytes], first_ts: int, *, start_writeback: bool = False) -> int:
         threads.append(threading.get_ident())
         before()
-        real(records, first_ts, max_ts)
+        return real(records, first_ts, start_writeback=start_writeback)
 
-    logged._log.append = append  # type: ignore[method-assign]
+    logged._log.write = write  # type: ignore[method-assign]
     return threads
 
 
@@ -308,6 +309,70 @@ async def test_after_a_quiet_spell_a_small_record_is_synced_on_the_event_loop(
     await dep.close()
     again: Deployment = await opened(tmp_path / "data")
     assert ok(again.run_query("notes:bodies", {})) == expected(0, 2)
+
+
+async def test_a_failed_sync_on_the_event_loop_fails_that_mutation_alone(
+    tmp_path: Path, opened: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record written on the loop is synced on its next turn: when that sync fails, the
+    mutation fails, its record is cut from the log, and the next one is written after it."""
+    dep: Deployment = await opened(tmp_path / "data")
+    ok(await dep.run_mutation("notes:add", {"body": "l0"}))
+    real_sync = wal_module.os.fdatasync
+    failures = [OSError(5, "Input/output error")]
+    failed_on: list[int] = []
+
+    def fdatasync(fd: int) -> None:
+        if failures:
+            failed_on.append(threading.get_ident())
+            raise failures.pop()
+        real_sync(fd)
+
+    monkeypatch.setattr(wal_module.os, "fdatasync", fdatasync)
+    for body in ("x", "l1"):
+        await asyncio.sleep(2 * logged_module.INLINE_AFTER_IDLE_S)  # quiet
+        result = await dep.run_mutation("notes:add", {"body": body})
+        assert (result.failure is None) == (body != "x"), result.failure
+    assert failed_on == [threading.get_ident()]  # on the loop's thread
+    assert ok(dep.run_query("notes:bodies", {})) == expected(0, 2)
+    image = tmp_path / "image"  # as a crash would leave it: the log alone has l1
+    shutil.copytree(tmp_path / "data", image)
+    again: Deployment = await opened(image)
+    assert ok(again.run_query("notes:bodies", {})) == expected(0, 2)
+
+
+def os_error(*args: Any) -> None:
+    raise OSError(*args)
+
+
+def test_nothing_comes_between_a_write_and_its_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new segment (a checkpoint's, on the log's thread) waits for the sync of a record
+    written before it; a failed sync cuts that record from its segment."""
+    writer = WalWriter(tmp_path)
+    record = encode_batch(Batch(max_ts=1, after_ts=0))
+    writer.append([record], 1, 1)
+    first = writer.path
+    assert first is not None
+    written = writer.write([encode_batch(Batch(max_ts=2, after_ts=1))], 2, start_writeback=True)
+    opened_new = threading.Event()
+    rotate = threading.Thread(target=lambda: (writer.open_new(3), opened_new.set()))
+    rotate.start()
+    assert not opened_new.wait(0.2)  # held until the sync
+    writer.sync(written, 2)
+    rotate.join(5)
+    assert opened_new.is_set() and writer.path != first
+    assert [b.max_ts for _, b in read_segment(first, False)] == [1, 2]
+    written = writer.write([encode_batch(Batch(max_ts=3, after_ts=2))], 3)
+    with monkeypatch.context() as patched:
+        patched.setattr(wal_module.os, "fdatasync", lambda fd: os_error(5, "Input/output error"))
+        with pytest.raises(StorageError, match="write-ahead log"):
+            writer.sync(written, 3)
+    writer.append([encode_batch(Batch(max_ts=4, after_ts=2))], 4, 4)
+    assert writer.path is not None
+    assert [b.max_ts for _, b in read_segment(writer.path, True)] == [4]
+    writer.close()
 
 
 async def test_slow_syncs_on_the_event_loop_send_the_next_ones_to_the_log_thread(
