@@ -12,6 +12,10 @@ queries, and start-up load of 1M documents — each with a reference measured in
   ``insert_256_vs_duckdb_batched`` with batched ones (what the engine costs on top of DuckDB).
   ``log_append_fsync_p50_us`` (and after 50 ms idle): a 200-byte append and ``fdatasync`` to a
   plain file — the floor of a commit acknowledged at the write-ahead log;
+  ``log_append_fsync_then_150us_work_after_idle_p50_us`` against
+  ``log_append_writeback_150us_work_fsync_after_idle_p50_us``: 150 µs of work (a subscription's
+  re-run) after the sync, or between starting the record's writeback and the sync (the log's
+  way after idle: ``store/logged_persistence.py``);
 * ``db_get_p50_us``, ``take50_p50_us`` (and p99) — timed inside a query, microseconds;
 * ``restart_load_1m_s`` — start-up over a log of 1M live documents that also holds superseded
   versions (a fifth of them updated once) and deletions (100k more inserted, then deleted), as
@@ -387,20 +391,37 @@ def duckdb_batched_rows_per_s(batch: int, seconds: float) -> float:
         return rate
 
 
-def log_append_fsync_us(count: int, pause_s: float) -> float:
+def log_append_fsync_us(
+    count: int, pause_s: float, work_us: float = 0.0, writeback_first: bool = False
+) -> float:
     """p50 of appending a 200-byte record to a plain file and ``fdatasync``-ing it (what the
-    write-ahead log does per batch), ``pause_s`` apart; microseconds."""
+    write-ahead log does per batch), ``pause_s`` apart; microseconds. With ``work_us``, that
+    much CPU work is done too: after the sync, or (``writeback_first``) between asking the
+    kernel to start writing the record back and the sync, as the log does after idle."""
     with tempfile.TemporaryDirectory() as tmp:
         fd = os.open(Path(tmp) / "ref.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         times = []
+        size = 0
         for _ in range(count):
             time.sleep(pause_s)
             t0 = time.perf_counter_ns()
             os.write(fd, b"x" * 200)
-            os.fdatasync(fd)
+            if writeback_first:
+                os.posix_fadvise(fd, size, 200, os.POSIX_FADV_DONTNEED)
+                _spin(t0 + work_us * 1000)
+                os.fdatasync(fd)
+            else:
+                os.fdatasync(fd)
+                _spin(time.perf_counter_ns() + work_us * 1000)
+            size += 200
             times.append((time.perf_counter_ns() - t0) / 1000)
         os.close(fd)
     return pct(times, 0.5)
+
+
+def _spin(until_ns: float) -> None:
+    while time.perf_counter_ns() < until_ns:
+        pass
 
 
 def sqlite_commits_per_s(seconds: float) -> float:
@@ -431,6 +452,10 @@ def main() -> None:
         "sqlite_wal_single_row_commits_per_s": sqlite_commits_per_s(1.0 if args.quick else 3.0),
         "log_append_fsync_p50_us": log_append_fsync_us(200, 0.0),
         "log_append_fsync_after_50ms_idle_p50_us": log_append_fsync_us(60, 0.05),
+        "log_append_fsync_then_150us_work_after_idle_p50_us": log_append_fsync_us(60, 0.05, 150),
+        "log_append_writeback_150us_work_fsync_after_idle_p50_us": log_append_fsync_us(
+            60, 0.05, 150, writeback_first=True
+        ),
     }
     # The loop `pyconvex dev` serves on (uvloop when installed).
     from pyconvex.runtime.net.event_loop import run
