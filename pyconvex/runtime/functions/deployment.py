@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -65,13 +64,11 @@ from pyconvex.runtime.query.transaction import Limits, Transaction
 from pyconvex.runtime.store.blob_store import LocalBlobStore
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.duckdb_log import DB_FILE_DEFAULT
-from pyconvex.runtime.store.logged_persistence import LoggedPersistence
 from pyconvex.runtime.store.memory import Store, UndoRecord
+from pyconvex.runtime.store.open_persistence import open_persistence
 from pyconvex.runtime.store.persistence import Persistence
-from pyconvex.runtime.store.process_persistence import ProcessPersistence
 from pyconvex.runtime.store.read_set import CommitListener, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
-from pyconvex.runtime.store.thread_persistence import ThreadPersistence
 from pyconvex.server.functions import FunctionDefinition
 from pyconvex.values import dumps_value, loads_value, to_value
 
@@ -570,31 +567,3 @@ class Deployment:
         if isinstance(fn, FunctionFailure):
             return self._unresolved("action", path, fn)
         return await self.actions.run(fn, args, identity)
-
-
-def writer_process_enabled() -> bool:
-    """Whether file-backed deployments commit through the writer process (default) rather
-    than a thread of this process (``PYCONVEX_WRITER=thread``)."""
-    return os.environ.get("PYCONVEX_WRITER", "process").lower() != "thread"
-
-
-#: The DuckDB writer's niceness behind the write-ahead log: it catches up when the server's
-#: event loop leaves it the CPU (measured: waking it at once delayed the response to a write
-#: after idle by ~1.4 ms on 2 cores).
-WRITER_NICE = 10
-
-
-def open_persistence(path: Path | None) -> Persistence:
-    """The persistence for a data file (``None``: in memory); see ``store/persistence.py``.
-    A data file gets a write-ahead log in front (``store/logged_persistence.py``) unless
-    ``PYCONVEX_WAL=off``: then a commit is durable once DuckDB committed it."""
-    if path is None:
-        return ThreadPersistence(None)
-    if os.environ.get("PYCONVEX_WAL", "on").lower() in ("off", "0", "false", "no"):
-        return ProcessPersistence(path) if writer_process_enabled() else ThreadPersistence(path)
-    behind: Persistence = (
-        ProcessPersistence(path, nice=WRITER_NICE)
-        if writer_process_enabled()
-        else ThreadPersistence(path)
-    )
-    return LoggedPersistence(behind, path)
