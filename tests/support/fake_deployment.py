@@ -135,6 +135,7 @@ class FakeDeployment:
         self._head_ts = start_ts  # applied to memory
         self._durable_tables: Tables = {}
         self._batch: list[tuple[int, WriteSet, asyncio.Future[int]]] = []
+        self._answers: list[tuple[int, Callable[[], None]]] = []  # answer_when_durable's
         self.fail_next_batch = False
         self.batches = 0
         self._ids = itertools.count(1)
@@ -311,6 +312,7 @@ class FakeDeployment:
             self._snapshots = [(t, tables) for t, tables in self._snapshots if t <= self._ts]
             for _, _, fut in batch:
                 fut.set_exception(StorageError("the disk is full"))
+            self._answers = []
             return
         self.batches += 1
         latest = batch[-1][0]
@@ -377,3 +379,11 @@ class FakeDeployment:
     def _notify(self, latest_ts: int, commits: list[Commit]) -> None:
         for listener in list(self._listeners):
             listener(latest_ts, commits)
+        due = [a for a in self._answers if a[0] <= latest_ts]
+        self._answers = [a for a in self._answers if a[0] > latest_ts]
+        for _, answer in due:
+            answer()
+
+    def answer_when_durable(self, ts: int, callback: Callable[[], None]) -> None:
+        """Like the Committer's: ``callback()`` after the listeners hear of ``ts``."""
+        self._answers.append((ts, callback))

@@ -229,6 +229,11 @@ class Deployment:
 
         return remove
 
+    def answer_when_durable(self, ts: int, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` in the turn that makes ``ts`` durable, after the commit
+        listeners (``Committer.answer_when_durable``): how a socket answers its mutations."""
+        self.committer.answer_when_durable(ts, callback)
+
     def trust(self, provider: Provider) -> None:
         """Accept ``provider``'s tokens too (``pyconvex dev``'s own sign-in page)."""
         self.extra_providers.append(provider)

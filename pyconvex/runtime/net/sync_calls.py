@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +58,11 @@ class CallDeployment(Protocol):
         idempotency_key: tuple[str, int] | None = None,
     ) -> AppliedMutation: ...
 
+    def answer_when_durable(self, ts: int, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` in the loop turn that makes ``ts`` durable, after the commit
+        listeners have told the subscriptions (not at all if that batch fails)."""
+        ...
+
     async def run_action(
         self,
         path: str,
@@ -71,6 +77,10 @@ class CallSink(Protocol):
     """The socket, as the calls use it."""
 
     def send(self, text: str) -> None: ...
+
+    def flush(self) -> None:
+        """Write what is queued now, not at the next loop turn."""
+        ...
 
     def pause_input(self) -> None: ...
 
@@ -203,10 +213,26 @@ class SyncCalls:
             _log.exception("mutation %s crashed the engine", clip(path))
             applied = AppliedMutation(FunctionResult(failure=internal_error()))
         self._in_flight.append(_InFlight(message.request_id, path, applied, waiting.admin))
-        if applied.durable is None or applied.durable.done():
+        durable = applied.durable
+        if durable is None or durable.done():
             self._responses_ready()
-        else:
-            applied.durable.add_done_callback(self._responses_ready)
+            return
+        durable.add_done_callback(self._responses_ready)  # (a failure: the batch's future)
+        if len(self._in_flight) == 1:
+            self._deployment.answer_when_durable(applied.wait_ts, self._answer)
+
+    def _answer(self) -> None:
+        """The head of the pipeline is durable (``answer_when_durable``): its responses, and
+        the Transition that follows them, go out in this loop turn rather than the next two
+        (the durable future's callback, then the socket's flush); then the next head waits."""
+        self._responses_ready()
+        if self._host.stopped:
+            return
+        self._sink.flush()
+        if self._in_flight:
+            head = self._in_flight[0].applied
+            if head.durable is not None and not head.durable.done():
+                self._deployment.answer_when_durable(head.wait_ts, self._answer)
 
     def _responses_ready(self, _: object = None) -> None:
         """A mutation may be reported: send what can go, then a Transition after it."""

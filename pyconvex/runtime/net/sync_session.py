@@ -131,6 +131,10 @@ class FrameSink(Protocol):
 
     def send(self, text: str) -> None: ...
 
+    def flush(self) -> None:
+        """Write what is queued now, not at the next loop turn."""
+        ...
+
     def send_parts(self, parts: list[bytes]) -> None:
         """One text frame whose UTF-8 payload is ``parts`` back to back (written without
         joining them; the list is not changed)."""

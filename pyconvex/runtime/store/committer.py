@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyconvex.errors import StorageError
@@ -98,6 +101,9 @@ class Committer:
         #: last durable one (what the next follows after a failure).
         self._sent_ts = self._durable_ts = store.durable_ts
         self._gone: PersistenceUnavailable | None = None  # no more writes: refused
+        #: (ts, order, callback) of answer_when_durable, a heap by ts.
+        self._answers: list[tuple[int, int, Callable[[], None]]] = []
+        self._answer_order = itertools.count()
         self._refused = 0
         self._refused_logged_at = 0.0
         self._closed = False
@@ -142,6 +148,13 @@ class Committer:
     async def wait_idle(self) -> None:
         """Wait until every commit handed over so far is durable (or failed)."""
         await self._idle.wait()
+
+    def answer_when_durable(self, ts: int, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` in the loop turn that makes everything up to ``ts`` durable,
+        right after the commit listeners: a session's responses go out then, not a turn later
+        (the listeners have sent its Transition with those responses first, if it has one). Not
+        called if that batch fails: the commit's future says so."""
+        heapq.heappush(self._answers, (ts, next(self._answer_order), callback))
 
     def _may_start(self) -> bool:
         """Whether to send the queued commits now (see ``max_in_flight``)."""
@@ -231,6 +244,13 @@ class Committer:
                 listener(latest, announced)
             except Exception:
                 log.exception("commit listener failed")
+        answers = self._answers
+        while answers and answers[0][0] <= latest:
+            answer = heapq.heappop(answers)[2]
+            try:
+                answer()
+            except Exception:
+                log.exception("answering a durable mutation failed")
 
     async def _prune(self) -> None:
         """Drop superseded versions and old re-send results from the log, so history does
@@ -251,6 +271,7 @@ class Committer:
             failed += later.commits
         failed += self._queue
         self._queue = []
+        self._answers = []  # (every commit not durable has failed: its future answers)
         self._sent_ts = self._durable_ts  # the next batch follows the last durable one
         for c in reversed(failed):
             self.store.undo(c.undo)

@@ -160,6 +160,24 @@ async def test_mutation_response_then_transition_at_its_ts(listeners_first: bool
     await c.stop()
 
 
+async def test_a_mutation_is_answered_in_the_turn_its_batch_becomes_durable() -> None:
+    """The response and the Transition after it are written when the batch is durable (the
+    committer's answer_when_durable), not on the loop's next turns."""
+    deployment = FakeDeployment(listeners_first=True)  # as the committer does
+    deployment.mutations["m:send"] = lambda db, a: db.insert("messages", {"body": a["body"]})
+    c = Client(deployment, SubscriptionManager(deployment))
+    c.connect()
+    c.send({"type": "Mutation", "requestId": 0, "udfPath": "m:send", "args": [{"body": "x"}]})
+    # It ran at once; its batch commits on the next turn, which this callback follows.
+    loop = asyncio.get_running_loop()
+    after_commit: asyncio.Future[list[str]] = loop.create_future()
+    loop.call_soon(lambda: after_commit.set_result([f["type"] for f in c.pending()]))
+    assert deployment.batches == 0
+    assert await after_commit == ["MutationResponse", "Transition"]
+    assert deployment.batches == 1
+    await c.stop()
+
+
 async def test_failed_mutation_has_error_data_and_no_ts(
     deployment: FakeDeployment, manager: SubscriptionManager
 ) -> None:

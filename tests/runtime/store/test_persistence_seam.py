@@ -178,3 +178,30 @@ async def test_persistence_that_takes_no_more_writes_says_so_to_clients(tmp_path
         assert failure is not None and "Restart the server" in failure.message
     assert ok(dep.run_query("notes:texts", {})) == []
     await dep.close()
+
+
+async def test_durable_answers_follow_the_listeners_and_skip_a_failed_batch(
+    tmp_path: Path,
+) -> None:
+    p = ListPersistence()
+    dep = await open_on(tmp_path, p)
+    events: list[tuple[str, int]] = []
+    dep.add_commit_listener(lambda ts, commits: events.append(("listener", ts)))
+    p.hold = True
+    first = dep.apply_mutation("notes:add", {"text": "a"})
+    dep.answer_when_durable(first.wait_ts, lambda: events.append(("answer", first.wait_ts)))
+    p.release()
+    ok(await first.outcome())
+    assert events == [("listener", first.wait_ts), ("answer", first.wait_ts)]
+    events.clear()
+    p.fail_next = OSError("disk full")
+    failed = dep.apply_mutation("notes:add", {"text": "lost"})
+    dep.answer_when_durable(failed.wait_ts, lambda: events.append(("answer", failed.wait_ts)))
+    p.release()
+    assert (await failed.outcome()).failure is not None
+    assert events == []  # its future says it failed; no answer
+    after = dep.apply_mutation("notes:add", {"text": "b"})
+    p.release()
+    ok(await after.outcome())
+    assert events == [("listener", after.wait_ts)]  # the failed batch's answer stays dropped
+    await dep.close()
