@@ -379,20 +379,6 @@ class SyncSocket(asyncio.Protocol):
             and not self._lost
             and not transport.is_closing()
         ):
-            fd = self._fd
-            if fd >= 0 and len(framed) == 1:  # a fan-out's usual case: _write_now, inline
-                self._last_sent = self._loop.time()
-                try:
-                    written = os.write(fd, framed[0])
-                except BlockingIOError:
-                    written = 0
-                except OSError:  # the transport meets the same error and closes the connection
-                    transport.writelines(framed)
-                    return
-                if written != wire_bytes:
-                    transport.write(framed[0][written:])
-                    self._note_unsent(transport)
-                return
             self._write_now(transport, framed, wire_bytes)
             return
         out += framed
@@ -420,11 +406,8 @@ class SyncSocket(asyncio.Protocol):
             if written == size:
                 return
             transport.write(b"".join(framed)[written:])
-        self._note_unsent(transport)
-
-    def _note_unsent(self, transport: asyncio.Transport) -> None:
-        """Bytes left unsent: the limits on them are checked by the next turn's flush, and
-        later frames queue behind them until the transport has written them."""
+        # Bytes left unsent: the limits on them are checked by the next turn's flush, and
+        # later frames queue behind them until the transport has written them.
         if transport.get_write_buffer_size():
             self._backlog = True
             if not self._dirty:
