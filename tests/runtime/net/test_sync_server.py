@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import websockets
+from support.channel_messages import SCHEMA
 from support.fake_deployment import FakeDeployment, FakeReader
 from support.live_sync import LiveServer, RawSync, live_server
 from websockets.asyncio.client import connect
@@ -24,15 +25,7 @@ from pyconvex.runtime.net.subscriptions import SubscriptionManager
 from pyconvex.runtime.net.sync_session import OVERLOADED_REASON
 from pyconvex.runtime.net.sync_socket import SyncConfig
 
-SCHEMA = """
-from pyconvex import define_schema, define_table, v
-
-schema = define_schema({
-    "messages": define_table({"channel": v.string(), "body": v.string()})
-        .index("by_channel", ["channel"]),
-})
-"""
-
+#: The shared channel project's schema; these functions log and refuse an empty body too.
 MESSAGES = """
 from pyconvex import ConvexError, mutation, query, v
 
