@@ -164,6 +164,7 @@ def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dic
                     f"the subscriber of {key} never saw the write (updates seen: {got[:20]})"
                 )
             resends.append(len(got))
+        cpu.work_done()
         after = server_executions(server)
         worker_cpu = sum(pool.finish(10)[1] for pool in pools)
     finally:
