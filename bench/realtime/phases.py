@@ -22,6 +22,23 @@ def _self_cpu() -> float:
     return u.ru_utime + u.ru_stime
 
 
+def settle(server_cpu: Callable[[], float], *, max_s: float = 60.0) -> float:
+    """Wait until the server is quiet (under 20 ms of CPU in half a second), at most ``max_s``;
+    return the seconds waited. A phase starts on a quiet server: what a previous phase left
+    running (pyconvex's writer applying 100k+ logged mutations to DuckDB, ~5 s after the
+    throughput phases; PocketBase's own background work) is that phase's, not the next one's,
+    and a phase named "idle" measures a server that is."""
+    start = time.monotonic()
+    last = server_cpu()
+    while time.monotonic() - start < max_s:
+        time.sleep(0.5)
+        now = server_cpu()
+        if now - last < 0.02:
+            break
+        last = now
+    return round(time.monotonic() - start, 1)
+
+
 class CpuMeter:
     """Server CPU (its process tree) and client CPU (workers + this process) over one phase."""
 
