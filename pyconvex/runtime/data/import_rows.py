@@ -22,12 +22,12 @@ from itertools import repeat
 from typing import Any
 
 from pyconvex.errors import PyconvexError, ValidationError
-from pyconvex.runtime.data.ids import mint_ids
 from pyconvex.runtime.data.import_files import ImportRefused, Source
 from pyconvex.runtime.store.index import IndexSpec, key_tail
 from pyconvex.runtime.store.read_set import WriteEntry
 from pyconvex.values import Int64, encode_float_part
 from pyconvex.values.compound_validators import ObjectValidator
+from pyconvex.values.id_minting import mint_ids
 from pyconvex.values.ids import decode_id
 from pyconvex.values.scalar_validators import (
     AnyValidator,

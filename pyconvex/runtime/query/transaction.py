@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Protocol
 
 from pyconvex.errors import InvalidValueError, LimitError, SchemaError
@@ -15,8 +13,7 @@ from pyconvex.runtime.store.persistence import DocumentWrite
 from pyconvex.runtime.store.read_set import ReadSet
 from pyconvex.server.schema import SearchIndexDefinition
 from pyconvex.values import check_document, decode_id
-from pyconvex.values.ids import _base32 as base32
-from pyconvex.values.ids import vint
+from pyconvex.values.id_minting import mint_id
 from pyconvex.values.validators import Validator
 
 _B32 = {c: i for i, c in enumerate("0123456789abcdefghjkmnpqrstvwxyz")}
@@ -57,38 +54,6 @@ class SchemaView(Protocol):
     def undeclared(self, table: str) -> list[str] | None: ...
 
     def declared_tables(self) -> list[str]: ...
-
-
-_VINT: dict[int, bytes] = {}
-
-
-def mint_id(table_number: int) -> str:
-    """A fresh random id of a table (what ``encode_id`` makes, on the insert hot path)."""
-    prefix = _VINT.get(table_number)
-    if prefix is None:
-        prefix = _VINT[table_number] = vint(table_number)
-    body = prefix + _random16()
-    # Fletcher-16 (mod 256): a = sum of bytes, b = sum of the running sums.
-    a = sum(body) & 0xFF
-    b = sum(accumulate(body)) & 0xFF
-    return base32(body + bytes((a, b)))
-
-
-_pool = b""
-_pool_pos = 0
-
-
-def _random16() -> bytes:
-    # os.urandom is a syscall (~10 us here); draw ids' randomness from a pool refilled 4 KiB
-    # at a time.
-    global _pool, _pool_pos
-    pos = _pool_pos
-    if pos + 16 > len(_pool):
-        _pool = os.urandom(4096)
-        pos = 0
-    _pool_pos = pos + 16
-    return _pool[pos : pos + 16]
-
 
 
 def table_number_of(doc_id: str) -> int | None:

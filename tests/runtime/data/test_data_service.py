@@ -15,11 +15,11 @@ import pytest
 from support.deployment import CommitLog, DeploymentFactory, ok
 
 from pyconvex.runtime.data import import_commit
-from pyconvex.runtime.data.ids import mint_ids
 from pyconvex.runtime.data.import_files import ImportRefused
 from pyconvex.runtime.data.service import DataProgress, DataService
 from pyconvex.runtime.data.sql import SqlError
 from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.values.id_minting import mint_ids
 from pyconvex.values.ids import decode_id, encode_id
 
 SCHEMA = """

@@ -1,4 +1,5 @@
-"""Many fresh document ids at once, for an import (the ids ``encode_id`` makes).
+"""Fresh document ids (the ids ``encode_id`` makes): many at once for an import, and one per
+insert from a pool minted that way.
 
 An id is base32 (Convex's alphabet, RFC 4648 bit order, no padding) of the table number as a
 VInt, 16 random bytes and a Fletcher-16 footer. Minting them one by one costs ~5 us each in
@@ -7,6 +8,10 @@ pure Python. Here the work goes column by column — byte ``k`` of every id at o
 one draw, the checksum's two sums are big-integer additions over 32-bit lanes, each base32
 character is one or two ``bytes.translate`` of a column, and the characters are woven into
 rows by slice assignment (~0.3 us per id).
+
+:func:`mint_id`, the insert path's, takes the next id of a pool of :data:`POOL_SIZE` minted
+this way: ~0.6 us an id, against ~3.2 us to mint one alone (measured; ~5 % of a trivial
+insert mutation). A pool is never shared with a forked child.
 """
 
 from __future__ import annotations
@@ -16,6 +21,19 @@ import os
 from pyconvex.values.ids import vint
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+#: Ids minted at a time for :func:`mint_id`, per table.
+POOL_SIZE = 256
+_pools: dict[int, list[str]] = {}
+# A forked child must not hand out the ids its parent will (they would collide).
+os.register_at_fork(after_in_child=_pools.clear)
+
+
+def mint_id(table_number: int) -> str:
+    """A fresh random id of table ``table_number`` (< 2**32)."""
+    pool = _pools.get(table_number)
+    if not pool:
+        pool = _pools[table_number] = mint_ids(table_number, POOL_SIZE)
+    return pool.pop()
 
 
 def _lanes(column: bytes) -> int:
