@@ -150,6 +150,40 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
     return out
 
 
+def bench_floor(tmp: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The idle round trip of a server that only appends each mutation to a file, fsyncs it
+    and answers (bench/realtime/floor_server.py), and of the same without the fsync: what
+    pyconvex's idle round trip costs above the floor of this machine and client."""
+    from realtime.servers import Floor
+
+    out: dict[str, Any] = {}
+    for sync in (True, False):
+        floor = Floor(tmp, sync=sync)
+        name = "floor" if sync else "floor_nosync"
+        log(
+            f"floor server ({'append + fdatasync' if sync else 'append, no sync'}): "
+            f"mutation RTT, {IDLE_S * 1000:.0f} ms between mutations"
+        )
+        floor.start()
+        try:
+            r = phases.rtt(
+                "realtime.convex_workload",
+                {
+                    "url": floor.url,
+                    "warmup": 20,
+                    "count": cfg["idle_count"],
+                    "max_seconds": 60,
+                    "pause": IDLE_S,
+                },
+                floor.cpu,
+            )
+        finally:
+            floor.stop()
+        log(f"  {r}")
+        out[f"{name}_idle_mutation_rtt_p50_ms"] = r["rtt_p50_ms"]
+    return out
+
+
 def bench_pyconvex(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
     from realtime.convex_bench import run as run_pyconvex
 
@@ -180,6 +214,11 @@ def main() -> None:
                 log(f"PocketBase half failed: {e!r}")
                 errors["pocketbase"] = repr(e)
         if args.only in (None, "pyconvex"):
+            try:
+                reference |= bench_floor(Path(tmp), cfg)
+            except Exception as e:
+                log(f"floor server failed: {e!r}")
+                errors["floor"] = repr(e)
             try:
                 metrics = bench_pyconvex(Path(tmp), cfg, args.procs)
             except Exception as e:

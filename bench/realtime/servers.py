@@ -163,3 +163,38 @@ class Pyconvex:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+class Floor:
+    """`python -m realtime.floor_server`: the round trip's floor on this machine (see there),
+    with or without its `fdatasync`."""
+
+    def __init__(self, workdir: Path, *, sync: bool) -> None:
+        self.log_file = workdir / ("floor.log" if sync else "floor-nosync.log")
+        self.sync = sync
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "realtime.floor_server", "--log", str(self.log_file)]
+        self.proc = subprocess.Popen(
+            args if self.sync else [*args, "--no-sync"],
+            cwd=Path(__file__).parent.parent,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        port = self.proc.stdout.readline().strip()
+        if not port.isdigit():
+            self.stop()
+            raise RuntimeError(f"the floor server did not start (it printed {port!r})")
+        self.url = f"http://127.0.0.1:{port}"
+
+    def cpu(self) -> float:
+        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
