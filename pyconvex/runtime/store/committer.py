@@ -114,6 +114,7 @@ class Committer:
         #: Document versions written since the log was last pruned (see _durable).
         self._since_prune = 0
         self._pruning: asyncio.Task[None] | None = None
+        self._collecting = False  # a call of _collect_more is queued
         self.pruned = 0
         # Counters for /api/_pyconvex/stats and the benchmarks.
         self.batches = 0
@@ -228,7 +229,8 @@ class Committer:
         self.writer_ns += inside
         latest = commits[-1].ts
         self._durable_ts = latest
-        self.store.mark_durable(latest)
+        if self.store.mark_durable(latest):
+            self._collect_soon()
         self._since_prune += sum(
             len(c.documents) + (c.session_request is not None) for c in commits
         )
@@ -251,6 +253,18 @@ class Committer:
                 answer()
             except Exception:
                 log.exception("answering a durable mutation failed")
+
+    def _collect_soon(self) -> None:
+        """Forget the versions left to forget in later loop turns, a budget at a time, so
+        clients are served in between (after a burst there are 100k+)."""
+        if not self._collecting and not self._closed:
+            self._collecting = True
+            self._loop.call_soon(self._collect_more)
+
+    def _collect_more(self) -> None:
+        self._collecting = False
+        if self.store.collect_more():
+            self._collect_soon()
 
     async def _prune(self) -> None:
         """Drop superseded versions and old re-send results from the log, so history does

@@ -237,3 +237,21 @@ def test_keys_appended_after_all_an_index_holds_behave_as_added_ones() -> None:
     assert appended.keys[5000] == added.keys[5000]
     lo, hi = keys[10], keys[5000]
     assert list(appended.scan(lo, hi, True)) == list(added.scan(lo, hi, True))
+
+
+def test_gc_forgets_at_most_its_budget_a_call_and_says_when_more_is_left() -> None:
+    store, table = make_store()
+    for i in range(6):  # six documents with an old version each
+        commit(store, table, [(i, doc(i, 1.0))])
+    last = 0
+    for i in range(6):
+        last = commit(store, table, [(i, doc(i, 2.0))]).ts
+    assert len(table.history) == 6
+    assert store.collect(last, budget=4) is True  # the budget ran out with more to forget
+    left = len(table.history)
+    assert 0 < left < 6
+    while store.collect(last, budget=4):
+        pass
+    assert not table.history  # all old versions forgotten, the newest kept
+    assert [table.get(IDS[i], last)["n"] for i in range(6)] == [2.0] * 6
+    assert store.collect(last, budget=4) is False
