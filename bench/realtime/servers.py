@@ -56,7 +56,21 @@ def find_pocketbase() -> Path:
     return binary
 
 
-class PocketBase:
+class _Process:
+    """A server run as one subprocess (``proc``): its CPU, and stopping it by pid."""
+
+    proc: subprocess.Popen[Any] | None = None
+
+    def cpu(self) -> float:
+        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+class PocketBase(_Process):
     EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
 
     def __init__(self, workdir: Path) -> None:
@@ -123,14 +137,6 @@ class PocketBase:
     def create(self, collection: str, body: dict[str, Any]) -> None:
         _http_json("POST", f"{self.url}/api/collections/{collection}/records", body)
 
-    def cpu(self) -> float:
-        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-
 
 class Pyconvex:
     """`python -m pyconvex dev --port 0` in a copy of bench/realtime/project, started and
@@ -165,7 +171,7 @@ class Pyconvex:
         self.server.stop()
 
 
-class Floor:
+class Floor(_Process):
     """`python -m realtime.floor_server`: the round trip's floor on this machine (see there),
     with or without its `fdatasync`."""
 
@@ -190,11 +196,3 @@ class Floor:
             self.stop()
             raise RuntimeError(f"the floor server did not start (it printed {port!r})")
         self.url = f"http://127.0.0.1:{port}"
-
-    def cpu(self) -> float:
-        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
