@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import os
 
-from pyconvex.values.ids import vint
+from pyconvex.values.ids import _ALPHABET, vint
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 #: Ids minted at a time for :func:`mint_id`, per table.
 POOL_SIZE = 256
 _pools: dict[int, list[str]] = {}
