@@ -55,13 +55,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def quiet(server: Any) -> float:
-    """Wait for the server to finish what the last phase left it doing (phases.settle)."""
-    waited = phases.settle(server.cpu)
-    log(f"  (server quiet after {waited} s)")
-    return waited
-
-
 def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
     from realtime.servers import PocketBase
 
@@ -84,7 +77,7 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
             "pocketbase_mutation_rtt_p99_ms": r["rtt_p99_ms"],
         }
         log(f"  {r}")
-        quiet(pb)
+        phases.settle(pb.cpu)
         log(f"PocketBase: create RTT, {IDLE_S * 1000:.0f} ms between creates")
         r = phases.rtt(
             mod,
@@ -93,7 +86,7 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
         )
         out["pocketbase_idle_mutation_rtt_p50_ms"] = r["rtt_p50_ms"]
         log(f"  {r}")
-        quiet(pb)
+        phases.settle(pb.cpu)
         log("PocketBase: creates/s with 64 in flight")
         t = phases.throughput(
             mod, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, procs, pb.cpu
@@ -121,9 +114,9 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
             if resp.status != 200:
                 raise RuntimeError(f"PocketBase create answered {resp.status}")
 
-        out["pocketbase_quiet_wait_after_throughput_s"] = quiet(pb)
+        out["pocketbase_quiet_wait_after_throughput_s"] = phases.settle(pb.cpu)
         for n, writes in ((1, cfg["fanout1_writes"]), (1000, cfg["fanout_writes"])):
-            quiet(pb)
+            phases.settle(pb.cpu)
             log(f"PocketBase: fan-out to {n} SSE subscribers")
             f = phases.fanout(mod, base, n, writes, procs, write, pb.cpu)
             log(f"  {f}")

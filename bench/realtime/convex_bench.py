@@ -177,13 +177,6 @@ def distinct(server: Pyconvex, subscribers: int, writes: int, procs: int) -> dic
     return out
 
 
-def quiet(server: Pyconvex) -> float:
-    """Wait for the server to finish what the last phase left it doing (phases.settle)."""
-    waited = phases.settle(server.cpu)
-    log(f"  (server quiet after {waited} s)")
-    return waited
-
-
 def list100(server: Pyconvex, writer: Writer, writes: int, procs: int) -> dict[str, Any]:
     """1,000 subscribers of a chat-style query returning the newest 100 of >= 100 messages;
     each write re-sends the whole list to every one (as Convex's protocol does).
@@ -196,7 +189,7 @@ def list100(server: Pyconvex, writer: Writer, writes: int, procs: int) -> dict[s
     n, out = 1000, {}
     for deflate, seq0 in ((True, 2 * 10**6), (False, 3 * 10**6)):
         how = "deflate offered" if deflate else "no compression offered"
-        quiet(server)
+        phases.settle(server.cpu)
         log(f"pyconvex: fan-out of a 100-message list to {n} WebSocket subscribers ({how})")
         f = phases.fanout(
             MOD,
@@ -277,7 +270,7 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             "mutation_rtt_without_commit_p99_ms": r["without_commit_p99_ms"],
             "mutation_rtt_split_samples": r["split_samples"],
         }
-        quiet(server)
+        phases.settle(server.cpu)
         log(f"pyconvex: mutation RTT, one in flight, {IDLE_S * 1000:.0f} ms between mutations")
         r = phases.rtt(
             MOD,
@@ -289,7 +282,7 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             "idle_mutation_rtt_p50_ms": r["rtt_p50_ms"],
             "idle_mutation_rtt_p99_ms": r["rtt_p99_ms"],
         }
-        quiet(server)
+        phases.settle(server.cpu)
         log("pyconvex: mutations/s with 64 in flight")
         t = phases.throughput(
             MOD, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, procs, server.cpu
@@ -300,7 +293,7 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             "mutations_64_server_cpu_s": t["server_cpu_s"],
             "mutations_64_client_cpu_s": t["client_cpu_s"],
         }
-        quiet(server)
+        phases.settle(server.cpu)
         log("pyconvex: mutations/s with 64 in flight on ONE socket")
         t = phases.pipelined(MOD, {**base, "in_flight": 64, "seconds": cfg["tput_s"]}, server.cpu)
         log(f"  {t}")
@@ -308,14 +301,14 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             "mutations_per_s_1socket_64": t["per_s"],
             "mutations_1socket_64_server_cpu_s": t["server_cpu_s"],
         }
-        out["quiet_wait_after_throughput_s"] = quiet(server)
+        out["quiet_wait_after_throughput_s"] = phases.settle(server.cpu)
         writer = Writer(server.url)
         try:
             for n, writes, seq0 in (
                 (1, cfg["fanout1_writes"], 0),
                 (1000, cfg["fanout_writes"], 10**6),
             ):
-                quiet(server)
+                phases.settle(server.cpu)
                 log(f"pyconvex: fan-out to {n} WebSocket subscribers")
                 f = phases.fanout(
                     MOD,
@@ -342,7 +335,7 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
             out |= list100(server, writer, cfg["fanout_writes"], procs)
         finally:
             writer.close()
-        quiet(server)
+        phases.settle(server.cpu)
         log("pyconvex: 1,000 distinct subscriptions, one write")
         d = distinct(server, 1000, cfg["distinct_writes"], procs)
         log(f"  {d}")

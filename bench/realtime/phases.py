@@ -24,10 +24,10 @@ def _self_cpu() -> float:
 
 def settle(server_cpu: Callable[[], float], *, max_s: float = 60.0) -> float:
     """Wait until the server is quiet (under 20 ms of CPU in half a second), at most ``max_s``;
-    return the seconds waited. A phase starts on a quiet server: what a previous phase left
-    running (pyconvex's writer applying 100k+ logged mutations to DuckDB, ~5 s after the
-    throughput phases; PocketBase's own background work) is that phase's, not the next one's,
-    and a phase named "idle" measures a server that is."""
+    log and return the seconds waited. A phase starts on a quiet server: what a previous phase
+    left running (pyconvex's writer applying logged mutations to DuckDB; PocketBase's own
+    background work) is that phase's, not the next one's, and a phase named "idle" measures a
+    server that is."""
     start = time.monotonic()
     last = server_cpu()
     while time.monotonic() - start < max_s:
@@ -36,7 +36,9 @@ def settle(server_cpu: Callable[[], float], *, max_s: float = 60.0) -> float:
         if now - last < 0.02:
             break
         last = now
-    return round(time.monotonic() - start, 1)
+    waited = round(time.monotonic() - start, 1)
+    log(f"  (server quiet after {waited} s)")
+    return waited
 
 
 class CpuMeter:
