@@ -16,6 +16,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +171,35 @@ def bench_floor(tmp: Path, cfg: dict[str, Any]) -> dict[str, Any]:
                 },
                 floor.cpu,
             )
+            log(f"  {r}")
+            out[f"{name}_idle_mutation_rtt_p50_ms"] = r["rtt_p50_ms"]
+            if sync:
+                log("floor server (append + fdatasync): write to one other socket's subscription")
+                f = floor_fanout1(floor.url, cfg["fanout1_writes"], floor.cpu)
+                log(f"  {f}")
+                out["floor_idle_write_to_subscriber_p50_ms"] = f["p50_ms"]
         finally:
             floor.stop()
-        log(f"  {r}")
-        out[f"{name}_idle_mutation_rtt_p50_ms"] = r["rtt_p50_ms"]
     return out
+
+
+def floor_fanout1(url: str, writes: int, server_cpu: Callable[[], float]) -> dict[str, Any]:
+    """``idle_write_to_subscriber_p50_ms``'s workload against the floor server."""
+    from realtime.convex_bench import Writer
+
+    writer = Writer(url)
+    try:
+        return phases.fanout(
+            "realtime.convex_workload",
+            {"url": url},
+            1,
+            writes,
+            1,
+            lambda seq: writer.mutation("bench:bump", {"seq": float(seq)}),
+            server_cpu,
+        )
+    finally:
+        writer.close()
 
 
 def bench_pyconvex(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:

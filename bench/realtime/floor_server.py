@@ -2,8 +2,12 @@
 but what any durable server must. It answers each sync `Mutation` the way the official
 clients need (`MutationResponse`, then a `Transition` at its ts) after appending the message
 to a file and `fdatasync`-ing it on the event loop (or not, with `--no-sync`). No engine, no
-validation, no indexes, no subscriptions: whatever pyconvex's round trip costs above this
-floor, measured with the same client in the same run, is its own.
+validation, no indexes: whatever pyconvex's round trip costs above this floor, measured with
+the same client in the same run, is its own.
+
+Subscriptions are as bare: every query a socket adds gets `null` at first, then, after each
+durable mutation and before its response, `{"seq": <the mutation's seq argument>}` in a
+Transition: the floor under pyconvex's write-to-subscriber latency.
 
     python -m realtime.floor_server --log FILE [--no-sync]   # prints its port, serves until killed
 
@@ -28,6 +32,9 @@ from pyconvex.runtime.net.event_loop import run
 
 EMPTY = {"querySet": 0, "identity": 0}
 
+#: Every socket with a query, and its queries' ids.
+SUBSCRIBERS: dict[FloorSocket, list[int]] = {}
+
 
 class FloorSocket(asyncio.Protocol):
     def __init__(self, log_fd: int, sync: bool) -> None:
@@ -36,6 +43,7 @@ class FloorSocket(asyncio.Protocol):
         self.sync = sync
         self.transport: asyncio.Transport | None = None
         self.ts = 0
+        self.query_set = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -52,11 +60,19 @@ class FloorSocket(asyncio.Protocol):
 
     def message(self, payload: bytes) -> None:
         msg: dict[str, Any] = json.loads(payload)
+        if msg.get("type") == "ModifyQuerySet":
+            self.subscribe(msg)
+            return
         if msg.get("type") != "Mutation":
             return
         os.write(self.log_fd, payload + b"\n")
         if self.sync:
             os.fdatasync(self.log_fd)
+        seq = msg["args"][0].get("seq") if msg.get("args") else None
+        for sub in list(SUBSCRIBERS):
+            sub.updated({"seq": seq})
+            if sub is not self:
+                sub.flush()
         start, self.ts = self.ts, self.ts + 1
         ts = encode_ts(self.ts)
         response = {
@@ -76,12 +92,41 @@ class FloorSocket(asyncio.Protocol):
         self.ws.send_text(json.dumps(response).encode())
         self.ws.send_text(json.dumps(transition).encode())
 
+    def subscribe(self, msg: dict[str, Any]) -> None:
+        """Add the queries ``msg`` adds; answer with their first result (``null``)."""
+        added = [m["queryId"] for m in msg["modifications"] if m.get("type") == "Add"]
+        SUBSCRIBERS.setdefault(self, []).extend(added)
+        start = {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+        self.query_set = msg["newVersion"]
+        self.transition(start, [_updated(q, None) for q in added])
+
+    def updated(self, value: Any) -> None:
+        """A Transition with ``value`` as every query's new result, at the next ts."""
+        start = {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+        self.ts += 1
+        self.transition(start, [_updated(q, value) for q in SUBSCRIBERS.get(self, [])])
+
+    def transition(self, start: dict[str, Any], modifications: list[dict[str, Any]]) -> None:
+        end = {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+        message = {
+            "type": "Transition",
+            "startVersion": start,
+            "endVersion": end,
+            "modifications": modifications,
+        }
+        self.ws.send_text(json.dumps(message, separators=(",", ":")).encode())
+
     def flush(self) -> None:
         if self.transport is not None:
             self.transport.writelines(self.ws.data_to_send())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        SUBSCRIBERS.pop(self, None)
+
+
+def _updated(query_id: int, value: Any) -> dict[str, Any]:
+    return {"type": "QueryUpdated", "queryId": query_id, "value": value, "logLines": []}
 
 
 async def serve(log_path: str, sync: bool) -> None:
