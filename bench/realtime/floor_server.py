@@ -30,8 +30,6 @@ from websockets.server import ServerProtocol
 from pyconvex.protocol import encode_ts
 from pyconvex.runtime.net.event_loop import run
 
-EMPTY = {"querySet": 0, "identity": 0}
-
 #: Every socket with a query, and its queries' ids.
 SUBSCRIBERS: dict[FloorSocket, list[int]] = {}
 
@@ -73,45 +71,43 @@ class FloorSocket(asyncio.Protocol):
             sub.updated({"seq": seq})
             if sub is not self:
                 sub.flush()
-        start, self.ts = self.ts, self.ts + 1
-        ts = encode_ts(self.ts)
+        start = self.version()
+        self.ts += 1
         response = {
             "type": "MutationResponse",
             "requestId": msg["requestId"],
             "success": True,
             "result": None,
-            "ts": ts,
+            "ts": encode_ts(self.ts),
             "logLines": [],
         }
-        transition = {
-            "type": "Transition",
-            "startVersion": {**EMPTY, "ts": encode_ts(start)},
-            "endVersion": {**EMPTY, "ts": ts},
-            "modifications": [],
-        }
         self.ws.send_text(json.dumps(response).encode())
-        self.ws.send_text(json.dumps(transition).encode())
+        self.transition(start, [])
 
     def subscribe(self, msg: dict[str, Any]) -> None:
         """Add the queries ``msg`` adds; answer with their first result (``null``)."""
         added = [m["queryId"] for m in msg["modifications"] if m.get("type") == "Add"]
         SUBSCRIBERS.setdefault(self, []).extend(added)
-        start = {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+        start = self.version()
         self.query_set = msg["newVersion"]
         self.transition(start, [_updated(q, None) for q in added])
 
     def updated(self, value: Any) -> None:
         """A Transition with ``value`` as every query's new result, at the next ts."""
-        start = {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+        start = self.version()
         self.ts += 1
         self.transition(start, [_updated(q, value) for q in SUBSCRIBERS.get(self, [])])
 
+    def version(self) -> dict[str, Any]:
+        """This socket's state version now (its query set; no identity)."""
+        return {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+
     def transition(self, start: dict[str, Any], modifications: list[dict[str, Any]]) -> None:
-        end = {"querySet": self.query_set, "identity": 0, "ts": encode_ts(self.ts)}
+        """A Transition from ``start`` to the version now."""
         message = {
             "type": "Transition",
             "startVersion": start,
-            "endVersion": end,
+            "endVersion": self.version(),
             "modifications": modifications,
         }
         self.ws.send_text(json.dumps(message, separators=(",", ":")).encode())
