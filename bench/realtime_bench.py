@@ -202,6 +202,17 @@ def floor_fanout1(url: str, writes: int, server_cpu: Callable[[], float]) -> dic
         writer.close()
 
 
+def bench_interleaved(tmp: Path, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The idle write → subscriber workload again, pyconvex, PocketBase and the floor side by
+    side with their writes interleaved (realtime/interleaved.py): the ratio free of the
+    machine's drift between phases. Returns (pyconvex's figures, the references)."""
+    from realtime import interleaved
+
+    out = interleaved.run(tmp, cfg["fanout1_writes"], IDLE_S)
+    ours = {k: v for k, v in out.items() if k.startswith("idle_")}
+    return ours, {k: v for k, v in out.items() if k not in ours}
+
+
 def bench_pyconvex(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
     from realtime.convex_bench import run as run_pyconvex
 
@@ -242,6 +253,14 @@ def main() -> None:
             except Exception as e:
                 log(f"pyconvex half failed: {e!r}")
                 errors["pyconvex"] = repr(e)
+        if args.only is None:
+            try:
+                ours, theirs = bench_interleaved(Path(tmp), cfg)
+                metrics |= ours
+                reference |= theirs
+            except Exception as e:
+                log(f"interleaved phase failed: {e!r}")
+                errors["interleaved"] = repr(e)
     info = machine() | {
         "client_procs": args.procs,
         "quick": args.quick,

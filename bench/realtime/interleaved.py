@@ -1,0 +1,145 @@
+"""The idle write → subscriber workload with pyconvex, PocketBase and the floor server up at
+once, their writes interleaved.
+
+The halves of realtime_bench measure each server in its own phase, minutes apart. On a shared
+VM the machine's speed drifts by 10-30 % over minutes (bench/RESULTS.md: identical code
+alternated six times came out 0.11 ms apart in an idle p50, always in the same direction), which
+moves a ratio between two phases as much as a change to the code does. Here the three servers
+run side by side, started fresh, and the writes go to each in turn, ``pause`` apart: each
+server is idle for three pauses between its own writes (colder than in the halves, never
+warmer), and whatever the machine does during the phase reaches all three alike.
+
+Each server gets its own writer and one subscriber worker, as in ``phases.fanout`` with one
+subscriber: a write's latency is from just before it is sent until the subscriber has it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import monotonic, sleep
+from typing import Any
+
+from .phases import _poll, log
+from .stats import ms, percentile
+from .workers import WorkerPool
+
+
+@dataclass
+class Target:
+    """One server in the interleaved phase."""
+
+    #: The prefix of its figures ("" for pyconvex, "pocketbase_", "floor_").
+    prefix: str
+    #: Its subscriber's workload module and parameters (a ``fanout`` worker, one subscriber).
+    module: str
+    params: dict[str, Any]
+    #: Send write ``seq`` and wait for its acknowledgement.
+    write: Callable[[int], None]
+    latencies: list[float] = field(default_factory=list)
+    missed: int = 0
+
+
+def idle_to_subscriber(
+    targets: list[Target], writes: int, warmup: int, pause: float, write_timeout: float = 10
+) -> dict[str, Any]:
+    """``writes`` rounds (after ``warmup`` unrecorded ones), one write per target in turn;
+    returns ``{prefix + "idle_write_to_subscriber_interleaved_p50_ms": …}`` and the p99s."""
+    pools = [WorkerPool(t.module, "fanout", 1, {**t.params, "subscribers": 1}) for t in targets]
+    try:
+        for pool in pools:
+            pool.wait_ready(120)
+        for seq in range(1, warmup + writes + 1):
+            for target, pool in zip(targets, pools, strict=True):
+                t0 = monotonic()
+                target.write(seq)
+                deadline = monotonic() + write_timeout
+                last = None
+                while last is None and monotonic() < deadline:
+                    for _, msg in _poll([pool], deadline - monotonic()):
+                        if msg.get("seq") == seq:
+                            last = msg["last"]
+                if seq > warmup:
+                    if last is None:
+                        target.missed += 1
+                    else:
+                        target.latencies.append(last - t0)
+                sleep(pause)
+        for pool in pools:
+            pool.finish(10)
+    finally:
+        for pool in pools:
+            pool.kill()
+    out: dict[str, Any] = {}
+    for t in targets:
+        name = f"{t.prefix}idle_write_to_subscriber_interleaved"
+        out[f"{name}_p50_ms"] = ms(percentile(t.latencies, 50))
+        out[f"{name}_p99_ms"] = ms(percentile(t.latencies, 99))
+        out[f"{name}_writes_missed"] = t.missed
+    return out
+
+
+def run(tmp: Path, writes: int, pause: float) -> dict[str, Any]:
+    """Start the three servers fresh, run :func:`idle_to_subscriber`, stop them."""
+    from .convex_bench import Writer
+    from .servers import Floor, PocketBase, Pyconvex
+
+    work = tmp / "interleaved"
+    work.mkdir()
+    pb, floor, server = PocketBase(work), Floor(work, sync=True), Pyconvex(work)
+    closers: list[Callable[[], None]] = []
+    try:
+        log("interleaved: starting PocketBase, the floor server and pyconvex side by side")
+        for s in (pb, floor, server):
+            s.start()
+        convex = Writer(server.url)
+        closers.append(convex.close)
+        floor_writer = Writer(floor.url)
+        closers.append(floor_writer.close)
+        pb_conn = http.client.HTTPConnection(pb.host, pb.port, timeout=10)
+        closers.append(pb_conn.close)
+
+        def pb_write(seq: int) -> None:
+            pb_conn.request(
+                "POST",
+                "/api/collections/fanout/records",
+                json.dumps({"seq": seq, "body": "f"}),
+                {"Content-Type": "application/json"},
+            )
+            resp = pb_conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"PocketBase create answered {resp.status}")
+
+        targets = [
+            Target(
+                "",
+                "realtime.convex_workload",
+                {"url": server.url},
+                lambda seq: convex.mutation("bench:bump", {"seq": float(seq)}),
+            ),
+            Target(
+                "pocketbase_", "realtime.pb_workload", {"host": pb.host, "port": pb.port}, pb_write
+            ),
+            Target(
+                "floor_",
+                "realtime.convex_workload",
+                {"url": floor.url},
+                lambda seq: floor_writer.mutation("bench:bump", {"seq": float(seq)}),
+            ),
+        ]
+        log(
+            f"interleaved: write to one other socket's subscription, a write to each server in "
+            f"turn, {pause * 1000:.0f} ms apart"
+        )
+        out = idle_to_subscriber(targets, writes, warmup=10, pause=pause)
+        log(f"  {out}")
+        return out
+    finally:
+        for close in reversed(closers):
+            close()
+        for s in (server, floor, pb):
+            s.stop()
