@@ -190,12 +190,15 @@ class FakeDeployment:
         return None
 
     def add_commit_listener(
-        self, listener: CommitListener, *, prepare: bool = False
+        self, listener: CommitListener, *, prepare: bool = False, first: bool = False
     ) -> Callable[[], None]:
         """(The fake's writes are durable at once: it never has a batch to prepare for.)"""
         if prepare:
             return lambda: None
-        self._listeners.append(listener)
+        if first:
+            self._listeners.insert(0, listener)
+        else:
+            self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
     def _snapshot_at(self, ts: int) -> Tables:

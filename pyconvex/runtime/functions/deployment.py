@@ -213,15 +213,22 @@ class Deployment:
         return self.store.durable_ts
 
     def add_commit_listener(
-        self, listener: CommitListener, *, prepare: bool = False
+        self, listener: CommitListener, *, prepare: bool = False, first: bool = False
     ) -> Callable[[], None]:
         """Call ``listener(latest_ts, commits)`` after every durable batch; returns remove().
 
         ``prepare=True``: call it instead once a batch is handed to persistence with no other in
         flight: not durable yet (it may fail), ``run_query(..., speculative=True)`` reads it;
-        the same ``commits`` list reaches the durable listeners if it becomes durable."""
+        the same ``commits`` list reaches the durable listeners if it becomes durable.
+
+        ``first=True``: call it before the listeners added without it (what clients wait for,
+        the subscriptions' updates, goes out before the scheduler's and the other bookkeeping;
+        the listeners do not depend on one another's order)."""
         listeners = self.committer.preparers if prepare else self.committer.listeners
-        listeners.append(listener)
+        if first:
+            listeners.insert(0, listener)
+        else:
+            listeners.append(listener)
 
         def remove() -> None:
             if listener in listeners:

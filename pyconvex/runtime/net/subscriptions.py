@@ -69,7 +69,7 @@ class QueryRunner(Protocol):
     ) -> FunctionResult: ...
 
     def add_commit_listener(
-        self, listener: CommitListener, *, prepare: bool = False
+        self, listener: CommitListener, *, prepare: bool = False, first: bool = False
     ) -> Callable[[], None]: ...
 
 
@@ -166,7 +166,9 @@ class SubscriptionManager:
         self._by_id: dict[str, set[Subscription]] = {}
         self._waiters: list[tuple[int, int, Callable[[], None]]] = []
         self._waiter_seq = itertools.count()
-        self._remove_listener = deployment.add_commit_listener(self._on_commit)
+        # First: a write's subscribers get their updates before the scheduler and the other
+        # listeners do their bookkeeping (~20 µs, cold, on a write after idle).
+        self._remove_listener = deployment.add_commit_listener(self._on_commit, first=True)
         self._remove_preparer = deployment.add_commit_listener(self._prepare, prepare=True)
         #: Queries re-run for a batch not yet durable: its commits (the list the committer
         #: hands both calls), and per subscription the read set it was run over and the run.

@@ -80,7 +80,7 @@ class StubQueries:
         return FunctionResult(value=float(i), read_set=build(self.specs[i]), ts=0)
 
     def add_commit_listener(
-        self, listener: CommitListener, *, prepare: bool = False
+        self, listener: CommitListener, *, prepare: bool = False, first: bool = False
     ) -> Callable[[], None]:
         return lambda: None
 

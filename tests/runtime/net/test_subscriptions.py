@@ -67,6 +67,26 @@ async def test_distinct_subscriptions_a_write_reruns_only_its_own(engine: Deploy
     manager.close()
 
 
+async def test_subscribers_hear_of_a_commit_before_the_other_listeners(engine: Deployment) -> None:
+    # The engine's own listeners (scheduler, crons, file storage) are added when it opens,
+    # before any subscription manager: the updates clients wait for still go out first.
+    order: list[str] = []
+    engine.add_commit_listener(lambda ts, commits: order.append("listener"))
+    manager = SubscriptionManager(engine)
+    recorder = Recorder()
+    manager.subscribe(recorder, 1, "messages:list", [{"channel": "a"}])
+    original = recorder.subscriptions_updated
+
+    def updated(ts: int, changed: list[tuple[int, Subscription]]) -> None:
+        order.append("subscriber")
+        original(ts, changed)
+
+    recorder.subscriptions_updated = updated  # type: ignore[method-assign]
+    await send(engine, "a", "hi")
+    assert order == ["subscriber", "listener"]
+    manager.close()
+
+
 async def test_write_outside_range_does_not_rerun(engine: Deployment) -> None:
     manager = SubscriptionManager(engine)
     recorder = Recorder()
