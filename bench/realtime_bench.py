@@ -57,7 +57,7 @@ def machine() -> dict[str, Any]:
 
 
 def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
-    from realtime.servers import PocketBase
+    from realtime.servers import PocketBase, PocketBaseWriter
 
     pb = PocketBase(tmp / "pocketbase-run")
     (tmp / "pocketbase-run").mkdir()
@@ -99,27 +99,12 @@ def bench_pocketbase(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, An
         }
         log(f"  {t}")
 
-        import http.client
-
-        writer = http.client.HTTPConnection(pb.host, pb.port, timeout=10)
-
-        def write(seq: int) -> None:
-            writer.request(
-                "POST",
-                "/api/collections/fanout/records",
-                json.dumps({"seq": seq, "body": "f"}),
-                {"Content-Type": "application/json"},
-            )
-            resp = writer.getresponse()
-            resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"PocketBase create answered {resp.status}")
-
+        writer = PocketBaseWriter(pb)
         out["pocketbase_quiet_wait_after_throughput_s"] = phases.settle(pb.cpu)
         for n, writes in ((1, cfg["fanout1_writes"]), (1000, cfg["fanout_writes"])):
             phases.settle(pb.cpu)
             log(f"PocketBase: fan-out to {n} SSE subscribers")
-            f = phases.fanout(mod, base, n, writes, procs, write, pb.cpu)
+            f = phases.fanout(mod, base, n, writes, procs, writer.write, pb.cpu)
             log(f"  {f}")
             out |= {
                 f"pocketbase_fanout_{n}_p50_ms": f["p50_ms"],

@@ -15,14 +15,13 @@ subscriber: a write's latency is from just before it is sent until the subscribe
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic, sleep
 from typing import Any
 
+from .convex_bench import Writer
 from .phases import _poll, log
 from .stats import ms, percentile
 from .workers import WorkerPool
@@ -82,10 +81,14 @@ def idle_to_subscriber(
     return out
 
 
+def _bump(writer: Writer) -> Callable[[int], None]:
+    """Write ``seq`` with ``bench:bump`` (what the ``bench:latest`` subscriber hears of)."""
+    return lambda seq: writer.mutation("bench:bump", {"seq": float(seq)})
+
+
 def run(tmp: Path, writes: int, pause: float) -> dict[str, Any]:
     """Start the three servers fresh, run :func:`idle_to_subscriber`, stop them."""
-    from .convex_bench import Writer
-    from .servers import Floor, PocketBase, Pyconvex
+    from .servers import Floor, PocketBase, PocketBaseWriter, Pyconvex
 
     work = tmp / "interleaved"
     work.mkdir()
@@ -95,42 +98,29 @@ def run(tmp: Path, writes: int, pause: float) -> dict[str, Any]:
         log("interleaved: starting PocketBase, the floor server and pyconvex side by side")
         for s in (pb, floor, server):
             s.start()
-        convex = Writer(server.url)
-        closers.append(convex.close)
-        floor_writer = Writer(floor.url)
-        closers.append(floor_writer.close)
-        pb_conn = http.client.HTTPConnection(pb.host, pb.port, timeout=10)
-        closers.append(pb_conn.close)
-
-        def pb_write(seq: int) -> None:
-            pb_conn.request(
-                "POST",
-                "/api/collections/fanout/records",
-                json.dumps({"seq": seq, "body": "f"}),
-                {"Content-Type": "application/json"},
+        targets = []
+        for prefix, url in (("", server.url), ("floor_", floor.url)):
+            writer = Writer(url)
+            closers.append(writer.close)
+            targets.append(
+                Target(
+                    prefix,
+                    "realtime.convex_workload",
+                    {"url": url},
+                    _bump(writer),
+                )
             )
-            resp = pb_conn.getresponse()
-            resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"PocketBase create answered {resp.status}")
-
-        targets = [
+        pb_writer = PocketBaseWriter(pb)
+        closers.append(pb_writer.close)
+        targets.insert(
+            1,
             Target(
-                "",
-                "realtime.convex_workload",
-                {"url": server.url},
-                lambda seq: convex.mutation("bench:bump", {"seq": float(seq)}),
+                "pocketbase_",
+                "realtime.pb_workload",
+                {"host": pb.host, "port": pb.port},
+                pb_writer.write,
             ),
-            Target(
-                "pocketbase_", "realtime.pb_workload", {"host": pb.host, "port": pb.port}, pb_write
-            ),
-            Target(
-                "floor_",
-                "realtime.convex_workload",
-                {"url": floor.url},
-                lambda seq: floor_writer.mutation("bench:bump", {"seq": float(seq)}),
-            ),
-        ]
+        )
         log(
             f"interleaved: write to one other socket's subscription, a write to each server in "
             f"turn, {pause * 1000:.0f} ms apart"

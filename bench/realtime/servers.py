@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -196,3 +197,26 @@ class Floor(_Process):
             self.stop()
             raise RuntimeError(f"the floor server did not start (it printed {port!r})")
         self.url = f"http://127.0.0.1:{port}"
+
+
+class PocketBaseWriter:
+    """Creates ``fanout`` records one at a time over one keep-alive connection: the writer of
+    PocketBase's fan-out workloads (each create is what its SSE subscribers hear of)."""
+
+    def __init__(self, pb: PocketBase) -> None:
+        self.conn = http.client.HTTPConnection(pb.host, pb.port, timeout=10)
+
+    def write(self, seq: int) -> None:
+        self.conn.request(
+            "POST",
+            "/api/collections/fanout/records",
+            json.dumps({"seq": seq, "body": "f"}),
+            {"Content-Type": "application/json"},
+        )
+        resp = self.conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"PocketBase create answered {resp.status}")
+
+    def close(self) -> None:
+        self.conn.close()
