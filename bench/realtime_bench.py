@@ -180,7 +180,7 @@ def floor_fanout1(url: str, writes: int, server_cpu: Callable[[], float]) -> dic
             1,
             writes,
             1,
-            lambda seq: writer.mutation("bench:bump", {"seq": float(seq)}),
+            writer.bump,
             server_cpu,
         )
     finally:

@@ -66,6 +66,11 @@ class Writer:
                 return
         raise TimeoutError(f"{path}: no MutationResponse in 10 s")
 
+    def bump(self, seq: int) -> None:
+        """Write ``seq`` with ``bench:bump``: what the fan-out subscribers of ``bench:latest``
+        hear of (and report by that seq)."""
+        self.mutation("bench:bump", {"seq": float(seq)})
+
     def close(self) -> None:
         self.ws.close()
 
@@ -316,9 +321,7 @@ def run(tmp: Path, cfg: dict[str, Any], procs: int) -> dict[str, Any]:
                     n,
                     writes,
                     procs,
-                    lambda seq, seq0=seq0: writer.mutation(
-                        "bench:bump", {"seq": float(seq0 + seq)}
-                    ),
+                    lambda seq, seq0=seq0: writer.bump(seq0 + seq),
                     server.cpu,
                     seq0=seq0,
                 )

@@ -16,7 +16,7 @@ subscriber: a write's latency is from just before it is sent until the subscribe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic, sleep
 from typing import Any
@@ -38,8 +38,6 @@ class Target:
     params: dict[str, Any]
     #: Send write ``seq`` and wait for its acknowledgement.
     write: Callable[[int], None]
-    latencies: list[float] = field(default_factory=list)
-    missed: int = 0
 
 
 def idle_to_subscriber(
@@ -48,11 +46,13 @@ def idle_to_subscriber(
     """``writes`` rounds (after ``warmup`` unrecorded ones), one write per target in turn;
     returns ``{prefix + "idle_write_to_subscriber_interleaved_p50_ms": …}`` and the p99s."""
     pools = [WorkerPool(t.module, "fanout", 1, {**t.params, "subscribers": 1}) for t in targets]
+    latencies: list[list[float]] = [[] for _ in targets]
+    missed = [0] * len(targets)
     try:
         for pool in pools:
             pool.wait_ready(120)
         for seq in range(1, warmup + writes + 1):
-            for target, pool in zip(targets, pools, strict=True):
+            for i, (target, pool) in enumerate(zip(targets, pools, strict=True)):
                 t0 = monotonic()
                 target.write(seq)
                 deadline = monotonic() + write_timeout
@@ -63,9 +63,9 @@ def idle_to_subscriber(
                             last = msg["last"]
                 if seq > warmup:
                     if last is None:
-                        target.missed += 1
+                        missed[i] += 1
                     else:
-                        target.latencies.append(last - t0)
+                        latencies[i].append(last - t0)
                 sleep(pause)
         for pool in pools:
             pool.finish(10)
@@ -73,17 +73,12 @@ def idle_to_subscriber(
         for pool in pools:
             pool.kill()
     out: dict[str, Any] = {}
-    for t in targets:
+    for t, lat, lost in zip(targets, latencies, missed, strict=True):
         name = f"{t.prefix}idle_write_to_subscriber_interleaved"
-        out[f"{name}_p50_ms"] = ms(percentile(t.latencies, 50))
-        out[f"{name}_p99_ms"] = ms(percentile(t.latencies, 99))
-        out[f"{name}_writes_missed"] = t.missed
+        out[f"{name}_p50_ms"] = ms(percentile(lat, 50))
+        out[f"{name}_p99_ms"] = ms(percentile(lat, 99))
+        out[f"{name}_writes_missed"] = lost
     return out
-
-
-def _bump(writer: Writer) -> Callable[[int], None]:
-    """Write ``seq`` with ``bench:bump`` (what the ``bench:latest`` subscriber hears of)."""
-    return lambda seq: writer.mutation("bench:bump", {"seq": float(seq)})
 
 
 def run(tmp: Path, writes: int, pause: float) -> dict[str, Any]:
@@ -98,29 +93,22 @@ def run(tmp: Path, writes: int, pause: float) -> dict[str, Any]:
         log("interleaved: starting PocketBase, the floor server and pyconvex side by side")
         for s in (pb, floor, server):
             s.start()
-        targets = []
-        for prefix, url in (("", server.url), ("floor_", floor.url)):
-            writer = Writer(url)
-            closers.append(writer.close)
-            targets.append(
-                Target(
-                    prefix,
-                    "realtime.convex_workload",
-                    {"url": url},
-                    _bump(writer),
-                )
-            )
-        pb_writer = PocketBaseWriter(pb)
-        closers.append(pb_writer.close)
-        targets.insert(
-            1,
+        convex, floor_writer, pb_writer = (
+            Writer(server.url),
+            Writer(floor.url),
+            PocketBaseWriter(pb),
+        )
+        closers += [convex.close, floor_writer.close, pb_writer.close]
+        targets = [
+            Target("", "realtime.convex_workload", {"url": server.url}, convex.bump),
             Target(
                 "pocketbase_",
                 "realtime.pb_workload",
                 {"host": pb.host, "port": pb.port},
                 pb_writer.write,
             ),
-        )
+            Target("floor_", "realtime.convex_workload", {"url": floor.url}, floor_writer.bump),
+        ]
         log(
             f"interleaved: write to one other socket's subscription, a write to each server in "
             f"turn, {pause * 1000:.0f} ms apart"
