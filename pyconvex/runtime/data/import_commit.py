@@ -158,12 +158,14 @@ async def _let_go(items: list[Any]) -> None:
 def _check_tables(dep: ImportDeployment, plan: ImportPlan, mode: str | None) -> None:
     store, schema = dep.store, dep.schema
     for table in plan.tables:
-        declared = schema.undeclared(table)
-        if declared is not None:
+        close = schema.undeclared(table)
+        if close is not None:
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise ImportRefused(
                 "UnknownTable",
-                f"The schema declares no table {table!r} (tables: {', '.join(declared)}). Add it "
-                "to convex/schema.py or import into one of those.",
+                f"The schema declares no table {table!r} (its tables: "
+                f"{', '.join(schema.declared_tables())}).{hint} Import into one of those, or "
+                "add the table to convex/schema.py.",
             )
         existing = store.tables.get(table)
         if mode is None and existing is not None and existing.docs:

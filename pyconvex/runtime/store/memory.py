@@ -232,8 +232,10 @@ class Store:
         ts = undo.ts
         prev = table.doc(doc_id)
         h = table.history.get(doc_id)
-        # A brand-new document's keys (each ending in its id) cannot be in any index yet.
-        fresh = prev is None
+        # A brand-new document's keys (each ending in its id) cannot be in any index yet. An
+        # id with history but no head was deleted, and its old versions' keys stay until
+        # collected: an import bringing the id back may write the very same keys again.
+        fresh = prev is None and h is None
         if h is None:
             h = [(0, prev)]
             table.history[doc_id] = h

@@ -346,6 +346,57 @@ async def test_a_replace_that_writes_the_same_ids_again_keeps_each_document_once
     assert sorted(ok(dep.run_query("f:names", {}))) == ["a2", "b2"]
 
 
+async def test_a_replace_that_brings_back_ids_just_replaced_away_keeps_each_document_once(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    """A table replaced by other documents, then by its own export again, seconds later: the
+    ids come back while their deleted versions (and those versions' index keys) are still
+    retained for older snapshots. Each document is found once, through every index."""
+    dep = await deployment({"schema.py": SCHEMA, "f.py": FUNCTIONS})
+    data = DataService(dep)  # type: ignore[arg-type]
+
+    def row(name: str, kept: tuple[str, float] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": name, "n": {"$integer": "AgAAAAAAAAA="}, "x": 1.0}
+        out |= {"tags": [], "state": "a"}
+        return out if kept is None else out | {"_id": kept[0], "_creationTime": kept[1]}
+
+    try:
+        for name in ("a", "b"):
+            ok(await dep.run_mutation("f:add", {"name": name, "n": 1.0}))
+        _, docs = await rows(data, "SELECT _id, _creationTime, name FROM items ORDER BY name")
+        other = jsonl(tmp_path / "other.jsonl", [row("x"), row("y")])
+        await data.import_file(other, other.name, None, "items", "replace")
+        assert sorted(ok(dep.run_query("f:names", {}))) == ["x", "y"]
+        back = jsonl(tmp_path / "back.jsonl", [row(n, (i, t)) for i, t, n in docs])
+        await data.import_file(back, back.name, None, "items", "replace")
+        assert sorted(ok(dep.run_query("f:names", {}))) == ["a", "b"]
+        items = dep.store.tables["items"]
+        for index in items.indexes.values():
+            keys = list(index.keys)
+            assert len(keys) == len(set(keys)), index.spec
+    finally:
+        await data.close()
+        await dep.close()
+
+
+async def test_an_import_into_an_undeclared_table_names_the_schemas_tables(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    dep = await deployment({"schema.py": SCHEMA, "f.py": FUNCTIONS})
+    data = DataService(dep)  # type: ignore[arg-type]
+    path = jsonl(tmp_path / "a.jsonl", [{"k": 1.0}])
+    try:
+        with pytest.raises(ImportRefused) as typo:
+            await data.import_file(path, path.name, None, "kss", None)
+        with pytest.raises(ImportRefused) as other:
+            await data.import_file(path, path.name, None, "foo", None)
+    finally:
+        await data.close()
+        await dep.close()
+    assert "no table 'kss' (its tables: items, ks). Did you mean 'ks'?" in str(typo.value)
+    assert "no table 'foo' (its tables: items, ks). Import into" in str(other.value)
+
+
 async def mutate_ahead(dep: Deployment) -> float:
     """Once an import puts its versions in (before its last step), add a ``ks`` document and
     count them, in mutations run at once; the count."""
