@@ -21,7 +21,7 @@ from typing import Any
 from pyconvex.runtime.functions.function_path import function_ref_path
 from pyconvex.runtime.functions.loader import LoadedFunctions
 from pyconvex.runtime.functions.module_sources import changed_names, importers
-from pyconvex.runtime.functions.schema_push import PushResult, SchemaViolation
+from pyconvex.runtime.functions.schema_push import PushResult, SchemaViolation, ViolationKind
 from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.server.functions import FunctionDefinition
 
@@ -212,6 +212,7 @@ def violation_json(v: SchemaViolation) -> dict[str, str]:
         "expected": v.expected,
         "found": v.found,
         "message": v.message,
+        "kind": v.kind,
     }
 
 
@@ -223,7 +224,14 @@ def violation_from_json(obj: dict[str, Any]) -> SchemaViolation:
         str(obj["expected"]),
         str(obj["found"]),
         str(obj["message"]),
+        _violation_kind(obj.get("kind")),
     )
+
+
+def _violation_kind(kind: object) -> ViolationKind:
+    if kind == "missing" or kind == "extra":
+        return kind
+    return "mismatch"
 
 
 def _index_json(i: IndexChange) -> dict[str, Any]:

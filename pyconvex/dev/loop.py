@@ -95,11 +95,25 @@ def violation_failure(v: SchemaViolation, schema_file: str, then: str) -> CliFai
             f"A document in table {v.table!r} does not match the new schema.\n"
             f"expected: {v.expected}\nfound:    {v.found}"
         ),
-        hint=(
-            "Make the field optional (v.optional(...)) or fix the stored documents (e.g. a "
-            f"mutation run with `pyconvex run`). {then}"
-        ),
+        hint=f"{_VIOLATION_HINTS[v.kind]} {then}",
     )
+
+
+#: What to do about a stored document the new schema refuses, by what is wrong with the field.
+_VIOLATION_HINTS = {
+    "missing": (
+        "Make the field optional (v.optional(...)), or give the stored documents a value (e.g. "
+        "a mutation run with `pyconvex run`)."
+    ),
+    "extra": (
+        "Add the field to the table's validator (in v.optional(...) if not every document has "
+        "it), or remove it from the stored documents (e.g. a mutation run with `pyconvex run`)."
+    ),
+    "mismatch": (
+        "Let the validator accept the stored values while you migrate (e.g. v.union(old, new)), "
+        "or change the stored documents to match (e.g. a mutation run with `pyconvex run`)."
+    ),
+}
 
 
 # -- the loop -------------------------------------------------------------------------------------

@@ -265,6 +265,28 @@ async def test_refused_push_retries_when_the_table_changes(dev: Any) -> None:
     assert h.query("other:ping") == "new"
 
 
+@pytest.mark.parametrize(
+    ("fields", "found", "hint"),
+    [
+        ('"body": v.string(), "n": v.float64()', "missing", "Make the field optional"),
+        ('"body": v.float64()', "string 'hi'", "Let the validator accept the stored values"),
+        ("", "string 'hi'", "Add the field to the table's validator"),
+    ],
+    ids=["missing", "mismatch", "extra"],
+)
+async def test_a_refused_push_says_what_to_do_about_the_field(
+    dev: Any, fields: str, found: str, hint: str
+) -> None:
+    h = await dev()
+    await h.dep.run_mutation("messages:send", {"author": "ada", "body": "hi"})
+    body = ', "body": v.string()'
+    h.edit("schema.py", SCHEMA.replace(body, f", {fields}" if fields else ""))
+    assert await h.loop.step() is False
+    err = " ".join(h.err.split())
+    assert "Schema push refused" in err and found in err
+    assert hint in err
+
+
 async def test_commits_on_other_tables_do_not_retry(dev: Any) -> None:
     h = await dev()
     await h.dep.run_mutation("messages:send", {"author": "ada", "body": "hi"})

@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyconvex.errors import ValidationError
 from pyconvex.runtime.functions.loader import LoadedFunctions
@@ -55,6 +55,9 @@ _SYSTEM_FIELDS = ("_id", "_creationTime")
 Progress = Callable[[str, int, int], None]
 
 
+ViolationKind = Literal["missing", "extra", "mismatch"]
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaViolation:
     """A stored document that does not match its table's new validator."""
@@ -66,6 +69,9 @@ class SchemaViolation:
     expected: str
     found: str
     message: str
+    #: What is wrong with the field: it is ``missing``, ``extra`` (not in the validator), or
+    #: its value does not match (``mismatch``): each has its own way out.
+    kind: ViolationKind = "mismatch"
 
 
 @dataclass(slots=True)
@@ -382,12 +388,13 @@ _UNEXPECTED = re.compile(r'has an unexpected field "([^"]+)" \((.+)\)$', re.S)
 def _violation(table: str, doc_id: str, body: Document, e: ValidationError) -> SchemaViolation:
     message = e.detail
     path = e.path
+    kind: ViolationKind = "mismatch"
     if m := _MISSING.search(message):
         path = f"{path}.{m.group(1)}"
-        expected, found = m.group(2), "nothing (the field is missing)"
+        expected, found, kind = m.group(2), "nothing (the field is missing)", "missing"
     elif m := _UNEXPECTED.search(message):
         path = f"{path}.{m.group(1)}"
-        expected = f"no such field ({m.group(2)})"
+        expected, kind = f"no such field ({m.group(2)})", "extra"
         found = describe(_at(body, path))
     elif m := _MUST_BE.search(message):
         expected, found = m.group(1), m.group(2)
@@ -404,6 +411,7 @@ def _violation(table: str, doc_id: str, body: Document, e: ValidationError) -> S
         f'Document with ID "{doc_id}" in table "{table}" does not match the schema: '
         f"{e.convex}\nDocument {doc_id} in table {table!r} does not match the schema at "
         f"{where}: expected {expected}, found {found}.",
+        kind,
     )
 
 
