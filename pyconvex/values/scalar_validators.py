@@ -80,6 +80,7 @@ class IntValidator(Validator):
 
     __slots__ = ()
     kind = "float64"
+    narrowed = "whole numbers only: an int parameter in Python"
 
     def _check(self, value: object, ids: IdResolver | None) -> Value:
         t = type(value)

@@ -40,10 +40,13 @@ def _number_hint(validator: Validator, value: object) -> str:
     if validator.kind == "int64" and type(value) is float and value.is_integer():
         return (
             " (a plain number is a float64; an int64 is Int64(n) in Python, n as a BigInt "
-            "(5n) in JavaScript, {\"$integer\": ...} in JSON — or declare v.float64())"
+            '(5n) in JavaScript, {"$integer": ...} in JSON — or declare v.float64())'
         )
     if validator.kind == "float64" and type(value) is Int64:
-        return " (Int64 is Convex's 64-bit integer; for a number pass an int or a float)"
+        return (
+            " (that is an int64: a BigInt such as 5n in JavaScript, Int64(5) in Python; pass "
+            "a plain number instead)"
+        )
     return ""
 
 
@@ -129,6 +132,9 @@ class Mismatch(PyconvexError):
                 f'Found ID "{value}" from a system table, which does not match the table name '
                 f"in validator `{validator}`.{context}"
             )
+        narrowed = self.validator.narrowed
+        if narrowed:  # Convex's type with a rule of pyconvex's: the value failed the rule
+            validator = f"{validator} ({narrowed})"
         return (
             f"Value does not match validator.\n{context}\nValue: {display_value(value)}\n"
             f"Validator: {validator}"
@@ -167,6 +173,9 @@ class Validator:
 
     __slots__ = ("is_optional",)
     kind: str = ""
+    #: A rule of pyconvex's on top of Convex's type ``kind`` (``int``: whole numbers only),
+    #: said beside the validator in Convex's text of a mismatch.
+    narrowed: str = ""
 
     def __init__(self) -> None:
         self.is_optional = False

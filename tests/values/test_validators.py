@@ -141,8 +141,8 @@ def test_root_path_prefix() -> None:
         (
             v.float64(),
             Int64(1),
-            "Value must be v.float64(), got int64 1 (Int64 is Convex's 64-bit integer; for a "
-            "number pass an int or a float)",
+            "Value must be v.float64(), got int64 1 (that is an int64: a BigInt such as 5n in "
+            "JavaScript, Int64(5) in Python; pass a plain number instead)",
         ),
         (v.float64(), 2**60, "Value must be v.float64(), got int 1152921504606846976"),
         (
@@ -231,6 +231,23 @@ def test_root_path_prefix() -> None:
 )
 def test_error_messages(validator: Validator, value: object, message: str) -> None:
     assert _message(validator, value) == message
+
+
+def test_convexs_text_of_an_int_parameter_names_its_whole_number_rule() -> None:
+    """Convex's text shows the validator clients see (``v.float64()``), so that 1.5 failing
+    it does not read as a contradiction, with the rule it failed."""
+    with pytest.raises(ValidationError) as info:
+        v.object({"limit": IntValidator()}).validate({"limit": 1.5})
+    assert info.value.convex == (
+        "Value does not match validator.\nPath: .limit\nValue: 1.5\n"
+        "Validator: v.float64() (whole numbers only: an int parameter in Python)"
+    )
+
+
+def test_a_bigint_for_a_number_says_what_to_pass_in_either_language() -> None:
+    message = _message(v.float64(), Int64(5))
+    assert "a BigInt such as 5n in JavaScript, Int64(5) in Python" in message
+    assert "pass a plain number instead" in message
 
 
 def test_id_of_wrong_table_names_expected_table() -> None:

@@ -119,5 +119,5 @@ async def test_a_number_where_an_int64_was_meant(deployment: DeploymentFactory) 
     assert "must be v.int64(), got float64 5.0" in msg
     assert "Int64(n) in Python" in msg and "(5n) in JavaScript" in msg
     ok(await dep.run_mutation("slips:counts", {"n": Int64(5)}))
-    with pytest.raises(ValidationError, match="Int64 is Convex's 64-bit integer"):
+    with pytest.raises(ValidationError, match="that is an int64: a BigInt such as 5n in JavaScript"):
         v.float64().validate(Int64(5))
