@@ -13,6 +13,8 @@ The runner reads the blocks top to bottom in one scratch directory:
   server serving the current directory, if any: ``http://127.0.0.1:3210`` becomes its address).
 * ``js``: runs with node and the pinned npm ``convex`` client, against the server serving the
   current directory (``http://127.0.0.1:3210`` becomes its real address).
+* ``text``: what the script block before it prints, exactly (the README shows it, so it must be
+  what a reader sees).
 
 A block preceded by ``<!-- readme-test: skip (reason) -->`` is not run (README.md's test
 command: it is this very suite).
@@ -62,6 +64,8 @@ class Reader:
     bin_dir: Path
     servers: dict[Path, DevServer] = field(default_factory=dict)
     scripts: int = 0
+    #: What the last script block printed (a ``text`` block shows it).
+    printed: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -85,6 +89,12 @@ class Reader:
                 self.script("readme_script.py", code, [sys.executable])
         elif block.language == "js":
             self.js(block.code)
+        elif block.language == "text":
+            assert self.printed is not None, f"no script block before the output:\n{block.code}"
+            assert self.printed == block.code, (
+                f"the README shows:\n{block.code}\nit printed:\n{self.printed}"
+            )
+            self.printed = None
         else:
             pytest.fail(f"no runner for ```{block.language} blocks")
 
@@ -122,9 +132,7 @@ class Reader:
             executable = str((self.cwd / program).absolute())
         else:
             executable = str(self.bin_dir / program)
-        server = DevServer(
-            self.cwd, "--typecheck", "disable", program=[executable], env=self.env
-        )
+        server = DevServer(self.cwd, "--typecheck", "disable", program=[executable], env=self.env)
         self.servers[self.cwd] = server  # stopped by close(), whatever happens next
         server.start()
         server.output.wait_for(READY, timeout=60)
@@ -154,6 +162,7 @@ class Reader:
         finally:
             path.unlink()
         assert done.returncode == 0, f"{code}\n{done.stdout}\n{done.stderr}"
+        self.printed = done.stdout
 
     def js(self, code: str) -> None:
         node = node_with_client_deps("the README's JavaScript")
