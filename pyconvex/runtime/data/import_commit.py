@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import time
 import uuid
 import zipfile
@@ -34,15 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pyconvex.errors import PyconvexError
 from pyconvex.runtime.data.import_files import ImportPlan, ImportRefused, Source
 from pyconvex.runtime.data.import_rows import RowChecker
 from pyconvex.runtime.store.committer import Committer, PendingCommit
 from pyconvex.runtime.store.index import IndexSpec, id_from_key
-from pyconvex.runtime.store.memory import BY_CREATION_TIME, Store, UndoRecord
+from pyconvex.runtime.store.memory import BY_CREATION_TIME, FIRST_USER_TABLE, Store, UndoRecord
 from pyconvex.runtime.store.persistence import DocumentWrite, Persistence
 from pyconvex.runtime.store.read_set import BULK_WRITES, WriteEntry, WriteSet
 from pyconvex.runtime.store.schema_state import SchemaState
 from pyconvex.runtime.store.write_gate import PendingTs
+from pyconvex.values.ids import decode_id
 
 MODES = ("append", "replace", "replace-all")
 #: Rows parsed and checked per loop turn (others are served in between): ~10 ms of work.
@@ -155,6 +158,57 @@ async def _let_go(items: list[Any]) -> None:
         await asyncio.sleep(0)
 
 
+def _table_number(
+    store: Store, name: str, plan: ImportPlan, first: list[tuple[int, Any]], reserved: set[int]
+) -> int:
+    """The number of table ``name`` for this import. A snapshot ZIP says it; else a table that
+    exists keeps its own; else a new table takes the number its rows' ``_id``s carry, as
+    Convex does (a table exported alone goes back in with its ids, and so references to
+    them stay valid), or the next free one for rows without."""
+    number = plan.numbers.get(name)
+    if number is not None:
+        return number
+    existing = store.tables.get(name)
+    given = _id_table_number(first[0][1]) if first else None
+    if existing is not None:
+        if given is not None and given != existing.number:
+            raise ImportRefused(
+                "TableNumberMismatch",
+                f"The rows' _ids are ids of table number {given}, but table {name!r} is number "
+                f"{existing.number} here, so they cannot be kept: ids carry their table's "
+                "number. Import into a project where the table does not exist yet (with no "
+                "server running, a fresh project creates it with the ids' number), or leave "
+                "the _id column out to give the documents new ids.",
+            )
+        return existing.number
+    if given is not None and given >= FIRST_USER_TABLE and given not in reserved:
+        other = store.tables_by_number.get(given)
+        if other is None:
+            return given
+        raise ImportRefused(
+            "TableNumberMismatch",
+            f"The rows' _ids are ids of table number {given}, which is table {other.name!r} "
+            f"here, so they cannot be kept for {name!r}. Import into a fresh project, or leave "
+            "the _id column out to give the documents new ids.",
+        )
+    number = store.next_table_number()
+    while number in reserved:
+        number += 1
+    return number
+
+
+def _id_table_number(row: Any) -> int | None:
+    """The table number of a row's ``_id`` (None without one, or for one that is not an id:
+    the row check says so)."""
+    doc_id = row.get("_id") if isinstance(row, dict) else None
+    if not isinstance(doc_id, str):
+        return None
+    try:
+        return decode_id(doc_id)[0]
+    except (PyconvexError, ValueError):
+        return None
+
+
 def _check_tables(dep: ImportDeployment, plan: ImportPlan, mode: str | None) -> None:
     store, schema = dep.store, dep.schema
     for table in plan.tables:
@@ -215,33 +269,29 @@ async def _prepare(
     progress: Progress | None,
 ) -> _Prepared:
     store = dep.store
-    existing = store.tables.get(name)
-    number = plan.numbers.get(name)
-    if number is None:
-        number = existing.number if existing is not None else store.next_table_number()
-        while number in reserved:
-            number += 1
-    out = _Prepared(name, number, specs=_index_specs(dep, name))
-    out.sorted_keys = {n: [] for n in out.specs}
-    checker = RowChecker(
-        name,
-        number,
-        source,
-        dep.schema.document_validator(name),
-        out.specs,
-        store.next_creation_time,
-        time.time() * 1000,
-        keyless=source.total > BULK_WRITES,
-    )
-    out.ids = checker.ids
-    total = source.total
-    checked = 0
-    staged = 0  # documents handed to the writer so far
-    writing: list[asyncio.Future[list[int]]] = []
-    docs = out.docs
     chunks = source.chunks(CHUNK)
     try:
-        for chunk in chunks:
+        first = next(chunks, [])
+        number = _table_number(store, name, plan, first, reserved)
+        out = _Prepared(name, number, specs=_index_specs(dep, name))
+        out.sorted_keys = {n: [] for n in out.specs}
+        checker = RowChecker(
+            name,
+            number,
+            source,
+            dep.schema.document_validator(name),
+            out.specs,
+            store.next_creation_time,
+            time.time() * 1000,
+            keyless=source.total > BULK_WRITES,
+        )
+        out.ids = checker.ids
+        total = source.total
+        checked = 0
+        staged = 0  # documents handed to the writer so far
+        writing: list[asyncio.Future[list[int]]] = []
+        docs = out.docs
+        for chunk in itertools.chain([first] if first else [], chunks):
             chunk_docs, chunk_keys, chunk_entries = checker.check(chunk)
             checked = chunk[-1][0] if source.path is not None else checked + len(chunk)
             docs += chunk_docs
