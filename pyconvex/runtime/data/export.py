@@ -11,8 +11,9 @@ snapshot. Compressing and writing happen on worker threads.
 ``files`` ``_storage/documents.jsonl`` plus each blob as ``_storage/<id>``), which
 ``npx convex import`` and ``pyconvex import`` read. ``jsonl``, ``csv`` and ``parquet`` hold one
 ``<table>.<format>`` per table instead; CSV and Parquet have a typed column per top-level field
-of the schema (:mod:`.columns`: a union, object, array or ``any`` field is JSON text; bytes are
-base64 in CSV), plus ``_id`` and ``_creationTime``.
+of the schema (:mod:`.columns`: an object, array, record, null, ``any`` or mixed union field is
+export JSON text, a union of string literals plain text; bytes are base64 in CSV), plus ``_id``
+and ``_creationTime``. ``pyconvex import`` reads both back (:class:`~.columns.CellReader`).
 """
 
 from __future__ import annotations

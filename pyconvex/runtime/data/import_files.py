@@ -1,10 +1,12 @@
 """Reading the files ``pyconvex import`` takes into documents, each with where it came from.
 
-* CSV: a header row; a cell that parses as a number is a float64, else a string (as Convex's
-  import reads it).
+* CSV: a header row, then rows of text cells (:class:`~.columns.CellReader` reads them: a
+  field the schema declares as its typed column was written, any other cell as Convex's import
+  reads it, a float64 if it parses as a number, else a string).
 * JSONL and a JSON array: plain JSON, where every number is a float64; Convex's
   ``{"$integer": ...}`` / ``{"$bytes": ...}`` / ``{"$float": ...}`` encodings are read too.
-* Parquet: typed columns (int64 stays int64, binary is bytes, a null is a missing field).
+* Parquet: typed columns (int64 stays int64, binary is bytes, a null is a missing field; the
+  text of a declared JSON column is decoded by :class:`~.columns.CellReader`).
 * A Convex snapshot ZIP (``pyconvex export``, ``npx convex export``): export JSON, where a bare
   integer is an int64; ``_tables/documents.jsonl`` gives each table's number (ids carry it), and
   ``_storage/documents.jsonl`` with ``_storage/<id>`` the stored files.
@@ -53,6 +55,9 @@ class Source:
 
     label: str
     unit: str = "line"
+    #: "csv" or "parquet": rows of cells, which :class:`~.columns.CellReader` reads into
+    #: documents (None: rows are documents already).
+    cells: str | None = None
     rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     #: A JSONL file read by :meth:`chunks` (``rows`` stays empty) and its number of lines.
     path: Path | None = None
@@ -212,7 +217,7 @@ def _read_array(path: Path, name: str) -> Source:
 
 
 def _read_csv(path: Path, name: str) -> Source:
-    source = Source(name)
+    source = Source(name, cells="csv")
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -225,16 +230,8 @@ def _read_csv(path: Path, name: str) -> Source:
                     "BadRow", f"{name}:{reader.line_num}: {len(cells)} cells, but the header "
                     f"has {width}.",
                 )  # fmt: skip
-            row = dict(zip(header, map(_csv_cell, cells), strict=True))
-            source.rows.append((reader.line_num, row))
+            source.rows.append((reader.line_num, dict(zip(header, cells, strict=True))))
     return source
-
-
-def _csv_cell(cell: str) -> Any:
-    try:
-        return float(cell)
-    except ValueError:
-        return cell
 
 
 def _read_parquet(path: Path, name: str) -> Source:
@@ -244,7 +241,7 @@ def _read_parquet(path: Path, name: str) -> Source:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several kinds for a bad file
         raise ImportRefused("BadFile", f"{name} is not a Parquet file: {e}") from None
-    source = Source(name, "row")
+    source = Source(name, "row", cells="parquet")
     n = 0
     for batch in table.to_batches(50_000):
         for record in batch.to_pylist():

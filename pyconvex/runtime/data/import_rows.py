@@ -1,7 +1,8 @@
 """Checking an import's rows, a chunk at a time: schema, system fields, index keys.
 
 :class:`RowChecker` turns one chunk of a table's parsed rows into documents ready for the
-store — each validated against the table's schema, with its ``_id`` (kept from a snapshot, else
+store — each (a CSV / Parquet row: its cells read back by :class:`~.columns.CellReader`)
+validated against the table's schema, with its ``_id`` (kept from a snapshot, else
 minted) and ``_creationTime``, its key in every index and its write-set entry — or raises
 :class:`ImportRefused` naming the first bad row's file, line and field.
 
@@ -22,6 +23,7 @@ from itertools import repeat
 from typing import Any
 
 from pyconvex.errors import PyconvexError, ValidationError
+from pyconvex.runtime.data.columns import CellReader
 from pyconvex.runtime.data.import_files import ImportRefused, Source
 from pyconvex.runtime.store.index import IndexSpec, key_tail
 from pyconvex.runtime.store.read_set import WriteEntry
@@ -146,6 +148,8 @@ class RowChecker:
         self.source = source
         self.validator = validator
         self.plain = plain_row_check(validator)
+        #: A CSV / Parquet file's cells read back into fields, by the schema's column types.
+        self.cells = CellReader(validator, source.cells) if source.cells else None
         self.specs = specs
         self._creation_time = creation_time
         self._now_ms = now_ms
@@ -158,11 +162,14 @@ class RowChecker:
         """The chunk's documents (the rows, taken apart in place), each index's keys of them
         (in document order) and their write-set entries; raises :class:`ImportRefused`."""
         plain = self.plain
+        read = self.cells.read if self.cells is not None else None
         docs: list[Row] = []
         # Rows given their _id / _creationTime (a snapshot): position -> value.
         given_ids: dict[int, str] = {}
         given_times: dict[int, float] = {}
         for position, row in chunk:
+            if read is not None:
+                row = read(row)
             if plain is not None and plain(row):
                 docs.append(row)
                 continue

@@ -65,7 +65,7 @@ class SchemaState:
         return out
 
     def view_columns(self) -> dict[str, dict[str, str]]:
-        """Typed SQL columns per table, from top-level fields of simple types."""
+        """Typed SQL columns per table, from top-level fields of simple types (:func:`sql_type`)."""
         out: dict[str, dict[str, str]] = {}
         if self.definition is None:
             return out
@@ -73,5 +73,28 @@ class SchemaState:
             doc = table.document
             if not isinstance(doc, ObjectValidator):
                 continue
-            out[name] = {f: _SQL_TYPES.get(val.kind, "JSON") for f, val in doc.fields.items()}
+            out[name] = {f: sql_type(val) for f, val in doc.fields.items()}
         return out
+
+
+def sql_type(validator: Validator) -> str:
+    """The DuckDB type of a top-level field's view column: a string, id, float64 or boolean,
+    a literal of one, or a union whose members all have one of these types (string literals:
+    VARCHAR, so ``WHERE status = 'done'`` compares text); anything else is JSON.
+
+    >>> from pyconvex import v
+    >>> sql_type(v.union(v.literal("todo"), v.literal("done"))), sql_type(v.array(v.string()))
+    ('VARCHAR', 'JSON')
+    """
+    kind = validator.kind
+    if kind == "literal":
+        value = getattr(validator, "value", None)
+        if isinstance(value, bool):
+            return "BOOLEAN"
+        if isinstance(value, str):
+            return "VARCHAR"
+        return "DOUBLE" if type(value) is float else "JSON"
+    if kind == "union":
+        types = {sql_type(m) for m in getattr(validator, "members", ())}
+        return types.pop() if len(types) == 1 else "JSON"
+    return _SQL_TYPES.get(kind, "JSON")
