@@ -172,6 +172,11 @@ class Store:
         existing = self.tables.get(name)
         if existing is not None:
             return existing
+        if number is None and name.startswith("_"):
+            # A system table made when first written (``_cron_jobs``) stays below the user
+            # tables' numbers: an export's user ids keep theirs in a fresh deployment.
+            free = (n for n in range(1, FIRST_USER_TABLE) if n not in self.tables_by_number)
+            number = next(free, None)
         return self._add_table(name, number if number is not None else self.next_table_number())
 
     def drop_table(self, name: str) -> None:

@@ -57,6 +57,18 @@ def test_tables_and_numbers() -> None:
     assert "a" not in store.tables and a.number not in store.tables_by_number
 
 
+def test_a_system_table_made_when_first_written_takes_no_user_tables_number() -> None:
+    """``_cron_jobs`` is made when crons first run, which can be before any user table: it
+    must not take 10, the number an export's first user table carries into a fresh
+    deployment."""
+    store = Store()
+    crons = store.create_table("_cron_jobs")
+    users = store.create_table("users")
+    assert crons.number < 10 and crons.number not in SYSTEM_TABLES.values()
+    assert users.number == 10
+    assert store.create_table("_other", 12).number == 12  # as loaded from disk: kept
+
+
 def test_index_keys_carry_the_id() -> None:
     spec = IndexSpec("by_n", ("n",))
     key = spec.key(doc(0, 1.0))
