@@ -164,7 +164,8 @@ class Deployment:
             raise
         dep.jobs.start(ready=bool(loaded.functions))
         dep.crons.start(ready=bool(loaded.functions))
-        await dep.storage.start(LocalBlobStore(None if data_dir is None else data_dir / "storage"))
+        storage_dir = None if data_dir is None else data_dir / "storage"
+        await dep.storage.start(LocalBlobStore(storage_dir), storage_dir)
         dep.set_urls(DEFAULT_ORIGIN, DEFAULT_SITE_ORIGIN)
         return dep
 

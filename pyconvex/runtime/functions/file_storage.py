@@ -8,7 +8,9 @@ Convex's upload flow::
     # the client POSTs the raw bytes to url -> {"storageId": "kg2..."}
     await ctx.storage.get_url(storage_id)            # -> http://127.0.0.1:3210/api/storage/kg2...
 
-Upload URLs are signed, expire after an hour and work once. A blob is removed once no durable
+Upload URLs are signed, expire after an hour and work once, across restarts too: a durable
+deployment keeps the signing key and the URLs used in the hour beside its blobs. A blob is
+removed once no durable
 ``_storage`` document points to it (several documents may share one); uploads in progress keep
 theirs. At start, blobs nothing points to (a crash mid-upload) are swept.
 """
@@ -25,6 +27,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 from pyconvex.errors import ConvexError, PyconvexError
@@ -43,6 +46,10 @@ STORAGE_TABLE = "_storage"
 STORE_PATH = "_system/storage:store"
 DELETE_PATH = "_system/storage:delete"
 UPLOAD_URL_TTL_S = 3600.0
+#: In a durable deployment's storage directory: the upload URLs' signing key, and the URLs
+#: used, one ``<nonce hex> <expiry ms>`` line each (the expired ones dropped at start).
+KEY_FILE = "upload_url_key"
+USED_FILE = "used_upload_urls"
 #: Until the server says where it listens: Convex's local ports.
 DEFAULT_ORIGIN = "http://127.0.0.1:3210"
 DEFAULT_SITE_ORIGIN = "http://127.0.0.1:3211"
@@ -80,6 +87,7 @@ class FileStorage:
         self.upload_url_ttl_s = UPLOAD_URL_TTL_S
         self._secret = os.urandom(32)
         self._used: dict[bytes, float] = {}  # nonce -> expiry (ms)
+        self._used_path: Path | None = None  # where a durable deployment records them
         self._sha_of: dict[str, str] = {}  # _storage id -> sha256 (hex)
         self._refs: Counter[str] = Counter()
         self._pins: Counter[str] = Counter()
@@ -87,9 +95,13 @@ class FileStorage:
         self._deleting: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, blobs: BlobStore) -> None:
-        """Use ``blobs``; drop the blobs no ``_storage`` document points to."""
+    async def start(self, blobs: BlobStore, state_dir: Path | None = None) -> None:
+        """Use ``blobs``; drop the blobs no ``_storage`` document points to. With
+        ``state_dir``, upload URLs outlive the process (see the module docstring)."""
         self.blobs = blobs
+        if state_dir is not None:
+            self._secret, self._used = _load_upload_state(state_dir)
+            self._used_path = state_dir / USED_FILE
         table = self.host.store.tables[STORAGE_TABLE]
         for _, doc in table.scan(BY_CREATION_TIME, None, None, False, None):
             self._add(doc)
@@ -183,6 +195,9 @@ class FileStorage:
             )
         self._used = {n: e for n, e in self._used.items() if e >= now}
         self._used[nonce] = float(expiry)
+        if self._used_path is not None:
+            with self._used_path.open("a", encoding="ascii") as f:
+                f.write(f"{nonce.hex()} {expiry}\n")
 
     # -- storing and reading ---------------------------------------------------------------
     async def store(
@@ -468,3 +483,45 @@ FUNCTIONS: dict[str, FunctionDefinition] = {
     ),
     DELETE_PATH: _system(DELETE_PATH, _delete, {"id": v.string()}),
 }
+
+
+def _load_upload_state(directory: Path) -> tuple[bytes, dict[bytes, float]]:
+    """The signing key kept in ``directory`` (made on first use) and the used URLs that have
+    not expired yet (the record rewritten with those alone)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_path = directory / KEY_FILE
+    try:
+        key = key_path.read_bytes()
+    except FileNotFoundError:
+        key = b""
+    if len(key) != 32:
+        key = os.urandom(32)
+        _write_private(key_path, key)
+    used: dict[bytes, float] = {}
+    used_path = directory / USED_FILE
+    now = time.time() * 1000
+    try:
+        lines = used_path.read_text(encoding="ascii", errors="replace").splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        nonce, _, expiry = line.partition(" ")
+        try:
+            if float(expiry) >= now:
+                used[bytes.fromhex(nonce)] = float(expiry)
+        except ValueError:  # a line cut short by a crash: that URL is expired by now or soon
+            continue
+    _write_private(used_path, "".join(f"{n.hex()} {e:.0f}\n" for n, e in used.items()).encode())
+    return key, used
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (readable by this user alone), atomically."""
+    temp = path.with_name(path.name + ".tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)

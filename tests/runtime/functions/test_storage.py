@@ -17,6 +17,7 @@ import pytest
 from support.deployment import CommitLog, DeploymentFactory, failure_message, ok
 
 from pyconvex.runtime.functions.deployment import Deployment
+from pyconvex.runtime.functions.file_storage import UploadTokenError
 from pyconvex.runtime.net.app import serve
 
 FUNCTIONS = {
@@ -201,9 +202,39 @@ async def test_upload_urls_are_single_use_and_expire(served: tuple[Deployment, s
 
         forged = await http.post(f"{base}/api/storage/upload?token=abc.def", content=b"x")
         assert forged.status_code == 401 and forged.json()["code"] == "InvalidUploadUrl"
+        fresh = ok(await dep.run_mutation("files:upload_url"))
+        for method in ("GET", "PUT"):  # a URL used the wrong way says how to use it
+            wrong = await http.request(method, fresh, content=b"x" if method == "PUT" else None)
+            assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+            assert (
+                f"takes a POST of the file's raw bytes, not a {method}" in wrong.json()["message"]
+            )
         missing = await http.get(f"{base}/api/storage/kg2xbzqptbkz6jtakn7q2nanch6kzcsb")
         assert missing.status_code == 404
     assert len(blob_files(storage_root(dep))) == 1  # refused uploads leave nothing behind
+
+
+async def test_upload_urls_outlive_a_restart_and_still_work_once(
+    deployment: DeploymentFactory,
+) -> None:
+    """As in Convex, an upload URL is good for an hour: a client that got one just before a
+    restart (or a deploy to ``pyconvex serve``) can still use it, once."""
+    dep = await deployment(FUNCTIONS, persistent=True)
+    first = ok(await dep.run_mutation("files:upload_url")).partition("token=")[2]
+    second = ok(await dep.run_mutation("files:upload_url")).partition("token=")[2]
+    dep.storage.redeem(second)
+    await dep.close()
+    dep = await deployment(FUNCTIONS, persistent=True)
+    dep.storage.redeem(first)  # made before the restart
+    for used in (first, second):
+        with pytest.raises(UploadTokenError) as refused:
+            dep.storage.redeem(used)
+        assert refused.value.code == "UploadUrlUsed"
+    await dep.close()
+    dep = await deployment(FUNCTIONS, persistent=True)
+    with pytest.raises(UploadTokenError) as again:
+        dep.storage.redeem(first)
+    assert again.value.code == "UploadUrlUsed"
 
 
 async def test_a_digest_header_is_checked(served: tuple[Deployment, str]) -> None:
