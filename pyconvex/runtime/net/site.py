@@ -23,6 +23,7 @@ from pyconvex.runtime.auth.tokens import TokenRefused, TokenVerifier, verify_fet
 from pyconvex.runtime.functions.action_runner import ActionRunner
 from pyconvex.runtime.functions.loader import LoadedFunctions
 from pyconvex.runtime.functions.results import redacts_for_clients
+from pyconvex.runtime.net.body_limit import MAX_HTTP_ACTION_BODY
 from pyconvex.server.http_router import HttpRoute
 from pyconvex.values import encode_clean
 
@@ -66,8 +67,15 @@ class SiteApp:
                 identity = (await verify_fetching(verifier, token.strip())).identity
             except TokenRefused as e:
                 # A webhook's own Bearer secret is no sign-in token: the handler still runs
-                # (and checks its header itself), with no user.
-                _log.info("HTTP action %s: no user: %s", route.label, e.reason)
+                # (and checks its header itself), with no user. A refused JWT (three dotted
+                # parts) was meant to sign in: the console says why, as for the API.
+                jwt = token.strip().count(".") == 2
+                _log.log(
+                    logging.WARNING if jwt else logging.INFO,
+                    "HTTP action %s runs with no user: its Bearer token was refused: %s",
+                    route.label,
+                    e.reason,
+                )
         response, failure = await self.deployment.actions.run_http(
             route.label, route.handler, request, _check(route), identity
         )
@@ -103,6 +111,14 @@ def _check(route: HttpRoute) -> Any:
                 f"HTTP action {route.label} returned {type(value).__name__}, not a response: "
                 "return a Starlette Response, e.g. JSONResponse({...}) or "
                 "PlainTextResponse('...') (from starlette.responses)."
+            )
+        body = getattr(value, "body", None)  # (a StreamingResponse has none)
+        if isinstance(body, bytes | memoryview) and len(body) > MAX_HTTP_ACTION_BODY:
+            raise ValueError(
+                f"HTTP action {route.label} returned a body of {len(body):,} bytes: HTTP action "
+                f"responses are limited to {MAX_HTTP_ACTION_BODY // (1024 * 1024)} MiB, as in "
+                "Convex. Keep a large file in file storage (ctx.storage.store) and return its "
+                "URL (ctx.storage.get_url) or a redirect to it."
             )
         return value
 

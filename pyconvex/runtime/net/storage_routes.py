@@ -41,8 +41,21 @@ def storage_routes(deployment: object) -> list[BaseRoute]:
     routes = _StorageRoutes(storage)
     return [
         Route(UPLOAD_PATH, routes.upload, methods=["POST"]),
+        # (before the download route: "upload" is no storage id)
+        Route(UPLOAD_PATH, _upload_method, methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"]),
         Route("/api/storage/{storage_id}", routes.download, methods=["GET", "HEAD"]),
     ]
+
+
+async def _upload_method(request: Request) -> Response:
+    response = _error(
+        405,
+        "MethodNotAllowed",
+        f"An upload URL takes a POST of the file's raw bytes, not a {request.method} (e.g. "
+        "fetch(url, {method: 'POST', body: file}) or curl -X POST --data-binary @file URL).",
+    )
+    response.headers["allow"] = "POST"
+    return response
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -82,6 +82,11 @@ FUNCTIONS = {
         @http.route("/wrong", method="GET")
         async def wrong(ctx, request):
             return {"not": "a response"}
+
+
+        @http.route("/huge", method="GET")
+        async def huge(ctx, request):
+            return Response(b"x" * (20 * 1024 * 1024 + 1))
     """,
 }
 
@@ -172,6 +177,9 @@ async def test_errors_are_500s_with_convex_error_data(
         assert r.json()["code"].startswith("Server Error: ")
         r = await http.get(f"{site}/wrong")
         assert r.status_code == 500 and "returned dict, not a response" in r.json()["code"]
+        r = await http.get(f"{site}/huge")  # Convex's 20 MiB limit on responses
+        assert r.status_code == 500 and "returned a body of 20,971,521 bytes" in r.json()["code"]
+        assert "limited to 20 MiB" in r.json()["code"]
 
 
 async def test_a_push_swaps_the_routes(served: tuple[Deployment, str, str], tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -153,7 +154,7 @@ async def test_a_token_expiring_mid_session_says_so(
 
 
 async def test_bearer_tokens_over_http_and_on_http_actions(
-    served: tuple[Deployment, LiveServer], issuer: Issuer
+    served: tuple[Deployment, LiveServer], issuer: Issuer, caplog: pytest.LogCaptureFixture
 ) -> None:
     dep, server = served
     bearer = {"Authorization": f"Bearer {issuer.token(sub='bob')}"}
@@ -168,8 +169,15 @@ async def test_bearer_tokens_over_http_and_on_http_actions(
         r = await http.get(f"{dep.site_url}/me", headers=bearer)
         assert r.json() == "bob"
         # An HTTP action runs with no user then (a webhook's own Bearer secret is no token).
-        r = await http.get(f"{dep.site_url}/me", headers=bad)
-        assert r.status_code == 200 and r.json() is None
+        with caplog.at_level(logging.INFO, logger="pyconvex"):
+            r = await http.get(f"{dep.site_url}/me", headers=bad)
+            assert r.status_code == 200 and r.json() is None
+            # ... and the console says why a sign-in token was refused; a webhook's own
+            # secret (not a JWT) is no news.
+            await http.get(f"{dep.site_url}/me", headers={"Authorization": "Bearer whsec_1"})
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "Bearer token" in r.message]
+    assert [level for level, _ in said] == [logging.WARNING, logging.INFO]
+    assert "HTTP action" in said[0][1] and "expired" in said[0][1]
 
 
 async def test_a_bad_auth_config_is_refused_naming_the_entry(
