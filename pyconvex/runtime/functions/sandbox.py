@@ -17,6 +17,7 @@ collected as the call's log lines ("[LOG] …", "[INFO] …").
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _datetime
 import io
 import logging
@@ -25,6 +26,8 @@ import sys
 import threading
 import time
 import uuid
+from asyncio import events as asyncio_events
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -416,23 +419,123 @@ def scope(s: ExecutionScope) -> Iterator[ExecutionScope]:
 
 
 def drive(coro: Any, where: str) -> Any:
-    """Run a handler's coroutine to completion without yielding to the event loop."""
+    """Run a handler's coroutine to completion without yielding to the event loop.
+
+    It runs as a task of a :class:`TransactionLoop` of its own, so what asyncio offers for
+    concurrency within a function works as ``Promise.all`` does in Convex: ``asyncio.gather``
+    over ``ctx.db`` calls, ``TaskGroup``, ``create_task``, ``asyncio.sleep(0)``. The tasks run
+    one after another in the order they were started, within the transaction; anything that
+    waits for time or I/O is refused (:class:`TransactionIOError`)."""
     if not isinstance(coro, Coroutine):
         return coro  # a plain (non-async) handler already returned its value
+    loop = TransactionLoop(where)
+    outer = asyncio_events._get_running_loop()
+    asyncio_events._set_running_loop(loop)  # type: ignore[arg-type]
     try:
-        yielded = coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()
-    raise TransactionIOError(
-        f"{where} awaited {_describe(yielded)}, which would suspend the transaction. Queries and "
-        "mutations must be deterministic and may not do I/O or sleep: await only ctx.db / "
-        "ctx.storage / ctx.scheduler calls here, and move network, file or timer work into an "
-        "action (@action), which can call this function with ctx.run_query / ctx.run_mutation."
-    )
+        task = loop.create_task(coro)
+        loop.run_until_done(task)
+        if loop.refused is not None:  # (even if the function caught the error)
+            raise TransactionIOError(loop.refused)
+        return task.result()
+    finally:
+        loop.close()
+        asyncio_events._set_running_loop(outer)
+
+
+class TransactionLoop:
+    """The event loop a query's or mutation's code sees (see :func:`drive`): ready callbacks
+    run in order, on the caller's thread; no timers, no I/O. Only what asyncio's tasks,
+    futures, ``gather`` and ``TaskGroup`` use, and, refused with a clear error, the ways to
+    wait for time or I/O."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._ready: deque[asyncio.Handle] = deque()
+        self._tasks: list[asyncio.Task[Any]] = []
+        #: Why the function was refused (it waited for time or I/O), if it was.
+        self.refused: str | None = None
+
+    def run_until_done(self, task: asyncio.Task[Any]) -> None:
+        ready = self._ready
+        while not task.done():
+            if not ready:
+                waiter = getattr(task, "_fut_waiter", None)
+                self._refuse(f"awaited {_describe(waiter)}")
+                task.cancel()
+                if not ready:
+                    break
+            ready.popleft()._run()
+
+    def _refuse(self, what: str) -> TransactionIOError:
+        if self.refused is None:
+            self.refused = (
+                f"{self.where} {what}, which would suspend the transaction. Queries and mutations "
+                "must be deterministic and may not do I/O or sleep: await only ctx.db / "
+                "ctx.storage / ctx.scheduler calls here (asyncio.gather over them is fine), and "
+                "move network, file or timer work into an action (@action), which can call this "
+                "function with ctx.run_query / ctx.run_mutation."
+            )
+        return TransactionIOError(self.refused)
+
+    def close(self) -> None:
+        """Stop what the function started and left unfinished (it returned without awaiting
+        them): their code runs no further."""
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        for _ in range(100):  # (a task that swallows its cancellation is left as it is)
+            if not self._ready:
+                break
+            self._ready.popleft()._run()
+        self._ready.clear()
+
+    # -- what asyncio.Task and asyncio.Future use ----------------------------------------
+    def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> Any:
+        handle = asyncio.Handle(callback, args, self, context)  # type: ignore[arg-type]
+        self._ready.append(handle)
+        return handle
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)  # type: ignore[arg-type]
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> Any:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]
+        self._tasks.append(task)
+        return task
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return True
+
+    def is_closed(self) -> bool:
+        return False
+
+    def time(self) -> float:
+        return 0.0
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        logging.getLogger("pyconvex.sandbox").debug("%s: %s", self.where, context.get("message"))
+
+    # -- what it refuses: time and I/O ---------------------------------------------------
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        raise self._refuse("waited for a timer (asyncio.sleep or a timeout)")
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        raise self._refuse("waited for a timer (asyncio.sleep or a timeout)")
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        raise self._refuse("ran blocking work in an executor")
+
+    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse("looked up a network address")
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse("opened a network connection")
 
 
 def _describe(obj: object) -> str:
     if obj is None:
-        return "a bare yield (e.g. asyncio.sleep(0))"
+        return "something that never comes"
     return f"{type(obj).__module__}.{type(obj).__qualname__}"

@@ -82,7 +82,7 @@ async def dice_mutation(ctx):
 
 @query
 async def sleeps(ctx):
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.5)
     return "unreachable"
 
 
@@ -125,6 +125,34 @@ async def io_in_action(ctx, path):
 @query
 async def notes(ctx):
     return await ctx.db.query("notes").collect()
+
+
+@mutation(args={"texts": v.array(v.string())})
+async def add_all(ctx, texts):
+    # Convex's `await Promise.all(texts.map((text) => ctx.db.insert(...)))`
+    return await asyncio.gather(*[ctx.db.insert("notes", {"text": t}) for t in texts])
+
+
+@query(args={"ids": v.array(v.id("notes"))})
+async def read_all(ctx, ids):
+    async def text(note_id):
+        await asyncio.sleep(0)  # a yield to the other tasks: nothing to wait for
+        return (await ctx.db.get(note_id))["text"]
+
+    gathered = await asyncio.gather(*[text(i) for i in ids])
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(text(i)) for i in ids]
+    return {"gathered": gathered, "grouped": [t.result() for t in tasks]}
+
+
+@mutation(args={"texts": v.array(v.string())})
+async def add_all_or_none(ctx, texts):
+    async def add(t):
+        if t == "bad":
+            raise ValueError("no bad notes")
+        return await ctx.db.insert("notes", {"text": t})
+
+    return await asyncio.gather(*[add(t) for t in texts])
 """
 
 
@@ -203,7 +231,8 @@ async def test_randomness_differs_between_mutations_and_is_real_outside(dep: Any
 async def test_sleep_in_a_query_points_to_actions(dep: Any) -> None:
     msg = failure_message(dep.run_query("funcs:sleeps", {}))
     assert "query funcs:sleeps" in msg
-    assert "asyncio.sleep(0)" in msg and "action" in msg and "ctx.run_query" in msg
+    assert "query funcs:sleeps waited for a timer (asyncio.sleep or a timeout)" in msg
+    assert "action" in msg and "ctx.run_query" in msg
 
 
 async def test_sleep_in_a_mutation_fails_and_writes_nothing(dep: Any) -> None:
@@ -222,6 +251,18 @@ async def test_thread_io_in_a_mutation_is_refused(dep: Any, tmp_path: Any) -> No
 async def test_awaiting_a_future_is_refused(dep: Any) -> None:
     msg = failure_message(dep.run_query("funcs:waits_on_future", {}))
     assert "Future" in msg and "action" in msg
+
+
+async def test_asyncio_gather_and_task_groups_work_in_queries_and_mutations(dep: Any) -> None:
+    """Python's ``Promise.all``: the calls run one after another within the transaction, in the
+    order they were started, and a failure in one fails the whole mutation."""
+    ids = ok(await dep.run_mutation("funcs:add_all", {"texts": ["a", "b", "c"]}))
+    assert len(ids) == 3
+    read = ok(dep.run_query("funcs:read_all", {"ids": ids}))
+    assert read == {"gathered": ["a", "b", "c"], "grouped": ["a", "b", "c"]}
+    msg = failure_message(await dep.run_mutation("funcs:add_all_or_none", {"texts": ["x", "bad"]}))
+    assert "no bad notes" in msg
+    assert sorted(n["text"] for n in ok(dep.run_query("funcs:notes", {}))) == ["a", "b", "c"]
 
 
 async def test_pyconvex_awaits_never_suspend(dep: Any) -> None:
