@@ -17,9 +17,17 @@ its ``data``, or the original exception) — argument errors, unknown functions 
 values raise :class:`FunctionCallError`. ``t.run(fn)`` runs ``fn(ctx)`` inside a mutation, for
 setting up or inspecting data directly, ``t.with_identity(...)`` calls as a signed-in user, and
 ``ConvexTest(..., env={...})`` / ``t.set_env(name, value)`` set deployment environment variables,
-``t.store_file(data, content_type)`` stores a file as an upload would, and
+``t.store_file(data, content_type)`` stores a file as an upload would,
 ``t.finish_scheduled_functions()`` waits for the scheduled functions that are due, and
 ``t.fetch(path, method=..., body=...)`` calls an HTTP action.
+
+The deployment has a clock of its own that tests move forward, as the JS convex-test's fake
+timers do: ``await t.advance_time(3600)`` runs the jobs due within the next hour, in order of
+their scheduled time (those they schedule inside the window too), and
+``await t.finish_all_scheduled_functions()`` runs every pending job however far ahead, until
+none is left. Queries and mutations read the moved clock (``time.time()``, ``datetime.now()``),
+and ``run_after`` counts from it; an action's own ``time.time()`` stays the wall clock.
+
 It works with pytest-asyncio (``asyncio_mode = "auto"``, or ``@pytest.mark.asyncio``).
 """
 
@@ -29,16 +37,20 @@ import asyncio
 import copy
 import functools
 import inspect
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar, cast, overload
 
 import httpx
 
-from pyconvex.errors import ConvexError, PyconvexError
+from pyconvex.errors import ConvexError, PyconvexError, TransactionIOError
 from pyconvex.runtime.auth.identity import UserIdentity
+from pyconvex.runtime.functions import sandbox
+from pyconvex.runtime.functions.call_errors import uncaught_text
 from pyconvex.runtime.functions.ctx_impl import MutationCtx
 from pyconvex.runtime.functions.deployment import Deployment, function_ref_path
 from pyconvex.runtime.functions.env_vars import SET_PATH
@@ -49,6 +61,7 @@ from pyconvex.runtime.functions.loader import (
     unload,
 )
 from pyconvex.runtime.functions.results import FunctionResult
+from pyconvex.runtime.functions.scheduler import SCHEDULED_TABLE, ActionScheduler, delay_ms
 from pyconvex.runtime.net.site import site_app
 from pyconvex.server.ctx import ArgsOf, FunctionName
 from pyconvex.server.functions import FunctionDefinition, internal_mutation
@@ -98,7 +111,8 @@ class ConvexTest:
         self._loaded: LoadedFunctions | None = None
         self._identity: UserIdentity | None = None
         self._owner = True
-        self._raised: list[BaseException] = []
+        self._raised: list[Exception] = []
+        self._clock = _Clock()
         self._run_fn: Callable[[Any], Any] | None = None
         self._run_value: Any = None
 
@@ -115,6 +129,7 @@ class ConvexTest:
         loaded.functions[_RUN_PATH] = run
         self._loaded = loaded
         self._deployment = await Deployment.open(None, None, loaded=loaded)
+        self._deployment.jobs.clock = self._clock.now_ms
         try:
             for name, value in self._env.items():
                 await self.set_env(name, value)
@@ -323,15 +338,16 @@ class ConvexTest:
 
     async def finish_scheduled_functions(self, timeout: float = 10.0) -> None:
         """Wait until every scheduled function that is due has run, including those they
-        schedule in turn (jobs scheduled for later stay pending)::
+        schedule in turn (jobs scheduled for later stay pending: see :meth:`advance_time` and
+        :meth:`finish_all_scheduled_functions`)::
 
             await t.mutation(api.messages.send, {...})  # schedules a notification
             await t.finish_scheduled_functions()
         """
         deadline = time.monotonic() + timeout
         while True:
-            jobs = await self.run(lambda ctx: ctx.db.system.query("_scheduled_functions").collect())
-            now_ms = time.time() * 1000
+            jobs = await self._jobs()
+            now_ms = self._clock.now_ms()
             waiting = [
                 job["name"]
                 for job in jobs
@@ -346,7 +362,71 @@ class ConvexTest:
                 )
             await asyncio.sleep(0.01)
 
+    async def advance_time(self, seconds: float, *, timeout: float = 10.0) -> None:
+        """Move the deployment's clock ``seconds`` forward and run the scheduled functions
+        that fall due meanwhile, each once the clock reaches its time, including those they
+        schedule within the window::
+
+            await t.mutation(api.reminders.set, {"in_s": 3600})  # run_after(3600, ...)
+            await t.advance_time(3600)  # the reminder has run; the clock reads an hour later
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"advance_time takes seconds (a number), got {seconds!r}.")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"advance_time moves the clock forward: got {seconds!r} s.")
+        target_ms = self._clock.now_ms() + seconds * 1000.0
+        while True:
+            await self.finish_scheduled_functions(timeout)
+            due = await self._next_due_ms()
+            if due is None or due > target_ms:
+                break
+            self._move_clock_to(due)
+        self._move_clock_to(target_ms)
+
+    async def finish_all_scheduled_functions(
+        self, *, max_steps: int = 100, timeout: float = 10.0
+    ) -> None:
+        """Run every pending scheduled function, however far ahead, moving the clock to each
+        one's time in turn, until none is left (jobs they schedule included)::
+
+            await t.mutation(api.onboarding.start, {...})  # emails now, in a day, in a week
+            await t.finish_all_scheduled_functions()
+
+        The clock is moved at most ``max_steps`` times: a function that keeps scheduling
+        itself raises :class:`~pyconvex.errors.PyconvexError` instead of running forever.
+        """
+        for step in range(max_steps + 1):
+            await self.finish_scheduled_functions(timeout)
+            due = await self._next_due_ms()
+            if due is None:
+                return
+            if step < max_steps:
+                self._move_clock_to(due)
+        names = sorted({job["name"] for job in await self._jobs() if _is_pending(job)})
+        raise PyconvexError(
+            f"finish_all_scheduled_functions moved the clock {max_steps} times and scheduled "
+            f"functions are still pending ({', '.join(names)}): a function probably schedules "
+            "itself again every time it runs. Make it stop (a condition, or "
+            "ctx.scheduler.cancel), use t.advance_time(seconds) to run only a window, or pass "
+            "a larger max_steps."
+        )
+
     # -- internals -----------------------------------------------------------------------
+    async def _jobs(self) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = await self.run(
+            lambda ctx: ctx.db.system.query(SCHEDULED_TABLE).collect()
+        )
+        return jobs
+
+    async def _next_due_ms(self) -> float | None:
+        """The scheduled time of the earliest pending job (None: none is pending)."""
+        times = [float(job["scheduledTime"]) for job in await self._jobs() if _is_pending(job)]
+        return min(times, default=None)
+
+    def _move_clock_to(self, at_ms: float) -> None:
+        self._clock.move_to(at_ms)
+        self.deployment.jobs.wake()
+
     async def _run_handler(self, ctx: MutationCtx) -> None:
         fn = self._run_fn
         assert fn is not None
@@ -358,15 +438,20 @@ class ConvexTest:
 
     def _recording(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         raised = self._raised
+        clock = self._clock
 
         @functools.wraps(handler)
         async def recording(ctx: Any, /, **args: Any) -> Any:
+            clock.enter(ctx)
             try:
                 value = handler(ctx, **args)
                 if inspect.isawaitable(value):
                     value = await value
                 return value
-            except BaseException as e:
+            except Exception as e:
+                # Not BaseException: the GeneratorExit or CancelledError the sandbox throws
+                # into a query or mutation it stops (it awaited I/O) is not what the call
+                # failed with; the deployment then reports its own TransactionIOError.
                 raised.append(e)
                 raise
 
@@ -397,14 +482,80 @@ class ConvexTest:
         return f"{module}:{fn.name}"
 
     def _outcome(self, path: str, result: FunctionResult) -> Any:
-        if result.failure is None:
+        failure = result.failure
+        if failure is None:
             return result.value
-        if self._raised:
+        last = self._raised[-1] if self._raised else None
+        if failure.is_convex_error:
+            raise last if isinstance(last, ConvexError) else ConvexError(failure.data)
+        error = failure.error or failure.message
+        if last is not None and error.startswith(uncaught_text(type(last).__name__, str(last))):
             # The exception that escaped the outermost handler, with its traceback.
-            raise self._raised[-1]
-        if result.failure.is_convex_error:
-            raise ConvexError(result.failure.data)
-        raise FunctionCallError(path, result.failure.message)
+            raise last
+        # The deployment failed the call itself, as it would a client's: a query or mutation
+        # that waited for I/O or time (even if it caught the error), bad arguments, ...
+        io_error = uncaught_text(TransactionIOError.__name__, "") + ": "
+        if error.startswith(io_error):
+            raise TransactionIOError(error[len(io_error) :].split("\n    at ", 1)[0].rstrip())
+        raise FunctionCallError(path, failure.message)
+
+
+_moved_scope: ContextVar[sandbox.ExecutionScope | None] = ContextVar(
+    "pyconvex_testing_moved_scope", default=None
+)
+
+
+class _Clock:
+    """The test deployment's clock: the wall clock, moved forward by ``advance_time`` (shared
+    by the views ``with_identity`` makes)."""
+
+    __slots__ = ("offset_ns",)
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+
+    def now_ms(self) -> float:
+        return (sandbox.real_time_ns() + self.offset_ns) / 1e6
+
+    def move_to(self, at_ms: float) -> None:
+        """Move forward so that it reads ``at_ms`` or later (never back); whole microseconds,
+        the resolution of a function's clock."""
+        needed_us = math.ceil(at_ms * 1000.0 - sandbox.real_time_ns() / 1000)
+        self.offset_ns = max(self.offset_ns, needed_us * 1000)
+
+    def enter(self, ctx: Any) -> None:
+        """Show a handler that starts the moved clock: a query's or mutation's frozen time is
+        moved; an action's ``run_after`` counts from it."""
+        if not self.offset_ns:
+            return
+        scope = sandbox._scope_var.get()
+        if scope is not None and scope.deterministic and _moved_scope.get() is not scope:
+            _moved_scope.set(scope)  # (once: a handler may call another's directly)
+            scope.now_ns += self.offset_ns
+        scheduler = getattr(ctx, "scheduler", None)
+        if isinstance(scheduler, ActionScheduler):
+            ctx.scheduler = _ActionSchedulerOnClock(scheduler, self)
+
+
+class _ActionSchedulerOnClock:
+    """An action's ``ctx.scheduler`` whose ``run_after`` counts from the test clock."""
+
+    def __init__(self, scheduler: ActionScheduler, clock: _Clock) -> None:
+        self._scheduler = scheduler
+        self._clock = clock
+
+    async def run_after(self, delay_s: float, fn: Any, args: dict[str, Any] | None = None) -> str:
+        return await self._scheduler.run_at(self._clock.now_ms() + delay_ms(delay_s), fn, args)
+
+    async def run_at(self, when: Any, fn: Any, args: dict[str, Any] | None = None) -> str:
+        return await self._scheduler.run_at(when, fn, args)
+
+    async def cancel(self, job_id: str) -> None:
+        await self._scheduler.cancel(job_id)
+
+
+def _is_pending(job: Mapping[str, Any]) -> bool:
+    return bool(job["state"]["kind"] == "pending")
 
 
 def _args(args: Any) -> Any:

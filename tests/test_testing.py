@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import textwrap
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, Literal
 import pytest
 
 from pyconvex import ConvexError
+from pyconvex.errors import PyconvexError, TransactionIOError
 from pyconvex.runtime.functions.loader import ModuleLoadError
 from pyconvex.server.references import FunctionReference, NoArgs
 from pyconvex.testing import ConvexTest, FunctionCallError, UserIdentity
@@ -258,3 +260,156 @@ async def test_closing_forgets_the_imported_modules(project: Path) -> None:
         await t.query("messages:recent")
         assert any(m.endswith(".messages") for m in set(sys.modules) - before)
     assert not [m for m in set(sys.modules) - before if m.startswith("_pyconvex_fn_")]
+
+
+IO_FUNCTIONS = """
+import asyncio
+from pyconvex import mutation
+
+
+@mutation
+async def does_io(ctx):
+    await ctx.db.insert("notes", {"text": "lost"})
+    await asyncio.sleep(0.01)
+
+
+@mutation
+async def awaits_a_future(ctx):
+    await asyncio.get_running_loop().create_future()
+
+
+@mutation
+async def hides_the_io_error(ctx):
+    try:
+        await asyncio.sleep(0.01)
+    except Exception:
+        raise ValueError("something else")
+"""
+
+
+async def test_a_mutation_that_does_io_raises_transaction_io_error(tmp_path: Path) -> None:
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "io.py").write_text(textwrap.dedent(IO_FUNCTIONS))
+    async with ConvexTest(convex) as t:
+        # As under `pyconvex dev`: the deployment's TransactionIOError, an Exception (not the
+        # GeneratorExit or CancelledError the sandbox stops the handler with).
+        for name in ("does_io", "awaits_a_future", "hides_the_io_error"):
+            with pytest.raises(Exception) as info:
+                await t.mutation(f"io:{name}", {})
+            assert isinstance(info.value, TransactionIOError)
+            assert str(info.value).startswith(f"mutation io:{name} ")
+            assert "move network, file or timer work into an action" in str(info.value)
+        assert await t.run(lambda ctx: ctx.db.query("notes").collect()) == []
+
+
+JOB_FUNCTIONS = """
+import time
+from pyconvex import action, internal_mutation, mutation, v
+
+DAY = 24 * 3600
+
+
+@internal_mutation
+async def record(ctx, note: str):
+    await ctx.db.insert("runs", {"note": note, "at": time.time()})
+
+
+@mutation
+async def remind(ctx, note: str, in_s: float):
+    await ctx.scheduler.run_after(in_s, "jobs:record", {"note": note})
+
+
+@mutation
+async def start_chain(ctx):
+    await ctx.scheduler.run_after(DAY, "jobs:step", {"n": 1})
+
+
+@internal_mutation
+async def step(ctx, n: int):
+    await ctx.db.insert("runs", {"note": f"step {n}", "at": time.time()})
+    if n < 3:
+        await ctx.scheduler.run_after(DAY, "jobs:step", {"n": n + 1})
+
+
+async def _tick(ctx):
+    await ctx.db.insert("runs", {"note": "tick", "at": time.time()})
+    await ctx.scheduler.run_after(60, "jobs:tick_again", {})
+
+
+@mutation
+async def tick(ctx):
+    await _tick(ctx)
+
+
+@internal_mutation
+async def tick_again(ctx):
+    await _tick(ctx)
+
+
+@action
+async def remind_from_action(ctx, note: str, in_s: float):
+    await ctx.scheduler.run_after(in_s, "jobs:record", {"note": note})
+"""
+
+
+@pytest.fixture
+def jobs_project(tmp_path: Path) -> Path:
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "jobs.py").write_text(textwrap.dedent(JOB_FUNCTIONS))
+    return convex
+
+
+async def _runs(t: ConvexTest) -> list[tuple[str, float]]:
+    docs = await t.run(lambda ctx: ctx.db.query("runs").collect())
+    return [(d["note"], d["at"]) for d in docs]
+
+
+async def test_advance_time_runs_a_job_scheduled_an_hour_ahead(jobs_project: Path) -> None:
+    async with ConvexTest(jobs_project) as t:
+        await t.mutation("jobs:remind", {"note": "later", "in_s": 3600})
+        [job] = await t.run(lambda ctx: ctx.db.system.query("_scheduled_functions").collect())
+        await t.finish_scheduled_functions()
+        await t.advance_time(1800)
+        assert await _runs(t) == []
+        await t.advance_time(1800)
+        [(note, at)] = await _runs(t)
+        assert note == "later"
+        # The job saw the moved clock: it ran at its scheduled time, not an hour early.
+        assert at * 1000 >= job["scheduledTime"]
+        [job] = await t.run(lambda ctx: ctx.db.system.query("_scheduled_functions").collect())
+        assert job["state"] == {"kind": "success"}
+
+
+async def test_advance_time_runs_only_what_falls_in_the_window(jobs_project: Path) -> None:
+    async with ConvexTest(jobs_project) as t:
+        await t.mutation("jobs:start_chain", {})
+        await t.advance_time(1.5 * 24 * 3600)
+        # Step 2 is scheduled a day after step 1 ran, by the moved clock: outside the window.
+        assert [note for note, _ in await _runs(t)] == ["step 1"]
+        await t.action("jobs:remind_from_action", {"note": "from action", "in_s": 60})
+        await t.advance_time(59)
+        assert [note for note, _ in await _runs(t)] == ["step 1"]
+        await t.advance_time(1)
+        assert sorted(note for note, _ in await _runs(t)) == ["from action", "step 1"]
+
+
+async def test_finish_all_runs_a_chain_of_jobs_in_order(jobs_project: Path) -> None:
+    async with ConvexTest(jobs_project) as t:
+        await t.mutation("jobs:start_chain", {})
+        await t.finish_all_scheduled_functions()
+        runs = await _runs(t)
+        assert [note for note, _ in runs] == ["step 1", "step 2", "step 3"]
+        times = [at for _, at in runs]
+        assert all(b - a >= 24 * 3600 for a, b in itertools.pairwise(times))
+        await t.finish_all_scheduled_functions()  # nothing left: returns at once
+        assert len(await _runs(t)) == 3
+
+
+async def test_finish_all_stops_a_job_that_reschedules_itself(jobs_project: Path) -> None:
+    async with ConvexTest(jobs_project) as t:
+        await t.mutation("jobs:tick", {})
+        with pytest.raises(PyconvexError, match=r"moved the clock 5 times.*jobs:tick_again"):
+            await t.finish_all_scheduled_functions(max_steps=5)
+        assert len(await _runs(t)) == 1 + 5

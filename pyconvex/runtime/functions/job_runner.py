@@ -90,6 +90,9 @@ class JobRunner:
     def __init__(self, host: JobHost, *, max_parallel: int = 256) -> None:
         self.host = host
         self.max_parallel = max_parallel
+        #: The clock jobs fall due by, in ms since the epoch (ConvexTest moves it forward;
+        #: call :meth:`wake` after changing it).
+        self.clock: Callable[[], float] = _now_ms
         #: Counters for stats and benchmarks.
         self.succeeded = 0
         self.failed = 0
@@ -141,6 +144,10 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    def wake(self) -> None:
+        """Look at the clock again: jobs may have fallen due (see :attr:`clock`)."""
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         """Jobs waiting for their time (or for a free slot)."""
@@ -153,7 +160,9 @@ class JobRunner:
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until no job is due or running (jobs scheduled meanwhile included)."""
         async with asyncio.timeout(timeout):
-            while self._running or (self._ready and self._heap and self._heap[0][0] <= _now_ms()):
+            while self._running or (
+                self._ready and self._heap and self._heap[0][0] <= self.clock()
+            ):
                 self._progress.clear()
                 await self._progress.wait()
 
@@ -188,7 +197,7 @@ class JobRunner:
         loop = asyncio.get_running_loop()
         while not self._closed:
             self._wake.clear()
-            now = _now_ms()
+            now = self.clock()
             if self._ready:
                 self._start_due(now)
             if loop.time() >= next_cleanup:
@@ -256,7 +265,7 @@ class JobRunner:
             attempts = self._attempts[job_id] = self._attempts.get(job_id, 0) + 1
             delay_ms = min(60_000.0, 1000.0 * 2 ** (attempts - 1))
             log.warning("scheduled %s (%s) not committed, retrying: %s", path, job_id, result)
-            self._push(job_id, _now_ms() + delay_ms)
+            self._push(job_id, self.clock() + delay_ms)
             return
         self.failed += 1
         await self._system(COMPLETE_PATH, {"id": job_id, "error": result.failure.message})
