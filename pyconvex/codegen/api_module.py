@@ -124,7 +124,9 @@ def api_plan(functions: Iterable[FunctionDefinition], known: Mapping[Validator, 
         else:
             args = TypedDictDef(args_name, types.fields_of(fn.args, args_name))
         per_function.extend((*types.take_defs(), args))
-        returns = ANY if fn.returns is None else types.type_of(fn.returns, returns_name)
+        returns = (
+            ANY if fn.returns is None else types.type_of(fn.returns, returns_name, received=True)
+        )
         ref = Sub("FunctionReference", (literal(fn.kind), Name(args_name), Name(returns_name)))
         per_function.extend(
             (*types.take_defs(), Alias(returns_name, returns), Alias(ref_name, ref))

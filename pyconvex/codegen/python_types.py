@@ -65,12 +65,14 @@ class TypeBuilder:
         self.names = names
         self.known: Mapping[Validator, str] = known or {}
         self.defs: list[TypedDictDef] = []
-        self._objects: dict[Validator, str] = {}
+        self._objects: dict[tuple[Validator, bool], str] = {}
 
-    def type_of(self, validator: Validator, hint: str) -> TypeExpr:
-        """The type of values ``validator`` accepts (optionality is the caller's business)."""
+    def type_of(self, validator: Validator, hint: str, *, received: bool = False) -> TypeExpr:
+        """The type of values ``validator`` accepts (optionality is the caller's business).
+        ``received``: as a caller receives them (a function's result), where an ``int`` is a
+        float64 on the wire and arrives as a ``float``."""
         if isinstance(validator, IntValidator):  # kind "float64", but handed over as int
-            return Name("int")
+            return Name("float" if received else "int")
         scalar = _SCALARS.get(validator.kind)
         if scalar is not None:
             return scalar
@@ -82,20 +84,21 @@ class TypeBuilder:
                 return literal(value)
             return Name("float") if isinstance(value, float) else Name("Int64")
         if isinstance(validator, ArrayValidator):
-            return Sub("list", (self.type_of(validator.item, f"{hint}Item"),))
+            return Sub("list", (self.type_of(validator.item, f"{hint}Item", received=received),))
         if isinstance(validator, RecordValidator):
-            keys = self.type_of(validator.keys, f"{hint}Key")
-            return Sub("dict", (keys, self.type_of(validator.values, f"{hint}Value")))
+            keys = self.type_of(validator.keys, f"{hint}Key", received=received)
+            values = self.type_of(validator.values, f"{hint}Value", received=received)
+            return Sub("dict", (keys, values))
         if isinstance(validator, UnionValidator):
             objects = sum(isinstance(m, ObjectValidator) for m in validator.members)
             return union(
                 *(
-                    self.type_of(m, f"{hint}{i}" if objects > 1 else hint)
+                    self.type_of(m, f"{hint}{i}" if objects > 1 else hint, received=received)
                     for i, m in enumerate(validator.members, 1)
                 )
             )
         if isinstance(validator, ObjectValidator):
-            return Name(self.object_name(validator, hint))
+            return Name(self.object_name(validator, hint, received=received))
         return ANY
 
     def take_defs(self) -> list[TypedDictDef]:
@@ -103,19 +106,42 @@ class TypeBuilder:
         defs, self.defs = self.defs, []
         return defs
 
-    def object_name(self, validator: ObjectValidator, hint: str) -> str:
-        """The TypedDict of an object validator, defined on first use."""
+    def object_name(self, validator: ObjectValidator, hint: str, *, received: bool = False) -> str:
+        """The TypedDict of an object validator, defined on first use (one of its own as
+        received, if it holds ``int`` s: see :meth:`type_of`)."""
         key = validator.as_required()
-        name = self.known.get(key) or self._objects.get(key)
+        wire = received and _holds_int(key)
+        name = (None if wire else self.known.get(key)) or self._objects.get((key, wire))
         if name is None:
             name = self.names.take(hint)
-            self._objects[key] = name
-            self.defs.append(TypedDictDef(name, self.fields_of(validator, name)))
+            self._objects[(key, wire)] = name
+            self.defs.append(TypedDictDef(name, self.fields_of(validator, name, received=wire)))
         return name
 
-    def fields_of(self, validator: ObjectValidator, hint: str) -> tuple[Field, ...]:
+    def fields_of(
+        self, validator: ObjectValidator, hint: str, *, received: bool = False
+    ) -> tuple[Field, ...]:
         """The TypedDict fields of an object validator (nested objects named ``hint<Field>``)."""
         return tuple(
-            Field(key, self.type_of(f, f"{hint}{pascal_case(key)}"), not f.is_optional)
+            Field(
+                key,
+                self.type_of(f, f"{hint}{pascal_case(key)}", received=received),
+                not f.is_optional,
+            )
             for key, f in validator.fields.items()
         )
+
+
+def _holds_int(validator: Validator) -> bool:
+    """Whether an ``int`` (:class:`IntValidator`) is anywhere in ``validator``."""
+    if isinstance(validator, IntValidator):
+        return True
+    if isinstance(validator, ObjectValidator):
+        return any(map(_holds_int, validator.fields.values()))
+    if isinstance(validator, ArrayValidator):
+        return _holds_int(validator.item)
+    if isinstance(validator, RecordValidator):
+        return _holds_int(validator.values)
+    if isinstance(validator, UnionValidator):
+        return any(map(_holds_int, validator.members))
+    return False

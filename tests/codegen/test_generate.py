@@ -17,7 +17,12 @@ from pyconvex.codegen import (
     generate_schema_modules,
 )
 from pyconvex.codegen.api_module import api_plan
+from pyconvex.codegen.model import source
+from pyconvex.codegen.names import Names
+from pyconvex.codegen.python_types import TypeBuilder
 from pyconvex.runtime.functions.loader import ModuleLoadError, load_functions, unload
+from pyconvex.values.scalar_validators import IntValidator
+from pyconvex.values.validators import v
 
 FILES = (
     "__init__.py",
@@ -207,3 +212,17 @@ def test_a_function_clashing_with_a_module_is_refused() -> None:
     clashing[0].path, clashing[1].path = "admin:users", "admin/users:ban"
     with pytest.raises(CodegenError, match=r"admin:users.*convex/admin/users\.py"):
         api_plan(clashing, {})
+
+
+def test_an_int_a_caller_receives_is_typed_float() -> None:
+    """A handler gets an ``int`` parameter as an int, but what a function returns crosses the
+    wire as a float64 and arrives as a float (from a client, ConvexTest or ctx.run_query)."""
+    types = TypeBuilder(Names())
+    counts = v.object({"n": IntValidator(), "label": v.string()})
+    assert source(types.type_of(counts, "Args")) == "Args"
+    assert source(types.type_of(v.array(counts), "Returns", received=True)) == "list[ReturnsItem]"
+    assert source(types.type_of(v.object({"s": v.string()}), "Same", received=True)) == "Same"
+    fields = {d.name: [(f.key, source(f.type)) for f in d.fields] for d in types.defs}
+    assert fields["Args"] == [("n", "int"), ("label", "str")]
+    assert fields["ReturnsItem"] == [("n", "float"), ("label", "str")]
+    assert source(types.type_of(IntValidator(), "X", received=True)) == "float"

@@ -45,7 +45,7 @@ async def wrong_argument_type(ctx: ActionCtx, channel: Id[Literal["channels"]]) 
     await ctx.run_mutation(api.messages.send, {"body": 1})  # error: "MessagesSendArgs
     await ctx.run_query(api.messages.send, {"channel": channel, "author": "a", "body": "b"})  # error: "run_query"
     await ctx.run_mutation(internal.admin.audit.record, {})  # error: "AdminAuditRecordArgs
-    n: str = await ctx.run_query(api.messages.count)  # error: NoArgs, int]
+    n: str = await ctx.run_query(api.messages.count)  # error: NoArgs, float]
 
 
 @mutation

@@ -34,7 +34,7 @@ class ActionsPostTwiceArgs(TypedDict):
     body: str
 
 
-ActionsPostTwiceReturns: TypeAlias = int
+ActionsPostTwiceReturns: TypeAlias = float
 ActionsPostTwiceRef: TypeAlias = FunctionReference[
     Literal["action"], ActionsPostTwiceArgs, ActionsPostTwiceReturns
 ]
@@ -84,7 +84,7 @@ ChannelsWhoamiRef: TypeAlias = FunctionReference[
     Literal["query"], ChannelsWhoamiArgs, ChannelsWhoamiReturns
 ]
 MessagesCountArgs: TypeAlias = NoArgs
-MessagesCountReturns: TypeAlias = int
+MessagesCountReturns: TypeAlias = float
 MessagesCountRef: TypeAlias = FunctionReference[
     Literal["query"], MessagesCountArgs, MessagesCountReturns
 ]

@@ -17,7 +17,8 @@ async def post_twice(ctx: ActionCtx, channel: Id[Literal["channels"]], body: str
     await ctx.run_mutation(internal.admin.audit.record, {"what": "post_twice"})
     latest = await ctx.run_query(api.messages.list, {"channel": channel, "limit": 1})
     assert latest[0]["body"] == body
-    return await ctx.run_query(api.messages.count)
+    # A result arrives as Convex sends it: an int as a float (a float64 on the wire).
+    return int(await ctx.run_query(api.messages.count))
 
 
 @action
