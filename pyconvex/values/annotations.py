@@ -51,14 +51,16 @@ class _IdTable:
 
 
 class Id(str, Generic[TableName]):
-    """A document ID of one table, for annotations: ``Id["messages"]`` (or ``Id[Literal["messages"]]``).
+    """A document ID of one table, for annotations: ``Id[Literal["messages"]]``.
 
     At runtime IDs are plain strings; the annotation becomes ``v.id("messages")``::
 
-        >>> validator_from_annotation(Id["messages"])
+        >>> validator_from_annotation(Id[Literal["messages"]])
         v.id("messages")
 
-    ``Id[Literal["messages"]]`` is the spelling type checkers understand without a plugin.
+    Write ``Id[Literal["messages"]]`` in code that mypy checks: the shorter ``Id["messages"]``
+    works at runtime, but a type checker reads ``"messages"`` as a forward reference to a
+    class named ``messages`` and reports it.
     """
 
     __slots__ = ()
