@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from asyncio import events as asyncio_events
+from asyncio.tasks import _enter_task, _leave_task
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -421,25 +422,80 @@ def scope(s: ExecutionScope) -> Iterator[ExecutionScope]:
 def drive(coro: Any, where: str) -> Any:
     """Run a handler's coroutine to completion without yielding to the event loop.
 
-    It runs as a task of a :class:`TransactionLoop` of its own, so what asyncio offers for
+    Its event loop is a :class:`TransactionLoop` of its own, so what asyncio offers for
     concurrency within a function works as ``Promise.all`` does in Convex: ``asyncio.gather``
     over ``ctx.db`` calls, ``TaskGroup``, ``create_task``, ``asyncio.sleep(0)``. The tasks run
     one after another in the order they were started, within the transaction; anything that
-    waits for time or I/O is refused (:class:`TransactionIOError`)."""
+    waits for time or I/O is refused (:class:`TransactionIOError`). A handler that starts no
+    task (most) runs in one step, with no task of its own."""
     if not isinstance(coro, Coroutine):
         return coro  # a plain (non-async) handler already returned its value
-    loop = TransactionLoop(where)
+    if _spare:  # (a loop no task was started on is as good as new)
+        loop, handler = _spare.pop()
+        loop.where = where
+    else:
+        loop, handler = TransactionLoop(where), _HandlerTask()
     outer = asyncio_events._get_running_loop()
     asyncio_events._set_running_loop(loop)  # type: ignore[arg-type]
     try:
-        task = loop.create_task(coro)
-        loop.run_until_done(task)
+        _enter_task(loop, handler)  # type: ignore[arg-type]
+        try:
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            value, yielded = stop.value, _DONE
+        finally:
+            _leave_task(loop, handler)  # type: ignore[arg-type]
+        if yielded is not _DONE:
+            try:
+                value = loop.finish(coro, yielded, handler)
+            except BaseException:
+                coro.close()
+                raise
+    except Exception as e:
+        if loop.refused is not None and not isinstance(e, TransactionIOError):
+            raise TransactionIOError(loop.refused) from e  # it raised something else instead
+        raise
+    else:
         if loop.refused is not None:  # (even if the function caught the error)
             raise TransactionIOError(loop.refused)
-        return task.result()
+        return value
     finally:
-        loop.close()
+        clean = loop.close()
         asyncio_events._set_running_loop(outer)
+        if clean and not handler.cancels and len(_spare) < 8:
+            _spare.append((loop, handler))
+
+
+#: Loops (and their handler tasks) ready for the next handler.
+_spare: list[tuple[TransactionLoop, _HandlerTask]] = []
+#: ``coro.send`` finished the handler (it returned without awaiting anything that waits).
+_DONE = object()
+
+
+class _HandlerTask:
+    """What ``asyncio.current_task()`` is while a handler runs (a ``TaskGroup`` needs one):
+    ``cancel()`` is how a task group stops its parent when a child fails."""
+
+    cancels = 0
+    cancel_requested = False
+
+    def cancel(self, msg: object = None) -> bool:
+        self.cancels += 1
+        self.cancel_requested = True
+        return True
+
+    def uncancel(self) -> int:
+        self.cancels = max(0, self.cancels - 1)
+        return self.cancels
+
+    def cancelling(self) -> int:
+        return self.cancels
+
+    def done(self) -> bool:
+        return False
+
+    def get_name(self) -> str:
+        return "handler"
 
 
 class TransactionLoop:
@@ -451,20 +507,36 @@ class TransactionLoop:
     def __init__(self, where: str) -> None:
         self.where = where
         self._ready: deque[asyncio.Handle] = deque()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[Any]] | None = None  # (most handlers start none)
         #: Why the function was refused (it waited for time or I/O), if it was.
         self.refused: str | None = None
 
-    def run_until_done(self, task: asyncio.Task[Any]) -> None:
+    def finish(self, coro: Any, yielded: Any, handler: _HandlerTask) -> Any:
+        """Drive a handler that awaited something (see :func:`drive`) to its end: the tasks it
+        started run until what it awaits is done, then it resumes."""
         ready = self._ready
-        while not task.done():
-            if not ready:
-                waiter = getattr(task, "_fut_waiter", None)
-                self._refuse(f"awaited {_describe(waiter)}")
-                task.cancel()
-                if not ready:
-                    break
-            ready.popleft()._run()
+        while True:
+            if yielded is None:  # a bare yield (asyncio.sleep(0)): the others' turn
+                for _ in range(len(ready)):
+                    ready.popleft()._run()
+            elif isinstance(yielded, asyncio.Future) and yielded.get_loop() is self:  # type: ignore[comparison-overlap]
+                while not yielded.done() and not handler.cancel_requested:
+                    if not ready:
+                        raise self._refuse(f"awaited {_describe(yielded)}")
+                    ready.popleft()._run()
+            else:
+                raise self._refuse(f"awaited {_describe(yielded)}")
+            _enter_task(self, handler)  # type: ignore[arg-type]
+            try:
+                if handler.cancel_requested:
+                    handler.cancel_requested = False
+                    yielded = coro.throw(asyncio.CancelledError())
+                else:
+                    yielded = coro.send(None)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                _leave_task(self, handler)  # type: ignore[arg-type]
 
     def _refuse(self, what: str) -> TransactionIOError:
         if self.refused is None:
@@ -477,10 +549,13 @@ class TransactionLoop:
             )
         return TransactionIOError(self.refused)
 
-    def close(self) -> None:
+    def close(self) -> bool:
         """Stop what the function started and left unfinished (it returned without awaiting
-        them): their code runs no further."""
-        for task in self._tasks:
+        them): their code runs no further. Returns whether the loop is as good as new (no task
+        was started, nothing was refused)."""
+        if self._tasks is None and not self._ready:
+            return self.refused is None
+        for task in self._tasks or ():
             if not task.done():
                 task.cancel()
         for _ in range(100):  # (a task that swallows its cancellation is left as it is)
@@ -488,6 +563,7 @@ class TransactionLoop:
                 break
             self._ready.popleft()._run()
         self._ready.clear()
+        return False
 
     # -- what asyncio.Task and asyncio.Future use ----------------------------------------
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> Any:
@@ -500,6 +576,8 @@ class TransactionLoop:
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None) -> Any:
         task: asyncio.Task[Any] = asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]
+        if self._tasks is None:
+            self._tasks = []
         self._tasks.append(task)
         return task
 
