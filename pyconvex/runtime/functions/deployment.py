@@ -47,6 +47,7 @@ from pyconvex.runtime.functions.file_storage import (
 )
 from pyconvex.runtime.functions.function_path import function_ref_path as function_ref_path
 from pyconvex.runtime.functions.function_path import normalize_path
+from pyconvex.runtime.functions.handler_loop import drive
 from pyconvex.runtime.functions.job_runner import JobRunner
 from pyconvex.runtime.functions.loader import LoadedFunctions, load_functions
 from pyconvex.runtime.functions.log_history import LogHistory
@@ -413,7 +414,7 @@ class Deployment:
         try:
             handler_args = self._args(fn, args, tx)
             ctx = QueryCtx(DatabaseReader(tx), Auth(identity), StorageReader(tx, self.storage))
-            value = self._result_value(fn, sandbox.drive(fn.handler(ctx, **handler_args), where))
+            value = self._result_value(fn, drive(fn.handler(ctx, **handler_args), where))
             failure = None
         except Exception as e:
             failure = self._failure(e, where)
@@ -496,7 +497,7 @@ class Deployment:
                 StorageWriter(tx, self.storage),
                 TransactionScheduler(tx, self.function_kind),
             )
-            value = self._result_value(fn, sandbox.drive(fn.handler(ctx, **handler_args), where))
+            value = self._result_value(fn, drive(fn.handler(ctx, **handler_args), where))
             if in_transaction is not None:
                 in_transaction(tx)
         except Exception as e:
