@@ -528,7 +528,7 @@ class _Clock:
         moved; an action's ``run_after`` counts from it."""
         if not self.offset_ns:
             return
-        scope = sandbox._scope_var.get()
+        scope = sandbox.current_scope()
         if scope is not None and scope.deterministic and _moved_scope.get() is not scope:
             _moved_scope.set(scope)  # (once: a handler may call another's directly)
             scope.now_ns += self.offset_ns

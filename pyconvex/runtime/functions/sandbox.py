@@ -367,6 +367,11 @@ def install() -> None:
     user.setLevel(logging.DEBUG)
 
 
+def current_scope() -> ExecutionScope | None:
+    """The scope of the function running now (None outside one)."""
+    return _scope_var.get()
+
+
 def real_time_ns() -> int:
     """The wall clock, even inside a deterministic scope."""
     return _real_time_ns()
