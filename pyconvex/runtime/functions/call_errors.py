@@ -34,7 +34,10 @@ from pyconvex.values.error_text import display_value, stringify_for_error
 
 
 def uncaught(e: BaseException, functions_dir: Path | None) -> FunctionFailure:
-    """What an exception that escaped a function's handler reports."""
+    """What an exception that escaped a function's handler reports. A ``TaskGroup``'s group of
+    one is reported as that one, as Convex reports ``Promise.all``'s first rejection."""
+    while isinstance(e, BaseExceptionGroup) and len(e.exceptions) == 1:
+        e = e.exceptions[0]
     frames = user_frames(e, functions_dir)
     if isinstance(e, ConvexError):
         try:
@@ -46,8 +49,11 @@ def uncaught(e: BaseException, functions_dir: Path | None) -> FunctionFailure:
             uncaught_text(type(e).__name__, text), frames, is_convex_error=True, data=data
         )
     user, full = traceback_texts(e)
+    message = str(e)
+    if isinstance(e, BaseExceptionGroup):
+        message += ": " + "; ".join(f"{type(x).__name__}: {x}" for x in e.exceptions)
     return FunctionFailure.server_error(
-        uncaught_text(type(e).__name__, str(e)), frames, traceback=user, full_traceback=full
+        uncaught_text(type(e).__name__, message), frames, traceback=user, full_traceback=full
     )
 
 

@@ -153,6 +153,18 @@ async def add_all_or_none(ctx, texts):
         return await ctx.db.insert("notes", {"text": t})
 
     return await asyncio.gather(*[add(t) for t in texts])
+
+
+@mutation(args={"fail": v.array(v.string())})
+async def grouped(ctx, fail):
+    async def add(t):
+        await ctx.db.insert("notes", {"text": t})
+        if t in fail:
+            raise ValueError(f"no {t}")
+
+    async with asyncio.TaskGroup() as group:
+        for t in ("p", "q"):
+            group.create_task(add(t))
 """
 
 
@@ -263,6 +275,18 @@ async def test_asyncio_gather_and_task_groups_work_in_queries_and_mutations(dep:
     msg = failure_message(await dep.run_mutation("funcs:add_all_or_none", {"texts": ["x", "bad"]}))
     assert "no bad notes" in msg
     assert sorted(n["text"] for n in ok(dep.run_query("funcs:notes", {}))) == ["a", "b", "c"]
+
+
+async def test_a_failing_task_group_fails_the_mutation_with_its_error(dep: Any) -> None:
+    """One failed task: its error, as Convex reports Promise.all's first rejection; several:
+    the group with each. Nothing the tasks wrote stays."""
+    one = failure_message(await dep.run_mutation("funcs:grouped", {"fail": ["q"]}))
+    assert "Uncaught ValueError: no q" in one and "ExceptionGroup" not in one
+    both = failure_message(await dep.run_mutation("funcs:grouped", {"fail": ["p", "q"]}))
+    assert "ExceptionGroup: unhandled errors in a TaskGroup (2 sub-exceptions)" in both
+    assert "ValueError: no p; ValueError: no q" in both
+    assert ok(dep.run_query("funcs:notes", {})) == []
+    assert ok(await dep.run_mutation("funcs:grouped", {"fail": []})) is None
 
 
 async def test_pyconvex_awaits_never_suspend(dep: Any) -> None:
