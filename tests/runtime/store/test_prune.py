@@ -44,8 +44,9 @@ async def test_updates_of_the_same_documents_keep_the_log_flat(
         if round_ % 250 == 0:
             rows = (await dep.sql("SELECT count(*) FROM _documents WHERE table_number >= 0"))[0][0]
             sizes.append(rows)
-    # Never more than the live 100 plus what was written since the last prune.
-    assert max(sizes) <= 100 + 5_000 + 100, sizes
+    # Never more than the live 100 plus what was written since the last prune began: a prune
+    # runs in the background, so on a busy machine the next 5,000 may be written before it ends.
+    assert max(sizes) <= 100 + 2 * 5_000 + 100, sizes
     assert dep.committer.pruned >= 90_000
     assert dep.run_query("f:values").value == [1000.0]
     await dep.close()
