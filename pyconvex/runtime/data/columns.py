@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from pyconvex.errors import PyconvexError, ValidationError
+from pyconvex.runtime.store.schema_state import column_kind
 from pyconvex.values import Int64
 from pyconvex.values.encoding import decode_export, encode_export
 from pyconvex.values.validators import ObjectValidator, Validator
@@ -39,27 +40,6 @@ KINDS: dict[str, tuple[str, pa.DataType]] = {
     "json": ("JSON", pa.string()),
 }
 SYSTEM = {"_id": "string", "_creationTime": "float64"}
-_SCALAR = {"string": "string", "id": "string", "float64": "float64", "int64": "int64",
-           "boolean": "boolean", "bytes": "bytes"}  # fmt: skip
-
-
-def field_kind(v: Validator) -> str:
-    """The column kind of one schema field (see the module docstring)."""
-    kind = v.kind  # (v.optional keeps the kind and marks it optional)
-    if kind == "literal":
-        value = getattr(v, "value", None)
-        if isinstance(value, bool):
-            return "boolean"
-        if isinstance(value, Int64):
-            return "int64"
-        if isinstance(value, float):
-            return "float64"
-        return "string"
-    if kind == "union":
-        # A union of one column type (string literals, ids and strings: text) is that type.
-        members = {field_kind(m) for m in getattr(v, "members", ())}
-        return members.pop() if len(members) == 1 else "json"
-    return _SCALAR.get(kind, "json")
 
 
 def schema_kinds(validator: Validator | None) -> dict[str, str]:
@@ -68,7 +48,7 @@ def schema_kinds(validator: Validator | None) -> dict[str, str]:
     if isinstance(validator, ObjectValidator):
         for name, v in validator.fields.items():
             if name not in kinds:
-                kinds[name] = field_kind(v)
+                kinds[name] = column_kind(v)
     return kinds
 
 

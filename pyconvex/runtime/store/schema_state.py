@@ -6,9 +6,13 @@ import difflib
 
 from pyconvex.runtime.store.index import IndexSpec
 from pyconvex.server.schema import SchemaDefinition, SearchIndexDefinition
+from pyconvex.values import Int64
 from pyconvex.values.validators import ObjectValidator, Validator
 
-_SQL_TYPES = {"string": "VARCHAR", "id": "VARCHAR", "float64": "DOUBLE", "boolean": "BOOLEAN"}
+#: The view column types (other kinds are JSON in the views).
+_SQL_TYPES = {"string": "VARCHAR", "float64": "DOUBLE", "boolean": "BOOLEAN"}
+_SCALAR = {"string": "string", "id": "string", "float64": "float64", "int64": "int64",
+           "boolean": "boolean", "bytes": "bytes"}  # fmt: skip
 
 
 class SchemaState:
@@ -77,24 +81,32 @@ class SchemaState:
         return out
 
 
+def column_kind(v: Validator) -> str:
+    """The column kind of one top-level schema field: string (ids too), float64, int64,
+    boolean, bytes, a literal of one, or a union whose members all have one kind (string
+    literals: string, so ``WHERE status = 'done'`` compares text); anything else json."""
+    kind = v.kind  # (v.optional keeps the kind and marks it optional)
+    if kind == "literal":
+        value = getattr(v, "value", None)
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, Int64):
+            return "int64"
+        if isinstance(value, float):
+            return "float64"
+        return "string"
+    if kind == "union":
+        members = {column_kind(m) for m in getattr(v, "members", ())}
+        return members.pop() if len(members) == 1 else "json"
+    return _SCALAR.get(kind, "json")
+
+
 def sql_type(validator: Validator) -> str:
-    """The DuckDB type of a top-level field's view column: a string, id, float64 or boolean,
-    a literal of one, or a union whose members all have one of these types (string literals:
-    VARCHAR, so ``WHERE status = 'done'`` compares text); anything else is JSON.
+    """The DuckDB type of a top-level field's view column (:func:`column_kind`; int64 and bytes
+    are JSON in the views).
 
     >>> from pyconvex import v
     >>> sql_type(v.union(v.literal("todo"), v.literal("done"))), sql_type(v.array(v.string()))
     ('VARCHAR', 'JSON')
     """
-    kind = validator.kind
-    if kind == "literal":
-        value = getattr(validator, "value", None)
-        if isinstance(value, bool):
-            return "BOOLEAN"
-        if isinstance(value, str):
-            return "VARCHAR"
-        return "DOUBLE" if type(value) is float else "JSON"
-    if kind == "union":
-        types = {sql_type(m) for m in getattr(validator, "members", ())}
-        return types.pop() if len(types) == 1 else "JSON"
-    return _SQL_TYPES.get(kind, "JSON")
+    return _SQL_TYPES.get(column_kind(validator), "JSON")
