@@ -133,13 +133,6 @@ def csv_cell(text: str) -> Any:
         return text
 
 
-def _csv_float(text: str) -> Any:
-    try:
-        return float(text)  # (also "nan", "inf": how a DOUBLE column writes them)
-    except ValueError:
-        return text
-
-
 def _csv_int64(text: str) -> Any:
     try:
         return Int64(int(text))
@@ -188,7 +181,7 @@ def _accepts(field: Validator, value: Any) -> bool:
 
 _CSV_READERS: dict[str, Callable[[str], Any]] = {
     "string": str,
-    "float64": _csv_float,
+    "float64": csv_cell,  # (also "nan", "inf": how a DOUBLE column writes them)
     "int64": _csv_int64,
     "boolean": _csv_boolean,
     "bytes": _csv_bytes,
