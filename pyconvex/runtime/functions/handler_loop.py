@@ -28,11 +28,7 @@ def drive(coro: Any, where: str) -> Any:
     task (most) runs in one step, with no task of its own."""
     if not isinstance(coro, Coroutine):
         return coro  # a plain (non-async) handler already returned its value
-    if _spare:  # (a loop no task was started on is as good as new)
-        loop, handler = _spare.pop()
-        loop.where = where
-    else:
-        loop, handler = TransactionLoop(where), _HandlerTask()
+    loop, handler = TransactionLoop(where), _HandlerTask()
     outer = asyncio_events._get_running_loop()
     asyncio_events._set_running_loop(loop)  # type: ignore[arg-type]
     try:
@@ -58,14 +54,10 @@ def drive(coro: Any, where: str) -> Any:
             raise TransactionIOError(loop.refused)
         return value
     finally:
-        clean = loop.close()
+        loop.close()
         asyncio_events._set_running_loop(outer)
-        if clean and not handler.cancels and len(_spare) < 8:
-            _spare.append((loop, handler))
 
 
-#: Loops (and their handler tasks) ready for the next handler.
-_spare: list[tuple[TransactionLoop, _HandlerTask]] = []
 #: ``coro.send`` finished the handler (it returned without awaiting anything that waits).
 _DONE = object()
 
@@ -147,12 +139,11 @@ class TransactionLoop:
             )
         return TransactionIOError(self.refused)
 
-    def close(self) -> bool:
+    def close(self) -> None:
         """Stop what the function started and left unfinished (it returned without awaiting
-        them): their code runs no further. Returns whether the loop is as good as new (no task
-        was started, nothing was refused)."""
+        them): their code runs no further."""
         if self._tasks is None and not self._ready:
-            return self.refused is None
+            return
         for task in self._tasks or ():
             if not task.done():
                 task.cancel()
@@ -161,7 +152,6 @@ class TransactionLoop:
                 break
             self._ready.popleft()._run()
         self._ready.clear()
-        return False
 
     # -- what asyncio.Task and asyncio.Future use ----------------------------------------
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: Any = None) -> Any:
