@@ -267,11 +267,16 @@ class DevServer:
 
     def start(self, port: int | None = None, site_port: int | None = None) -> DevServer:
         """Spawn the server (on ``port``, default the one given or last chosen; HTTP actions on
-        ``site_port``, default ``port + 1`` or a free one for port 0) and return once
-        ``GET /version`` answers 200. Raises :class:`DevServerError` (after stopping the child)
-        when it exits or does not answer within ``start_timeout`` seconds."""
+        ``site_port``, default the last chosen with the last port, else ``port + 1`` or a free
+        one for port 0) and return once ``GET /version`` answers 200. Raises
+        :class:`DevServerError` (after stopping the child) when it exits or does not answer
+        within ``start_timeout`` seconds."""
         if self.running:
             raise DevServerError(f"the dev server is already running (pid {self.pid})")
+        if port is None and site_port is None:
+            # Started again on the port a port of 0 chose: its site port too (port + 1 may
+            # well be taken, by one of the clients' own sockets even).
+            site_port = self.site_port
         want = self.port if port is None else port
         deadline = time.monotonic() + self.start_timeout
         self.returncode = None
@@ -358,7 +363,7 @@ class DevServer:
         """Stop, then start again on the same ports (same data directory): the site port too,
         which a port of 0 had chosen freely, so ``port + 1`` may well be taken."""
         self.stop()
-        return self.start(self.port, self.site_port)
+        return self.start()
 
     def __enter__(self) -> DevServer:
         return self if self.running else self.start()

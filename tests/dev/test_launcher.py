@@ -59,6 +59,9 @@ def test_a_restart_keeps_the_site_port_even_when_port_plus_one_is_taken(tmp_path
             blocker.listen()
         server.restart()
         assert server.site_port == site_port
+        server.stop()  # stopped (a crash), then started again as at first: the same
+        server.start()
+        assert server.site_port == site_port
         with pytest.raises(urllib.error.HTTPError) as answer:
             urllib.request.urlopen(f"{server.site_url}/nowhere", timeout=30)
         answer.value.close()
